@@ -1,0 +1,34 @@
+"""The declarative side of authward: ``define_auth``, ``define_config``, ``db``, ``t``, ``idp``."""
+
+from authward.config import db, idp, t
+from authward.config.app import Config, define_config
+from authward.config.auth import (
+    Auth,
+    Invoker,
+    MachineUser,
+    MachineUserSpec,
+    OAuth2Client,
+    OAuth2ClientSpec,
+    UserProfile,
+    UserProfileSpec,
+    define_auth,
+)
+from authward.config.loader import load_app
+
+__all__ = [
+    "Auth",
+    "Config",
+    "Invoker",
+    "MachineUser",
+    "MachineUserSpec",
+    "OAuth2Client",
+    "OAuth2ClientSpec",
+    "UserProfile",
+    "UserProfileSpec",
+    "db",
+    "define_auth",
+    "define_config",
+    "idp",
+    "load_app",
+    "t",
+]

@@ -1,0 +1,74 @@
+"""The Principal: who is acting, as what, with which attributes.
+
+Written once at the edge (a request's auth chain, a job's invoker) and read everywhere through a
+context variable, so instructions, tools, jobs and auth resolvers all see the same answer.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AttributeValue",
+    "Principal",
+    "current_principal",
+    "use_principal",
+]
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+from uuid import UUID
+
+AttributeValue = str | bool | tuple[str, ...] | tuple[bool, ...]
+PrincipalType = Literal["user", "machine"]
+
+
+def _freeze_value(name: str, value: object) -> AttributeValue:
+    if isinstance(value, str | bool):
+        return value
+    if isinstance(value, list | tuple):
+        items = tuple(value)
+        if all(isinstance(v, str) for v in items):
+            return tuple(str(v) for v in items)
+        if all(isinstance(v, bool) for v in items):
+            return tuple(bool(v) for v in items)
+    raise TypeError(f"attribute {name!r} must be a string, a boolean or a list of one of them")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    authenticator: str
+    principal_type: PrincipalType
+    principal_id: str
+    subject: str
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    attribute_list: tuple[UUID, ...] = ()
+
+    def __post_init__(self) -> None:
+        frozen = {k: _freeze_value(k, v) for k, v in self.attributes.items()}
+        object.__setattr__(self, "attributes", MappingProxyType(frozen))
+        object.__setattr__(
+            self,
+            "attribute_list",
+            tuple(v if isinstance(v, UUID) else UUID(str(v)) for v in self.attribute_list),
+        )
+
+
+_current: ContextVar[Principal | None] = ContextVar("authward_principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    """The principal the current task acts as, or ``None`` when nobody is authenticated."""
+    return _current.get()
+
+
+@contextmanager
+def use_principal(principal: Principal | None) -> Iterator[Principal | None]:
+    """Act as ``principal`` inside the block; the previous principal is restored after it."""
+    token = _current.set(principal)
+    try:
+        yield principal
+    finally:
+        _current.reset(token)
