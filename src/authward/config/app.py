@@ -35,9 +35,17 @@ def define_config(*, auth: Auth[str], db: Sequence[DbType] = ()) -> Config:
             issues.append(ConfigIssue(f"define_config.db[{i}]", f"type {t.name!r} defined twice"))
         elif t not in types:
             types.append(t)
+    profile = auth.user_profile if isinstance(auth, Auth) else None
+    if profile is not None and profile.type not in types:
+        if any(other.table_name == profile.type.table_name for other in types):
+            issues.append(
+                ConfigIssue(
+                    "define_config.db",
+                    f"type {profile.type.name!r} defined twice "
+                    "(user_profile.type is a different db.type with the same name)",
+                )
+            )
+        types.insert(0, profile.type)
     if issues:
         raise ConfigError(issues)
-    profile = auth.user_profile
-    if profile is not None and profile.type not in types:
-        types.insert(0, profile.type)
     return Config(auth=auth, db_types=tuple(types))

@@ -27,7 +27,7 @@ from typing import Any, Generic, Literal, Required, TypedDict, TypeVar
 from uuid import UUID
 
 from authward.config.db import DbType
-from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field
+from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, enum_problem
 from authward.config.idp import IdProvider
 from authward.config.urls import url_problem
 from authward.errors import ConfigError, ConfigIssue
@@ -164,6 +164,8 @@ def _profile(spec: object, issues: _Issues) -> tuple[UserProfile | None, dict[st
         issues.add(f"{path}.username_field", "required: the field users sign in with")
     elif uf is None:
         issues.add(f"{path}.username_field", f"{db_type.name} has no field {username_field!r}")
+    elif username_field == "id":
+        issues.add(f"{path}.username_field", "the implicit id cannot be the username; use a string")
     elif not uf.is_unique:
         issues.add(
             f"{path}.username_field",
@@ -230,12 +232,14 @@ def _machine_user_attributes(spec: object, issues: _Issues) -> dict[str, Field]:
     out: dict[str, Field] = {}
     for name, f in spec.items():
         p = f"{path}.{name}"
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", name):
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
             issues.add(p, "attribute names are identifiers")
         elif not isinstance(f, Field):
             issues.add(p, "expected t.string(), t.bool(), t.string(array=True) or t.bool(array=True)")
         elif f.kind not in VALUE_OPERAND_KINDS:
             issues.add(p, f"{f.type_label}: only string, boolean, string[] and boolean[] are allowed")
+        elif problem := enum_problem(f):
+            issues.add(p, problem)
         else:
             out[name] = f
     return out
@@ -278,7 +282,7 @@ def _machine_users(
     out: dict[str, MachineUser] = {}
     for name, mu in spec.items():
         path = f"machine_users[{name!r}]"
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             issues.add(path, "names use lower-case letters, digits, '-' and '_'")
             continue
         if not isinstance(mu, Mapping):
@@ -352,7 +356,7 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
     allowed = list(OAuth2ClientSpec.__annotations__)
     for name, c in spec.items():
         path = f"oauth2_clients[{name!r}]"
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             issues.add(path, "names use lower-case letters, digits, '-' and '_'")
             continue
         if not isinstance(c, Mapping):
@@ -384,7 +388,8 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
             problem = url_problem(uri)
             if problem:
                 issues.add(f"{path}.redirect_uris[{i}]", problem)
-        if len(set(uris)) != len(uris):
+        texts = [u for u in uris if isinstance(u, str)]
+        if len(set(texts)) != len(texts):
             issues.add(f"{path}.redirect_uris", "lists the same URI twice")
         description = c.get("description", "")
         if not isinstance(description, str):
@@ -427,7 +432,7 @@ def define_auth(
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
     issues = _Issues()
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         issues.add("define_auth.name", "use lower-case letters, digits, '-' and '_'")
     profile: UserProfile | None = None
     attribute_fields: dict[str, Field] = {}

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, Literal, TypeAlias
 
-from authward.config.fields import Field
+from authward.config.fields import Field, enum_problem, enum_values
 from authward.errors import ConfigError, ConfigIssue
 
 HookFn: TypeAlias = Callable[..., Any]
@@ -67,7 +67,7 @@ def float(*, array: builtins.bool = False) -> Field:  # noqa: A001
 
 
 def enum(values: Sequence[str], *, array: builtins.bool = False) -> Field:
-    return Field("enum", array=array, values=tuple(values))
+    return Field("enum", array=array, values=enum_values("db.enum", values))
 
 
 def uuid(*, array: builtins.bool = False) -> Field:
@@ -177,7 +177,7 @@ def _validator_items(spec: ValidatorSpec) -> list[Any]:
 def type(name: str, fields: Mapping[str, Field]) -> DbType:  # noqa: A001
     """Declare a database type; the definition is checked here, naming the field that is wrong."""
     issues: list[ConfigIssue] = []
-    if not isinstance(name, str) or not _TYPE_NAME.match(name):
+    if not isinstance(name, str) or not _TYPE_NAME.fullmatch(name):
         issues.append(
             ConfigIssue(
                 f"db.type({name!r})",
@@ -190,17 +190,16 @@ def type(name: str, fields: Mapping[str, Field]) -> DbType:  # noqa: A001
         path = f"{name}.{field_name}"
         if field_name == "id":
             issues.append(ConfigIssue(path, "'id' is implicit (a UUID primary key); remove it"))
-        elif not _FIELD_NAME.match(field_name):
+        elif not _FIELD_NAME.fullmatch(field_name):
             issues.append(
                 ConfigIssue(path, "field names are snake_case: lower-case letters, digits, _")
             )
         if not isinstance(field, Field):
             issues.append(ConfigIssue(path, "expected a field such as db.string()"))
             continue
-        if field.kind == "enum" and (
-            not field.values or len(set(field.values)) != len(field.values)
-        ):
-            issues.append(ConfigIssue(path, "an enum needs one or more distinct values"))
+        problem = enum_problem(field)
+        if problem:
+            issues.append(ConfigIssue(path, problem))
         if field.is_unique and field.array:
             issues.append(ConfigIssue(path, "an array field cannot be unique"))
     if issues:

@@ -48,7 +48,7 @@ def provider(
     path = f"id_provider[{name!r}]"
     issues: list[ConfigIssue] = []
     for label, value in (("name", name), ("client", client)):
-        if not isinstance(value, str) or not _NAME.match(value):
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
             issues.append(
                 ConfigIssue(f"{path}.{label}", "use lower-case letters, digits, '-' and '_'")
             )

@@ -11,7 +11,7 @@ __all__ = ["bool", "enum", "string", "uuid"]
 import builtins
 from collections.abc import Sequence
 
-from authward.config.fields import Field
+from authward.config.fields import Field, enum_values
 
 
 def string(*, array: builtins.bool = False) -> Field:
@@ -23,7 +23,7 @@ def bool(*, array: builtins.bool = False) -> Field:  # noqa: A001
 
 
 def enum(values: Sequence[str], *, array: builtins.bool = False) -> Field:
-    return Field("enum", array=array, values=tuple(values))
+    return Field("enum", array=array, values=enum_values("t.enum", values))
 
 
 def uuid() -> Field:

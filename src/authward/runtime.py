@@ -1,0 +1,240 @@
+"""``Authward``: the one place that wires config, settings, store, keys and tokens together.
+
+    aw = await Authward.open(config)          # migrates (embedded) and syncs the config
+    token = await aw.machine_user_token("admin-machine-user")
+    principal = await aw.verify_access_token(token)
+"""
+
+from __future__ import annotations
+
+__all__ = ["Authward"]
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authward.config.app import Config
+from authward.crypto.instance_key import instance_keys
+from authward.crypto.secretbox import SecretBox, key_id
+from authward.errors import ConfigError, SettingsError, TokenError
+from authward.principal import Principal
+from authward.settings import Settings, SigningAlg, load_settings
+from authward.store import migrate as migrations
+from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import check_connection, create_engine
+from authward.store.keys import SigningKeyStore
+from authward.store.principals import ClientStore, MachineUserStore
+from authward.store.revocations import RevocationStore
+from authward.store.schema import instance, machine_users
+from authward.store.sync import sync_config
+from authward.tokens.access_token import AccessTokenClaims, decode_and_verify, sign_access_token
+from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
+from authward.tokens.verifier import TokenView, Verifier
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _open_secret_box(engine: AsyncEngine, settings: Settings) -> SecretBox:
+    """The instance key, checked against the one recorded when this store was created."""
+    async with engine.begin() as conn:
+        await migrations.lock(conn)
+        row = (await conn.execute(select(instance.c.key_id))).first()
+        keys = instance_keys(settings, may_create=row is None)
+        ids = {key_id(k).hex() for k in keys.keys}
+        if row is None:
+            await conn.execute(
+                instance.insert().values(id=1, key_id=key_id(keys.keys[0]).hex(), created_at=_now())
+            )
+        elif row.key_id not in ids:
+            raise SettingsError(
+                f"the instance key ({keys.source}) is not the one this store's secrets were "
+                "sealed with: restore the original key file or AUTHWARD_SECRET_KEY"
+            )
+    return SecretBox(keys.keys)
+
+
+class Authward:
+    def __init__(self, config: Config, settings: Settings, engine: AsyncEngine, box: SecretBox):
+        self.config = config
+        self.settings = settings
+        self.engine = engine
+        self.keys = SigningKeyStore(engine, box)
+        self.machine_users = MachineUserStore(engine, box)
+        self.clients = ClientStore(engine, box)
+        self.revocations = RevocationStore(engine)
+        self.audit = AuditStore(engine)
+        self.issuer = settings.effective_issuer
+        self.audience = settings.effective_audience
+        self._signer: SigningKey | None = None
+        self._signer_loaded = float("-inf")
+        self.verifier = Verifier(
+            self._load_view,
+            issuer=self.issuer,
+            audience=self.audience,
+            leeway=settings.token_leeway_seconds,
+            refresh_seconds=settings.cache_refresh_seconds,
+        )
+
+    @classmethod
+    async def open(
+        cls, config: Config, settings: Settings | None = None, *, migrate: bool | None = None
+    ) -> Authward:
+        """Connect, migrate (by default only on the embedded store), and sync the config."""
+        settings = settings or load_settings()
+        engine = create_engine(settings.database_url)
+        try:
+            await check_connection(engine)
+            if migrate if migrate is not None else settings.is_embedded:
+                await migrations.migrate(engine, config.db_types)
+            else:
+                await migrations.require_current_schema(engine)
+            box = await _open_secret_box(engine, settings)
+            self = cls(config, settings, engine, box)
+            await self.sync()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return self
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def sync(self) -> list[str]:
+        """Apply the config to the store and make sure a signing key exists. Idempotent."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            await migrations.lock(conn)
+            changes = await sync_config(conn, self.config.auth, self.keys_box, now)
+            if not await self.keys.has_active(conn):
+                await self._add_key(conn, self.settings.signing_alg, now)
+                changes.append(f"created signing key ({self.settings.signing_alg})")
+            if changes:
+                await self.audit.record(
+                    AuditEvent("config.synced", now, actor="authward", detail={"changes": changes}),
+                    conn,
+                )
+        self.verifier.invalidate()
+        self._signer_loaded = float("-inf")
+        return changes
+
+    @property
+    def keys_box(self) -> SecretBox:
+        return self.keys._box  # noqa: SLF001 - one box per instance, shared by the stores
+
+    def _max_token_lifetime(self) -> int:
+        lifetimes = [
+            self.settings.machine_user_token_lifetime_seconds,
+            self.settings.default_access_token_lifetime_seconds,
+            *(
+                c.access_token_lifetime_seconds or 0
+                for c in self.config.auth.oauth2_clients.values()
+            ),
+        ]
+        return max(lifetimes) + self.settings.token_leeway_seconds
+
+    async def _add_key(self, conn: Any, alg: SigningAlg, now: datetime) -> SigningKey:
+        key = generate_signing_key(alg)
+        await self.keys.add(
+            conn,
+            kid=key.kid,
+            alg=key.alg,
+            private_pem=key.private_pem,
+            public_jwk=key.public_jwk,
+            now=now,
+            retire_others_until=now + timedelta(seconds=self._max_token_lifetime()),
+        )
+        return key
+
+    async def rotate_keys(self, alg: SigningAlg | None = None) -> SigningKey:
+        """A new key signs from now on; the old ones stay published until their tokens expire."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            await migrations.lock(conn)
+            key = await self._add_key(conn, alg or self.settings.signing_alg, now)
+            await self.audit.record(
+                AuditEvent("keys.rotated", now, actor="cli", detail={"kid": key.kid}), conn
+            )
+        self.verifier.invalidate()
+        self._signer_loaded = float("-inf")
+        return key
+
+    async def jwks(self) -> dict[str, Any]:
+        return {"keys": [dict(k.public_jwk) for k in await self.keys.published(_now())]}
+
+    async def _load_view(self) -> TokenView:
+        published = await self.keys.published(_now())
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(machine_users.c.id, machine_users.c.client_id))
+            directory = {str(r.id): r.client_id for r in rows}
+        return TokenView(
+            keys=KeySet.import_key_set({"keys": [dict(k.public_jwk) for k in published]}),
+            kids=frozenset(k.kid for k in published),
+            machine_users=directory,
+            revoked=frozenset(await self.revocations.live(_now())),
+        )
+
+    async def _signing_key(self) -> SigningKey:
+        if self._signer is None or time.monotonic() - self._signer_loaded >= (
+            self.settings.cache_refresh_seconds
+        ):
+            stored = await self.keys.signing_key()
+            if stored is None:
+                raise SettingsError("no signing key: run `authward serve` or `authward migrate`")
+            kid, alg, pem = stored
+            if self._signer is None or self._signer.kid != kid:
+                self._signer = load_signing_key(kid, alg, pem)
+            self._signer_loaded = time.monotonic()
+        return self._signer
+
+    async def machine_user_token(
+        self, name: str, *, lifetime_seconds: int | None = None, audience: str | None = None
+    ) -> str:
+        """An RFC 9068 access token acting as machine user ``name``."""
+        if name not in self.config.auth.machine_users:
+            known = ", ".join(sorted(self.config.auth.machine_users)) or "none are defined"
+            raise ConfigError(f"no machine user {name!r} (known: {known})")
+        stored = await self.machine_users.get(name)
+        if stored is None:
+            raise SettingsError(f"machine user {name!r} is not in the store: run `authward migrate`")
+        lifetime = lifetime_seconds or self.settings.machine_user_token_lifetime_seconds
+        issued = int(time.time())
+        claims = AccessTokenClaims(
+            issuer=self.issuer,
+            subject=str(stored.id),
+            audience=audience or self.audience,
+            client_id=stored.client_id,
+            issued_at=issued,
+            expires_at=issued + lifetime,
+            attribute_map=stored.attributes,
+            attributes=stored.attribute_list,
+        )
+        return sign_access_token(await self._signing_key(), claims.to_jwt_claims())
+
+    async def verify_access_token(self, token: str) -> Principal:
+        """The principal a token acts as, or :class:`TokenError` with a stable ``reason``."""
+        return await self.verifier.verify(token)
+
+    async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
+        """Revoke an access token this issuer signed (even one that no longer verifies)."""
+        view = await self._load_view()
+        claims = decode_and_verify(token, view.keys)
+        jti, exp = claims.get("jti"), claims.get("exp")
+        if not isinstance(jti, str) or not isinstance(exp, int | float):
+            raise TokenError("token-invalid", "token has no jti or exp")
+        now = _now()
+        done = await self.revocations.revoke(
+            jti, expires_at=datetime.fromtimestamp(exp, UTC), now=now, reason=reason
+        )
+        self.verifier.note_revoked(jti)
+        if done:
+            await self.audit.record(
+                AuditEvent("token.revoked", now, subject=str(claims.get("sub")),
+                           client_id=str(claims.get("client_id")), detail={"jti": jti})
+            )
+        return done

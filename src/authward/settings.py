@@ -1,0 +1,83 @@
+"""Instance settings from the environment (``AUTHWARD_*``), checked before the first request."""
+
+from __future__ import annotations
+
+__all__ = ["Settings", "load_settings"]
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from authward.config.urls import url_problem
+from authward.errors import SettingsError
+
+SigningAlg = Literal["EdDSA", "ES256"]
+
+
+class Settings(BaseSettings):
+    """Every field is read from ``AUTHWARD_<FIELD>``; see docs/settings.md."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTHWARD_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./authward.db"
+    #: The instance key that encrypts secrets at rest. Unset: a key file is used (created once).
+    secret_key: SecretStr | None = None
+    #: Older instance keys, comma-separated, still accepted for decryption after a rotation.
+    previous_secret_keys: SecretStr | None = None
+    key_file: Path = Path("authward.key")
+    issuer: str | None = None
+    audience: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    signing_alg: SigningAlg = "EdDSA"
+    token_leeway_seconds: int = Field(30, ge=0, le=300)
+    machine_user_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
+    default_access_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
+    default_refresh_token_lifetime_seconds: int = Field(86_400, ge=60, le=604_800)
+    #: How old the in-memory view of revocations, machine users and keys may get.
+    cache_refresh_seconds: float = Field(2.0, gt=0, le=300)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_is_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (try: openssl rand -base64 32)")
+        return value
+
+    @property
+    def effective_issuer(self) -> str:
+        """``AUTHWARD_ISSUER``, or exactly the base URL ``authward serve`` listens on."""
+        if self.issuer:
+            return self.issuer
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def effective_audience(self) -> str:
+        return self.audience or self.effective_issuer
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a mistake names the variable and never echoes secrets."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "AUTHWARD_" + str(first["loc"][0]).upper() if first["loc"] else "AUTHWARD_*"
+        raise SettingsError(f"{name}: {first['msg']}") from None

@@ -1,0 +1,66 @@
+"""Audit events: who did what, when, from where. Never a secret in ``detail``."""
+
+from __future__ import annotations
+
+__all__ = ["AuditEvent", "AuditStore"]
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authward.store.schema import audit_events
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    kind: str
+    at: datetime
+    actor: str | None = None
+    subject: str | None = None
+    client_id: str | None = None
+    ip: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AuditStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, event: AuditEvent, conn: AsyncConnection | None = None) -> None:
+        values = {
+            "kind": event.kind,
+            "at": event.at,
+            "actor": event.actor,
+            "subject": event.subject,
+            "client_id": event.client_id,
+            "ip": event.ip,
+            "detail": dict(event.detail),
+        }
+        if conn is not None:
+            await conn.execute(audit_events.insert().values(**values))
+            return
+        async with self._engine.begin() as own:
+            await own.execute(audit_events.insert().values(**values))
+
+    async def recent(self, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
+        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(audit_events.c.kind == kind)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            AuditEvent(
+                kind=r["kind"],
+                at=r["at"],
+                actor=r["actor"],
+                subject=r["subject"],
+                client_id=r["client_id"],
+                ip=r["ip"],
+                detail=r["detail"],
+            )
+            for r in rows
+        ]

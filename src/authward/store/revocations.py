@@ -1,0 +1,43 @@
+"""Revoked token ids (jti). Only revocations are written: issuing a JWT writes nothing."""
+
+from __future__ import annotations
+
+__all__ = ["RevocationStore"]
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authward.store.schema import revoked_tokens
+
+
+class RevocationStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def revoke(self, jti: str, *, expires_at: datetime, now: datetime, reason: str) -> bool:
+        """Record a revocation; returns False when it was already revoked."""
+        async with self._engine.begin() as conn:
+            exists = await conn.execute(
+                select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+            )
+            if exists.first() is not None:
+                return False
+            await conn.execute(
+                revoked_tokens.insert().values(
+                    jti=jti, expires_at=expires_at, revoked_at=now, reason=reason
+                )
+            )
+            return True
+
+    async def live(self, now: datetime) -> set[str]:
+        """Ids revoked whose tokens have not expired yet (expired ones are refused anyway)."""
+        query = select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at > now)
+        async with self._engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    async def purge(self, now: datetime) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
+            return result.rowcount or 0

@@ -1,0 +1,1 @@
+"""Signing keys, JWT access tokens (RFC 9068) and their verification."""

@@ -1,0 +1,106 @@
+"""JWT access tokens, RFC 9068.
+
+§2.1: the header ``typ`` is ``at+jwt``; §2.2: ``iss``, ``exp``, ``aud``, ``sub``, ``client_id``,
+``iat`` and ``jti`` are required. §4: a resource server MUST check ``typ``, the issuer, the
+audience, the signature with the issuer's keys and the expiry, and MUST refuse ``none``.
+
+Attributes travel in the platform's naming (the seed's "SDK vs Platform naming"): the map as
+``attribute_map``, the ordered UUID list as ``attributes``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AccessTokenClaims", "check_claims", "decode_and_verify", "sign_access_token"]
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from authward.errors import TokenError
+from authward.tokens.keys import ALGORITHMS, SigningKey
+
+TYP = "at+jwt"
+_REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    issuer: str
+    subject: str
+    audience: str
+    client_id: str
+    issued_at: int
+    expires_at: int
+    attribute_map: Mapping[str, Any]
+    attributes: Sequence[str]
+    scope: str | None = None
+
+    def to_jwt_claims(self, jti: str | None = None) -> dict[str, Any]:
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": self.subject,
+            "aud": self.audience,
+            "exp": self.expires_at,
+            "iat": self.issued_at,
+            "jti": jti or secrets.token_urlsafe(16),
+            "client_id": self.client_id,
+            "attribute_map": dict(self.attribute_map),
+            "attributes": list(self.attributes),
+        }
+        if self.scope:
+            claims["scope"] = self.scope
+        return claims
+
+
+def sign_access_token(key: SigningKey, claims: Mapping[str, Any]) -> str:
+    header = {"alg": key.alg, "kid": key.kid, "typ": TYP}
+    payload = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    return jws.serialize_compact(header, payload, key.key, algorithms=[key.alg])
+
+
+def decode_and_verify(token: str, keys: KeySet) -> dict[str, Any]:
+    """Check the signature against a published key and return the claims (not yet checked)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise TokenError("token-invalid", "not a signed JWT")
+    try:
+        obj = jws.deserialize_compact(token, keys, algorithms=list(ALGORITHMS))
+    except JoseError as exc:
+        reason = "token-invalid-signature" if exc.error == "bad_signature" else "token-invalid"
+        raise TokenError(reason, f"token refused: {exc.error}") from None
+    except (ValueError, KeyError, TypeError):
+        raise TokenError("token-invalid", "token is malformed") from None
+    if obj.protected.get("typ") != TYP:
+        raise TokenError("token-invalid", "not an access token (typ must be at+jwt)")
+    try:
+        claims = json.loads(obj.payload)
+    except ValueError:
+        raise TokenError("token-invalid", "token payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise TokenError("token-invalid", "token payload is not a JSON object")
+    return claims
+
+
+def check_claims(
+    claims: Mapping[str, Any], *, issuer: str, audience: str, now: float, leeway: int
+) -> None:
+    missing = [c for c in _REQUIRED if c not in claims]
+    if missing:
+        raise TokenError("token-invalid", f"token lacks required claims: {', '.join(missing)}")
+    if claims["iss"] != issuer:
+        raise TokenError("token-invalid-issuer", "token was issued by another issuer")
+    aud = claims["aud"]
+    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+        raise TokenError("token-invalid-audience", "token is not meant for this audience")
+    exp, iat = claims["exp"], claims["iat"]
+    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+        raise TokenError("token-invalid", "exp and iat must be numbers")
+    if now >= exp + leeway:
+        raise TokenError("token-expired", "token has expired")
+    if iat > now + leeway:
+        raise TokenError("token-not-active-yet", "token was issued in the future")

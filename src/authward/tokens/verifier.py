@@ -1,0 +1,134 @@
+"""Verify authward access tokens into Principals, from an in-memory view of the store.
+
+The view (published keys, live machine users, revoked token ids) is reloaded when it is older
+than ``refresh_seconds`` and at most once per interval on an unknown ``kid``, so the hot path
+does no I/O. A revocation or a removed machine user made by another process is seen within
+``refresh_seconds``; one made through this process is seen at once (see docs/decisions/004).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TokenView", "Verifier"]
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc.jwk import KeySet
+
+from authward.errors import TokenError
+from authward.principal import Principal
+from authward.tokens.access_token import check_claims, decode_and_verify
+
+#: A token naming a kid we do not know makes us look again, but not more often than this.
+_UNKNOWN_KID_RELOAD_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    keys: KeySet
+    kids: frozenset[str]
+    #: machine-user id (the token's ``sub``) -> its current client id
+    machine_users: Mapping[str, str]
+    revoked: frozenset[str] = field(default_factory=frozenset)
+
+
+ViewLoader = Callable[[], Awaitable[TokenView]]
+
+
+class Verifier:
+    def __init__(
+        self,
+        load_view: ViewLoader,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int,
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._load_view = load_view
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._view: TokenView | None = None
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._locally_revoked: set[str] = set()
+
+    def _age(self) -> float:
+        return time.monotonic() - self._loaded_at
+
+    async def _reload_if(self, stale: Callable[[], bool]) -> TokenView:
+        async with self._lock:
+            # Another task may have reloaded while this one waited for the lock.
+            if self._view is None or stale():
+                self._view = await self._load_view()
+                self._loaded_at = time.monotonic()
+                self._locally_revoked -= self._view.revoked
+            return self._view
+
+    def invalidate(self) -> None:
+        """Reload on next use (after a key rotation or a config sync in this process)."""
+        self._loaded_at = float("-inf")
+
+    def note_revoked(self, jti: str) -> None:
+        self._locally_revoked.add(jti)
+
+    async def verify(self, token: str) -> Principal:
+        view = self._view
+        if view is None or self._age() >= self._refresh:
+            view = await self._reload_if(lambda: self._age() >= self._refresh)
+        kid = _peek_kid(token)
+        if kid is not None and kid not in view.kids and self._age() > _UNKNOWN_KID_RELOAD_SECONDS:
+            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD_SECONDS)
+        if kid is None or kid not in view.kids:
+            raise TokenError("token-invalid", "token was not signed by a key of this issuer")
+        claims = decode_and_verify(token, view.keys)
+        check_claims(
+            claims,
+            issuer=self._issuer,
+            audience=self._audience,
+            now=self._clock(),
+            leeway=self._leeway,
+        )
+        jti = claims["jti"]
+        if jti in view.revoked or jti in self._locally_revoked:
+            raise TokenError("token-revoked", "token has been revoked")
+        sub = claims["sub"]
+        if view.machine_users.get(sub) != claims["client_id"]:
+            raise TokenError("token-subject-unknown", "token's machine user no longer exists")
+        return principal_from_claims(claims)
+
+
+def _peek_kid(token: str) -> str | None:
+    head = token.split(".", 1)[0] if isinstance(token, str) else ""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc."""
+    attribute_map = claims.get("attribute_map") or {}
+    attribute_list = claims.get("attributes") or []
+    try:
+        return Principal(
+            authenticator="authward",
+            principal_type="machine",
+            principal_id=str(claims["sub"]),
+            subject=str(claims["sub"]),
+            attributes=attribute_map,
+            attribute_list=tuple(attribute_list),
+        )
+    except (TypeError, ValueError):
+        raise TokenError("token-invalid", "token carries malformed attributes") from None
