@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authward import db, define_auth, define_config
+from authward import Principal, db, define_auth, define_config
 
 if TYPE_CHECKING:  # written by `authward generate --app examples/app.py`
     from authward_types import AppAuth, MachineUsers
 
-user = db.type(
-    "User",
-    {
-        "email": db.string().unique(),
-        "role": db.enum(["ADMIN", "READER", "USER"]),
-        "organization_id": db.uuid(),
-        "team_id": db.uuid(),
-        **db.fields.timestamps(),
-    },
-).hooks(
-    # New users get the USER role unless an admin gives them another one.
-    role={"create": lambda user, value, **_: value or "USER"},
-).validate(
-    role=[(lambda user, value, **_: value != "ADMIN" or (user is not None and user.attributes.get("role") == "ADMIN"),
-           "only admins can make admins")],
+
+def only_admins_make_admins(user: Principal | None, value: object, **_: object) -> bool:
+    return value != "ADMIN" or (user is not None and user.attributes.get("role") == "ADMIN")
+
+
+user = (
+    db.type(
+        "User",
+        {
+            "email": db.string().unique(),
+            "role": db.enum(["ADMIN", "READER", "USER"]),
+            "organization_id": db.uuid(),
+            "team_id": db.uuid(),
+            **db.fields.timestamps(),
+        },
+    )
+    .hooks(
+        # New users get the USER role unless an admin gives them another one.
+        role={"create": lambda user, value, **_: value or "USER"},
+    )
+    .validate(role=[(only_admins_make_admins, "only admins can make admins")])
 )
 
 machine_users: MachineUsers = {

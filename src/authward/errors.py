@@ -1,10 +1,10 @@
 """The error tree every part of authward raises.
 
-    AuthwardError                 anything authward refuses; ``code`` is stable, ``str()`` is one line
-    ├── ConfigError               the app's configuration is wrong (raised when the app is loaded)
-    ├── SettingsError             an environment setting or instance file is wrong or missing
-    ├── StoreError                the database cannot be used (unreachable, newer schema, ...)
-    └── TokenError                a token is refused; ``code`` is the RFC 6750 error code
+    AuthwardError       anything authward refuses; ``code`` is stable, ``str()`` is one line
+    ├── ConfigError     the app's configuration is wrong (raised when the app is loaded)
+    ├── SettingsError   an environment setting or instance file is wrong or missing
+    ├── StoreError      the database cannot be used (unreachable, newer schema, ...)
+    └── TokenError      a token is refused; ``code`` is the RFC 6750 error code
         └── (``reason`` says why, e.g. ``token-expired``)
 
 Messages are written for the person who made the mistake; they never contain secrets.

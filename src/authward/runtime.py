@@ -1,8 +1,8 @@
 """``Authward``: the one place that wires config, settings, store, keys and tokens together.
 
-    aw = await Authward.open(config)          # migrates (embedded) and syncs the config
-    token = await aw.machine_user_token("admin-machine-user")
-    principal = await aw.verify_access_token(token)
+aw = await Authward.open(config)          # migrates (embedded) and syncs the config
+token = await aw.machine_user_token("admin-machine-user")
+principal = await aw.verify_access_token(token)
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class Authward:
 
     @property
     def keys_box(self) -> SecretBox:
-        return self.keys._box  # noqa: SLF001 - one box per instance, shared by the stores
+        return self.keys._box
 
     def _max_token_lifetime(self) -> int:
         lifetimes = [
@@ -201,7 +201,9 @@ class Authward:
             raise ConfigError(f"no machine user {name!r} (known: {known})")
         stored = await self.machine_users.get(name)
         if stored is None:
-            raise SettingsError(f"machine user {name!r} is not in the store: run `authward migrate`")
+            raise SettingsError(
+                f"machine user {name!r} is not in the store: run `authward migrate`"
+            )
         lifetime = lifetime_seconds or self.settings.machine_user_token_lifetime_seconds
         issued = int(time.time())
         claims = AccessTokenClaims(
@@ -234,7 +236,12 @@ class Authward:
         self.verifier.note_revoked(jti)
         if done:
             await self.audit.record(
-                AuditEvent("token.revoked", now, subject=str(claims.get("sub")),
-                           client_id=str(claims.get("client_id")), detail={"jti": jti})
+                AuditEvent(
+                    "token.revoked",
+                    now,
+                    subject=str(claims.get("sub")),
+                    client_id=str(claims.get("client_id")),
+                    detail={"jti": jti},
+                )
             )
         return done

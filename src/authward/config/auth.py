@@ -235,9 +235,13 @@ def _machine_user_attributes(spec: object, issues: _Issues) -> dict[str, Field]:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
             issues.add(p, "attribute names are identifiers")
         elif not isinstance(f, Field):
-            issues.add(p, "expected t.string(), t.bool(), t.string(array=True) or t.bool(array=True)")
+            issues.add(
+                p, "expected t.string(), t.bool(), t.string(array=True) or t.bool(array=True)"
+            )
         elif f.kind not in VALUE_OPERAND_KINDS:
-            issues.add(p, f"{f.type_label}: only string, boolean, string[] and boolean[] are allowed")
+            issues.add(
+                p, f"{f.type_label}: only string, boolean, string[] and boolean[] are allowed"
+            )
         elif problem := enum_problem(f):
             issues.add(p, problem)
         else:
@@ -304,8 +308,9 @@ def _machine_users(
         for attr in given:
             if attr not in attribute_fields:
                 issues.add(f"{path}.attributes.{attr}", f"not an attribute enabled in {source}")
-        uuids = _attribute_list(f"{path}.attribute_list", mu.get("attribute_list"), list_fields,
-                                issues)
+        uuids = _attribute_list(
+            f"{path}.attribute_list", mu.get("attribute_list"), list_fields, issues
+        )
         out[name] = MachineUser(name, MappingProxyType(values), uuids)
     return out
 

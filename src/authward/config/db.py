@@ -54,15 +54,15 @@ def string(*, array: builtins.bool = False) -> Field:
     return Field("string", array=array)
 
 
-def bool(*, array: builtins.bool = False) -> Field:  # noqa: A001
+def bool(*, array: builtins.bool = False) -> Field:
     return Field("bool", array=array)
 
 
-def int(*, array: builtins.bool = False) -> Field:  # noqa: A001
+def int(*, array: builtins.bool = False) -> Field:
     return Field("int", array=array)
 
 
-def float(*, array: builtins.bool = False) -> Field:  # noqa: A001
+def float(*, array: builtins.bool = False) -> Field:
     return Field("float", array=array)
 
 
@@ -130,9 +130,7 @@ class DbType:
                 continue
             for op, fn in hooks.items():
                 if op not in ("create", "update"):
-                    issues.append(
-                        ConfigIssue(f"{path}.{op}", "hook must be 'create' or 'update'")
-                    )
+                    issues.append(ConfigIssue(f"{path}.{op}", "hook must be 'create' or 'update'"))
                 elif not callable(fn):
                     issues.append(ConfigIssue(f"{path}.{op}", "hook must be callable"))
                 else:
@@ -174,7 +172,7 @@ def _validator_items(spec: ValidatorSpec) -> list[Any]:
     return [spec]
 
 
-def type(name: str, fields: Mapping[str, Field]) -> DbType:  # noqa: A001
+def type(name: str, fields: Mapping[str, Field]) -> DbType:
     """Declare a database type; the definition is checked here, naming the field that is wrong."""
     issues: list[ConfigIssue] = []
     if not isinstance(name, str) or not _TYPE_NAME.fullmatch(name):

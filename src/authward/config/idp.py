@@ -70,7 +70,8 @@ def provider(
         )
     if issues:
         raise ConfigError(issues)
-    assert issuer is not None and client_id is not None
+    assert issuer is not None
+    assert client_id is not None
     return IdProvider(
         name=name,
         client=client,

@@ -36,9 +36,7 @@ def load_app(path: str | Path) -> tuple[Config, ModuleType]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(
-            f"importing {file.name} failed: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ConfigError(f"importing {file.name} failed: {type(exc).__name__}: {exc}") from exc
     return _find_config(module, file.name), module
 
 

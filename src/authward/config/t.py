@@ -18,7 +18,7 @@ def string(*, array: builtins.bool = False) -> Field:
     return Field("string", array=array)
 
 
-def bool(*, array: builtins.bool = False) -> Field:  # noqa: A001
+def bool(*, array: builtins.bool = False) -> Field:
     return Field("bool", array=array)
 
 

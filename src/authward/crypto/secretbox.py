@@ -46,8 +46,8 @@ class SecretBox:
         aead = self._by_id.get(kid)
         if aead is None:
             raise SettingsError(
-                "a stored secret was encrypted with an instance key this server does not have "
-                "(set AUTHWARD_SECRET_KEY or AUTHWARD_PREVIOUS_SECRET_KEYS, or restore the key file)"
+                "a stored secret was sealed with an instance key this server does not have "
+                "(set AUTHWARD_SECRET_KEY or AUTHWARD_PREVIOUS_SECRET_KEYS or restore the key file)"
             )
         nonce = blob[1 + _KEY_ID_LEN : 1 + _KEY_ID_LEN + _NONCE_LEN]
         try:

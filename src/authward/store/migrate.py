@@ -54,7 +54,9 @@ def _upgrade(conn: Connection, types: Sequence[DbType]) -> list[str]:
     _refuse_newer(conn)
     before = _current(conn)
     command.upgrade(_alembic_config(conn), "head")
-    changes = [] if before == head_revision() else [f"schema {before or 'empty'} -> {head_revision()}"]
+    changes = (
+        [] if before == head_revision() else [f"schema {before or 'empty'} -> {head_revision()}"]
+    )
     return changes + sync_type_tables(conn, types)
 
 

@@ -39,5 +39,7 @@ class RevocationStore:
 
     async def purge(self, now: datetime) -> int:
         async with self._engine.begin() as conn:
-            result = await conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
+            result = await conn.execute(
+                delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now)
+            )
             return result.rowcount or 0

@@ -138,15 +138,15 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
-    CheckConstraint(
-        "(user_id IS NULL) <> (org_id IS NULL)", name="ck_aw_api_keys_one_owner"
-    ),
+    CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="ck_aw_api_keys_one_owner"),
 )
 
 audit_events = Table(
     "aw_audit_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", UTCDateTime, nullable=False, index=True),
     Column("kind", String(64), nullable=False),
     Column("actor", String(200)),

@@ -23,7 +23,7 @@ from authward.store.schema import machine_users, oauth2_clients
 
 MACHINE_CLIENT_PREFIX = "awm_"
 OAUTH_CLIENT_PREFIX = "awc_"
-CLIENT_SECRET_PREFIX = "awsec_"
+CLIENT_SECRET_PREFIX = "awsec_"  # noqa: S105 - a prefix, not a secret
 
 
 def new_client_secret() -> str:
@@ -41,10 +41,7 @@ async def _sync_rows(
     now: datetime,
 ) -> list[str]:
     changes: list[str] = []
-    existing = {
-        r["name"]: r
-        for r in (await conn.execute(select(table))).mappings()
-    }
+    existing = {r["name"]: r for r in (await conn.execute(select(table))).mappings()}
     for name, values in wanted.items():
         row = existing.get(name)
         if row is None:

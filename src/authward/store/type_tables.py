@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["sync_type_tables", "type_table", "type_tables"]
 
 from collections.abc import Sequence
+from typing import Any
 
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
@@ -31,14 +32,13 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.types import TypeEngine
 
 from authward.config.db import DbType
 from authward.config.fields import Field
 from authward.errors import StoreError
 from authward.store.types import UTCDateTime
 
-_SCALAR: dict[str, TypeEngine[object] | type[TypeEngine[object]]] = {
+_SCALAR: dict[str, Any] = {
     "string": Text,
     "bool": Boolean,
     "int": BigInteger,
@@ -90,14 +90,12 @@ def sync_type_tables(conn: Connection, types: Sequence[DbType]) -> list[str]:
             if not col.nullable and rows:
                 raise StoreError(
                     f"{name}.{col.name} is a new required field but table {table.name} has "
-                    f"{rows} rows: make it .optional() (or add it optional, fill it, then require it)"
+                    f"{rows} rows: make it .optional() (add it optional, fill it, then require it)"
                 )
             # A fresh column without UNIQUE: SQLite cannot add one, so uniqueness is an index.
             ops = Operations(MigrationContext.configure(conn))
             ops.add_column(table.name, Column(col.name, col.type, nullable=col.nullable))
             if col.unique:
-                ops.create_index(
-                    f"uq_{table.name}_{col.name}", table.name, [col.name], unique=True
-                )
+                ops.create_index(f"uq_{table.name}_{col.name}", table.name, [col.name], unique=True)
             changes.append(f"added column {table.name}.{col.name}")
     return changes

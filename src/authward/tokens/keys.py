@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc.errors import SecurityWarning
-from joserfc.jwk import ECKey, OKPKey
+from joserfc.jwk import ECKey, KeyParameters, OKPKey
 
 from authward.settings import SigningAlg
 
@@ -44,8 +44,8 @@ class SigningKey:
         return f"SigningKey(kid={self.kid!r}, alg={self.alg!r})"
 
 
-def _params(alg: SigningAlg, kid: str | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"use": "sig", "alg": alg}
+def _params(alg: SigningAlg, kid: str | None = None) -> KeyParameters:
+    params: KeyParameters = {"use": "sig", "alg": alg}
     if kid:
         params["kid"] = kid
     return params
@@ -63,8 +63,11 @@ def generate_signing_key(alg: SigningAlg) -> SigningKey:
 
 
 def load_signing_key(kid: str, alg: str, private_pem: bytes) -> SigningKey:
-    if alg not in ALGORITHMS:
-        raise ValueError(f"unsupported signing algorithm {alg!r}")
-    key_class = OKPKey if alg == "EdDSA" else ECKey
-    key = key_class.import_key(private_pem, parameters=_params(alg, kid))  # type: ignore[arg-type]
-    return SigningKey(kid=kid, alg=alg, key=key)  # type: ignore[arg-type]
+    key: Key
+    if alg == "EdDSA":
+        key = OKPKey.import_key(private_pem, parameters=_params(alg, kid))
+        return SigningKey(kid=kid, alg="EdDSA", key=key)
+    if alg == "ES256":
+        key = ECKey.import_key(private_pem, parameters=_params(alg, kid))
+        return SigningKey(kid=kid, alg="ES256", key=key)
+    raise ValueError(f"unsupported signing algorithm {alg!r}")

@@ -102,7 +102,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("expires_at", UTCDateTime),
         sa.Column("revoked_at", UTCDateTime),
-        sa.CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="ck_aw_api_keys_one_owner"),
+        sa.CheckConstraint(
+            "(user_id IS NULL) <> (org_id IS NULL)", name="ck_aw_api_keys_one_owner"
+        ),
     )
     op.create_table(
         "aw_audit_events",

@@ -1,0 +1,65 @@
+"""``authward machineuser list|token``."""
+
+from __future__ import annotations
+
+__all__ = ["app"]
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from authward.cli.common import AppOption, JsonOption, console, open_runtime, print_json, run
+from authward.cli.common import table as make_table
+from authward.store.records import StoredMachineUser
+
+app = typer.Typer(help="Machine users (service accounts).", no_args_is_help=True)
+
+
+def _as_dict(mu: StoredMachineUser) -> dict[str, Any]:
+    return {
+        "name": mu.name,
+        "id": str(mu.id),
+        "client_id": mu.client_id,
+        "attributes": dict(mu.attributes),
+        "attribute_list": list(mu.attribute_list),
+        "created_at": mu.created_at,
+    }
+
+
+@app.command("list")
+def list_machine_users(app_path: AppOption = Path("app.py"), as_json: JsonOption = False) -> None:
+    """The machine users the config defines."""
+
+    async def body() -> list[dict[str, Any]]:
+        async with open_runtime(app_path) as aw:
+            return [_as_dict(mu) for mu in await aw.machine_users.list()]
+
+    rows = run(body())
+    if as_json:
+        print_json(rows)
+        return
+    table = make_table("name", "client id", "attributes", "attribute list")
+    for r in rows:
+        attrs = ", ".join(f"{k}={v}" for k, v in r["attributes"].items())
+        table.add_row(r["name"], r["client_id"], attrs, "\n".join(r["attribute_list"]))
+    console.print(table)
+
+
+@app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="The machine user's name.")],
+    app_path: AppOption = Path("app.py"),
+    lifetime: Annotated[
+        int | None, typer.Option(min=60, max=86_400, help="Seconds (default from settings).")
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="The aud claim (default: issuer).")] = None,
+) -> None:
+    """Print an access token for the machine user, and nothing else."""
+
+    async def body() -> str:
+        async with open_runtime(app_path) as aw:
+            return await aw.machine_user_token(name, lifetime_seconds=lifetime, audience=audience)
+
+    sys.stdout.write(run(body()) + "\n")

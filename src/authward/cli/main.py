@@ -1,0 +1,40 @@
+"""``authward``: serve, migrate, generate, keys, machineuser, oauth2client, token."""
+
+from __future__ import annotations
+
+__all__ = ["app", "main"]
+
+from typing import Annotated
+
+import typer
+
+from authward.cli import clients, keys, machineusers, serve, tokens
+from authward.cli.common import State
+
+app = typer.Typer(
+    name="authward",
+    help="authward: identity, OAuth 2.0 and auth for your API, agents and jobs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks for errors.", envvar="AUTHWARD_DEBUG")
+    ] = False,
+) -> None:
+    State.debug = debug
+
+
+serve.register(app)
+app.add_typer(keys.app, name="keys")
+app.add_typer(machineusers.app, name="machineuser")
+app.add_typer(clients.app, name="oauth2client")
+app.add_typer(tokens.app, name="token")
+
+
+def main() -> None:
+    app()

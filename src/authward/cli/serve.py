@@ -1,0 +1,115 @@
+"""``authward serve``, ``migrate`` and ``generate``."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from authward.cli.common import AppOption, console, run
+from authward.codegen import write_types
+from authward.config.loader import load_app
+from authward.errors import SettingsError
+from authward.runtime import Authward
+from authward.server.app import build_app
+from authward.settings import load_settings
+from authward.store import migrate as migrations
+from authward.store.engine import check_connection, create_engine, display_url
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
+    config, _ = load_app(app_path)
+    base = load_settings()
+    sock = _bind(host or base.host, base.port if port is None else port)
+    bound_port = sock.getsockname()[1]
+    settings = load_settings(host=host or base.host, port=bound_port)
+    try:
+        aw = await Authward.open(config, settings)
+    except BaseException:
+        sock.close()
+        raise
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(aw), log_level="warning", access_log=False, lifespan="off")
+    )
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{shown_host}:{bound_port}"
+    print(f"authward: serving {app_path} at {url}", flush=True)
+    print(f"authward: issuer {aw.issuer}, database {display_url(aw.engine.url)}", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await aw.close()
+        sock.close()
+
+
+async def _migrate(app_path: Path) -> list[str]:
+    config, _ = load_app(app_path)
+    settings = load_settings()
+    engine = create_engine(settings.database_url)
+    try:
+        await check_connection(engine)
+        changes = await migrations.migrate(engine, config.db_types)
+    finally:
+        await engine.dispose()
+    aw = await Authward.open(config, settings, migrate=False)
+    try:
+        return changes + await aw.sync()
+    finally:
+        await aw.close()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        app_path: AppOption = Path("app.py"),
+        host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (0 picks a free one).")] = None,
+    ) -> None:
+        """Serve the app (migrating the embedded SQLite store first)."""
+        run(_serve(app_path, host, port))
+
+    @app.command("migrate")
+    def migrate(app_path: AppOption = Path("app.py")) -> None:
+        """Apply schema migrations and the app's type tables, then sync the config."""
+        changes = run(_migrate(app_path))
+        for change in changes:
+            console.print(f"  {change}", highlight=False)
+        console.print("up to date" if not changes else f"{len(changes)} change(s) applied")
+
+    @app.command("generate")
+    def generate(
+        app_path: AppOption = Path("app.py"),
+        out: Annotated[
+            Path | None,
+            typer.Option(help="Where to write (default: authward_types.py beside the app)."),
+        ] = None,
+    ) -> None:
+        """Write typed stubs (machine-user names, attribute TypedDicts) for mypy."""
+
+        async def body() -> Path:
+            config, _ = load_app(app_path)
+            target = out or app_path.resolve().parent / "authward_types.py"
+            changed = write_types(config, target)
+            console.print(f"{'wrote' if changed else 'unchanged'} {target}", highlight=False)
+            return target
+
+        run(body())
