@@ -25,7 +25,7 @@ from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import check_connection, create_engine
+from authward.store.engine import check_connection, create_engine, write_transaction
 from authward.store.keys import SigningKeyStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import RevocationStore
@@ -42,8 +42,7 @@ def _now() -> datetime:
 
 async def _open_secret_box(engine: AsyncEngine, settings: Settings) -> SecretBox:
     """The instance key, checked against the one recorded when this store was created."""
-    async with engine.begin() as conn:
-        await migrations.lock(conn)
+    async with write_transaction(engine) as conn:
         row = (await conn.execute(select(instance.c.key_id))).first()
         keys = instance_keys(settings, may_create=row is None)
         ids = {key_id(k).hex() for k in keys.keys}
@@ -108,8 +107,7 @@ class Authward:
     async def sync(self) -> list[str]:
         """Apply the config to the store and make sure a signing key exists. Idempotent."""
         now = _now()
-        async with self.engine.begin() as conn:
-            await migrations.lock(conn)
+        async with write_transaction(self.engine) as conn:
             changes = await sync_config(conn, self.config.auth, self.keys_box, now)
             if not await self.keys.has_active(conn):
                 await self._add_key(conn, self.settings.signing_alg, now)
@@ -154,8 +152,7 @@ class Authward:
     async def rotate_keys(self, alg: SigningAlg | None = None) -> SigningKey:
         """A new key signs from now on; the old ones stay published until their tokens expire."""
         now = _now()
-        async with self.engine.begin() as conn:
-            await migrations.lock(conn)
+        async with write_transaction(self.engine) as conn:
             key = await self._add_key(conn, alg or self.settings.signing_alg, now)
             await self.audit.record(
                 AuditEvent("keys.rotated", now, actor="cli", detail={"kid": key.kid}), conn

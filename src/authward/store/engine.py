@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["check_connection", "create_engine", "display_url", "normalise_url"]
+__all__ = [
+    "check_connection",
+    "create_engine",
+    "display_url",
+    "normalise_url",
+    "write_transaction",
+]
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from authward.errors import SettingsError, StoreError
 
@@ -34,7 +42,14 @@ def display_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+# Any constant works; it only has to be the same in every authward process.
+_PG_LOCK_KEY = 0x61757468_77617264
+_WRITE_LOCK = "authward_write_lock"
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, says when a transaction begins (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
     # WAL lets readers run beside the writer; busy_timeout waits out a writer instead of failing.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -44,11 +59,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # A writer that first reads (migrations, config sync) takes the write lock up front, so two
+    # processes starting together queue up instead of failing on a lock upgrade.
+    immediate = conn.get_execution_options().get(_WRITE_LOCK, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -60,3 +83,15 @@ async def check_connection(engine: AsyncEngine) -> None:
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise StoreError(f"cannot use database {display_url(engine.url)}: {reason}") from exc
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that holds the store-wide write lock: one writer of schema, config and keys
+    at a time across every process sharing the database."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**{_WRITE_LOCK: True})
+        async with conn.begin():
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            yield conn

@@ -10,16 +10,13 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.config.db import DbType
 from authward.errors import StoreError
+from authward.store.engine import write_transaction
 from authward.store.type_tables import sync_type_tables
-
-# Any constant works; it only has to be the same in every authward process.
-_PG_LOCK_KEY = 0x61757468_77617264 & 0x7FFF_FFFF_FFFF_FFFF
-
 
 def _alembic_config(conn: Connection | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
@@ -60,16 +57,9 @@ def _upgrade(conn: Connection, types: Sequence[DbType]) -> list[str]:
     return changes + sync_type_tables(conn, types)
 
 
-async def lock(conn: AsyncConnection) -> None:
-    """Serialise schema and config changes across processes sharing one PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-
-
 async def migrate(engine: AsyncEngine, types: Sequence[DbType]) -> list[str]:
     """Apply pending migrations and type-table changes in one transaction; returns the changes."""
-    async with engine.begin() as conn:
-        await lock(conn)
+    async with write_transaction(engine) as conn:
         return await conn.run_sync(_upgrade, types)
 
 

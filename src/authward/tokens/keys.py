@@ -65,9 +65,9 @@ def generate_signing_key(alg: SigningAlg) -> SigningKey:
 def load_signing_key(kid: str, alg: str, private_pem: bytes) -> SigningKey:
     key: Key
     if alg == "EdDSA":
-        key = OKPKey.import_key(private_pem, parameters=_params(alg, kid))
+        key = OKPKey.import_key(private_pem, parameters=_params("EdDSA", kid))
         return SigningKey(kid=kid, alg="EdDSA", key=key)
     if alg == "ES256":
-        key = ECKey.import_key(private_pem, parameters=_params(alg, kid))
+        key = ECKey.import_key(private_pem, parameters=_params("ES256", kid))
         return SigningKey(kid=kid, alg="ES256", key=key)
     raise ValueError(f"unsupported signing algorithm {alg!r}")

@@ -1,0 +1,266 @@
+"""The store on SQLite and PostgreSQL: migrations, type tables, config sync, secrets at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from authward import db, define_auth, define_config
+from authward.config import Config
+from authward.errors import SettingsError, StoreError, TokenError
+from authward.runtime import Authward
+from authward.store import migrate as migrations
+from authward.store.engine import create_engine
+from authward.store.schema import machine_users, metadata, oauth2_clients, signing_keys
+from authward.store.type_tables import type_tables
+from tests.conftest import SettingsFactory
+
+
+def _user_row(email: str) -> dict[str, object]:
+    return {
+        "id": uuid.uuid4(),
+        "email": email,
+        "role": "USER",
+        "organization_id": uuid.uuid4(),
+        "team_id": uuid.uuid4(),
+        "created_at": datetime.now(UTC),
+    }
+
+
+async def _count(aw: Authward, table: object) -> int:
+    async with aw.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())  # type: ignore[arg-type]
+
+
+async def test_migration_creates_exactly_the_declared_schema(runtime: Authward) -> None:
+    async with runtime.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    # Beyond authward's own schema, only the app's type table exists.
+    assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "user")] == []
+    assert await migrations.current_revision(runtime.engine) == migrations.head_revision()
+
+
+async def test_type_table_enforces_unique_and_required_fields(runtime: Authward) -> None:
+    table = type_tables(runtime.config.db_types)["User"]
+    async with runtime.engine.begin() as conn:
+        await conn.execute(table.insert().values(**_user_row("a@example.com")))
+    with pytest.raises(IntegrityError):
+        async with runtime.engine.begin() as conn:
+            await conn.execute(table.insert().values(**_user_row("a@example.com")))
+    row = _user_row("b@example.com")
+    del row["role"]
+    with pytest.raises(IntegrityError):
+        async with runtime.engine.begin() as conn:
+            await conn.execute(table.insert().values(**row))
+
+
+async def test_new_optional_field_becomes_a_column_and_keeps_rows(
+    runtime: Authward, example_config: Config
+) -> None:
+    table = type_tables(runtime.config.db_types)["User"]
+    async with runtime.engine.begin() as conn:
+        await conn.execute(table.insert().values(**_user_row("keep@example.com")))
+    user_type = example_config.auth.user_profile.type  # type: ignore[union-attr]
+    grown = db.type(
+        "User",
+        {**{k: v for k, v in user_type.fields.items() if k != "id"}, "nickname": db.string().optional().unique()},
+    )
+    changes = await migrations.migrate(runtime.engine, [grown])
+    assert changes == ["added column user.nickname"]
+    grown_table = type_tables([grown])["User"]
+    async with runtime.engine.begin() as conn:
+        rows = (await conn.execute(select(grown_table))).mappings().all()
+        assert [(r["email"], r["nickname"]) for r in rows] == [("keep@example.com", None)]
+        await conn.execute(grown_table.insert().values(**_user_row("c@example.com"), nickname="x"))
+    with pytest.raises(IntegrityError):
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                grown_table.insert().values(**_user_row("d@example.com"), nickname="x")
+            )
+    assert await migrations.migrate(runtime.engine, [grown]) == []
+
+
+async def test_new_required_field_on_a_table_with_rows_is_refused(
+    runtime: Authward, example_config: Config
+) -> None:
+    table = type_tables(runtime.config.db_types)["User"]
+    async with runtime.engine.begin() as conn:
+        await conn.execute(table.insert().values(**_user_row("keep@example.com")))
+    user_type = example_config.auth.user_profile.type  # type: ignore[union-attr]
+    grown = db.type(
+        "User", {**{k: v for k, v in user_type.fields.items() if k != "id"}, "age": db.int()}
+    )
+    with pytest.raises(StoreError, match=r"User\.age is a new required field .* 1 rows"):
+        await migrations.migrate(runtime.engine, [grown])
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(table))).scalar_one() == 1
+
+
+async def test_newer_schema_is_refused_and_nothing_changes(runtime: Authward) -> None:
+    async with runtime.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="newer than this authward knows"):
+        await migrations.migrate(runtime.engine, runtime.config.db_types)
+    with pytest.raises(StoreError, match="newer than this authward knows"):
+        await migrations.require_current_schema(runtime.engine)
+    assert await migrations.current_revision(runtime.engine) == "9999"
+    assert await _count(runtime, machine_users) == 2
+
+
+async def test_sync_is_idempotent(
+    runtime: Authward, database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    before = {mu.name: mu.client_id for mu in await runtime.machine_users.list()}
+    secret = await runtime.clients.client_secret("my-oauth2-client")
+    again = await Authward.open(example_config, settings_for(database_url), migrate=True)
+    try:
+        assert await again.sync() == []
+        assert {mu.name: mu.client_id for mu in await again.machine_users.list()} == before
+        assert await again.clients.client_secret("my-oauth2-client") == secret
+        assert await _count(again, machine_users) == 2
+        assert await _count(again, oauth2_clients) == 1
+        assert await _count(again, signing_keys) == 1
+    finally:
+        await again.close()
+
+
+async def test_concurrent_starts_do_not_duplicate(
+    database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    first = await Authward.open(example_config, settings_for(database_url), migrate=True)
+    try:
+        others = await asyncio.gather(
+            *(Authward.open(example_config, settings_for(database_url)) for _ in range(3))
+            if database_url.startswith("sqlite")
+            else (
+                Authward.open(example_config, settings_for(database_url), migrate=True)
+                for _ in range(3)
+            )
+        )
+        for other in others:
+            await other.close()
+        assert await _count(first, signing_keys) == 1
+        assert await _count(first, machine_users) == 2
+    finally:
+        await first.close()
+
+
+async def test_removed_machine_user_is_deleted_and_its_tokens_stop_verifying(
+    runtime: Authward, database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    token = await runtime.machine_user_token("readonly-machine-user")
+    await runtime.verify_access_token(token)
+    auth = example_config.auth
+    smaller = define_auth(
+        auth.name,
+        user_profile={
+            "type": auth.user_profile.type,  # type: ignore[union-attr]
+            "username_field": "email",
+            "attributes": {"role": True},
+            "attribute_list": ["organization_id", "team_id"],
+        },
+        machine_users={
+            "admin-machine-user": {
+                "attributes": {"role": "ADMIN"},
+                "attribute_list": [str(u) for u in auth.machine_users["admin-machine-user"].attribute_list],
+            }
+        },
+    )
+    shrunk = await Authward.open(
+        define_config(auth=smaller), settings_for(database_url), migrate=True
+    )
+    try:
+        assert [mu.name for mu in await shrunk.machine_users.list()] == ["admin-machine-user"]
+        assert await shrunk.clients.list() == []
+        with pytest.raises(TokenError) as err:
+            await shrunk.verify_access_token(token)
+        assert err.value.reason == "token-subject-unknown"
+    finally:
+        await shrunk.close()
+    runtime.verifier.invalidate()
+    with pytest.raises(TokenError):
+        await runtime.verify_access_token(token)
+
+
+async def test_secrets_are_sealed_at_rest(runtime: Authward, tmp_path: Path) -> None:
+    secret = await runtime.clients.client_secret("my-oauth2-client")
+    assert secret is not None
+    plain = secret.get_secret_value()
+    assert plain.startswith("awsec_")
+    async with runtime.engine.connect() as conn:
+        stored = (await conn.execute(select(oauth2_clients.c.client_secret))).scalar_one()
+        private = (await conn.execute(select(signing_keys.c.private_key))).scalar_one()
+    assert plain.encode() not in stored
+    assert b"PRIVATE KEY" not in private
+    key_file = tmp_path / "authward.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+async def test_a_sealed_secret_copied_to_another_row_does_not_open(runtime: Authward) -> None:
+    async with runtime.engine.begin() as conn:
+        rows = (await conn.execute(select(machine_users.c.id, machine_users.c.client_secret))).all()
+        await conn.execute(
+            machine_users.update()
+            .where(machine_users.c.id == rows[0].id)
+            .values(client_secret=rows[1].client_secret)
+        )
+    names = {mu.id: mu.name for mu in await runtime.machine_users.list()}
+    with pytest.raises(SettingsError, match="integrity check"):
+        await runtime.machine_users.client_secret(names[rows[0].id])
+
+
+async def test_missing_key_file_is_refused_without_touching_the_store(
+    runtime: Authward, database_url: str, settings_for: SettingsFactory, example_config: Config,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "authward.key").unlink()
+    with pytest.raises(SettingsError, match="key file .* is missing"):
+        await Authward.open(example_config, settings_for(database_url), migrate=True)
+    assert not (tmp_path / "authward.key").exists()
+    assert await _count(runtime, signing_keys) == 1
+
+
+async def test_a_different_instance_key_is_refused(
+    runtime: Authward, database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    with pytest.raises(SettingsError, match="not the one this store's secrets were sealed with"):
+        await Authward.open(
+            example_config, settings_for(database_url, secret_key="x" * 40), migrate=True
+        )
+
+
+async def test_unreachable_database_is_one_clear_error(
+    settings_for: SettingsFactory, example_config: Config
+) -> None:
+    url = "postgresql://postgres:hunter2@127.0.0.1:1/nowhere"
+    with pytest.raises(StoreError) as err:
+        await Authward.open(example_config, settings_for(url), migrate=True)
+    message = str(err.value)
+    assert message.startswith("cannot use database postgresql+asyncpg://postgres:***@127.0.0.1:1/nowhere")
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+async def test_postgres_server_refuses_a_stale_schema(
+    postgres_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    with pytest.raises(StoreError, match="run `authward migrate`"):
+        await Authward.open(example_config, settings_for(postgres_url))
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: c.dialect.get_table_names(c))
+        assert tables == []
+    finally:
+        await engine.dispose()
