@@ -4,7 +4,7 @@
     auth: AppAuth = define_auth(...)     # auth.invoker() takes a MachineUserName
     machine_users: MachineUsers = {...}  # attributes must match Attributes
 
-Import them under ``if TYPE_CHECKING:``; the app itself does not need this module.
+Import them in app.py under ``if TYPE_CHECKING:``, so loading the app never needs them.
 """
 
 from collections.abc import Sequence

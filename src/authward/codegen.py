@@ -62,7 +62,7 @@ def render_types(config: Config, app_module: str | None = None) -> str:
     def maybe(annotation: str, required: bool) -> str:
         return annotation if required else f"NotRequired[{annotation}]"
 
-    doc = f"The attributes enabled by {source}." if fields else f"{source} enables none."
+    doc = f"The attributes enabled by {source}." if fields else "No attributes are enabled."
     parts = [
         GENERATED_HEADER,
         *([f"# Source: {' '.join(app_module.split())}"] if app_module else []),
@@ -71,7 +71,7 @@ def render_types(config: Config, app_module: str | None = None) -> str:
         "    auth: AppAuth = define_auth(...)     # auth.invoker() takes a MachineUserName",
         "    machine_users: MachineUsers = {...}  # attributes must match Attributes",
         "",
-        "Import them under ``if TYPE_CHECKING:``; the app itself does not need this module.",
+        "Import them in app.py under ``if TYPE_CHECKING:``, so loading the app never needs them.",
         '"""',
         "",
         "from collections.abc import Sequence",

@@ -55,6 +55,19 @@ class Principal:
             tuple(v if isinstance(v, UUID) else UUID(str(v)) for v in self.attribute_list),
         )
 
+    def __hash__(self) -> int:
+        # The attribute map is a read-only view, which does not hash; its sorted items do.
+        return hash(
+            (
+                self.authenticator,
+                self.principal_type,
+                self.principal_id,
+                self.subject,
+                tuple(sorted(self.attributes.items())),
+                self.attribute_list,
+            )
+        )
+
 
 _current: ContextVar[Principal | None] = ContextVar("authward_principal", default=None)
 

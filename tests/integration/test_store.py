@@ -74,7 +74,10 @@ async def test_new_optional_field_becomes_a_column_and_keeps_rows(
     user_type = example_config.auth.user_profile.type  # type: ignore[union-attr]
     grown = db.type(
         "User",
-        {**{k: v for k, v in user_type.fields.items() if k != "id"}, "nickname": db.string().optional().unique()},
+        {
+            **{k: v for k, v in user_type.fields.items() if k != "id"},
+            "nickname": db.string().optional().unique(),
+        },
     )
     changes = await migrations.migrate(runtime.engine, [grown])
     assert changes == ["added column user.nickname"]
@@ -173,7 +176,9 @@ async def test_removed_machine_user_is_deleted_and_its_tokens_stop_verifying(
         machine_users={
             "admin-machine-user": {
                 "attributes": {"role": "ADMIN"},
-                "attribute_list": [str(u) for u in auth.machine_users["admin-machine-user"].attribute_list],
+                "attribute_list": [
+                    str(u) for u in auth.machine_users["admin-machine-user"].attribute_list
+                ],
             }
         },
     )
@@ -221,11 +226,14 @@ async def test_a_sealed_secret_copied_to_another_row_does_not_open(runtime: Auth
 
 
 async def test_missing_key_file_is_refused_without_touching_the_store(
-    runtime: Authward, database_url: str, settings_for: SettingsFactory, example_config: Config,
+    runtime: Authward,
+    database_url: str,
+    settings_for: SettingsFactory,
+    example_config: Config,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "authward.key").unlink()
-    with pytest.raises(SettingsError, match="key file .* is missing"):
+    with pytest.raises(SettingsError, match=r"key file .* is missing"):
         await Authward.open(example_config, settings_for(database_url), migrate=True)
     assert not (tmp_path / "authward.key").exists()
     assert await _count(runtime, signing_keys) == 1
@@ -247,7 +255,9 @@ async def test_unreachable_database_is_one_clear_error(
     with pytest.raises(StoreError) as err:
         await Authward.open(example_config, settings_for(url), migrate=True)
     message = str(err.value)
-    assert message.startswith("cannot use database postgresql+asyncpg://postgres:***@127.0.0.1:1/nowhere")
+    assert message.startswith(
+        "cannot use database postgresql+asyncpg://postgres:***@127.0.0.1:1/nowhere"
+    )
     assert "hunter2" not in message
     assert "\n" not in message
 

@@ -6,6 +6,7 @@ __all__ = ["Config", "define_config"]
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from authward.config.auth import Auth
 from authward.config.db import DbType
@@ -14,11 +15,11 @@ from authward.errors import ConfigError, ConfigIssue
 
 @dataclass(frozen=True, eq=False)
 class Config:
-    auth: Auth[str]
+    auth: Auth[Any]
     db_types: tuple[DbType, ...]
 
 
-def define_config(*, auth: Auth[str], db: Sequence[DbType] = ()) -> Config:
+def define_config(*, auth: Auth[Any], db: Sequence[DbType] = ()) -> Config:
     """One app: exactly one auth and its database types (the profile's type is always included)."""
     issues: list[ConfigIssue] = []
     if isinstance(auth, list | tuple):

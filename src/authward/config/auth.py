@@ -26,6 +26,8 @@ from types import MappingProxyType
 from typing import Any, Generic, Literal, Required, TypedDict, TypeVar
 from uuid import UUID
 
+from typing_extensions import ReadOnly
+
 from authward.config.db import DbType
 from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, enum_problem
 from authward.config.idp import IdProvider
@@ -39,8 +41,6 @@ ACCESS_LIFETIME_RANGE = (60, 86_400)
 REFRESH_LIFETIME_RANGE = (60, 604_800)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
-AttributeInput = str | bool | Sequence[str] | Sequence[bool]
-
 
 class UserProfileSpec(TypedDict, total=False):
     type: Required[DbType]
@@ -50,8 +50,9 @@ class UserProfileSpec(TypedDict, total=False):
 
 
 class MachineUserSpec(TypedDict, total=False):
-    attributes: Mapping[str, AttributeInput]
-    attribute_list: Sequence[str | UUID]
+    # ReadOnly, and ``object`` values: the precise TypedDicts of ``authward generate`` fit it.
+    attributes: ReadOnly[Mapping[str, object]]
+    attribute_list: ReadOnly[Sequence[str | UUID]]
 
 
 class OAuth2ClientSpec(TypedDict, total=False):

@@ -34,8 +34,10 @@ def load_app(path: str | Path) -> tuple[Config, ModuleType]:
     try:
         spec.loader.exec_module(module)
     except ConfigError:
+        sys.modules.pop(module_name, None)
         raise
     except Exception as exc:
+        sys.modules.pop(module_name, None)
         raise ConfigError(f"importing {file.name} failed: {type(exc).__name__}: {exc}") from exc
     return _find_config(module, file.name), module
 

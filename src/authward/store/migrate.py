@@ -18,6 +18,7 @@ from authward.errors import StoreError
 from authward.store.engine import write_transaction
 from authward.store.type_tables import sync_type_tables
 
+
 def _alembic_config(conn: Connection | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", "authward.store:migrations")

@@ -108,7 +108,10 @@ class Verifier:
 
 
 def _peek_kid(token: str) -> str | None:
-    head = token.split(".", 1)[0] if isinstance(token, str) else ""
+    """The header's ``kid``, read before any crypto to pick (or refetch) the key."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise TokenError("token-invalid", "not a signed JWT")
+    head = token.split(".", 1)[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
     except ValueError:

@@ -1,0 +1,3 @@
+from authward.cli.main import main
+
+main()

@@ -1,0 +1,222 @@
+"""The README's promise, end to end: serve the example on SQLite, mint a machine-user token
+with the CLI, and verify it with an independent library (PyJWT) from the served JWKS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from tests.conftest import EXAMPLE_APP
+
+AUTHWARD = [sys.executable, "-m", "authward"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
+    return tmp_path
+
+
+@pytest.fixture
+def env(workdir: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    return {**clean, "AUTHWARD_PORT": str(free_port())}
+
+
+def cli(
+    args: list[str], cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*AUTHWARD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"authward {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [*AUTHWARD, "serve"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = line.rsplit(" at ", 1)[-1].strip()
+    try:
+        assert url == f"http://127.0.0.1:{env['AUTHWARD_PORT']}", line + proc.stderr.read()  # type: ignore[union-attr]
+        for _ in range(100):
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+        assert "Traceback" not in stderr, stderr
+
+
+def test_served_jwks_verifies_a_cli_token_with_pyjwt(
+    server: str, workdir: Path, env: dict[str, str]
+) -> None:
+    response = httpx.get(server + "/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/jwk-set+json")
+    jwks = response.json()
+    assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
+    assert all("d" not in k for k in jwks["keys"])
+
+    token = cli(["machineuser", "token", "admin-machine-user"], workdir, env).stdout
+    assert token.count("\n") == 1
+    token = token.strip()
+    signing_key = jwt.PyJWKClient(server + "/.well-known/jwks.json").get_signing_key_from_jwt(token)
+    claims = jwt.decode(
+        token,
+        signing_key.key,
+        algorithms=["EdDSA"],
+        audience=server,
+        issuer=server,
+        options={"require": ["exp", "iat", "sub", "jti", "client_id"]},
+    )
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    assert claims["attribute_map"] == {"role": "ADMIN"}
+    assert claims["attributes"][0] == "550e8400-e29b-41d4-a716-446655440000"
+
+    machine_users = json.loads(cli(["machineuser", "list", "--json"], workdir, env).stdout)
+    admin = next(m for m in machine_users if m["name"] == "admin-machine-user")
+    assert claims["sub"] == admin["id"]
+    assert claims["client_id"] == admin["client_id"]
+
+
+def test_embedded_store_is_sqlite_in_wal_mode_with_a_private_key_file(
+    server: str, workdir: Path
+) -> None:
+    db = workdir / "authward.db"
+    assert db.exists()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert stat.S_IMODE((workdir / "authward.key").stat().st_mode) == 0o600
+
+
+def test_oauth2client_get_prints_credentials_that_survive_restarts(
+    workdir: Path, env: dict[str, str]
+) -> None:
+    first = json.loads(
+        cli(["oauth2client", "get", "my-oauth2-client", "--json"], workdir, env).stdout
+    )
+    assert first["client_id"].startswith("awc_")
+    assert first["client_secret"].startswith("awsec_")
+    assert first["require_dpop"] is True
+    again = json.loads(
+        cli(["oauth2client", "get", "my-oauth2-client", "--json"], workdir, env).stdout
+    )
+    assert again == first
+    human = cli(["oauth2client", "get", "my-oauth2-client"], workdir, env).stdout
+    assert first["client_secret"] in human
+    listed = json.loads(cli(["oauth2client", "list", "--json"], workdir, env).stdout)
+    assert [c["name"] for c in listed] == ["my-oauth2-client"]
+    assert "client_secret" not in listed[0]
+
+
+def test_token_revoke_and_verify_through_the_cli(workdir: Path, env: dict[str, str]) -> None:
+    token = cli(["machineuser", "token", "readonly-machine-user"], workdir, env).stdout.strip()
+    principal = json.loads(cli(["token", "verify", token], workdir, env).stdout)
+    assert principal["attributes"] == {"role": "READER"}
+    assert principal["principal_type"] == "machine"
+    cli(["token", "revoke", token], workdir, env)
+    refused = cli(["token", "verify", token], workdir, env, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "error: token has been revoked"
+
+
+def test_keys_rotate_keeps_the_old_key_published(workdir: Path, env: dict[str, str]) -> None:
+    cli(["migrate"], workdir, env)
+    before = json.loads(cli(["keys", "list", "--json"], workdir, env).stdout)
+    out = cli(["keys", "rotate", "--alg", "ES256"], workdir, env).stdout
+    after = json.loads(cli(["keys", "list", "--json"], workdir, env).stdout)
+    assert after[0]["kid"] in out
+    assert after[0]["alg"] == "ES256"
+    assert after[0]["signing"] is True
+    assert after[1]["kid"] == before[0]["kid"]
+    assert after[1]["signing"] is False
+    assert after[1]["published_until"] is not None
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (
+            lambda d: (d / "app.py").write_text(
+                "from authward import db\nx = db.type('user', {})\n"
+            ),
+            ["migrate"],
+            "error: db.type('user'): type names start with an upper-case letter",
+        ),
+        (lambda d: (d / "app.py").unlink(), ["migrate"], "error: app file 'app.py' not found"),
+        (lambda d: None, ["machineuser", "token", "nobody"], "error: no machine user 'nobody'"),
+        (lambda d: None, ["oauth2client", "get", "nobody"], "error: no OAuth 2.0 client 'nobody'"),
+        (lambda d: None, ["token", "verify", "not-a-token"], "error: not a signed JWT"),
+    ],
+)
+def test_user_mistakes_are_one_line_without_a_traceback(
+    workdir: Path, env: dict[str, str], setup: object, args: list[str], message: str
+) -> None:
+    assert callable(setup)
+    setup(workdir)
+    result = cli(args, workdir, env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_debug_shows_the_traceback(workdir: Path, env: dict[str, str]) -> None:
+    result = cli(["--debug", "machineuser", "token", "nobody"], workdir, env, check=False)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+def test_missing_key_file_and_unreachable_database(workdir: Path, env: dict[str, str]) -> None:
+    cli(["migrate"], workdir, env)
+    (workdir / "authward.key").unlink()
+    result = cli(["machineuser", "list"], workdir, env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: key file authward.key is missing")
+    unreachable = {**env, "AUTHWARD_DATABASE_URL": "postgresql://postgres:pw@127.0.0.1:1/x"}
+    result = cli(["machineuser", "list"], workdir, unreachable, check=False)
+    assert result.stderr.startswith("error: cannot use database postgresql+asyncpg://postgres:***@")
+    assert "pw@" not in result.stderr
+
+
+def test_serve_refuses_a_port_in_use(workdir: Path, env: dict[str, str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", int(env["AUTHWARD_PORT"])))
+        busy.listen()
+        result = cli(["serve"], workdir, env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{env['AUTHWARD_PORT']}")
