@@ -4,6 +4,7 @@
     ├── ConfigError     the app's configuration is wrong (raised when the app is loaded)
     ├── SettingsError   an environment setting or instance file is wrong or missing
     ├── StoreError      the database cannot be used (unreachable, newer schema, ...)
+    ├── RecordError     a db type record is refused; ``field`` names the field (``Type.field: ...``)
     └── TokenError      a token is refused; ``code`` is the RFC 6750 error code
         └── (``reason`` says why, e.g. ``token-expired``)
 
@@ -16,6 +17,7 @@ __all__ = [
     "AuthwardError",
     "ConfigError",
     "ConfigIssue",
+    "RecordError",
     "SettingsError",
     "StoreError",
     "TokenError",
@@ -55,6 +57,18 @@ class SettingsError(AuthwardError):
 
 class StoreError(AuthwardError):
     code = "store_unavailable"
+
+
+class RecordError(AuthwardError):
+    """A db-type record was refused; ``str()`` reads ``User.role: only admins can make admins``."""
+
+    code = "invalid_record"
+
+    def __init__(self, type_name: str, field: str, message: str) -> None:
+        self.type_name = type_name
+        self.field = field
+        self.message = " ".join(message.split()) or "is not valid"
+        super().__init__(f"{type_name}.{field}: {self.message}")
 
 
 class TokenError(AuthwardError):

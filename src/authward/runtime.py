@@ -13,11 +13,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.config.app import Config
+from authward.config.db import DbType
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
@@ -31,7 +31,9 @@ from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import RevocationStore
 from authward.store.schema import instance, machine_users
 from authward.store.sync import sync_config
-from authward.tokens.access_token import AccessTokenClaims, decode_and_verify, sign_access_token
+from authward.store.type_records import Records
+from authward.tokens.access_token import AccessTokenClaims, sign_access_token, verify_access_jwt
+from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
 from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
 from authward.tokens.verifier import TokenView, Verifier
 
@@ -121,6 +123,16 @@ class Authward:
         self._signer_loaded = float("-inf")
         return changes
 
+    def records(self, db_type: DbType) -> Records:
+        """Create, read, update and delete the records of one of the app's db types."""
+        if not any(t is db_type for t in self.config.db_types):
+            known = ", ".join(t.name for t in self.config.db_types) or "none are defined"
+            raise ConfigError(
+                f"{db_type.name} is not one of this app's db types (known: {known})",
+                path=f"records({db_type.name})",
+            )
+        return Records(db_type, self.engine)
+
     @property
     def keys_box(self) -> SecretBox:
         return self.keys._box
@@ -170,8 +182,7 @@ class Authward:
             rows = await conn.execute(select(machine_users.c.id, machine_users.c.client_id))
             directory = {str(r.id): r.client_id for r in rows}
         return TokenView(
-            keys=KeySet.import_key_set({"keys": [dict(k.public_jwk) for k in published]}),
-            kids=frozenset(k.kid for k in published),
+            keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
             machine_users=directory,
             revoked=frozenset(await self.revocations.live(_now())),
         )
@@ -222,7 +233,7 @@ class Authward:
     async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
         """Revoke an access token this issuer signed (even one that no longer verifies)."""
         view = await self._load_view()
-        claims = decode_and_verify(token, view.keys)
+        claims = verify_access_jwt(parse_compact(token), view.keys)
         jti, exp = claims.get("jti"), claims.get("exp")
         if not isinstance(jti, str) or not isinstance(exp, int | float):
             raise TokenError("token-invalid", "token has no jti or exp")

@@ -10,7 +10,7 @@ Attributes travel in the platform's naming (the seed's "SDK vs Platform naming")
 
 from __future__ import annotations
 
-__all__ = ["AccessTokenClaims", "check_claims", "decode_and_verify", "sign_access_token"]
+__all__ = ["AccessTokenClaims", "check_claims", "sign_access_token", "verify_access_jwt"]
 
 import json
 import secrets
@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from authward.errors import TokenError
-from authward.tokens.keys import ALGORITHMS, SigningKey
+from authward.tokens.jws_verify import Compact, VerifyKey, verify_compact
+from authward.tokens.keys import SigningKey
 
 TYP = "at+jwt"
 _REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
@@ -64,25 +63,11 @@ def sign_access_token(key: SigningKey, claims: Mapping[str, Any]) -> str:
     return jws.serialize_compact(header, payload, key.key, algorithms=[key.alg])
 
 
-def decode_and_verify(token: str, keys: KeySet) -> dict[str, Any]:
-    """Check the signature against a published key and return the claims (not yet checked)."""
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise TokenError("token-invalid", "not a signed JWT")
-    try:
-        obj = jws.deserialize_compact(token, keys, algorithms=list(ALGORITHMS))
-    except JoseError as exc:
-        reason = "token-invalid-signature" if exc.error == "bad_signature" else "token-invalid"
-        raise TokenError(reason, f"token refused: {exc.error}") from None
-    except (ValueError, KeyError, TypeError):
-        raise TokenError("token-invalid", "token is malformed") from None
-    if obj.protected.get("typ") != TYP:
+def verify_access_jwt(compact: Compact, keys: Mapping[str, VerifyKey]) -> dict[str, Any]:
+    """Check the signature and ``typ``; return the claims (not yet checked)."""
+    claims = verify_compact(compact, keys)
+    if compact.header.get("typ") != TYP:
         raise TokenError("token-invalid", "not an access token (typ must be at+jwt)")
-    try:
-        claims = json.loads(obj.payload)
-    except ValueError:
-        raise TokenError("token-invalid", "token payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise TokenError("token-invalid", "token payload is not a JSON object")
     return claims
 
 

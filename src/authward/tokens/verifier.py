@@ -11,27 +11,23 @@ from __future__ import annotations
 __all__ = ["TokenView", "Verifier"]
 
 import asyncio
-import base64
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from joserfc.jwk import KeySet
-
 from authward.errors import TokenError
 from authward.principal import Principal
-from authward.tokens.access_token import check_claims, decode_and_verify
+from authward.tokens.access_token import check_claims, verify_access_jwt
+from authward.tokens.jws_verify import VerifyKey, parse_compact
 
 #: A token naming a kid we do not know makes us look again, but not more often than this.
-_UNKNOWN_KID_RELOAD_SECONDS = 1.0
+_UNKNOWN_KID_RELOAD = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class TokenView:
-    keys: KeySet
-    kids: frozenset[str]
+    keys: Mapping[str, VerifyKey]
     #: machine-user id (the token's ``sub``) -> its current client id
     machine_users: Mapping[str, str]
     revoked: frozenset[str] = field(default_factory=frozenset)
@@ -85,12 +81,10 @@ class Verifier:
         view = self._view
         if view is None or self._age() >= self._refresh:
             view = await self._reload_if(lambda: self._age() >= self._refresh)
-        kid = _peek_kid(token)
-        if kid is not None and kid not in view.kids and self._age() > _UNKNOWN_KID_RELOAD_SECONDS:
-            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD_SECONDS)
-        if kid is None or kid not in view.kids:
-            raise TokenError("token-invalid", "token was not signed by a key of this issuer")
-        claims = decode_and_verify(token, view.keys)
+        compact = parse_compact(token)
+        if compact.header.get("kid") not in view.keys and self._age() > _UNKNOWN_KID_RELOAD:
+            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD)
+        claims = verify_access_jwt(compact, view.keys)
         check_claims(
             claims,
             issuer=self._issuer,
@@ -105,19 +99,6 @@ class Verifier:
         if view.machine_users.get(sub) != claims["client_id"]:
             raise TokenError("token-subject-unknown", "token's machine user no longer exists")
         return principal_from_claims(claims)
-
-
-def _peek_kid(token: str) -> str | None:
-    """The header's ``kid``, read before any crypto to pick (or refetch) the key."""
-    if not isinstance(token, str) or token.count(".") != 2:
-        raise TokenError("token-invalid", "not a signed JWT")
-    head = token.split(".", 1)[0]
-    try:
-        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except ValueError:
-        return None
-    kid = header.get("kid") if isinstance(header, dict) else None
-    return kid if isinstance(kid, str) else None
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:

@@ -1,0 +1,34 @@
+# The two commands of the README's quick start: `make serve` and `make test`.
+# Both install everything they need into .venv first (again only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(BIN)/authward serve --app examples/app.py
+
+lint: install
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/pytest bench --benchmark-only --benchmark-columns=min,median,mean,stddev,ops -q
+
+clean:
+	rm -rf $(VENV) authward.db authward.db-* authward.key
