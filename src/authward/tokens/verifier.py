@@ -11,10 +11,12 @@ from __future__ import annotations
 __all__ = ["TokenView", "Verifier"]
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from authward.errors import TokenError
 from authward.principal import Principal
@@ -101,18 +103,28 @@ class Verifier:
         return principal_from_claims(claims)
 
 
+@functools.lru_cache(maxsize=1024)
+def _uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
+    # A machine user's list repeats in every token it holds; parse it once.
+    return tuple(UUID(v) for v in values)
+
+
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc."""
     attribute_map = claims.get("attribute_map") or {}
     attribute_list = claims.get("attributes") or []
     try:
+        if not isinstance(attribute_list, list) or not all(
+            isinstance(v, str) for v in attribute_list
+        ):
+            raise TypeError("attributes must be a list of UUID strings")
         return Principal(
             authenticator="authward",
             principal_type="machine",
             principal_id=str(claims["sub"]),
             subject=str(claims["sub"]),
             attributes=attribute_map,
-            attribute_list=tuple(attribute_list),
+            attribute_list=_uuids(tuple(attribute_list)),
         )
     except (TypeError, ValueError):
         raise TokenError("token-invalid", "token carries malformed attributes") from None
