@@ -20,7 +20,7 @@ from authward.settings import SigningAlg, load_settings
 from authward.tokens.jws_verify import parse_compact
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_bench_tokens import complete  # noqa: E402
+from test_bench_tokens import complete
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
 ROUNDS, BATCH = 60, 200
@@ -41,7 +41,7 @@ def measure(alg: SigningAlg) -> tuple[float, float, float]:
         loop.run_until_complete(aw.machine_user_token("admin-machine-user")) for _ in range(BATCH)
     ]
     loop.run_until_complete(aw.verify_access_token(tokens[0]))
-    view = loop.run_until_complete(aw._load_view())  # noqa: SLF001
+    view = loop.run_until_complete(aw._load_view())
     raw = []
     for t in tokens:
         c = parse_compact(t)
