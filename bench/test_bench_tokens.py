@@ -36,6 +36,18 @@ def complete(coro: Coroutine[Any, Any, T]) -> T:
     raise AssertionError("the hot path suspended: it is doing I/O")
 
 
+async def open_example(alg: SigningAlg, tmp: Path) -> Authward:
+    """The example app on a scratch SQLite store, its key view never going stale mid-run."""
+    config, _ = load_app(EXAMPLE)
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp / 'authward.db'}",
+        key_file=tmp / "authward.key",
+        signing_alg=alg,
+        cache_refresh_seconds=300,
+    )
+    return await Authward.open(config, settings)
+
+
 def b64d(s: str) -> bytes:
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
@@ -45,16 +57,8 @@ def setup(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Authward, str, asyncio.AbstractEventLoop]]:
     alg: SigningAlg = request.param
-    tmp = tmp_path_factory.mktemp(alg)
     loop = asyncio.new_event_loop()
-    config, _ = load_app(EXAMPLE)
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp / 'authward.db'}",
-        key_file=tmp / "authward.key",
-        signing_alg=alg,
-        cache_refresh_seconds=300,
-    )
-    aw = loop.run_until_complete(Authward.open(config, settings))
+    aw = loop.run_until_complete(open_example(alg, tmp_path_factory.mktemp(alg)))
     token = loop.run_until_complete(aw.machine_user_token("admin-machine-user"))
     loop.run_until_complete(aw.verify_access_token(token))  # warm the key view
     yield aw, token, loop

@@ -14,29 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from authward.config import load_app
-from authward.runtime import Authward
-from authward.settings import SigningAlg, load_settings
+from authward.settings import SigningAlg
 from authward.tokens.jws_verify import parse_compact
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_bench_tokens import complete
+from test_bench_tokens import complete, open_example
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
 ROUNDS, BATCH = 60, 200
 
 
 def measure(alg: SigningAlg) -> tuple[float, float, float]:
-    tmp = Path(tempfile.mkdtemp())
     loop = asyncio.new_event_loop()
-    config, _ = load_app(EXAMPLE)
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp / 'authward.db'}",
-        key_file=tmp / "authward.key",
-        signing_alg=alg,
-        cache_refresh_seconds=300,
-    )
-    aw = loop.run_until_complete(Authward.open(config, settings))
+    aw = loop.run_until_complete(open_example(alg, Path(tempfile.mkdtemp())))
     tokens = [
         loop.run_until_complete(aw.machine_user_token("admin-machine-user")) for _ in range(BATCH)
     ]
