@@ -5,8 +5,11 @@
     ├── SettingsError   an environment setting or instance file is wrong or missing
     ├── StoreError      the database cannot be used (unreachable, newer schema, ...)
     ├── RecordError     a db type record is refused; ``field`` names the field (``Type.field: ...``)
-    └── TokenError      a token is refused; ``code`` is the RFC 6750 error code
-        └── (``reason`` says why, e.g. ``token-expired``)
+    ├── TokenError      a token is refused; ``code`` is the RFC 6750 error code
+    │   └── (``reason`` says why, e.g. ``token-expired``)
+    ├── UnauthenticatedError  a request is refused with 401; ends an auth chain at once
+    └── Forbidden       the principal lacks a permission, scope, role, type or attribute (403,
+                        ``insufficient_scope``); ``missing`` lists each unmet requirement
 
 Messages are written for the person who made the mistake; they never contain secrets.
 """
@@ -17,10 +20,12 @@ __all__ = [
     "AuthwardError",
     "ConfigError",
     "ConfigIssue",
+    "Forbidden",
     "RecordError",
     "SettingsError",
     "StoreError",
     "TokenError",
+    "UnauthenticatedError",
 ]
 
 from dataclasses import dataclass
@@ -78,4 +83,34 @@ class TokenError(AuthwardError):
 
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
+        super().__init__(message)
+
+
+class UnauthenticatedError(AuthwardError):
+    """Refuse a request with 401, ending the auth chain at once (the seed's eve semantics).
+
+    ``code`` is what the client reads in the JSON body; ``message`` is for people. Both are sent
+    to the client, so they must not carry secrets or internal detail.
+    """
+
+    status = 401
+
+    def __init__(self, *, code: str = "authentication_required", message: str = "") -> None:
+        self.code = code
+        self.message = message or "authentication required"
+        super().__init__(self.message)
+
+
+class Forbidden(AuthwardError):
+    """The principal is authenticated but lacks what is required; answered with 403.
+
+    ``missing`` lists each unmet requirement (``"permission 'org:repos:delete'"``). The message
+    names them and, for each, only the principal's values of the attribute that was checked.
+    """
+
+    code = "insufficient_scope"
+    status = 403
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        self.missing = tuple(missing)
         super().__init__(message)

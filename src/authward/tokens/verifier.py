@@ -50,7 +50,7 @@ class Verifier:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._load_view = load_view
-        self._issuer = issuer
+        self.issuer = issuer
         self._audience = audience
         self._leeway = leeway
         self._refresh = refresh_seconds
@@ -80,6 +80,10 @@ class Verifier:
         self._locally_revoked.add(jti)
 
     async def verify(self, token: str) -> Principal:
+        return principal_from_claims(await self.verify_claims(token))
+
+    async def verify_claims(self, token: str) -> dict[str, Any]:
+        """Every check of :meth:`verify`; returns the token's claims."""
         view = self._view
         if view is None or self._age() >= self._refresh:
             view = await self._reload_if(lambda: self._age() >= self._refresh)
@@ -89,7 +93,7 @@ class Verifier:
         claims = verify_access_jwt(compact, view.keys)
         check_claims(
             claims,
-            issuer=self._issuer,
+            issuer=self.issuer,
             audience=self._audience,
             now=self._clock(),
             leeway=self._leeway,
@@ -100,7 +104,7 @@ class Verifier:
         sub = claims["sub"]
         if view.machine_users.get(sub) != claims["client_id"]:
             raise TokenError("token-subject-unknown", "token's machine user no longer exists")
-        return principal_from_claims(claims)
+        return claims
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,0 +1,30 @@
+"""Request authentication: who is calling, as what, with which attributes.
+
+    app = AuthMiddleware(app, auth=[my_fn, aw.authward_tokens(accepts_token=["api_key",
+                                                                              "oauth_token"])])
+
+See docs/channel.md for the chain, the token types and the attribute mapping.
+"""
+
+from authward.channel.authenticate import OAuthAuth, RequestState, TokenType, authenticate_request
+from authward.channel.chain import AuthFn, run_chain
+from authward.channel.credentials import Credential, InvalidRequest, read_credential
+from authward.channel.entries import authward_tokens, local_dev
+from authward.channel.middleware import AuthMiddleware
+from authward.errors import UnauthenticatedError
+
+__all__ = [
+    "AuthFn",
+    "AuthMiddleware",
+    "Credential",
+    "InvalidRequest",
+    "OAuthAuth",
+    "RequestState",
+    "TokenType",
+    "UnauthenticatedError",
+    "authenticate_request",
+    "authward_tokens",
+    "local_dev",
+    "read_credential",
+    "run_chain",
+]

@@ -1,0 +1,195 @@
+"""``authenticate_request``: which token a request carries, whether it is valid, and as what.
+
+The model is Clerk's ``authenticateRequest(request, {acceptsToken})``: the answer is a
+:class:`RequestState` whose ``to_auth()`` gives a typed object per token type. Tokens are routed by
+shape before any crypto: ``ak_`` prefix -> API key; a JWT with ``typ: at+jwt`` -> OAuth access
+token. A JWT from another issuer is "not mine" (``token-foreign``), so a later chain entry such as
+``oidc(...)`` may take it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiKeyVerifier",
+    "OAuthAuth",
+    "RequestState",
+    "TokenType",
+    "TokenVerifier",
+    "authenticate_request",
+    "classify",
+]
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from starlette.requests import HTTPConnection
+
+from authward.channel.credentials import Credential, read_credential
+from authward.errors import ConfigError, TokenError, UnauthenticatedError
+from authward.principal import Principal
+
+TokenType = Literal["session_token", "api_key", "m2m_token", "oauth_token"]
+TOKEN_TYPES: tuple[TokenType, ...] = ("session_token", "api_key", "m2m_token", "oauth_token")
+#: Token types whose verification arrives with later issues (sessions, machines).
+_NOT_YET: frozenset[str] = frozenset({"session_token", "m2m_token"})
+
+
+class TokenVerifier(Protocol):
+    issuer: str
+
+    async def verify_claims(self, token: str) -> dict[str, Any]: ...
+
+
+class _Principled(Protocol):
+    def to_principal(self) -> Principal: ...
+
+
+class ApiKeyVerifier(Protocol):
+    async def verify(self, secret: str) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthAuth:
+    """An access token this issuer signed (RFC 9068): a machine user's or an OAuth client's."""
+
+    subject: str
+    client_id: str
+    scopes: tuple[str, ...]
+    user_id: str | None
+    claims: Mapping[str, Any] = field(repr=False)
+    token_type: Literal["oauth_token"] = "oauth_token"
+
+    def to_principal(self) -> Principal:
+        attributes: dict[str, Any] = dict(self.claims.get("attribute_map") or {})
+        attributes.update(tokenType=self.token_type, scopes=self.scopes, clientId=self.client_id)
+        if self.user_id is not None:
+            attributes["userId"] = self.user_id
+        return Principal(
+            authenticator="authward",
+            principal_type="machine",
+            principal_id=self.subject,
+            subject=self.subject,
+            attributes=attributes,
+            attribute_list=tuple(self.claims.get("attributes") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    is_authenticated: bool
+    token_type: TokenType | None
+    #: ``None`` when authenticated; otherwise a stable code: ``no-token``,
+    #: ``token-type-not-accepted``, ``token-foreign``, or the verifier's (``token-expired``...).
+    reason: str | None
+    message: str
+    auth: _Principled | None = None
+
+    def to_auth(self) -> Any:
+        """The typed auth object (``OAuthAuth``, ``ApiKeyAuth``...), ``None`` when refused."""
+        return self.auth
+
+
+def _jwt_header_and_issuer(token: str) -> tuple[dict[str, Any], Any]:
+    def part(i: int) -> Any:
+        seg = token.split(".")[i]
+        return json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
+
+    try:
+        header, payload = part(0), part(1)
+    except (ValueError, UnicodeDecodeError):
+        return {}, None
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        return {}, None
+    return header, payload.get("iss")
+
+
+def classify(credential: Credential, issuer: str) -> tuple[TokenType | None, bool]:
+    """``(token type, is it ours)`` from the token's shape, before any verification."""
+    token = credential.token
+    if credential.scheme == "cookie":
+        return "session_token", True
+    if token.startswith("ak_"):
+        return "api_key", True
+    if token.count(".") == 2:
+        header, iss = _jwt_header_and_issuer(token)
+        return "oauth_token", iss == issuer and header.get("typ") == "at+jwt"
+    return None, False
+
+
+def check_accepts(accepts_token: Sequence[str], *, machine_secret_key: str | None) -> None:
+    """Refuse impossible settings at start-up, not at the first request."""
+    unknown = [t for t in accepts_token if t not in TOKEN_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"unknown token type(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(TOKEN_TYPES)})",
+            path="accepts_token",
+        )
+    if not accepts_token:
+        raise ConfigError("accept at least one token type", path="accepts_token")
+    if "m2m_token" in accepts_token and not machine_secret_key:
+        raise ConfigError(
+            "accepting m2m_token needs machine_secret_key (this service's machine secret)",
+            path="accepts_token",
+        )
+    later = sorted(_NOT_YET.intersection(accepts_token))
+    if later:
+        raise ConfigError(
+            f"{', '.join(later)} verification is not available in this version of authward",
+            path="accepts_token",
+        )
+
+
+def _refused(token_type: TokenType | None, reason: str, message: str) -> RequestState:
+    return RequestState(False, token_type, reason, message)
+
+
+async def authenticate_request(
+    request: HTTPConnection,
+    *,
+    tokens: TokenVerifier,
+    api_keys: ApiKeyVerifier | None,
+    accepts_token: Sequence[TokenType],
+) -> RequestState:
+    """Verify the credential of ``request`` against the accepted token types."""
+    try:
+        credential = read_credential(request.scope["headers"])
+    except UnauthenticatedError as exc:
+        return _refused(None, "request-invalid", exc.message)
+    if credential is None:
+        return _refused(None, "no-token", "the request carries no token")
+    token_type, ours = classify(credential, tokens.issuer)
+    if token_type is None or not ours:
+        return _refused(token_type, "token-foreign", "not a token of this issuer")
+    if token_type not in accepts_token:
+        return _refused(token_type, "token-type-not-accepted", f"{token_type} is not accepted here")
+    try:
+        if token_type == "api_key" and api_keys is not None:
+            return RequestState(True, token_type, None, "", await api_keys.verify(credential.token))
+        if token_type == "oauth_token":
+            if credential.scheme != "bearer":
+                return _refused(token_type, "dpop-unsupported", "DPoP proofs are not supported yet")
+            claims = await tokens.verify_claims(credential.token)
+            if "cnf" in claims:
+                # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
+                return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
+            return RequestState(True, token_type, None, "", _oauth(claims))
+    except TokenError as exc:
+        return _refused(token_type, exc.reason, str(exc))
+    return _refused(token_type, "token-type-not-accepted", f"{token_type} is not available here")
+
+
+def _oauth(claims: Mapping[str, Any]) -> OAuthAuth:
+    scope = claims.get("scope")
+    scopes = tuple(scope.split()) if isinstance(scope, str) else ()
+    user_id = claims.get("user_id")
+    return OAuthAuth(
+        subject=str(claims["sub"]),
+        client_id=str(claims["client_id"]),
+        scopes=scopes,
+        user_id=str(user_id) if user_id is not None else None,
+        claims=claims,
+    )

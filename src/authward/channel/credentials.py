@@ -1,0 +1,83 @@
+"""Read the credential a request carries, refusing ambiguous or oversized input.
+
+RFC 6750 §2.1: the token travels as ``Authorization: Bearer <token>`` (RFC 9449 adds the ``DPoP``
+scheme). A request with two Authorization headers, an oversized header, or a malformed value is
+refused with ``invalid_request`` (400) rather than guessed at.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MAX_TOKEN_LENGTH", "Credential", "InvalidRequest", "read_credential"]
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from authward.errors import UnauthenticatedError
+
+#: Far above any token we issue (a few hundred bytes) yet small enough to refuse junk early.
+MAX_TOKEN_LENGTH = 8192
+# RFC 6750 §2.1 b64token
+_B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+
+Scheme = Literal["bearer", "dpop", "cookie"]
+
+
+class InvalidRequest(UnauthenticatedError):
+    """The request itself is malformed: 400 ``invalid_request`` (RFC 6750 §3.1)."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(code="invalid_request", message=message)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    scheme: Scheme
+    token: str
+
+    def __repr__(self) -> str:
+        return f"Credential(scheme={self.scheme!r}, token=<{len(self.token)} chars>)"
+
+
+def _header_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in headers if key.lower() == name]
+
+
+def read_credential(
+    headers: Iterable[tuple[bytes, bytes]], *, session_cookie: str | None = "__session"
+) -> Credential | None:
+    """The one credential in ``headers`` (raw ASGI pairs), ``None`` when there is none."""
+    headers = list(headers)
+    values = _header_values(headers, b"authorization")
+    if len(values) > 1:
+        raise InvalidRequest("more than one Authorization header")
+    if values:
+        value = values[0].strip()
+        if len(value) > MAX_TOKEN_LENGTH:
+            raise InvalidRequest("the Authorization header is too large")
+        scheme, _, token = value.partition(" ")
+        token = token.strip()
+        lowered = scheme.lower()
+        if lowered not in ("bearer", "dpop"):
+            raise InvalidRequest(f"unsupported authorization scheme {scheme[:20]!r}")
+        if not token or not _B64TOKEN.match(token):
+            raise InvalidRequest("the Authorization header has no valid token")
+        return Credential("bearer" if lowered == "bearer" else "dpop", token)
+    cookie = _cookie(headers, session_cookie) if session_cookie else None
+    if cookie:
+        if len(cookie) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(cookie):
+            raise InvalidRequest("the session cookie is malformed")
+        return Credential("cookie", cookie)
+    return None
+
+
+def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    for raw in _header_values(headers, b"cookie"):
+        for part in raw.split(";"):
+            key, sep, value = part.strip().partition("=")
+            if sep and key == name:
+                return value.strip().strip('"')
+    return None

@@ -1,0 +1,81 @@
+"""Built-in chain entries: ``authward_tokens`` and ``local_dev``."""
+
+from __future__ import annotations
+
+__all__ = ["authward_tokens", "local_dev"]
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from authward.channel.authenticate import (
+    ApiKeyVerifier,
+    TokenType,
+    TokenVerifier,
+    authenticate_request,
+    check_accepts,
+)
+from authward.channel.chain import AuthFn
+from authward.channel.credentials import InvalidRequest
+from authward.errors import UnauthenticatedError
+from authward.principal import Principal
+
+#: Reasons that mean "this request is not for me": the next entry of the chain may take it.
+_NOT_MINE = frozenset({"no-token", "token-foreign", "token-type-not-accepted"})
+
+
+def authward_tokens(
+    *,
+    tokens: TokenVerifier,
+    api_keys: ApiKeyVerifier | None = None,
+    accepts_token: Sequence[TokenType] = ("oauth_token",),
+    machine_secret_key: str | None = None,
+    to_principal: Callable[[Any], Principal | None] | None = None,
+) -> AuthFn:
+    """Accept authward's own tokens. A token of ours that fails is refused (401) at once;
+    anything else falls through. ``to_principal`` maps the typed auth object to a Principal
+    (enrich attributes from claims, org, scopes); the default follows docs/channel.md."""
+    check_accepts(accepts_token, machine_secret_key=machine_secret_key)
+    accepted = tuple(accepts_token)
+
+    async def authward_tokens_entry(request: HTTPConnection) -> Principal | None:
+        state = await authenticate_request(
+            request, tokens=tokens, api_keys=api_keys, accepts_token=accepted
+        )
+        if state.is_authenticated:
+            auth = state.to_auth()
+            return to_principal(auth) if to_principal else auth.to_principal()
+        if state.reason in _NOT_MINE:
+            return None
+        if state.reason == "request-invalid":
+            raise InvalidRequest(state.message)
+        raise UnauthenticatedError(code="invalid_token", message=state.message)
+
+    return authward_tokens_entry
+
+
+_DEV_PRINCIPAL = Principal(
+    authenticator="local-dev",
+    principal_type="user",
+    principal_id="local-dev",
+    subject="local-dev",
+    attributes={"tokenType": "local_dev"},
+)
+
+
+def local_dev(*, development: bool, principal: Principal = _DEV_PRINCIPAL) -> AuthFn:
+    """Accept an unauthenticated request as ``principal``, only in development and only from a
+    loopback peer. The peer is the socket's address; proxy headers never count."""
+
+    async def local_dev_entry(request: HTTPConnection) -> Principal | None:
+        if not development or request.client is None:
+            return None
+        try:
+            loopback = ipaddress.ip_address(request.client.host).is_loopback
+        except ValueError:
+            return None
+        return principal if loopback else None
+
+    return local_dev_entry

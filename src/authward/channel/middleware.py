@@ -1,0 +1,55 @@
+"""``AuthMiddleware``: run the chain for every HTTP request of an ASGI app.
+
+The accepted principal is put on ``request.state.auth`` and in the context variable
+(``authward.current_principal()``) for the request's lifetime, so handlers, agent tools and
+anything they start read the same answer.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AuthMiddleware"]
+
+from collections.abc import Sequence
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from authward.channel.chain import AuthChainFailure, AuthFn, run_chain
+from authward.channel.responses import error_response, server_error_response
+from authward.errors import UnauthenticatedError
+from authward.principal import use_principal
+
+
+class AuthMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        auth: Sequence[AuthFn],
+        public_paths: Sequence[str] = (),
+        realm: str = "authward",
+    ) -> None:
+        if not auth:
+            raise ValueError("AuthMiddleware needs at least one AuthFn")
+        self.app = app
+        self.auth = tuple(auth)
+        self.public_paths = frozenset(public_paths)
+        self.realm = realm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope, receive)
+        try:
+            principal = await run_chain(self.auth, connection)
+        except UnauthenticatedError as exc:
+            had = any(k.lower() in (b"authorization", b"cookie") for k, _ in scope["headers"])
+            await error_response(exc, had_credentials=had, realm=self.realm)(scope, receive, send)
+            return
+        except AuthChainFailure:
+            await server_error_response()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["auth"] = principal
+        with use_principal(principal):
+            await self.app(scope, receive, send)
