@@ -93,6 +93,7 @@ class UnauthenticatedError(AuthwardError):
     to the client, so they must not carry secrets or internal detail.
     """
 
+    code = "authentication_required"
     status = 401
 
     def __init__(self, *, code: str = "authentication_required", message: str = "") -> None:

@@ -260,3 +260,30 @@ async def test_a_token_type_not_accepted_falls_through(sqlite_runtime: Authward)
         response = await c.get("/whoami", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["error"] == "authentication_required"
+
+
+async def test_a_requires_refusal_in_a_handler_is_403_insufficient_scope(
+    sqlite_runtime: Authward,
+) -> None:
+    from authward.agents import requires
+    from authward.channel import exception_handlers
+
+    @requires(attribute={"role": "ADMIN"})
+    async def delete_everything() -> str:
+        return "deleted"
+
+    async def tool(request: Request) -> JSONResponse:
+        return JSONResponse({"result": await delete_everything()})
+
+    app = Starlette(routes=[Route("/tool", tool)], exception_handlers=exception_handlers())
+    entries = [authward_tokens(tokens=sqlite_runtime.verifier)]
+    transport = httpx.ASGITransport(app=AuthMiddleware(app, auth=entries))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        admin = await sqlite_runtime.machine_user_token("admin-machine-user")
+        reader = await sqlite_runtime.machine_user_token("readonly-machine-user")
+        assert (await c.get("/tool", headers=bearer(admin))).json() == {"result": "deleted"}
+        refused = await c.get("/tool", headers=bearer(reader))
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "insufficient_scope"
+    assert "role" in refused.json()["message"]
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]

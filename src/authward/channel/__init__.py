@@ -11,6 +11,7 @@ from authward.channel.chain import AuthFn, run_chain
 from authward.channel.credentials import Credential, InvalidRequest, read_credential
 from authward.channel.entries import authward_tokens, local_dev
 from authward.channel.middleware import AuthMiddleware
+from authward.channel.responses import exception_handlers
 from authward.errors import UnauthenticatedError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "UnauthenticatedError",
     "authenticate_request",
     "authward_tokens",
+    "exception_handlers",
     "local_dev",
     "read_credential",
     "run_chain",

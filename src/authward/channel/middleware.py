@@ -12,11 +12,15 @@ __all__ = ["AuthMiddleware"]
 from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authward.channel.chain import AuthChainFailure, AuthFn, run_chain
-from authward.channel.responses import error_response, server_error_response
-from authward.errors import UnauthenticatedError
+from authward.channel.responses import (
+    error_response,
+    forbidden_response,
+    server_error_response,
+)
+from authward.errors import Forbidden, UnauthenticatedError
 from authward.principal import use_principal
 
 
@@ -51,5 +55,18 @@ class AuthMiddleware:
             await server_error_response()(scope, receive, send)
             return
         scope.setdefault("state", {})["auth"] = principal
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         with use_principal(principal):
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, tracking_send)
+            except Forbidden as exc:
+                # A tool or handler refused (``@requires``): 403, unless the answer has begun.
+                if started:
+                    raise
+                await forbidden_response(exc, realm=self.realm)(scope, receive, send)

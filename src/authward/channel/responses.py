@@ -6,11 +6,19 @@ A request with no credentials at all gets a bare challenge (RFC 6750 §3.1: no e
 
 from __future__ import annotations
 
-__all__ = ["error_response", "server_error_response"]
+__all__ = [
+    "error_response",
+    "exception_handlers",
+    "forbidden_response",
+    "server_error_response",
+]
 
-from starlette.responses import JSONResponse
+from typing import Any
 
-from authward.errors import UnauthenticatedError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from authward.errors import Forbidden, UnauthenticatedError
 
 _RFC_CODES = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 
@@ -34,9 +42,40 @@ def error_response(
     )
 
 
+def forbidden_response(exc: Forbidden, *, realm: str = "authward") -> JSONResponse:
+    """RFC 6750 §3.1: the token is valid but lacks what the resource requires."""
+    message = str(exc)
+    return JSONResponse(
+        {"error": exc.code, "message": message},
+        status_code=403,
+        headers={
+            "WWW-Authenticate": (
+                f'Bearer realm="{_quote(realm)}", error="insufficient_scope", '
+                f'error_description="{_quote(message)}"'
+            ),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def server_error_response() -> JSONResponse:
     return JSONResponse(
         {"error": "server_error", "message": "the server could not authenticate this request"},
         status_code=500,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def exception_handlers(realm: str = "authward") -> dict[Any, Any]:
+    """For ``Starlette(exception_handlers=...)`` / FastAPI: a ``@requires`` refusal inside a
+    handler becomes 403 ``insufficient_scope`` instead of a 500."""
+
+    async def on_forbidden(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Forbidden)
+        return forbidden_response(exc, realm=realm)
+
+    async def on_unauthenticated(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UnauthenticatedError)
+        return error_response(exc, had_credentials=True, realm=realm)
+
+    return {Forbidden: on_forbidden, UnauthenticatedError: on_unauthenticated}

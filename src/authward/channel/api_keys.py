@@ -1,0 +1,496 @@
+"""API keys: opaque, prefixed secrets owned by a user or an organization, shown once.
+
+Format: ``ak_`` + 43 base62 characters (32 random bytes, 256 bits) + a 6-character base62
+checksum (CRC32 of everything before it), 52 characters in all. A mistyped, truncated or
+bit-flipped key fails the checksum and is refused as ``api-key-malformed`` before any lookup.
+
+At rest only the SHA-256 digest (hex) is stored, with a ``hint`` (the key's last 4 characters)
+for people to recognise it by. The secret itself is returned once, by :meth:`ApiKeys.create`.
+
+Verification looks the digest up and keeps a bounded in-memory cache of the keys it accepted, so
+verifying a hot key does no I/O. A cached entry older than ``AUTHWARD_CACHE_REFRESH_SECONDS`` is
+re-read from the store on its next use. Hence:
+
+- a key revoked through *this* process (:meth:`ApiKeys.revoke`) is refused at once;
+- a key revoked by *another* process is refused here within ``cache_refresh_seconds`` (2 s by
+  default), or at once after :meth:`ApiKeys.invalidate`;
+- expiry is checked on every verification, cached or not.
+
+``last_used_at`` is not written per request: uses are recorded in memory and written in one
+batch at most once per ``cache_refresh_seconds`` (piggy-backed on a store read verification does
+anyway), by :meth:`ApiKeys.flush`, and when the runtime closes.
+
+Refusals raise :class:`~authward.errors.TokenError` with a stable ``reason``: ``api-key-malformed``,
+``api-key-invalid`` (unknown), ``api-key-revoked`` or ``api-key-expired``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_KEY_PREFIX",
+    "ApiKeyAuth",
+    "ApiKeyInfo",
+    "ApiKeys",
+    "generate_api_key",
+    "is_well_formed",
+]
+
+import builtins
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authward.errors import ConfigError, TokenError
+from authward.principal import Principal
+from authward.settings import Settings
+from authward.store.audit import AuditEvent, AuditStore
+from authward.store.schema import api_keys
+
+log = logging.getLogger("authward.api_keys")
+
+API_KEY_PREFIX = "ak_"
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_RANDOM_BYTES = 32
+_BODY_CHARS = 43  # 62**43 > 2**256
+_CHECK_CHARS = 6  # 62**6 > 2**32
+_KEY_CHARS = len(API_KEY_PREFIX) + _BODY_CHARS + _CHECK_CHARS
+_HINT_CHARS = 4
+#: RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_MAX_OWNER = 64
+_MAX_NAME = 200
+
+
+def _base62(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, digit = divmod(value, 62)
+        chars.append(_ALPHABET[digit])
+    assert value == 0
+    return "".join(reversed(chars))
+
+
+def _checksum(head: str) -> str:
+    return _base62(zlib.crc32(head.encode()), _CHECK_CHARS)
+
+
+def generate_api_key() -> str:
+    """A fresh key in the authward format (nothing is stored)."""
+    body = _base62(int.from_bytes(secrets.token_bytes(_RANDOM_BYTES), "big"), _BODY_CHARS)
+    head = API_KEY_PREFIX + body
+    return head + _checksum(head)
+
+
+def is_well_formed(secret: str) -> bool:
+    """Prefix, length, alphabet and checksum: everything that can be checked without a lookup."""
+    if len(secret) != _KEY_CHARS or not secret.startswith(API_KEY_PREFIX):
+        return False
+    rest = secret[len(API_KEY_PREFIX) :]
+    if not (rest.isascii() and rest.isalnum()):
+        return False
+    return _checksum(secret[:-_CHECK_CHARS]) == secret[-_CHECK_CHARS:]
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyAuth:
+    """A verified API key: what it may do and on whose behalf."""
+
+    key_id: UUID
+    name: str
+    user_id: str | None
+    org_id: str | None
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+    token_type: Literal["api_key"] = "api_key"
+
+    def to_principal(self) -> Principal:
+        attributes: dict[str, Any] = {"tokenType": self.token_type, "scopes": tuple(self.scopes)}
+        if self.user_id is not None:
+            attributes["userId"] = self.user_id
+        if self.org_id is not None:
+            attributes["orgId"] = self.org_id
+        owner = self.user_id if self.user_id is not None else self.org_id
+        assert owner is not None
+        return Principal(
+            authenticator="authward",
+            principal_type="machine",
+            principal_id=str(self.key_id),
+            subject=owner,
+            attributes=attributes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """A stored key as listings show it: never the secret, only its hint."""
+
+    id: UUID
+    name: str
+    hint: str
+    user_id: str | None
+    org_id: str | None
+    scopes: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def status(self, now: datetime | None = None) -> Literal["active", "expired", "revoked"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC)):
+            return "expired"
+        return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    auth: ApiKeyAuth
+    #: expires_at as a POSIX timestamp, compared on every hit.
+    expires_ts: float | None
+    #: when the entry was read from the store (monotonic clock).
+    loaded_at: float
+
+
+def _auth(row: Any) -> ApiKeyAuth:
+    return ApiKeyAuth(
+        key_id=row.id,
+        name=row.name,
+        user_id=row.user_id,
+        org_id=row.org_id,
+        scopes=tuple(row.scopes),
+        expires_at=row.expires_at,
+    )
+
+
+def _info(row: Any) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row.id,
+        name=row.name,
+        hint=row.hint,
+        user_id=row.user_id,
+        org_id=row.org_id,
+        scopes=tuple(row.scopes),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _key_id(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not an API key id (a UUID)", path="key_id") from None
+
+
+def _owner(label: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value or value != value.strip() or len(value) > _MAX_OWNER:
+        raise ConfigError(
+            f"must be a non-empty id of at most {_MAX_OWNER} characters without surrounding spaces",
+            path=label,
+        )
+    return value
+
+
+def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(scopes, str):
+        raise ConfigError("must be a list of scopes, not one string", path="scopes")
+    seen: dict[str, None] = {}
+    for scope in scopes:
+        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
+            raise ConfigError(
+                f"{scope!r} is not a scope (non-empty, printable ASCII, no spaces or quotes)",
+                path="scopes",
+            )
+        seen[scope] = None
+    return tuple(seen)
+
+
+def _name(name: str) -> str:
+    if not name.strip() or len(name) > _MAX_NAME or not name.isprintable():
+        raise ConfigError(f"must be 1 to {_MAX_NAME} printable characters on one line", path="name")
+    return name
+
+
+class ApiKeys:
+    """Create, list, revoke and verify API keys (``Authward.api_keys``)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        audit: AuditStore | None = None,
+        max_cached: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._engine = engine
+        self._audit = audit or AuditStore(engine)
+        self._refresh = settings.cache_refresh_seconds
+        self._max_cached = max_cached
+        self._clock = clock
+        #: digest -> accepted key; insertion order is the eviction order.
+        self._cache: dict[str, _Entry] = {}
+        #: keys revoked through this process: never (re-)cached, whatever a racing read saw.
+        self._revoked_here: set[UUID] = set()
+        #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
+        self._pending_uses: dict[UUID, float] = {}
+        self._flushed_at = float("-inf")
+
+    # -- management -----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        *,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        scopes: Iterable[str] = (),
+        expires_at: datetime | None = None,
+        actor: str | None = None,
+    ) -> tuple[str, ApiKeyAuth]:
+        """A new key for exactly one owner. Returns the secret (shown once, never stored) and
+        what it verifies as."""
+        name = _name(name)
+        user_id, org_id = _owner("user_id", user_id), _owner("org_id", org_id)
+        if (user_id is None) == (org_id is None):
+            raise ConfigError(
+                "an API key belongs to exactly one owner: give user_id or org_id, not "
+                + ("both" if user_id is not None else "neither"),
+                path="owner",
+            )
+        scope_list = _scopes(scopes)
+        now = datetime.now(UTC)
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                raise ConfigError("must be timezone-aware", path="expires_at")
+            if expires_at <= now:
+                raise ConfigError("must be in the future", path="expires_at")
+        secret = generate_api_key()
+        auth = ApiKeyAuth(
+            key_id=uuid4(),
+            name=name,
+            user_id=user_id,
+            org_id=org_id,
+            scopes=scope_list,
+            expires_at=expires_at.astimezone(UTC) if expires_at is not None else None,
+        )
+        hint = secret[-_HINT_CHARS:]
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                api_keys.insert().values(
+                    id=auth.key_id,
+                    digest=_digest(secret),
+                    hint=hint,
+                    name=name,
+                    user_id=user_id,
+                    org_id=org_id,
+                    scopes=list(scope_list),
+                    created_at=now,
+                    expires_at=auth.expires_at,
+                )
+            )
+            await self._audit.record(
+                AuditEvent(
+                    "apikey.created",
+                    now,
+                    actor=actor,
+                    subject=user_id or org_id,
+                    detail={
+                        "key_id": str(auth.key_id),
+                        "name": name,
+                        "hint": hint,
+                        "owner": "user" if user_id is not None else "org",
+                        "scopes": list(scope_list),
+                        "expires_at": auth.expires_at.isoformat() if auth.expires_at else None,
+                    },
+                ),
+                conn,
+            )
+        return secret, auth
+
+    async def get(self, key_id: UUID | str) -> ApiKeyInfo | None:
+        query = select(api_keys).where(api_keys.c.id == _key_id(key_id))
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _info(row) if row is not None else None
+
+    async def list(
+        self,
+        user_id: str | None = None,
+        org_id: str | None = None,
+        include_revoked: bool = False,
+    ) -> builtins.list[ApiKeyInfo]:
+        """Keys, oldest first, optionally of one user or org; revoked ones only when asked."""
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.name)
+        if user_id is not None:
+            query = query.where(api_keys.c.user_id == user_id)
+        if org_id is not None:
+            query = query.where(api_keys.c.org_id == org_id)
+        if not include_revoked:
+            query = query.where(api_keys.c.revoked_at.is_(None))
+        async with self._engine.connect() as conn:
+            return [_info(r) for r in await conn.execute(query)]
+
+    async def revoke(self, key_id: UUID | str, *, actor: str | None = None) -> bool:
+        """Revoke a key; this process refuses it at once, others within cache_refresh_seconds.
+        Returns False when there is no such key or it was already revoked."""
+        kid = _key_id(key_id)
+        self._revoked_here.add(kid)
+        self._forget(kid)
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == kid, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            if done.rowcount != 1:
+                return False
+            row = (
+                await conn.execute(
+                    select(
+                        api_keys.c.name, api_keys.c.hint, api_keys.c.user_id, api_keys.c.org_id
+                    ).where(api_keys.c.id == kid)
+                )
+            ).one()
+            await self._audit.record(
+                AuditEvent(
+                    "apikey.revoked",
+                    now,
+                    actor=actor,
+                    subject=row.user_id or row.org_id,
+                    detail={"key_id": str(kid), "name": row.name, "hint": row.hint},
+                ),
+                conn,
+            )
+        return True
+
+    # -- verification ---------------------------------------------------------------------------
+
+    async def verify(self, secret: str) -> ApiKeyAuth:
+        """The key ``secret`` is, or :class:`TokenError`. A cached key completes without I/O."""
+        if not is_well_formed(secret):
+            raise TokenError(
+                "api-key-malformed", "not an authward API key (wrong prefix, length or checksum)"
+            )
+        digest = _digest(secret)
+        now = time.time()
+        entry = self._cache.get(digest)
+        if entry is not None and self._clock() - entry.loaded_at < self._refresh:
+            if entry.expires_ts is not None and now >= entry.expires_ts:
+                self._cache.pop(digest, None)
+                raise TokenError("api-key-expired", "API key has expired")
+            auth = entry.auth
+            self._pending_uses[auth.key_id] = now
+            return auth
+        return await self._verify_from_store(digest, now)
+
+    async def _verify_from_store(self, digest: str, now: float) -> ApiKeyAuth:
+        query = select(
+            api_keys.c.id,
+            api_keys.c.digest,
+            api_keys.c.name,
+            api_keys.c.user_id,
+            api_keys.c.org_id,
+            api_keys.c.scopes,
+            api_keys.c.expires_at,
+            api_keys.c.revoked_at,
+        ).where(api_keys.c.digest == digest)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        # The index found the row; the digest itself is still compared in constant time.
+        if row is None or not hmac.compare_digest(row.digest, digest):
+            self._cache.pop(digest, None)
+            raise TokenError("api-key-invalid", "unknown API key")
+        auth = _auth(row)
+        if row.revoked_at is not None or auth.key_id in self._revoked_here:
+            self._cache.pop(digest, None)
+            raise TokenError("api-key-revoked", "API key has been revoked")
+        expires_ts = auth.expires_at.timestamp() if auth.expires_at is not None else None
+        if expires_ts is not None and now >= expires_ts:
+            self._cache.pop(digest, None)
+            raise TokenError("api-key-expired", "API key has expired")
+        self._remember(digest, _Entry(auth, expires_ts, self._clock()))
+        if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
+            await self._flush_quietly()
+        self._pending_uses[auth.key_id] = now
+        return auth
+
+    def _remember(self, digest: str, entry: _Entry) -> None:
+        self._cache.pop(digest, None)
+        while len(self._cache) >= self._max_cached:
+            del self._cache[next(iter(self._cache))]
+        self._cache[digest] = entry
+
+    def _forget(self, key_id: UUID) -> None:
+        for digest in [d for d, e in self._cache.items() if e.auth.key_id == key_id]:
+            del self._cache[digest]
+
+    def invalidate(self) -> None:
+        """Re-read every key from the store on its next use (sees other processes' revocations)."""
+        self._cache.clear()
+
+    # -- last_used_at ---------------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write the recorded uses to ``last_used_at`` in one batch; returns how many keys."""
+        pending, self._pending_uses = self._pending_uses, {}
+        self._flushed_at = self._clock()
+        if not pending:
+            return 0
+        statement = (
+            update(api_keys)
+            .where(
+                api_keys.c.id == bindparam("b_id"),
+                # Never move it backwards past a later use another process already wrote.
+                or_(
+                    api_keys.c.last_used_at.is_(None),
+                    api_keys.c.last_used_at < bindparam("b_at"),
+                ),
+            )
+            .values(last_used_at=bindparam("b_at"))
+        )
+        rows = [
+            {"b_id": kid, "b_at": datetime.fromtimestamp(at, UTC)} for kid, at in pending.items()
+        ]
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(statement, rows)
+        except BaseException:
+            # Keep the uses for the next flush (newer ones recorded meanwhile win).
+            for kid, at in pending.items():
+                if self._pending_uses.get(kid, float("-inf")) < at:
+                    self._pending_uses[kid] = at
+            raise
+        return len(pending)
+
+    async def _flush_quietly(self) -> None:
+        # Verification must not fail because bookkeeping could not be written.
+        try:
+            await self.flush()
+        except SQLAlchemyError as exc:
+            log.warning("could not record API key use (will retry): %s", exc)
