@@ -53,10 +53,10 @@ def cli(
     return result
 
 
-@pytest.fixture
-def server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+def serve(workdir: Path, env: dict[str, str], app: str = "app.py") -> Iterator[str]:
+    """Run `authward serve` until the caller is done; yields the URL it printed."""
     proc = subprocess.Popen(
-        [*AUTHWARD, "serve"],
+        [*AUTHWARD, "serve", "--app", app],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -79,6 +79,11 @@ def server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
         proc.terminate()
         _, stderr = proc.communicate(timeout=10)
         assert "Traceback" not in stderr, stderr
+
+
+@pytest.fixture
+def server(workdir: Path, env: dict[str, str]) -> Iterator[str]:
+    yield from serve(workdir, env)
 
 
 def test_served_jwks_verifies_a_cli_token_with_pyjwt(

@@ -14,7 +14,7 @@ import uvicorn
 from authward.cli.common import AppOption, console, run
 from authward.codegen import write_types
 from authward.config.loader import load_app
-from authward.errors import SettingsError
+from authward.errors import ConfigError, SettingsError
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.settings import load_settings
@@ -37,7 +37,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
-    config, _ = load_app(app_path)
+    config, module = load_app(app_path)
+    mount = getattr(module, "asgi", None)
+    if mount is not None and not callable(mount):
+        raise ConfigError(f"{app_path}: asgi must be a function asgi(aw) returning an ASGI app")
     base = load_settings()
     sock = _bind(host or base.host, base.port if port is None else port)
     bound_port = sock.getsockname()[1]
@@ -48,7 +51,9 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
         sock.close()
         raise
     server = uvicorn.Server(
-        uvicorn.Config(build_app(aw), log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(
+            build_app(aw, mount=mount), log_level="warning", access_log=False, lifespan="off"
+        )
     )
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
     url = f"http://{shown_host}:{bound_port}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = ["build_app"]
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from authward.runtime import Authward
 
@@ -15,7 +18,12 @@ from authward.runtime import Authward
 _JWKS_MAX_AGE = 300
 
 
-def build_app(aw: Authward) -> Starlette:
+AppFactory = Callable[[Authward], ASGIApp]
+
+
+def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
+    """authward's endpoints, plus the app module's own ASGI app (its ``asgi(aw)``) under ``/``."""
+
     async def jwks(_: Request) -> JSONResponse:
         return JSONResponse(
             await aw.jwks(),
@@ -36,10 +44,9 @@ def build_app(aw: Authward) -> Starlette:
             }
         )
 
-    return Starlette(
-        routes=[
-            Route("/", index),
-            Route("/healthz", health),
-            Route("/.well-known/jwks.json", jwks),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", health),
+        Route("/.well-known/jwks.json", jwks),
+    ]
+    routes.append(Mount("/", app=mount(aw)) if mount else Route("/", index))
+    return Starlette(routes=routes)
