@@ -100,20 +100,22 @@ class _Requirements:
     principal_types: tuple[str, ...]
     attributes: tuple[tuple[str, tuple[str | bool, ...]], ...]
 
-    def check(self, tool: str) -> None:
-        principal = current_principal()
+    def check(self, tool: str, *, what: str = "tool") -> None:
+        """Check the current principal; ``what`` names the guarded thing in messages."""
+        self.check_principal(current_principal(), f"{what} {tool!r}")
+
+    def check_principal(self, principal: Principal | None, subject: str) -> Principal:
         if principal is None:
             raise UnauthenticatedError(
                 code=UNAUTHENTICATED,
-                message=f"tool {tool!r} requires an authenticated principal, and there is none",
+                message=f"{subject} requires an authenticated principal, and there is none",
             )
         missing: list[str] = []
         clauses: list[str] = []
         self._check_principal(principal, missing, clauses)
         if clauses:
-            raise Forbidden(
-                f"tool {tool!r} requires " + " and ".join(clauses), missing=tuple(missing)
-            )
+            raise Forbidden(f"{subject} requires " + " and ".join(clauses), missing=tuple(missing))
+        return principal
 
     def _check_principal(self, p: Principal, missing: list[str], clauses: list[str]) -> None:
         attrs = p.attributes
@@ -147,6 +149,39 @@ def _has(have: tuple[str | bool, ...], wanted: str | bool) -> bool:
     return any(type(h) is type(wanted) and h == wanted for h in have)
 
 
+def requirements(
+    *,
+    permission: Required | None = None,
+    scope: Required | None = None,
+    role: Required | None = None,
+    principal_type: Required | None = None,
+    attribute: Mapping[str, RequiredValue] | None = None,
+) -> _Requirements:
+    """Checked requirements, shared by ``@requires`` and the HTTP guards of authward.channel."""
+    types = _strings("principal_type", principal_type)
+    unknown = [t for t in types if t not in _PRINCIPAL_TYPES]
+    if unknown:
+        raise ValueError(
+            f"requires(principal_type=...) must be one of {_quote(_PRINCIPAL_TYPES)}, "
+            f"got {_quote(unknown)}"
+        )
+    if len(types) > 1:
+        raise ValueError(
+            f"requires(principal_type={types!r}) can never be met: a principal has one type"
+        )
+    if attribute is not None and not isinstance(attribute, Mapping):
+        raise ValueError("requires(attribute=...) takes a mapping of attribute name to value")
+    return _Requirements(
+        permissions=_strings("permission", permission),
+        scopes=_strings("scope", scope),
+        roles=_strings("role", role),
+        principal_types=types,
+        attributes=tuple(
+            (name, _attribute_values(name, value)) for name, value in (attribute or {}).items()
+        ),
+    )
+
+
 def requires(
     *,
     permission: Required | None = None,
@@ -161,27 +196,12 @@ def requires(
     themselves (empty values, an unknown or impossible principal type) raise ``ValueError`` when
     the tool is decorated, not when it is called.
     """
-    types = _strings("principal_type", principal_type)
-    unknown = [t for t in types if t not in _PRINCIPAL_TYPES]
-    if unknown:
-        raise ValueError(
-            f"requires(principal_type=...) must be one of {_quote(_PRINCIPAL_TYPES)}, "
-            f"got {_quote(unknown)}"
-        )
-    if len(types) > 1:
-        raise ValueError(
-            f"requires(principal_type={types!r}) can never be met: a principal has one type"
-        )
-    if attribute is not None and not isinstance(attribute, Mapping):
-        raise ValueError("requires(attribute=...) takes a mapping of attribute name to value")
-    requirements = _Requirements(
-        permissions=_strings("permission", permission),
-        scopes=_strings("scope", scope),
-        roles=_strings("role", role),
-        principal_types=types,
-        attributes=tuple(
-            (name, _attribute_values(name, value)) for name, value in (attribute or {}).items()
-        ),
+    checks = requirements(
+        permission=permission,
+        scope=scope,
+        role=role,
+        principal_type=principal_type,
+        attribute=attribute,
     )
 
     def decorate(fn: Callable[P, R], /) -> Callable[P, R]:
@@ -192,14 +212,14 @@ def requires(
 
             @functools.wraps(fn)
             async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-                requirements.check(tool)
+                checks.check(tool)
                 return await async_fn(*args, **kwargs)
 
             return cast(Callable[P, R], guarded_async)
 
         @functools.wraps(fn)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            requirements.check(tool)
+            checks.check(tool)
             return fn(*args, **kwargs)
 
         return guarded

@@ -10,6 +10,7 @@ from authward.channel.authenticate import OAuthAuth, RequestState, TokenType, au
 from authward.channel.chain import AuthFn, run_chain
 from authward.channel.credentials import Credential, InvalidRequest, read_credential
 from authward.channel.entries import authward_tokens, local_dev
+from authward.channel.guards import principal_of, protected
 from authward.channel.middleware import AuthMiddleware
 from authward.channel.responses import exception_handlers
 from authward.errors import UnauthenticatedError
@@ -27,6 +28,8 @@ __all__ = [
     "authward_tokens",
     "exception_handlers",
     "local_dev",
+    "principal_of",
+    "protected",
     "read_credential",
     "run_chain",
 ]
