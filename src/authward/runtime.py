@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.channel.api_keys import ApiKeys
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.crypto.instance_key import instance_keys
@@ -70,6 +71,7 @@ class Authward:
         self.clients = ClientStore(engine, box)
         self.revocations = RevocationStore(engine)
         self.audit = AuditStore(engine)
+        self.api_keys = ApiKeys(engine, settings, audit=self.audit)
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None
@@ -80,6 +82,7 @@ class Authward:
             audience=self.audience,
             leeway=settings.token_leeway_seconds,
             refresh_seconds=settings.cache_refresh_seconds,
+            cache_size=settings.verified_token_cache_size,
         )
 
     @classmethod
@@ -104,7 +107,10 @@ class Authward:
         return self
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        try:
+            await self.api_keys.flush()  # batched last_used_at
+        finally:
+            await self.engine.dispose()
 
     async def sync(self) -> list[str]:
         """Apply the config to the store and make sure a signing key exists. Idempotent."""

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     default_refresh_token_lifetime_seconds: int = Field(86_400, ge=60, le=604_800)
     #: How old the in-memory view of revocations, machine users and keys may get.
     cache_refresh_seconds: float = Field(2.0, gt=0, le=300)
+    #: Verified access tokens remembered per process (0 turns the cache off).
+    verified_token_cache_size: int = Field(10_000, ge=0, le=1_000_000)
 
     @field_validator("issuer")
     @classmethod

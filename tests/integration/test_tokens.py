@@ -242,3 +242,36 @@ def test_jwk_is_public_only() -> None:
     key = generate_signing_key("EdDSA")
     assert "d" not in key.public_jwk
     assert OKPKey.import_key(key.public_jwk).is_private is False
+
+
+async def test_a_cached_verification_still_sees_expiry_revocation_and_key_removal(
+    sqlite_runtime: Authward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from authward.store.schema import signing_keys
+
+    aw = sqlite_runtime
+    token = await aw.machine_user_token("admin-machine-user")
+    await aw.verify_access_token(token)  # now cached
+    _, claims = parts(token)
+    monkeypatch.setattr(aw.verifier, "_clock", lambda: claims["exp"] + 31)
+    assert await refused(aw, token) == "token-expired"
+    monkeypatch.undo()
+
+    other = await aw.machine_user_token("admin-machine-user")
+    await aw.verify_access_token(other)
+    await aw.rotate_keys()
+    async with aw.engine.begin() as conn:
+        await conn.execute(
+            signing_keys.update()
+            .where(signing_keys.c.retired_at.is_not(None))
+            .values(publish_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    aw.verifier.invalidate()
+    assert await refused(aw, other) == "token-invalid"
+
+    third = await aw.machine_user_token("admin-machine-user")
+    await aw.verify_access_token(third)
+    await aw.revoke_token(third)
+    assert await refused(aw, third) == "token-revoked"

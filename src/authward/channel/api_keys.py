@@ -44,7 +44,7 @@ import secrets
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
@@ -119,8 +119,16 @@ class ApiKeyAuth:
     scopes: tuple[str, ...]
     expires_at: datetime | None
     token_type: Literal["api_key"] = "api_key"
+    # Built once per verified key: a cached key hands out the same (immutable) Principal.
+    _principal: Principal | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_principal(self) -> Principal:
+        if self._principal is None:
+            object.__setattr__(self, "_principal", self._build_principal())
+        assert self._principal is not None
+        return self._principal
+
+    def _build_principal(self) -> Principal:
         attributes: dict[str, Any] = {"tokenType": self.token_type, "scopes": tuple(self.scopes)}
         if self.user_id is not None:
             attributes["userId"] = self.user_id

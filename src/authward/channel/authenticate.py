@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 import base64
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from starlette.requests import HTTPConnection
 from authward.channel.credentials import Credential, read_credential
 from authward.errors import ConfigError, TokenError, UnauthenticatedError
 from authward.principal import Principal
+from authward.tokens.verifier import VerifiedToken, uuids
 
 TokenType = Literal["session_token", "api_key", "m2m_token", "oauth_token"]
 TOKEN_TYPES: tuple[TokenType, ...] = ("session_token", "api_key", "m2m_token", "oauth_token")
@@ -40,7 +42,9 @@ _NOT_YET: frozenset[str] = frozenset({"session_token", "m2m_token"})
 class TokenVerifier(Protocol):
     issuer: str
 
-    async def verify_claims(self, token: str) -> dict[str, Any]: ...
+    def has_verified(self, token: str) -> bool: ...
+
+    async def verify_token(self, token: str) -> VerifiedToken: ...
 
 
 class _Principled(Protocol):
@@ -51,7 +55,7 @@ class ApiKeyVerifier(Protocol):
     async def verify(self, secret: str) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OAuthAuth:
     """An access token this issuer signed (RFC 9068): a machine user's or an OAuth client's."""
 
@@ -63,6 +67,11 @@ class OAuthAuth:
     token_type: Literal["oauth_token"] = "oauth_token"
 
     def to_principal(self) -> Principal:
+        return self._principal
+
+    @functools.cached_property
+    def _principal(self) -> Principal:
+        # Built once per verified token (the auth object is kept with the cached verification).
         attributes: dict[str, Any] = dict(self.claims.get("attribute_map") or {})
         attributes.update(tokenType=self.token_type, scopes=self.scopes, clientId=self.client_id)
         if self.user_id is not None:
@@ -73,7 +82,7 @@ class OAuthAuth:
             principal_id=self.subject,
             subject=self.subject,
             attributes=attributes,
-            attribute_list=tuple(self.claims.get("attributes") or ()),
+            attribute_list=uuids(tuple(self.claims.get("attributes") or ())),
         )
 
 
@@ -106,7 +115,7 @@ def _jwt_header_and_issuer(token: str) -> tuple[dict[str, Any], Any]:
     return header, payload.get("iss")
 
 
-def classify(credential: Credential, issuer: str) -> tuple[TokenType | None, bool]:
+def classify(credential: Credential, tokens: TokenVerifier) -> tuple[TokenType | None, bool]:
     """``(token type, is it ours)`` from the token's shape, before any verification."""
     token = credential.token
     if credential.scheme == "cookie":
@@ -114,8 +123,10 @@ def classify(credential: Credential, issuer: str) -> tuple[TokenType | None, boo
     if token.startswith("ak_"):
         return "api_key", True
     if token.count(".") == 2:
+        if tokens.has_verified(token):
+            return "oauth_token", True
         header, iss = _jwt_header_and_issuer(token)
-        return "oauth_token", iss == issuer and header.get("typ") == "at+jwt"
+        return "oauth_token", iss == tokens.issuer and header.get("typ") == "at+jwt"
     return None, False
 
 
@@ -161,7 +172,7 @@ async def authenticate_request(
         return _refused(None, "request-invalid", exc.message)
     if credential is None:
         return _refused(None, "no-token", "the request carries no token")
-    token_type, ours = classify(credential, tokens.issuer)
+    token_type, ours = classify(credential, tokens)
     if token_type is None or not ours:
         return _refused(token_type, "token-foreign", "not a token of this issuer")
     if token_type not in accepts_token:
@@ -172,11 +183,14 @@ async def authenticate_request(
         if token_type == "oauth_token":
             if credential.scheme != "bearer":
                 return _refused(token_type, "dpop-unsupported", "DPoP proofs are not supported yet")
-            claims = await tokens.verify_claims(credential.token)
-            if "cnf" in claims:
+            verified = await tokens.verify_token(credential.token)
+            if "cnf" in verified.claims:
                 # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
-            return RequestState(True, token_type, None, "", _oauth(claims))
+            auth = verified.derived.get("oauth")
+            if auth is None:
+                auth = verified.derived["oauth"] = _oauth(verified.claims)
+            return RequestState(True, token_type, None, "", auth)
     except TokenError as exc:
         return _refused(token_type, exc.reason, str(exc))
     return _refused(token_type, "token-type-not-accepted", f"{token_type} is not available here")

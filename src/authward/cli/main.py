@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from authward.cli import clients, keys, machineusers, serve, tokens
+from authward.cli import apikeys, clients, keys, machineusers, serve, tokens
 from authward.cli.common import State
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(machineusers.app, name="machineuser")
 app.add_typer(clients.app, name="oauth2client")
 app.add_typer(tokens.app, name="token")
+app.add_typer(apikeys.app, name="apikey")
 
 
 def main() -> None:

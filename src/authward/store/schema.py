@@ -138,6 +138,8 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    # Written in batches, at most once per cache refresh interval (migration 0002).
+    Column("last_used_at", UTCDateTime),
     CheckConstraint("(user_id IS NULL) <> (org_id IS NULL)", name="ck_aw_api_keys_one_owner"),
 )
 

@@ -8,7 +8,7 @@ does no I/O. A revocation or a removed machine user made by another process is s
 
 from __future__ import annotations
 
-__all__ = ["TokenView", "Verifier"]
+__all__ = ["TokenView", "VerifiedToken", "Verifier"]
 
 import asyncio
 import functools
@@ -38,6 +38,20 @@ class TokenView:
 ViewLoader = Callable[[], Awaitable[TokenView]]
 
 
+@dataclass(slots=True)
+class VerifiedToken:
+    """A token whose signature and static claims were checked, and what callers derived from it.
+
+    ``derived`` lives exactly as long as the cached verification, so a caller may keep objects
+    built from the claims there (the channel keeps its auth object) instead of rebuilding them on
+    every request.
+    """
+
+    kid: str
+    claims: dict[str, Any]
+    derived: dict[str, Any] = field(default_factory=dict)
+
+
 class Verifier:
     def __init__(
         self,
@@ -47,6 +61,7 @@ class Verifier:
         audience: str,
         leeway: int,
         refresh_seconds: float,
+        cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._load_view = load_view
@@ -59,6 +74,9 @@ class Verifier:
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
         self._locally_revoked: set[str] = set()
+        #: Tokens whose signature and static claims were checked, oldest first.
+        self._verified: dict[str, VerifiedToken] = {}
+        self._cache_size = cache_size
 
     def _age(self) -> float:
         return time.monotonic() - self._loaded_at
@@ -72,6 +90,26 @@ class Verifier:
                 self._locally_revoked -= self._view.revoked
             return self._view
 
+    async def _verify_fresh(self, token: str, view: TokenView) -> VerifiedToken:
+        compact = parse_compact(token)
+        if compact.header.get("kid") not in view.keys and self._age() > _UNKNOWN_KID_RELOAD:
+            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD)
+        claims = verify_access_jwt(compact, view.keys)
+        check_claims(
+            claims,
+            issuer=self.issuer,
+            audience=self._audience,
+            now=self._clock(),
+            leeway=self._leeway,
+        )
+        verified = VerifiedToken(str(compact.header["kid"]), claims)
+        if self._cache_size:
+            if len(self._verified) >= self._cache_size:
+                # Oldest first: dicts keep insertion order.
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = verified
+        return verified
+
     def invalidate(self) -> None:
         """Reload on next use (after a key rotation or a config sync in this process)."""
         self._loaded_at = float("-inf")
@@ -84,31 +122,37 @@ class Verifier:
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
         """Every check of :meth:`verify`; returns the token's claims."""
+        return (await self.verify_token(token)).claims
+
+    def has_verified(self, token: str) -> bool:
+        """Whether ``token`` is in the verified-token cache (it is then one of ours)."""
+        return token in self._verified
+
+    async def verify_token(self, token: str) -> VerifiedToken:
+        """Every check of :meth:`verify`, returning the (possibly cached) verification."""
         view = self._view
         if view is None or self._age() >= self._refresh:
             view = await self._reload_if(lambda: self._age() >= self._refresh)
-        compact = parse_compact(token)
-        if compact.header.get("kid") not in view.keys and self._age() > _UNKNOWN_KID_RELOAD:
-            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD)
-        claims = verify_access_jwt(compact, view.keys)
-        check_claims(
-            claims,
-            issuer=self.issuer,
-            audience=self._audience,
-            now=self._clock(),
-            leeway=self._leeway,
-        )
+        verified = self._verified.get(token)
+        if verified is not None and verified.kid in view.keys:
+            # Signature, typ, issuer and audience cannot change; time and state are re-checked.
+            if self._clock() >= verified.claims["exp"] + self._leeway:
+                del self._verified[token]
+                raise TokenError("token-expired", "token has expired")
+        else:
+            verified = await self._verify_fresh(token, view)
+        claims = verified.claims
         jti = claims["jti"]
         if jti in view.revoked or jti in self._locally_revoked:
             raise TokenError("token-revoked", "token has been revoked")
         sub = claims["sub"]
         if view.machine_users.get(sub) != claims["client_id"]:
             raise TokenError("token-subject-unknown", "token's machine user no longer exists")
-        return claims
+        return verified
 
 
 @functools.lru_cache(maxsize=1024)
-def _uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
+def uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
     # A machine user's list repeats in every token it holds; parse it once.
     return tuple(UUID(v) for v in values)
 
@@ -128,7 +172,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
             principal_id=str(claims["sub"]),
             subject=str(claims["sub"]),
             attributes=attribute_map,
-            attribute_list=_uuids(tuple(attribute_list)),
+            attribute_list=uuids(tuple(attribute_list)),
         )
     except (TypeError, ValueError):
         raise TokenError("token-invalid", "token carries malformed attributes") from None
