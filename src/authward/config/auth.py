@@ -115,6 +115,10 @@ class Auth(Generic[NameT_contra]):
     machine_users: Mapping[str, MachineUser]
     oauth2_clients: Mapping[str, OAuth2Client]
     id_provider: IdProvider | None = field(default=None)
+    #: Organization role -> the permissions a member with that role holds.
+    organization_roles: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_ORGANIZATION_ROLES))
+    )
 
     def invoker(self, name: NameT_contra) -> Invoker:
         if name not in self.machine_users:
@@ -427,6 +431,34 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
     return out
 
 
+DEFAULT_ORGANIZATION_ROLES: Mapping[str, tuple[str, ...]] = {"admin": (), "member": ()}
+_PERMISSION = re.compile(r"^org:[a-z0-9_-]{1,64}:[a-z0-9_-]{1,64}\Z")
+
+
+def _organization_roles(spec: object, issues: _Issues) -> dict[str, tuple[str, ...]]:
+    """Clerk-style roles: ``{"admin": ["org:reports:delete", ...], "member": [...]}``."""
+    if not isinstance(spec, Mapping) or not spec:
+        issues.add("organization_roles", "expected {role: [permission, ...]} with one role or more")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for role, permissions in spec.items():
+        path = f"organization_roles[{role!r}]"
+        if not isinstance(role, str) or not _NAME.match(role):
+            issues.add(path, "role names use lower-case letters, digits, '-' and '_'")
+            continue
+        if isinstance(permissions, str) or not isinstance(permissions, Sequence):
+            issues.add(path, "expected a list of permissions such as 'org:reports:read'")
+            continue
+        for i, permission in enumerate(permissions):
+            if not isinstance(permission, str) or not _PERMISSION.match(permission):
+                issues.add(
+                    f"{path}[{i}]",
+                    f"{permission!r} is not a permission: use 'org:<feature>:<action>'",
+                )
+        out[role] = tuple(dict.fromkeys(p for p in permissions if isinstance(p, str)))
+    return out
+
+
 def define_auth(
     name: str,
     *,
@@ -435,6 +467,7 @@ def define_auth(
     machine_users: Mapping[str, MachineUserSpec] | None = None,
     oauth2_clients: Mapping[str, OAuth2ClientSpec] | None = None,
     id_provider: IdProvider | None = None,
+    organization_roles: Mapping[str, Sequence[str]] | None = None,
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
     issues = _Issues()
@@ -456,6 +489,9 @@ def define_auth(
     list_fields = profile.attribute_list if profile else ()
     mus = _machine_users(machine_users or {}, attribute_fields, list_fields, source, issues)
     clients = _oauth2_clients(oauth2_clients or {}, issues)
+    roles = _organization_roles(
+        DEFAULT_ORGANIZATION_ROLES if organization_roles is None else organization_roles, issues
+    )
     if id_provider is not None and not isinstance(id_provider, IdProvider):
         issues.add("id_provider", "expected idp.provider(name, client)")
     if issues.items:
@@ -468,4 +504,5 @@ def define_auth(
         machine_users=MappingProxyType(mus),
         oauth2_clients=MappingProxyType(clients),
         id_provider=id_provider,
+        organization_roles=MappingProxyType(roles),
     )

@@ -7,10 +7,15 @@ __all__ = [
     "audit_events",
     "grants",
     "instance",
+    "m2m_tokens",
     "machine_users",
+    "machines",
+    "memberships",
     "metadata",
     "oauth2_clients",
+    "organizations",
     "revoked_tokens",
+    "sessions",
     "signing_keys",
     "users",
 ]
@@ -21,6 +26,8 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -156,4 +163,77 @@ audit_events = Table(
     Column("client_id", String(64)),
     Column("ip", String(64)),
     Column("detail", JSON, nullable=False),
+)
+
+
+organizations = Table(
+    "aw_organizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "aw_memberships",
+    metadata,
+    Column(
+        "org_id",
+        String(64),
+        ForeignKey("aw_organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", String(64), primary_key=True),
+    # A role named in define_auth(organization_roles=...); its permissions come from the config.
+    Column("role", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_aw_memberships_user_id", "user_id"),
+)
+
+sessions = Table(
+    "aw_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # Digest of the session secret carried by the __session cookie; never the secret itself.
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("user_id", String(64), nullable=False, index=True),
+    Column("active_org_id", String(64)),
+    Column("claims", JSON, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(400)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_active_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+machines = Table(
+    "aw_machines",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    # Digest of the machine secret key a receiving service verifies M2M tokens with.
+    Column("secret_digest", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+m2m_tokens = Table(
+    "aw_m2m_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    # The machine user the token acts as.
+    Column("subject", String(64), nullable=False, index=True),
+    # Ids of the machines the token may be presented to.
+    Column("audience", JSON, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
 )
