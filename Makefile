@@ -25,6 +25,8 @@ lint: install
 	$(BIN)/mypy src
 
 test: lint
+	if [ ! -d tests/peers/oidc-provider/node_modules ] && command -v npm >/dev/null; then \
+	  npm ci --prefix tests/peers/oidc-provider --no-audit --no-fund; fi
 	$(BIN)/pytest
 
 bench: install

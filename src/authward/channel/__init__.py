@@ -12,6 +12,7 @@ from authward.channel.credentials import Credential, InvalidRequest, read_creden
 from authward.channel.entries import authward_tokens, local_dev
 from authward.channel.guards import principal_of, protected
 from authward.channel.middleware import AuthMiddleware
+from authward.channel.oidc import oidc
 from authward.channel.responses import exception_handlers
 from authward.errors import UnauthenticatedError
 
@@ -28,6 +29,7 @@ __all__ = [
     "authward_tokens",
     "exception_handlers",
     "local_dev",
+    "oidc",
     "principal_of",
     "protected",
     "read_credential",

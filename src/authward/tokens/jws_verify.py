@@ -5,11 +5,24 @@ signature check (docs/benchmarks.md), so this module does the few steps RFC 7515
 itself: split, decode the header, pick the key by ``kid``, require the header's ``alg`` to be the
 one that key is registered for (no algorithm confusion: never ``none``, never HMAC), check the
 signature, decode the payload. See docs/decisions/002-signing-keys-and-tokens.md.
+
+Our own keys are Ed25519 and ES256. Keys of external OpenID providers (``channel/oidc.py``, docs/
+decisions/007) may also be RSA (RS256/384/512, PS256/384/512, at least 2048 bits) or ECDSA on
+P-384 / P-521; each :class:`VerifyKey` is still bound to exactly one algorithm.
 """
 
 from __future__ import annotations
 
-__all__ = ["Compact", "VerifyKey", "parse_compact", "verify_compact", "verify_key_from_jwk"]
+__all__ = [
+    "MIN_RSA_BITS",
+    "SUPPORTED_ALGS",
+    "Compact",
+    "VerifyKey",
+    "jwk_algorithms",
+    "parse_compact",
+    "verify_compact",
+    "verify_key_from_jwk",
+]
 
 import binascii
 import json
@@ -20,7 +33,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from joserfc.jwk import ECKey, OKPKey
 
@@ -56,34 +69,110 @@ def _ed25519_check(public: ed25519.Ed25519PublicKey) -> Callable[[bytes, bytes],
     return public.verify
 
 
-def _es256_check(public: ec.EllipticCurvePublicKey) -> Callable[[bytes, bytes], None]:
-    ecdsa = ec.ECDSA(hashes.SHA256())
+#: ECDSA algorithms: curve name, hash, and the size of each of R and S in the signature.
+_ECDSA: dict[str, tuple[str, type[hashes.HashAlgorithm], int]] = {
+    "ES256": ("P-256", hashes.SHA256, 32),
+    "ES384": ("P-384", hashes.SHA384, 48),
+    "ES512": ("P-521", hashes.SHA512, 66),
+}
+_RSA_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+_RSA_ALGS = tuple(f"{kind}{bits}" for kind in ("RS", "PS") for bits in _RSA_HASHES)
+#: RFC 8037 "EdDSA", and RFC 9864's fully specified "Ed25519" for the same signatures.
+_EDDSA_ALGS = ("EdDSA", "Ed25519")
+#: Every JWS algorithm a VerifyKey can be made for. Never ``none``, never HMAC.
+SUPPORTED_ALGS = frozenset((*_ECDSA, *_RSA_ALGS, *_EDDSA_ALGS))
+#: Smaller RSA keys are refused (RFC 7518 §3.3 requires 2048 bits).
+MIN_RSA_BITS = 2048
+
+
+def _ecdsa_check(
+    public: ec.EllipticCurvePublicKey, hash_type: type[hashes.HashAlgorithm], size: int
+) -> Callable[[bytes, bytes], None]:
+    ecdsa = ec.ECDSA(hash_type())
+    expected = 2 * size
 
     def check(signature: bytes, message: bytes) -> None:
-        # RFC 7518 §3.4: the JWS signature is R || S, 32 bytes each, not DER.
-        if len(signature) != 64:
+        # RFC 7518 §3.4: the JWS signature is R || S, fixed size each, not DER.
+        if len(signature) != expected:
             raise InvalidSignature
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
         public.verify(encode_dss_signature(r, s), message, ecdsa)
 
     return check
 
 
-def verify_key_from_jwk(jwk: Mapping[str, Any]) -> VerifyKey:
-    """A public JWK as published in our JWKS, bound to its one algorithm."""
-    kid, alg = jwk.get("kid"), jwk.get("alg")
+def _rsa_check(public: rsa.RSAPublicKey, alg: str) -> Callable[[bytes, bytes], None]:
+    hash_type = _RSA_HASHES[alg[2:]]
+    pad: padding.AsymmetricPadding
+    if alg.startswith("PS"):
+        # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash output.
+        pad = padding.PSS(mgf=padding.MGF1(hash_type()), salt_length=padding.PSS.DIGEST_LENGTH)
+    else:
+        pad = padding.PKCS1v15()
+
+    def check(signature: bytes, message: bytes) -> None:
+        public.verify(signature, message, pad, hash_type())
+
+    return check
+
+
+def _rsa_public(jwk: Mapping[str, Any]) -> rsa.RSAPublicKey:
+    n, e = jwk.get("n"), jwk.get("e")
+    if not isinstance(n, str) or not isinstance(e, str):
+        raise ValueError("an RSA key needs n and e")
+    public = rsa.RSAPublicNumbers(
+        int.from_bytes(_b64(e), "big"), int.from_bytes(_b64(n), "big")
+    ).public_key()
+    if public.key_size < MIN_RSA_BITS:
+        raise ValueError(f"RSA key of {public.key_size} bits (at least {MIN_RSA_BITS} required)")
+    return public
+
+
+def jwk_algorithms(jwk: Mapping[str, Any]) -> tuple[str, ...]:
+    """The algorithms a public JWK may verify: its ``alg`` alone when it names one we support,
+    otherwise (RFC 7517 §4.4: ``alg`` is optional) those its ``kty`` and ``crv`` allow."""
+    kty, crv, alg = jwk.get("kty"), jwk.get("crv"), jwk.get("alg")
+    if kty == "RSA":
+        family: tuple[str, ...] = _RSA_ALGS
+    elif kty == "EC":
+        family = tuple(name for name, (curve, _, _) in _ECDSA.items() if curve == crv)
+    elif kty == "OKP" and crv == "Ed25519":
+        family = _EDDSA_ALGS
+    else:
+        family = ()
+    if alg is not None:
+        return (alg,) if alg in family else ()
+    return family
+
+
+def verify_key_from_jwk(jwk: Mapping[str, Any], alg: str | None = None) -> VerifyKey:
+    """A public JWK bound to its one algorithm: ``alg``, or the JWK's own ``alg`` member (they
+    must agree when both are given). Raises ValueError for a key that cannot verify ``alg``, an
+    RSA key under :data:`MIN_RSA_BITS`, or a JWK without a ``kid``."""
+    kid, declared = jwk.get("kid"), jwk.get("alg")
     if not isinstance(kid, str):
         raise ValueError("a published key needs a kid")
-    if alg == "EdDSA" and jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
+    if alg is None:
+        alg = declared
+    elif declared is not None and declared != alg:
+        raise ValueError(f"the key is for {declared!r}, not {alg!r}")
+    if not isinstance(alg, str) or alg not in jwk_algorithms({**jwk, "alg": alg}):
+        raise ValueError(f"unsupported key (alg {alg!r}, kty {jwk.get('kty')!r})")
+    if alg in _EDDSA_ALGS:
         okp = OKPKey.import_key(dict(jwk)).get_op_key("verify")
         assert isinstance(okp, ed25519.Ed25519PublicKey)
         return VerifyKey(kid, alg, _ed25519_check(okp))
-    if alg == "ES256" and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+    if alg in _ECDSA:
+        _, hash_type, size = _ECDSA[alg]
         ecpub = ECKey.import_key(dict(jwk)).get_op_key("verify")
         assert isinstance(ecpub, ec.EllipticCurvePublicKey)
-        return VerifyKey(kid, alg, _es256_check(ecpub))
-    raise ValueError(f"unsupported key (alg {alg!r}, kty {jwk.get('kty')!r})")
+        return VerifyKey(kid, alg, _ecdsa_check(ecpub, hash_type, size))
+    return VerifyKey(kid, alg, _rsa_check(_rsa_public(jwk), alg))
 
 
 def parse_compact(token: object) -> Compact:
