@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     default_refresh_token_lifetime_seconds: int = Field(86_400, ge=60, le=604_800)
     #: How old the in-memory view of revocations, machine users and keys may get.
     cache_refresh_seconds: float = Field(2.0, gt=0, le=300)
+    #: Machine users (comma-separated names) allowed to call the management API at /v1.
+    #: Empty: the management API is off.
+    admin_machine_users: str = ""
     #: Verified access tokens remembered per process (0 turns the cache off).
     verified_token_cache_size: int = Field(10_000, ge=0, le=1_000_000)
 
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     @property
     def effective_audience(self) -> str:
         return self.audience or self.effective_issuer
+
+    @property
+    def admin_machine_user_names(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.admin_machine_users.split(",") if n.strip())
 
     @property
     def is_embedded(self) -> bool:

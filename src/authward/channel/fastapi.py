@@ -1,4 +1,4 @@
-"""FastAPI dependencies over ``AuthMiddleware`` (install ``authward[fastapi]``).
+"""FastAPI dependencies over ``AuthMiddleware``.
 
     app = FastAPI(exception_handlers=exception_handlers())
     app.add_middleware(AuthMiddleware, auth=[...])

@@ -24,6 +24,13 @@ from authward.errors import Forbidden, UnauthenticatedError
 from authward.principal import use_principal
 
 
+def _app_path(scope: Scope) -> str:
+    """The path as the wrapped app sees it: under a ``Mount``, without the mount's prefix."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 class AuthMiddleware:
     def __init__(
         self,
@@ -41,7 +48,7 @@ class AuthMiddleware:
         self.realm = realm
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+        if scope["type"] != "http" or _app_path(scope) in self.public_paths:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope, receive)

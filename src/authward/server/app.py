@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from authward.runtime import Authward
+from authward.server.management import management_app
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
 _JWKS_MAX_AGE = 300
@@ -48,5 +49,8 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         Route("/healthz", health),
         Route("/.well-known/jwks.json", jwks),
     ]
+    management = management_app(aw)
+    if management is not None:
+        routes.append(Mount("/v1", app=management))
     routes.append(Mount("/", app=mount(aw)) if mount else Route("/", index))
     return Starlette(routes=routes)
