@@ -17,11 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.channel.api_keys import ApiKeys
+from authward.channel.m2m import M2MTokens, Machines
+from authward.channel.sessions import Sessions
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
+from authward.orgs import Organizations
 from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import migrate as migrations
@@ -72,10 +75,21 @@ class Authward:
         self.revocations = RevocationStore(engine)
         self.audit = AuditStore(engine)
         self.api_keys = ApiKeys(engine, settings, audit=self.audit)
+        self.organizations = Organizations(engine, config.auth.organization_roles, audit=self.audit)
+        self.machines = Machines(engine, settings, audit=self.audit)
+        self.m2m_tokens = M2MTokens(engine, settings, self.machines, audit=self.audit)
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None
         self._signer_loaded = float("-inf")
+        self.sessions = Sessions(
+            engine,
+            settings,
+            keys=self.keys,
+            signer=self._signing_key,
+            organizations=self.organizations,
+            audit=self.audit,
+        )
         self.verifier = Verifier(
             self._load_view,
             issuer=self.issuer,

@@ -83,7 +83,7 @@ async def test_others_are_refused(client: httpx.AsyncClient, admin_runtime: Auth
     refused = await client.get("/v1/api-keys", headers=reader)
     assert refused.status_code == 403
     assert refused.json()["error"] == "insufficient_scope"
-    _, key = await admin_runtime.api_keys.create("k", user_id="u")
+    key, _ = await admin_runtime.api_keys.create("k", user_id="u")
     as_key = await client.get("/v1/api-keys", headers={"Authorization": f"Bearer {key}"})
     assert as_key.status_code == 401
 

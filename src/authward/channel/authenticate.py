@@ -2,17 +2,20 @@
 
 The model is Clerk's ``authenticateRequest(request, {acceptsToken})``: the answer is a
 :class:`RequestState` whose ``to_auth()`` gives a typed object per token type. Tokens are routed by
-shape before any crypto: ``ak_`` prefix -> API key; a JWT with ``typ: at+jwt`` -> OAuth access
-token. A JWT from another issuer is "not mine" (``token-foreign``), so a later chain entry such as
-``oidc(...)`` may take it.
+shape before any crypto: ``ak_`` prefix -> API key; ``mt_`` -> M2M token; a JWT with
+``typ: at+jwt`` -> OAuth access token; a JWT with ``typ: JWT`` and a ``sid`` claim -> session
+token (Bearer or ``__session`` cookie). A JWT from another issuer is "not mine"
+(``token-foreign``), so a later chain entry such as ``oidc(...)`` may take it.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ApiKeyVerifier",
+    "M2MVerifier",
     "OAuthAuth",
     "RequestState",
+    "SessionVerifier",
     "TokenType",
     "TokenVerifier",
     "authenticate_request",
@@ -35,8 +38,8 @@ from authward.tokens.verifier import VerifiedToken, uuids
 
 TokenType = Literal["session_token", "api_key", "m2m_token", "oauth_token"]
 TOKEN_TYPES: tuple[TokenType, ...] = ("session_token", "api_key", "m2m_token", "oauth_token")
-#: Token types whose verification arrives with later issues (sessions, machines).
-_NOT_YET: frozenset[str] = frozenset({"session_token", "m2m_token"})
+#: Token types whose verification arrives with later issues (none now).
+_NOT_YET: frozenset[str] = frozenset()
 
 
 class TokenVerifier(Protocol):
@@ -53,6 +56,14 @@ class _Principled(Protocol):
 
 class ApiKeyVerifier(Protocol):
     async def verify(self, secret: str) -> Any: ...
+
+
+class M2MVerifier(Protocol):
+    async def verify(self, token: str, machine_secret_key: str) -> Any: ...
+
+
+class SessionVerifier(Protocol):
+    async def verify_token(self, token: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class RequestState:
         return self.auth
 
 
-def _jwt_header_and_issuer(token: str) -> tuple[dict[str, Any], Any]:
+def _jwt_header_and_payload(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     def part(i: int) -> Any:
         seg = token.split(".")[i]
         return json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
@@ -109,24 +120,34 @@ def _jwt_header_and_issuer(token: str) -> tuple[dict[str, Any], Any]:
     try:
         header, payload = part(0), part(1)
     except (ValueError, UnicodeDecodeError):
-        return {}, None
+        return {}, {}
     if not isinstance(header, dict) or not isinstance(payload, dict):
-        return {}, None
-    return header, payload.get("iss")
+        return {}, {}
+    return header, payload
 
 
 def classify(credential: Credential, tokens: TokenVerifier) -> tuple[TokenType | None, bool]:
     """``(token type, is it ours)`` from the token's shape, before any verification."""
     token = credential.token
-    if credential.scheme == "cookie":
-        return "session_token", True
+    cookie = credential.scheme == "cookie"
+    if token.startswith("sess_"):
+        return "session_token", True  # a session secret where a token belongs: refused, with a hint
+    if cookie:
+        header, payload = _jwt_header_and_payload(token) if token.count(".") == 2 else ({}, {})
+        ours = header.get("typ") == "JWT" and "sid" in payload
+        return "session_token", ours and payload.get("iss") == tokens.issuer
     if token.startswith("ak_"):
         return "api_key", True
+    if token.startswith("mt_"):
+        return "m2m_token", True
     if token.count(".") == 2:
         if tokens.has_verified(token):
             return "oauth_token", True
-        header, iss = _jwt_header_and_issuer(token)
-        return "oauth_token", iss == tokens.issuer and header.get("typ") == "at+jwt"
+        header, payload = _jwt_header_and_payload(token)
+        ours = payload.get("iss") == tokens.issuer
+        if header.get("typ") == "JWT" and "sid" in payload:
+            return "session_token", ours
+        return "oauth_token", ours and header.get("typ") == "at+jwt"
     return None, False
 
 
@@ -164,6 +185,9 @@ async def authenticate_request(
     tokens: TokenVerifier,
     api_keys: ApiKeyVerifier | None,
     accepts_token: Sequence[TokenType],
+    m2m: M2MVerifier | None = None,
+    machine_secret_key: str | None = None,
+    sessions: SessionVerifier | None = None,
 ) -> RequestState:
     """Verify the credential of ``request`` against the accepted token types."""
     try:
@@ -180,6 +204,14 @@ async def authenticate_request(
     try:
         if token_type == "api_key" and api_keys is not None:
             return RequestState(True, token_type, None, "", await api_keys.verify(credential.token))
+        if token_type == "m2m_token" and m2m is not None and machine_secret_key:
+            auth = await m2m.verify(credential.token, machine_secret_key)
+            return RequestState(True, token_type, None, "", auth)
+        if token_type == "session_token" and sessions is not None:
+            if credential.scheme == "dpop":
+                return _refused(token_type, "token-invalid", "a session token is not DPoP-bound")
+            auth = await sessions.verify_token(credential.token)
+            return RequestState(True, token_type, None, "", auth)
         if token_type == "oauth_token":
             if credential.scheme != "bearer":
                 return _refused(token_type, "dpop-unsupported", "DPoP proofs are not supported yet")

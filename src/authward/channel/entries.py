@@ -12,6 +12,8 @@ from starlette.requests import HTTPConnection
 
 from authward.channel.authenticate import (
     ApiKeyVerifier,
+    M2MVerifier,
+    SessionVerifier,
     TokenType,
     TokenVerifier,
     authenticate_request,
@@ -19,7 +21,8 @@ from authward.channel.authenticate import (
 )
 from authward.channel.chain import AuthFn
 from authward.channel.credentials import InvalidRequest
-from authward.errors import UnauthenticatedError
+from authward.channel.m2m import is_machine_secret_key
+from authward.errors import ConfigError, UnauthenticatedError
 from authward.principal import Principal
 
 #: Reasons that mean "this request is not for me": the next entry of the chain may take it.
@@ -32,17 +35,34 @@ def authward_tokens(
     api_keys: ApiKeyVerifier | None = None,
     accepts_token: Sequence[TokenType] = ("oauth_token",),
     machine_secret_key: str | None = None,
+    m2m: M2MVerifier | None = None,
+    sessions: SessionVerifier | None = None,
     to_principal: Callable[[Any], Principal | None] | None = None,
 ) -> AuthFn:
     """Accept authward's own tokens. A token of ours that fails is refused (401) at once;
     anything else falls through. ``to_principal`` maps the typed auth object to a Principal
     (enrich attributes from claims, org, scopes); the default follows docs/channel.md."""
     check_accepts(accepts_token, machine_secret_key=machine_secret_key)
+    if "m2m_token" in accepts_token:
+        if m2m is None:
+            raise ConfigError("accepting m2m_token needs m2m=aw.m2m_tokens", path="m2m")
+        if not is_machine_secret_key(machine_secret_key or ""):
+            raise ConfigError(
+                "not an authward machine secret key (msk_...)", path="machine_secret_key"
+            )
+    if "session_token" in accepts_token and sessions is None:
+        raise ConfigError("accepting session_token needs sessions=aw.sessions", path="sessions")
     accepted = tuple(accepts_token)
 
     async def authward_tokens_entry(request: HTTPConnection) -> Principal | None:
         state = await authenticate_request(
-            request, tokens=tokens, api_keys=api_keys, accepts_token=accepted
+            request,
+            tokens=tokens,
+            api_keys=api_keys,
+            accepts_token=accepted,
+            m2m=m2m,
+            machine_secret_key=machine_secret_key,
+            sessions=sessions,
         )
         if state.is_authenticated:
             auth = state.to_auth()

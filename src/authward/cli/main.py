@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from authward.cli import apikeys, clients, keys, machineusers, serve, tokens
+from authward.cli import apikeys, clients, keys, machines, machineusers, orgs, serve, tokens
 from authward.cli.common import State
 
 app = typer.Typer(
@@ -35,6 +35,9 @@ app.add_typer(machineusers.app, name="machineuser")
 app.add_typer(clients.app, name="oauth2client")
 app.add_typer(tokens.app, name="token")
 app.add_typer(apikeys.app, name="apikey")
+app.add_typer(orgs.app, name="org")
+app.add_typer(machines.machine_app, name="machine")
+app.add_typer(machines.m2m_app, name="m2m")
 
 
 def main() -> None:

@@ -207,7 +207,8 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_active_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
-    Column("revoked_at", UTCDateTime),
+    # Indexed: every server reads the sessions revoked lately (migration 0004).
+    Column("revoked_at", UTCDateTime, index=True),
 )
 
 machines = Table(

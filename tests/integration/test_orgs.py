@@ -1,0 +1,177 @@
+"""Organizations on SQLite and PostgreSQL: CRUD, memberships, roles validated against the config,
+permissions from the config, audit events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from authward import define_auth, define_config
+from authward.config import Config
+from authward.errors import ConfigError
+from authward.orgs import MemberRole, OrganizationError
+from authward.runtime import Authward
+from authward.store.schema import memberships
+from tests.conftest import SettingsFactory
+
+ROLES = {
+    "admin": ["org:reports:read", "org:reports:delete", "org:members:manage"],
+    "member": ["org:reports:read"],
+    "viewer": [],
+}
+
+
+def org_config(roles: dict[str, list[str]] | None = None) -> Config:
+    auth = define_auth("org-auth", organization_roles=roles or ROLES)
+    return define_config(auth=auth)
+
+
+@pytest.fixture
+async def aw(database_url: str, settings_for: SettingsFactory) -> AsyncIterator[Authward]:
+    runtime = await Authward.open(org_config(), settings_for(database_url), migrate=True)
+    yield runtime
+    await runtime.close()
+
+
+async def test_create_get_list_delete(aw: Authward) -> None:
+    acme = await aw.organizations.create("acme", "Acme Inc.")
+    assert acme.id.startswith("org_")
+    assert len(acme.id) == len("org_") + 22
+    assert (acme.slug, acme.name) == ("acme", "Acme Inc.")
+    globex = await aw.organizations.create("globex-2", "Globex")
+
+    assert await aw.organizations.get(acme.id) == acme
+    assert await aw.organizations.get("acme") == acme
+    assert await aw.organizations.get("nope") is None
+    assert await aw.organizations.get("org_nope") is None
+    assert [o.slug for o in await aw.organizations.list()] == ["acme", "globex-2"]
+
+    await aw.organizations.add_member("acme", "user-1", "admin")
+    assert await aw.organizations.delete(acme.id) is True
+    assert await aw.organizations.delete(acme.id) is False
+    assert await aw.organizations.list() == [globex]
+    assert await aw.organizations.memberships_of("user-1") == []
+    async with aw.engine.connect() as conn:
+        left = (await conn.execute(select(func.count()).select_from(memberships))).scalar_one()
+    assert left == 0
+
+
+async def test_slugs_are_unique_and_well_formed(aw: Authward) -> None:
+    await aw.organizations.create("acme", "Acme")
+    with pytest.raises(OrganizationError, match="slug 'acme' already exists"):
+        await aw.organizations.create("acme", "Acme again")
+    for bad in ("Acme", "ac_me", "-acme", "acme-", "", "a" * 65, "ac me"):
+        with pytest.raises(ConfigError, match="is not a slug"):
+            await aw.organizations.create(bad, "x")
+    with pytest.raises(ConfigError, match="name"):
+        await aw.organizations.create("fine", "  ")
+
+
+async def test_members_roles_and_permissions_from_the_config(aw: Authward) -> None:
+    acme = await aw.organizations.create("acme", "Acme")
+    other = await aw.organizations.create("other", "Other")
+    added = await aw.organizations.add_member(acme.id, "user-1", "admin")
+    assert added.permissions == ("org:reports:read", "org:reports:delete", "org:members:manage")
+    await aw.organizations.add_member("acme", "user-2", "member")
+    await aw.organizations.add_member("other", "user-1", "viewer")
+
+    assert await aw.organizations.member("acme", "user-1") == MemberRole(
+        "admin", ("org:reports:read", "org:reports:delete", "org:members:manage")
+    )
+    assert await aw.organizations.member(acme.id, "user-2") == MemberRole(
+        "member", ("org:reports:read",)
+    )
+    assert await aw.organizations.member("acme", "user-3") is None
+    assert await aw.organizations.member("no-such-org", "user-1") is None
+
+    members = await aw.organizations.members("acme")
+    assert [(m.user_id, m.role) for m in members] == [("user-1", "admin"), ("user-2", "member")]
+    mine = await aw.organizations.memberships_of("user-1")
+    assert [(m.org_id, m.org_slug, m.role, m.permissions) for m in mine] == [
+        (acme.id, "acme", "admin", ROLES_T["admin"]),
+        (other.id, "other", "viewer", ()),
+    ]
+
+    with pytest.raises(OrganizationError, match="already a member"):
+        await aw.organizations.add_member("acme", "user-1", "member")
+
+    changed = await aw.organizations.set_role("acme", "user-2", "admin")
+    assert changed.role == "admin"
+    assert changed.permissions == ROLES_T["admin"]
+    assert (await aw.organizations.member("acme", "user-2")) == MemberRole(
+        "admin", ROLES_T["admin"]
+    )
+    with pytest.raises(OrganizationError, match="not a member"):
+        await aw.organizations.set_role("acme", "user-9", "admin")
+
+    assert await aw.organizations.remove_member("acme", "user-2") is True
+    assert await aw.organizations.remove_member("acme", "user-2") is False
+    assert await aw.organizations.member("acme", "user-2") is None
+    with pytest.raises(OrganizationError, match="no organization 'nope'"):
+        await aw.organizations.remove_member("nope", "user-1")
+    with pytest.raises(OrganizationError, match="no organization"):
+        await aw.organizations.add_member("nope", "user-1", "admin")
+
+
+ROLES_T = {role: tuple(perms) for role, perms in ROLES.items()}
+
+
+async def test_unknown_roles_are_refused_naming_the_known_ones(aw: Authward) -> None:
+    await aw.organizations.create("acme", "Acme")
+    with pytest.raises(ConfigError) as err:
+        await aw.organizations.add_member("acme", "user-1", "owner")
+    message = str(err.value)
+    assert "unknown organization role 'owner'" in message
+    assert "known: admin, member, viewer" in message
+    await aw.organizations.add_member("acme", "user-1", "member")
+    with pytest.raises(ConfigError, match="unknown organization role 'superuser'"):
+        await aw.organizations.set_role("acme", "user-1", "superuser")
+    with pytest.raises(ConfigError, match="user_id"):
+        await aw.organizations.add_member("acme", " padded ", "member")
+
+
+async def test_a_role_the_config_dropped_keeps_its_members_without_permissions(
+    database_url: str, settings_for: SettingsFactory
+) -> None:
+    settings = settings_for(database_url)
+    first = await Authward.open(org_config(), settings, migrate=True)
+    try:
+        await first.organizations.create("acme", "Acme")
+        await first.organizations.add_member("acme", "user-1", "viewer")
+        await first.organizations.add_member("acme", "user-2", "member")
+    finally:
+        await first.close()
+    changed = {"admin": ["org:reports:delete"], "member": ["org:reports:read", "org:tools:run"]}
+    second = await Authward.open(org_config(changed), settings, migrate=True)
+    try:
+        # Permissions always come from the config in force, never from the store.
+        assert await second.organizations.member("acme", "user-2") == MemberRole(
+            "member", ("org:reports:read", "org:tools:run")
+        )
+        assert await second.organizations.member("acme", "user-1") == MemberRole("viewer", ())
+    finally:
+        await second.close()
+
+
+async def test_every_change_is_audited(aw: Authward) -> None:
+    acme = await aw.organizations.create("acme", "Acme", actor="tester")
+    await aw.organizations.add_member("acme", "user-1", "member", actor="tester")
+    await aw.organizations.set_role("acme", "user-1", "admin", actor="tester")
+    await aw.organizations.set_role("acme", "user-1", "admin", actor="tester")  # no change
+    await aw.organizations.remove_member("acme", "user-1", actor="tester")
+    await aw.organizations.delete("acme", actor="tester")
+    events = [e for e in reversed(await aw.audit.recent()) if e.kind.startswith("org.")]
+    assert [e.kind for e in events] == [
+        "org.created",
+        "org.member_added",
+        "org.member_role_changed",
+        "org.member_removed",
+        "org.deleted",
+    ]
+    assert all(e.actor == "tester" and e.detail["org_id"] == acme.id for e in events)
+    assert events[1].subject == "user-1"
+    assert events[1].detail["role"] == "member"
+    assert events[2].detail["from"] == "member"
+    assert events[2].detail["to"] == "admin"
