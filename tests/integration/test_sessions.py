@@ -533,3 +533,19 @@ async def test_the_mint_endpoint_over_http_sets_no_secure_cookie(aw: Authward) -
         )
     assert response.status_code == 200
     assert "Secure" not in response.headers["set-cookie"]
+
+
+async def test_the_served_app_mints_session_tokens(sqlite_runtime: Authward) -> None:
+    from authward.server.app import build_app
+
+    secret, session = await sqlite_runtime.sessions.create("user_42", claims={"name": "Ada"})
+    transport = httpx.ASGITransport(app=build_app(sqlite_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+        client.cookies.set("__session_secret", secret)
+        minted = await client.post("/v1/sessions/token")
+    assert minted.status_code == 200
+    body = minted.json()
+    assert body["session_id"] == session.id
+    principal = await sqlite_runtime.sessions.verify(body["token"])
+    assert principal.principal_id == "user_42"
+    assert principal.attributes["name"] == "Ada"

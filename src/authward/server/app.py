@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from authward.channel.sessions import session_routes
 from authward.runtime import Authward
 from authward.server.management import management_app
 
@@ -48,6 +49,9 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", health),
         Route("/.well-known/jwks.json", jwks),
+        # Browsers re-mint their short-lived session token here (see docs/organizations-and-
+        # sessions.md).
+        *session_routes(aw),
     ]
     management = management_app(aw)
     if management is not None:
