@@ -12,16 +12,13 @@ from __future__ import annotations
 
 __all__ = ["AccessTokenClaims", "check_claims", "sign_access_token", "verify_access_jwt"]
 
-import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc import jws
-
-from authward.errors import TokenError
-from authward.tokens.jws_verify import Compact, VerifyKey, verify_compact
+from authward.tokens.jws_verify import Compact, VerifyKey
+from authward.tokens.jwt import check_registered_claims, sign_jwt, verify_jwt
 from authward.tokens.keys import SigningKey
 
 TYP = "at+jwt"
@@ -58,34 +55,17 @@ class AccessTokenClaims:
 
 
 def sign_access_token(key: SigningKey, claims: Mapping[str, Any]) -> str:
-    header = {"alg": key.alg, "kid": key.kid, "typ": TYP}
-    payload = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
-    return jws.serialize_compact(header, payload, key.key, algorithms=[key.alg])
+    return sign_jwt(key, claims, typ=TYP)
 
 
 def verify_access_jwt(compact: Compact, keys: Mapping[str, VerifyKey]) -> dict[str, Any]:
     """Check the signature and ``typ``; return the claims (not yet checked)."""
-    claims = verify_compact(compact, keys)
-    if compact.header.get("typ") != TYP:
-        raise TokenError("token-invalid", "not an access token (typ must be at+jwt)")
-    return claims
+    return verify_jwt(compact, keys, typ=TYP, kind="an access token")
 
 
 def check_claims(
     claims: Mapping[str, Any], *, issuer: str, audience: str, now: float, leeway: int
 ) -> None:
-    missing = [c for c in _REQUIRED if c not in claims]
-    if missing:
-        raise TokenError("token-invalid", f"token lacks required claims: {', '.join(missing)}")
-    if claims["iss"] != issuer:
-        raise TokenError("token-invalid-issuer", "token was issued by another issuer")
-    aud = claims["aud"]
-    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
-        raise TokenError("token-invalid-audience", "token is not meant for this audience")
-    exp, iat = claims["exp"], claims["iat"]
-    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
-        raise TokenError("token-invalid", "exp and iat must be numbers")
-    if now >= exp + leeway:
-        raise TokenError("token-expired", "token has expired")
-    if iat > now + leeway:
-        raise TokenError("token-not-active-yet", "token was issued in the future")
+    check_registered_claims(
+        claims, required=_REQUIRED, issuer=issuer, audience=audience, now=now, leeway=leeway
+    )
