@@ -42,12 +42,9 @@ __all__ = [
 ]
 
 import builtins
-import hashlib
 import hmac
 import re
-import secrets
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,16 +60,12 @@ from authward.principal import Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.schema import m2m_tokens, machine_users, machines
+from authward.tokens import opaque
 from authward.tokens.verifier import uuids
 
 M2M_TOKEN_PREFIX = "mt_"
 MACHINE_SECRET_KEY_PREFIX = "msk_"
 MACHINE_ID_PREFIX = "mch_"
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_RANDOM_BYTES = 32
-_BODY_CHARS = 43  # 62**43 > 2**256
-_CHECK_CHARS = 6  # 62**6 > 2**32
-_HINT_CHARS = 4
 #: RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 #: Machine names are used on command lines and in logs: a slug.
@@ -82,56 +75,24 @@ _MACHINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # -- format -------------------------------------------------------------------------------------
 
 
-def _base62(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, digit = divmod(value, 62)
-        chars.append(_ALPHABET[digit])
-    assert value == 0
-    return "".join(reversed(chars))
-
-
-def _checksum(head: str) -> str:
-    return _base62(zlib.crc32(head.encode()), _CHECK_CHARS)
-
-
-def _generate(prefix: str) -> str:
-    body = _base62(int.from_bytes(secrets.token_bytes(_RANDOM_BYTES), "big"), _BODY_CHARS)
-    head = prefix + body
-    return head + _checksum(head)
-
-
-def _well_formed(secret: str, prefix: str) -> bool:
-    if len(secret) != len(prefix) + _BODY_CHARS + _CHECK_CHARS or not secret.startswith(prefix):
-        return False
-    rest = secret[len(prefix) :]
-    if not (rest.isascii() and rest.isalnum()):
-        return False
-    return _checksum(secret[:-_CHECK_CHARS]) == secret[-_CHECK_CHARS:]
-
-
 def generate_m2m_token() -> str:
     """A fresh ``mt_`` token in the authward format (nothing is stored)."""
-    return _generate(M2M_TOKEN_PREFIX)
+    return opaque.generate(M2M_TOKEN_PREFIX)
 
 
 def generate_machine_secret_key() -> str:
     """A fresh ``msk_`` machine secret key in the authward format (nothing is stored)."""
-    return _generate(MACHINE_SECRET_KEY_PREFIX)
+    return opaque.generate(MACHINE_SECRET_KEY_PREFIX)
 
 
 def is_m2m_token(secret: str) -> bool:
     """Prefix, length, alphabet and checksum of an M2M token: no lookup."""
-    return _well_formed(secret, M2M_TOKEN_PREFIX)
+    return opaque.is_well_formed(secret, M2M_TOKEN_PREFIX)
 
 
 def is_machine_secret_key(secret: str) -> bool:
     """Prefix, length, alphabet and checksum of a machine secret key: no lookup."""
-    return _well_formed(secret, MACHINE_SECRET_KEY_PREFIX)
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return opaque.is_well_formed(secret, MACHINE_SECRET_KEY_PREFIX)
 
 
 def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -246,7 +207,7 @@ class Machines:
                     machines.insert().values(
                         id=machine.id,
                         name=name,
-                        secret_digest=_digest(secret),
+                        secret_digest=opaque.digest(secret),
                         scopes=list(scope_list),
                         created_at=now,
                     )
@@ -316,7 +277,7 @@ class Machines:
     async def identify(self, machine_secret_key: str) -> Machine:
         """The active machine a secret key belongs to, or ``TokenError('machine-secret-invalid')``.
         A known key completes without I/O."""
-        digest = _digest(machine_secret_key)
+        digest = opaque.digest(machine_secret_key)
         entry = self._cache.get(digest)
         if entry is not None and self._clock() - entry.loaded_at < self._refresh:
             return entry.machine  # only well-formed keys are ever cached
@@ -544,7 +505,7 @@ class M2MTokens:
         token = generate_m2m_token()
         info = M2MTokenInfo(
             id=str(uuid4()),
-            hint=token[-_HINT_CHARS:],
+            hint=opaque.hint(token),
             subject=str(user_id),
             machine_user=machine_user_name,
             audience=tuple(m.id for m in targets),
@@ -557,7 +518,7 @@ class M2MTokens:
             await conn.execute(
                 m2m_tokens.insert().values(
                     id=info.id,
-                    digest=_digest(token),
+                    digest=opaque.digest(token),
                     hint=info.hint,
                     subject=info.subject,
                     audience=list(info.audience),
@@ -667,7 +628,7 @@ class M2MTokens:
     async def verify(self, token: str, machine_secret_key: str) -> M2MAuth:
         """What ``token`` acts as at the machine whose secret key is ``machine_secret_key``, or
         :class:`TokenError`. A known token at a known machine completes without I/O."""
-        digest = _digest(token)
+        digest = opaque.digest(token)
         # Only well-formed tokens are ever cached: the format is checked on a miss, before any I/O.
         if digest not in self._cache and not is_m2m_token(token):
             raise TokenError(
