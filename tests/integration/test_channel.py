@@ -287,3 +287,23 @@ async def test_a_requires_refusal_in_a_handler_is_403_insufficient_scope(
     assert refused.json()["error"] == "insufficient_scope"
     assert "role" in refused.json()["message"]
     assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+
+
+async def test_authenticate_request_takes_a_raw_asgi_scope(sqlite_runtime: Authward) -> None:
+    from authward.channel import authenticate_request
+
+    token = await sqlite_runtime.machine_user_token("admin-machine-user")
+    scope = {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]}
+    state = await authenticate_request(
+        scope, tokens=sqlite_runtime.verifier, api_keys=None, accepts_token=["oauth_token"]
+    )
+    assert state.is_authenticated
+    assert state.token_type == "oauth_token"
+    assert state.to_auth().to_principal().attributes["role"] == "ADMIN"
+    refused = await authenticate_request(
+        {"type": "http", "headers": []},
+        tokens=sqlite_runtime.verifier,
+        api_keys=None,
+        accepts_token=["oauth_token"],
+    )
+    assert (refused.is_authenticated, refused.reason) == (False, "no-token")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from authward.channel.credentials import Credential, read_credential
 from authward.errors import ConfigError, TokenError, UnauthenticatedError
@@ -180,7 +181,7 @@ def _refused(token_type: TokenType | None, reason: str, message: str) -> Request
 
 
 async def authenticate_request(
-    request: HTTPConnection,
+    request: HTTPConnection | Scope,
     *,
     tokens: TokenVerifier,
     api_keys: ApiKeyVerifier | None,
@@ -189,9 +190,11 @@ async def authenticate_request(
     machine_secret_key: str | None = None,
     sessions: SessionVerifier | None = None,
 ) -> RequestState:
-    """Verify the credential of ``request`` against the accepted token types."""
+    """Verify the credential of ``request`` (a Starlette/FastAPI request or a raw ASGI scope)
+    against the accepted token types."""
+    scope = request.scope if isinstance(request, HTTPConnection) else request
     try:
-        credential = read_credential(request.scope["headers"])
+        credential = read_credential(scope["headers"])
     except UnauthenticatedError as exc:
         return _refused(None, "request-invalid", exc.message)
     if credential is None:
