@@ -36,10 +36,14 @@ def complete(coro: Coroutine[Any, Any, T]) -> T:
     raise AssertionError("the hot path suspended: it is doing I/O")
 
 
-async def open_example(alg: SigningAlg, tmp: Path) -> Authward:
-    """The example app on a scratch SQLite store, its key view never going stale mid-run."""
+async def open_example(alg: SigningAlg, tmp: Path, *, cache_size: int = 10_000) -> Authward:
+    """The example app on a scratch SQLite store, its key view never going stale mid-run.
+
+    ``cache_size=0`` turns the verified-token cache off, so every verification is done in full;
+    opened on the ``tmp`` of an open instance it is a second instance of the same store."""
     config, _ = load_app(EXAMPLE)
     settings = load_settings(
+        verified_token_cache_size=cache_size,
         database_url=f"sqlite+aiosqlite:///{tmp / 'authward.db'}",
         key_file=tmp / "authward.key",
         signing_alg=alg,
@@ -90,6 +94,18 @@ def test_raw_signature_verify(benchmark: Any, setup: tuple[Authward, str, Any]) 
 
 
 def test_verify_access_token(benchmark: Any, setup: tuple[Authward, str, Any]) -> None:
+    """A full verification every time: an instance with the verified-token cache off."""
+    aw, token, loop = setup
+    tmp = Path(str(aw.settings.key_file)).parent
+    full = loop.run_until_complete(open_example(aw.settings.signing_alg, tmp, cache_size=0))
+    loop.run_until_complete(full.verify_access_token(token))  # warm the key view
+    benchmark.group = f"verify {aw.settings.signing_alg}"
+    principal = benchmark(lambda: complete(full.verify_access_token(token)))
+    loop.run_until_complete(full.close())
+    assert principal.attributes["role"] == "ADMIN"
+
+
+def test_verify_access_token_cached(benchmark: Any, setup: tuple[Authward, str, Any]) -> None:
     aw, token, _ = setup
     benchmark.group = f"verify {aw.settings.signing_alg}"
     principal = benchmark(lambda: complete(aw.verify_access_token(token)))
