@@ -9,6 +9,10 @@ store, so changing the config changes what every member of that role may do.
 Everywhere an organization is asked for, its id or its slug works (a slug has no ``_``, an id
 always has one). Every change writes an audit event in the same transaction: ``org.created``,
 ``org.deleted``, ``org.member_added``, ``org.member_role_changed``, ``org.member_removed``.
+
+Deleting an organization also revokes its API keys, in the same transaction (an
+``apikey.revoked`` event each); with the runtime's :class:`~authward.channel.api_keys.ApiKeys`
+wired in (as :class:`~authward.runtime.Authward` does) this process refuses them at once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ __all__ = [
     "MemberRole",
     "Membership",
     "Organization",
+    "OrganizationConflict",
     "OrganizationError",
+    "OrganizationNotFound",
     "Organizations",
 ]
 
@@ -28,7 +34,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +43,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authward.errors import AuthwardError, ConfigError
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.schema import memberships, organizations
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from authward.channel.api_keys import ApiKeys
 
 ORG_ID_PREFIX = "org_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -50,6 +61,18 @@ class OrganizationError(AuthwardError):
     organization, a slug already taken, a user who is (not) a member."""
 
     code = "organization_error"
+
+
+class OrganizationNotFound(OrganizationError):
+    """No organization with that id or slug, or the user is not a member of it."""
+
+    code = "not_found"
+
+
+class OrganizationConflict(OrganizationError):
+    """The store already has it: a slug taken, a user who is already a member."""
+
+    code = "conflict"
 
 
 def random_id(prefix: str, chars: int = 22) -> str:
@@ -136,10 +159,13 @@ class Organizations:
         roles: Mapping[str, tuple[str, ...]],
         *,
         audit: AuditStore | None = None,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self._engine = engine
         self._roles = roles
         self._audit = audit or AuditStore(engine)
+        #: Revokes the keys of a deleted organization so that this process refuses them at once.
+        self._api_keys = api_keys
 
     # -- roles ----------------------------------------------------------------------------------
 
@@ -171,7 +197,7 @@ class Organizations:
         try:
             async with self._engine.begin() as conn:
                 if await self._find(conn, slug) is not None:
-                    raise OrganizationError(f"an organization with slug {slug!r} already exists")
+                    raise OrganizationConflict(f"an organization with slug {slug!r} already exists")
                 await conn.execute(
                     organizations.insert().values(
                         id=org.id, slug=slug, name=name, created_at=now, updated_at=now
@@ -182,7 +208,9 @@ class Organizations:
                 )
         except IntegrityError:
             # Two creators raced for the slug: the unique index decided.
-            raise OrganizationError(f"an organization with slug {slug!r} already exists") from None
+            raise OrganizationConflict(
+                f"an organization with slug {slug!r} already exists"
+            ) from None
         return org
 
     async def get(self, org: str) -> Organization | None:
@@ -197,25 +225,51 @@ class Organizations:
             return [_org(r) for r in rows]
 
     async def delete(self, org: str, *, actor: str | None = None) -> bool:
-        """Delete an organization and its memberships. False when there is none."""
+        """Delete an organization and its memberships, and revoke its API keys, in one
+        transaction. False when there is none."""
+        # Imported here: the authward.channel package imports this module.
+        from authward.channel.api_keys import revoke_org_keys
+
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            found = await self._find(conn, org)
-            if found is None:
-                return False
-            removed = await conn.execute(
-                delete(memberships).where(memberships.c.org_id == found.id)
-            )
-            await conn.execute(delete(organizations).where(organizations.c.id == found.id))
-            await self._record(
-                conn,
-                "org.deleted",
-                now,
-                actor,
-                None,
-                found,
-                {"slug": found.slug, "memberships_removed": removed.rowcount},
-            )
+        revoked: builtins.list[UUID] = []
+        try:
+            async with self._engine.begin() as conn:
+                found = await self._find(conn, org)
+                if found is None:
+                    return False
+                removed = await conn.execute(
+                    delete(memberships).where(memberships.c.org_id == found.id)
+                )
+                # The organization's row goes first: a key being created for it concurrently
+                # holds a share lock on that row (PostgreSQL), so its key is either committed
+                # before the revocation below reads the keys, or refused for want of the row.
+                await conn.execute(delete(organizations).where(organizations.c.id == found.id))
+                if self._api_keys is not None:
+                    revoked = await self._api_keys.revoke_org_keys(
+                        conn, found.id, now=now, actor=actor
+                    )
+                else:
+                    revoked = await revoke_org_keys(
+                        conn, found.id, now=now, actor=actor, audit=self._audit
+                    )
+                await self._record(
+                    conn,
+                    "org.deleted",
+                    now,
+                    actor,
+                    None,
+                    found,
+                    {
+                        "slug": found.slug,
+                        "memberships_removed": removed.rowcount,
+                        "api_keys_revoked": len(revoked),
+                    },
+                )
+        except BaseException:
+            # Rolled back: the keys are still active in the store, so stop refusing them here.
+            if revoked and self._api_keys is not None:
+                self._api_keys.forget_local_revocations(revoked)
+            raise
         return True
 
     # -- members --------------------------------------------------------------------------------
@@ -229,7 +283,7 @@ class Organizations:
             async with self._engine.begin() as conn:
                 found = await self._require(conn, org)
                 if await self._role_of(conn, found.id, user_id) is not None:
-                    raise OrganizationError(
+                    raise OrganizationConflict(
                         f"{user_id!r} is already a member of {found.slug!r} (use set_role)"
                     )
                 await conn.execute(
@@ -245,7 +299,7 @@ class Organizations:
                     conn, "org.member_added", now, actor, user_id, found, {"role": role}
                 )
         except IntegrityError:
-            raise OrganizationError(f"{user_id!r} is already a member of {org!r}") from None
+            raise OrganizationConflict(f"{user_id!r} is already a member of {org!r}") from None
         return Membership(found.id, found.slug, user_id, role, self.permissions_of(role), now, now)
 
     async def set_role(
@@ -263,7 +317,7 @@ class Organizations:
                 )
             ).first()
             if row is None:
-                raise OrganizationError(f"{user_id!r} is not a member of {found.slug!r}")
+                raise OrganizationNotFound(f"{user_id!r} is not a member of {found.slug!r}")
             if row.role != role:
                 await conn.execute(
                     update(memberships)
@@ -358,7 +412,7 @@ class Organizations:
     async def _require(self, conn: AsyncConnection, org: str) -> Organization:
         found = await self._find(conn, org)
         if found is None:
-            raise OrganizationError(f"no organization {org!r} (give its id or its slug)")
+            raise OrganizationNotFound(f"no organization {org!r} (give its id or its slug)")
         return found
 
     @staticmethod

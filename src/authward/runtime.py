@@ -75,7 +75,9 @@ class Authward:
         self.revocations = RevocationStore(engine)
         self.audit = AuditStore(engine)
         self.api_keys = ApiKeys(engine, settings, audit=self.audit)
-        self.organizations = Organizations(engine, config.auth.organization_roles, audit=self.audit)
+        self.organizations = Organizations(
+            engine, config.auth.organization_roles, audit=self.audit, api_keys=self.api_keys
+        )
         self.machines = Machines(engine, settings, audit=self.audit)
         self.m2m_tokens = M2MTokens(engine, settings, self.machines, audit=self.audit)
         self.issuer = settings.effective_issuer

@@ -48,6 +48,7 @@ async def _verify(workdir: Path, secret: str) -> tuple[str, str | None]:
 
 
 def test_create_list_revoke(workdir: Path, env: dict[str, str]) -> None:
+    org = json.loads(cli(["org", "create", "org-7", "--json"], workdir, env).stdout)
     created = json.loads(
         cli(
             ["apikey", "create", "deploy bot", "--org", "org-7", "--scope", "deploy", "--json"],
@@ -58,11 +59,13 @@ def test_create_list_revoke(workdir: Path, env: dict[str, str]) -> None:
     secret = created["key"]
     assert secret.startswith("ak_")
     assert created["hint"] == secret[-4:]
-    assert created["org_id"] == "org-7"
+    assert created["org_id"] == org["id"]  # named by its slug, recorded by its id
     assert created["user_id"] is None
     assert created["scopes"] == ["deploy"]
     assert created["expires_at"] is None
-    assert asyncio.run(_verify(workdir, secret)) == ("ok", "org-7")
+    assert asyncio.run(_verify(workdir, secret)) == ("ok", org["id"])
+    by_slug = json.loads(cli(["apikey", "list", "--org", "org-7", "--json"], workdir, env).stdout)
+    assert [r["id"] for r in by_slug] == [created["id"]]
 
     plain = cli(
         ["apikey", "create", "laptop", "--user", "u-1", "--expires-in", "3600"], workdir, env
@@ -121,6 +124,10 @@ def test_create_list_revoke(workdir: Path, env: dict[str, str]) -> None:
         (
             ["apikey", "create", "x", "--user", "u", "--scope", "a b"],
             "error: scopes: 'a b' is not a scope",
+        ),
+        (
+            ["apikey", "create", "x", "--org", "org_nope"],
+            "error: --org: no organization 'org_nope' (give an existing organization's id or slug",
         ),
         (["apikey", "revoke", "nope"], "error: 'nope' is not an API key id"),
         (

@@ -1,5 +1,6 @@
-"""API keys on SQLite and PostgreSQL: format, ownership, verification, revocation across
-processes, expiry, digest-only storage, batched last_used_at and audit events."""
+"""API keys on SQLite and PostgreSQL: format, ownership (an organization must exist),
+verification, revocation across processes, expiry, digest-only storage, batched last_used_at and
+audit events."""
 
 from __future__ import annotations
 
@@ -81,13 +82,14 @@ async def test_create_and_verify_roundtrip_and_principal(runtime: Authward) -> N
 
     assert auth.to_principal() is auth.to_principal()  # built once per cached key
 
-    org_secret, org_key = await runtime.api_keys.create("org bot", org_id="org-9")
+    org = await runtime.organizations.create("org-9", "Org 9")
+    org_secret, org_key = await runtime.api_keys.create("org bot", org_id=org.id)
     org_principal = (await runtime.api_keys.verify(org_secret)).to_principal()
-    assert org_principal.subject == "org-9"
+    assert org_principal.subject == org.id
     assert dict(org_principal.attributes) == {
         "tokenType": "api_key",
         "scopes": (),
-        "orgId": "org-9",
+        "orgId": org.id,
     }
     assert org_key.key_id != created.key_id
     assert org_secret != secret
@@ -95,7 +97,7 @@ async def test_create_and_verify_roundtrip_and_principal(runtime: Authward) -> N
     listed = await runtime.api_keys.list()
     assert [k.name for k in listed] == ["ci deploys", "org bot"]
     assert [k.hint for k in listed] == [secret[-4:], org_secret[-4:]]
-    assert [k.name for k in await runtime.api_keys.list(org_id="org-9")] == ["org bot"]
+    assert [k.name for k in await runtime.api_keys.list(org_id=org.id)] == ["org bot"]
     assert [k.name for k in await runtime.api_keys.list(user_id="user-1")] == ["ci deploys"]
 
 
@@ -114,6 +116,33 @@ async def test_owner_is_a_user_or_an_org_never_both_or_neither(
     with pytest.raises(ConfigError, match=message):
         await runtime.api_keys.create("k", **owner)
     assert await runtime.api_keys.list(include_revoked=True) == []
+
+
+async def test_an_org_key_needs_an_existing_organization(runtime: Authward) -> None:
+    for missing in ("org_0000000000000000000000", "acme", "org-1"):
+        with pytest.raises(ConfigError) as err:
+            await runtime.api_keys.create("k", org_id=missing, scopes=["x"])
+        assert str(err.value).startswith(f"org_id: no organization {missing!r}")
+        assert "\n" not in str(err.value)
+    # Refused before anything was kept: no key, no audit event.
+    assert await runtime.api_keys.list(include_revoked=True) == []
+    assert not [e for e in await runtime.audit.recent() if e.kind.startswith("apikey.")]
+
+    acme = await runtime.organizations.create("acme", "Acme")
+    _, key = await runtime.api_keys.create("by id", org_id=acme.id)
+    assert key.org_id == acme.id
+    # The slug names the organization too; the key records its id.
+    by_slug, slugged = await runtime.api_keys.create("by slug", org_id="acme")
+    assert slugged.org_id == acme.id
+    assert (await runtime.api_keys.verify(by_slug)).to_principal().attributes["orgId"] == acme.id
+    assert (await row_of(runtime, slugged.key_id)).org_id == acme.id
+    for name in (acme.id, "acme"):
+        assert [k.name for k in await runtime.api_keys.list(org_id=name)] == ["by id", "by slug"]
+    assert await runtime.api_keys.list(org_id="other") == []
+
+    # User-owned keys need nothing to exist: a user is any id of yours.
+    _, user_key = await runtime.api_keys.create("mine", user_id="acme")
+    assert (user_key.user_id, user_key.org_id) == ("acme", None)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +217,8 @@ async def test_revocation_is_immediate_here_and_within_the_refresh_elsewhere(
     runtime: Authward, settings_for: SettingsFactory, example_config: Config
 ) -> None:
     url = runtime.settings.database_url
-    secret, key = await runtime.api_keys.create("k", org_id="org-1")
+    org = await runtime.organizations.create("org-1", "Org 1")
+    secret, key = await runtime.api_keys.create("k", org_id=org.id)
     other = await Authward.open(example_config, settings_for(url), migrate=False)
     quick = await Authward.open(
         example_config, settings_for(url, cache_refresh_seconds=0.2), migrate=False
@@ -326,12 +356,13 @@ async def test_stale_entry_is_reread_and_flushes_pending_uses(
 
 
 async def test_audit_events_without_the_secret(runtime: Authward) -> None:
-    secret, key = await runtime.api_keys.create("k", org_id="org-1", scopes=["x"], actor="cli")
+    org = await runtime.organizations.create("org-1", "Org 1")
+    secret, key = await runtime.api_keys.create("k", org_id=org.id, scopes=["x"], actor="cli")
     await runtime.api_keys.revoke(key.key_id, actor="admin@example.com")
     revoked, created = await runtime.audit.recent(limit=2)
     assert created.kind == "apikey.created"
     assert created.actor == "cli"
-    assert created.subject == "org-1"
+    assert created.subject == org.id
     assert created.detail == {
         "key_id": str(key.key_id),
         "name": "k",
@@ -342,7 +373,7 @@ async def test_audit_events_without_the_secret(runtime: Authward) -> None:
     }
     assert revoked.kind == "apikey.revoked"
     assert revoked.actor == "admin@example.com"
-    assert revoked.subject == "org-1"
+    assert revoked.subject == org.id
     assert revoked.detail == {"key_id": str(key.key_id), "name": "k", "hint": secret[-4:]}
     assert secret[3:-6] not in repr((created, revoked))
 

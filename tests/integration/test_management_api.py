@@ -1,14 +1,16 @@
-"""The management API at /v1: off by default, open only to the named admin machine users."""
+"""The management API at /v1: off by default, open only to the named admin machine users; API
+keys, organizations and their members, users' sessions."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
 from authward.config import Config
-from authward.errors import ConfigError
+from authward.errors import ConfigError, TokenError
 from authward.runtime import Authward
 from authward.server.app import build_app
 from tests.conftest import SettingsFactory
@@ -35,21 +37,28 @@ async def bearer(aw: Authward, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {await aw.machine_user_token(name)}"}
 
 
+async def machine_user_id(aw: Authward, name: str) -> str:
+    stored = await aw.machine_users.get(name)
+    assert stored is not None
+    return str(stored.id)
+
+
 async def test_admin_creates_lists_and_revokes_api_keys(
     client: httpx.AsyncClient, admin_runtime: Authward
 ) -> None:
     headers = await bearer(admin_runtime, "admin-machine-user")
+    org = await admin_runtime.organizations.create("acme", "Acme")
     created = await client.post(
         "/v1/api-keys",
-        json={"name": "ci", "org_id": "org_1", "scopes": ["reports:read"]},
+        json={"name": "ci", "org_id": org.id, "scopes": ["reports:read"]},
         headers=headers,
     )
     assert created.status_code == 201
     body = created.json()
     assert body["key"].startswith("ak_")
-    assert (await admin_runtime.api_keys.verify(body["key"])).org_id == "org_1"
+    assert (await admin_runtime.api_keys.verify(body["key"])).org_id == org.id
 
-    listed = (await client.get("/v1/api-keys", params={"org_id": "org_1"}, headers=headers)).json()
+    listed = (await client.get("/v1/api-keys", params={"org_id": org.id}, headers=headers)).json()
     assert [k["id"] for k in listed] == [body["id"]]
     assert body["key"] not in str(listed)
     assert listed[0]["status"] == "active"
@@ -59,8 +68,7 @@ async def test_admin_creates_lists_and_revokes_api_keys(
         "/v1/api-keys/00000000-0000-0000-0000-000000000000", headers=headers
     )
     assert missing.status_code == 404
-    from authward.errors import TokenError
-
+    assert missing.json()["error"] == "not_found"
     with pytest.raises(TokenError):
         await admin_runtime.api_keys.verify(body["key"])
 
@@ -77,6 +85,273 @@ async def test_bad_input_is_400_naming_the_problem(
     assert (await client.post("/v1/api-keys", json={}, headers=headers)).status_code == 422
 
 
+async def test_an_org_key_needs_an_existing_organization(
+    client: httpx.AsyncClient, admin_runtime: Authward
+) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    missing = await client.post(
+        "/v1/api-keys", json={"name": "ci", "org_id": "org_1"}, headers=headers
+    )
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
+    assert missing.json()["message"].startswith("org_id: no organization 'org_1'")
+    assert await admin_runtime.api_keys.list(include_revoked=True) == []
+
+    org = (
+        await client.post("/v1/organizations", json={"slug": "acme", "name": "A"}, headers=headers)
+    ).json()
+    by_slug = await client.post(
+        "/v1/api-keys", json={"name": "ci", "org_id": "acme"}, headers=headers
+    )
+    assert by_slug.status_code == 201
+    assert by_slug.json()["org_id"] == org["id"]
+
+
+async def test_organizations(client: httpx.AsyncClient, admin_runtime: Authward) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    created = await client.post(
+        "/v1/organizations", json={"slug": "acme", "name": "Acme Inc."}, headers=headers
+    )
+    assert created.status_code == 201
+    acme = created.json()
+    assert acme["id"].startswith("org_")
+    assert (acme["slug"], acme["name"]) == ("acme", "Acme Inc.")
+    assert set(acme) == {"id", "slug", "name", "created_at", "updated_at"}
+    await client.post("/v1/organizations", json={"slug": "globex", "name": "G"}, headers=headers)
+
+    taken = await client.post(
+        "/v1/organizations", json={"slug": "acme", "name": "Again"}, headers=headers
+    )
+    assert taken.status_code == 409
+    assert taken.json() == {
+        "error": "conflict",
+        "message": "an organization with slug 'acme' already exists",
+    }
+    bad = await client.post(
+        "/v1/organizations", json={"slug": "Not A Slug", "name": "x"}, headers=headers
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_request"
+    assert bad.json()["message"].startswith("slug: 'Not A Slug' is not a slug")
+    shape = await client.post("/v1/organizations", json={"slug": "x"}, headers=headers)
+    assert shape.status_code == 422
+
+    listed = (await client.get("/v1/organizations", headers=headers)).json()
+    assert [o["slug"] for o in listed] == ["acme", "globex"]
+    for name in (acme["id"], "acme"):
+        got = await client.get(f"/v1/organizations/{name}", headers=headers)
+        assert got.status_code == 200
+        assert got.json() == acme
+    for unknown in ("nope", "org_nope"):
+        missing = await client.get(f"/v1/organizations/{unknown}", headers=headers)
+        assert missing.status_code == 404
+        assert missing.json()["error"] == "not_found"
+        assert unknown in missing.json()["message"]
+
+    assert (await client.delete("/v1/organizations/acme", headers=headers)).status_code == 204
+    again = await client.delete(f"/v1/organizations/{acme['id']}", headers=headers)
+    assert again.status_code == 404
+    assert again.json()["error"] == "not_found"
+    assert [o.slug for o in await admin_runtime.organizations.list()] == ["globex"]
+
+    admin_id = await machine_user_id(admin_runtime, "admin-machine-user")
+    kinds = [(e.kind, e.actor) for e in await admin_runtime.audit.recent() if e.kind[:4] == "org."]
+    assert ("org.created", admin_id) in kinds
+    assert ("org.deleted", admin_id) in kinds
+
+
+async def test_members(client: httpx.AsyncClient, admin_runtime: Authward) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    org = await admin_runtime.organizations.create("acme", "Acme")
+    path = "/v1/organizations/acme/members"
+
+    added = await client.put(f"{path}/user-1", json={"role": "member"}, headers=headers)
+    assert added.status_code == 201
+    assert added.json()["org_id"] == org.id
+    assert added.json()["org_slug"] == "acme"
+    assert (added.json()["user_id"], added.json()["role"]) == ("user-1", "member")
+    assert added.json()["permissions"] == []
+    changed = await client.put(
+        f"/v1/organizations/{org.id}/members/user-1", json={"role": "admin"}, headers=headers
+    )
+    assert changed.status_code == 200
+    assert changed.json()["role"] == "admin"
+    same = await client.put(f"{path}/user-1", json={"role": "admin"}, headers=headers)
+    assert same.status_code == 200
+    await client.put(f"{path}/user-2", json={"role": "member"}, headers=headers)
+
+    members = (await client.get(path, headers=headers)).json()
+    assert [(m["user_id"], m["role"]) for m in members] == [
+        ("user-1", "admin"),
+        ("user-2", "member"),
+    ]
+    stored = await admin_runtime.organizations.member("acme", "user-1")
+    assert stored is not None
+    assert stored.role == "admin"
+
+    bad_role = await client.put(f"{path}/user-3", json={"role": "owner"}, headers=headers)
+    assert bad_role.status_code == 400
+    assert bad_role.json()["error"] == "invalid_request"
+    assert "unknown organization role 'owner'" in bad_role.json()["message"]
+    assert "known: admin, member" in bad_role.json()["message"]
+    bad_change = await client.put(f"{path}/user-1", json={"role": "owner"}, headers=headers)
+    assert bad_change.status_code == 400
+    assert (await client.put(f"{path}/user-1", json={}, headers=headers)).status_code == 422
+
+    assert (await client.delete(f"{path}/user-2", headers=headers)).status_code == 204
+    not_member = await client.delete(f"{path}/user-2", headers=headers)
+    assert not_member.status_code == 404
+    assert not_member.json() == {
+        "error": "not_found",
+        "message": "'user-2' is not a member of 'acme'",
+    }
+    members = (await client.get(path, headers=headers)).json()
+    assert [m["user_id"] for m in members] == ["user-1"]
+
+    for method, url, body in [
+        ("GET", "/v1/organizations/nope/members", None),
+        ("PUT", "/v1/organizations/nope/members/user-1", {"role": "member"}),
+        ("PUT", "/v1/organizations/nope/members/user-1", {"role": "owner"}),
+        ("DELETE", "/v1/organizations/nope/members/user-1", None),
+    ]:
+        unknown = await client.request(method, url, json=body, headers=headers)
+        assert unknown.status_code == 404, (method, url, unknown.text)
+        assert unknown.json() == {
+            "error": "not_found",
+            "message": "no organization 'nope' (give its id or its slug)",
+        }
+
+
+async def test_deleting_an_organization_revokes_its_keys(
+    client: httpx.AsyncClient, admin_runtime: Authward
+) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    await client.post("/v1/organizations", json={"slug": "acme", "name": "A"}, headers=headers)
+    key = (
+        await client.post("/v1/api-keys", json={"name": "ci", "org_id": "acme"}, headers=headers)
+    ).json()
+    await admin_runtime.api_keys.verify(key["key"])
+    assert (await client.delete("/v1/organizations/acme", headers=headers)).status_code == 204
+    with pytest.raises(TokenError) as err:
+        await admin_runtime.api_keys.verify(key["key"])
+    assert err.value.reason == "api-key-revoked"
+    listed = await client.get(
+        "/v1/api-keys", params={"org_id": key["org_id"], "include_revoked": True}, headers=headers
+    )
+    assert [(k["id"], k["status"]) for k in listed.json()] == [(key["id"], "revoked")]
+
+
+async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    sessions = admin_runtime.sessions
+    await admin_runtime.organizations.create("acme", "Acme")
+    await admin_runtime.organizations.add_member("acme", "user-1", "member")
+    laptop, first = await sessions.create(
+        "user-1", active_org_id="acme", claims={"name": "Ada"}, ip="10.0.0.1", user_agent="UA"
+    )
+    phone, second = await sessions.create("user-1")
+    theirs, _ = await sessions.create("user-2")
+    tokens = {s: await sessions.mint_token(s) for s in (laptop, phone, theirs)}
+    for token in tokens.values():
+        await sessions.verify_token(token)
+
+    listed = await client.get("/v1/users/user-1/sessions", headers=headers)
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [r["id"] for r in rows] == [second.id, first.id]  # newest first
+    assert rows[1]["active_org_id"] == first.active_org_id
+    assert rows[1]["claims"] == {"name": "Ada"}
+    assert (rows[1]["ip"], rows[1]["user_agent"], rows[1]["status"]) == ("10.0.0.1", "UA", "active")
+    for secret in (laptop, phone):
+        assert secret not in listed.text
+        assert secret[5:] not in listed.text
+    assert "digest" not in listed.text
+    assert (await client.get("/v1/users/nobody/sessions", headers=headers)).json() == []
+
+    # Revoking one session: its tokens stop verifying at once, the others keep working.
+    assert (await client.delete(f"/v1/sessions/{first.id}", headers=headers)).status_code == 204
+    with pytest.raises(TokenError) as err:
+        await sessions.verify_token(tokens[laptop])
+    assert err.value.reason == "session-revoked"
+    await sessions.verify_token(tokens[phone])
+    # Again: still 204 (already ended); an unknown session is 404.
+    assert (await client.delete(f"/v1/sessions/{first.id}", headers=headers)).status_code == 204
+    unknown = await client.delete("/v1/sessions/sid_nope", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": "not_found", "message": "no such session"}
+
+    active = (await client.get("/v1/users/user-1/sessions", headers=headers)).json()
+    assert [r["id"] for r in active] == [second.id]
+    everything = await client.get(
+        "/v1/users/user-1/sessions", params={"include_inactive": True}, headers=headers
+    )
+    assert [(r["id"], r["status"]) for r in everything.json()] == [
+        (second.id, "active"),
+        (first.id, "revoked"),
+    ]
+
+    # Signing out everywhere.
+    out = await client.delete("/v1/users/user-1/sessions", headers=headers)
+    assert out.status_code == 200
+    assert out.json() == {"revoked": 1}
+    with pytest.raises(TokenError) as err:
+        await sessions.verify_token(tokens[phone])
+    assert err.value.reason == "session-revoked"
+    await sessions.verify_token(tokens[theirs])
+    assert (await client.delete("/v1/users/user-1/sessions", headers=headers)).json() == {
+        "revoked": 0
+    }
+    assert (await client.get("/v1/users/user-1/sessions", headers=headers)).json() == []
+
+    admin_id = await machine_user_id(admin_runtime, "admin-machine-user")
+    revoked = [e for e in await admin_runtime.audit.recent() if e.kind == "session.revoked"]
+    assert len(revoked) == 2
+    assert all(e.actor == admin_id for e in revoked)
+
+
+NEW_ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("POST", "/v1/organizations", {"slug": "evil", "name": "Evil"}),
+    ("GET", "/v1/organizations", None),
+    ("GET", "/v1/organizations/acme", None),
+    ("DELETE", "/v1/organizations/acme", None),
+    ("GET", "/v1/organizations/acme/members", None),
+    ("PUT", "/v1/organizations/acme/members/user-1", {"role": "admin"}),
+    ("DELETE", "/v1/organizations/acme/members/user-1", None),
+    ("GET", "/v1/users/user-1/sessions", None),
+    ("DELETE", "/v1/sessions/sid_x", None),
+    ("DELETE", "/v1/users/user-1/sessions", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NEW_ENDPOINTS)
+async def test_new_endpoints_are_refused_to_others(
+    client: httpx.AsyncClient,
+    admin_runtime: Authward,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> None:
+    await admin_runtime.organizations.create("acme", "Acme")
+    await admin_runtime.organizations.add_member("acme", "user-1", "member")
+    _, session = await admin_runtime.sessions.create("user-1")
+    reader = await bearer(admin_runtime, "readonly-machine-user")
+    key, _ = await admin_runtime.api_keys.create("k", org_id="acme")
+
+    for headers, status in [
+        ({}, 401),
+        (reader, 403),
+        ({"Authorization": f"Bearer {key}"}, 401),
+    ]:
+        refused = await client.request(method, path, json=body, headers=headers)
+        assert refused.status_code == status, (headers, refused.text)
+    assert (await client.request(method, path, json=body)).json()["error"] != "not_found"
+
+    # Nothing changed.
+    assert [o.slug for o in await admin_runtime.organizations.list()] == ["acme"]
+    assert [m.role for m in await admin_runtime.organizations.members("acme")] == ["member"]
+    assert [s.id for s in await admin_runtime.sessions.list("user-1")] == [session.id]
+
+
 async def test_others_are_refused(client: httpx.AsyncClient, admin_runtime: Authward) -> None:
     assert (await client.get("/v1/api-keys")).status_code == 401
     reader = await bearer(admin_runtime, "readonly-machine-user")
@@ -91,7 +366,18 @@ async def test_others_are_refused(client: httpx.AsyncClient, admin_runtime: Auth
 async def test_openapi_is_published(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/v1/openapi.json")).json()
     assert spec["info"]["title"] == "authward management API"
-    assert "/api-keys" in spec["paths"]
+    assert {
+        "/api-keys",
+        "/api-keys/{key_id}",
+        "/organizations",
+        "/organizations/{org}",
+        "/organizations/{org}/members",
+        "/organizations/{org}/members/{user_id}",
+        "/users/{user_id}/sessions",
+        "/sessions/{session_id}",
+    } <= set(spec["paths"])
+    assert set(spec["paths"]["/organizations/{org}/members/{user_id}"]) == {"put", "delete"}
+    assert set(spec["paths"]["/users/{user_id}/sessions"]) == {"get", "delete"}
 
 
 async def test_off_by_default_and_unknown_admins_refused_at_start(

@@ -1,17 +1,24 @@
 """Organizations on SQLite and PostgreSQL: CRUD, memberships, roles validated against the config,
-permissions from the config, audit events."""
+permissions from the config, audit events; deleting an organization revokes its API keys."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from authward import define_auth, define_config
 from authward.config import Config
-from authward.errors import ConfigError
-from authward.orgs import MemberRole, OrganizationError
+from authward.errors import ConfigError, TokenError
+from authward.orgs import (
+    MemberRole,
+    OrganizationConflict,
+    OrganizationError,
+    OrganizationNotFound,
+    Organizations,
+)
 from authward.runtime import Authward
 from authward.store.schema import memberships
 from tests.conftest import SettingsFactory
@@ -60,7 +67,7 @@ async def test_create_get_list_delete(aw: Authward) -> None:
 
 async def test_slugs_are_unique_and_well_formed(aw: Authward) -> None:
     await aw.organizations.create("acme", "Acme")
-    with pytest.raises(OrganizationError, match="slug 'acme' already exists"):
+    with pytest.raises(OrganizationConflict, match="slug 'acme' already exists"):
         await aw.organizations.create("acme", "Acme again")
     for bad in ("Acme", "ac_me", "-acme", "acme-", "", "a" * 65, "ac me"):
         with pytest.raises(ConfigError, match="is not a slug"):
@@ -94,7 +101,7 @@ async def test_members_roles_and_permissions_from_the_config(aw: Authward) -> No
         (other.id, "other", "viewer", ()),
     ]
 
-    with pytest.raises(OrganizationError, match="already a member"):
+    with pytest.raises(OrganizationConflict, match="already a member"):
         await aw.organizations.add_member("acme", "user-1", "member")
 
     changed = await aw.organizations.set_role("acme", "user-2", "admin")
@@ -103,13 +110,13 @@ async def test_members_roles_and_permissions_from_the_config(aw: Authward) -> No
     assert (await aw.organizations.member("acme", "user-2")) == MemberRole(
         "admin", ROLES_T["admin"]
     )
-    with pytest.raises(OrganizationError, match="not a member"):
+    with pytest.raises(OrganizationNotFound, match="not a member"):
         await aw.organizations.set_role("acme", "user-9", "admin")
 
     assert await aw.organizations.remove_member("acme", "user-2") is True
     assert await aw.organizations.remove_member("acme", "user-2") is False
     assert await aw.organizations.member("acme", "user-2") is None
-    with pytest.raises(OrganizationError, match="no organization 'nope'"):
+    with pytest.raises(OrganizationNotFound, match="no organization 'nope'"):
         await aw.organizations.remove_member("nope", "user-1")
     with pytest.raises(OrganizationError, match="no organization"):
         await aw.organizations.add_member("nope", "user-1", "admin")
@@ -175,3 +182,87 @@ async def test_every_change_is_audited(aw: Authward) -> None:
     assert events[1].detail["role"] == "member"
     assert events[2].detail["from"] == "member"
     assert events[2].detail["to"] == "admin"
+
+
+async def refusal(aw: Authward, secret: str) -> str:
+    with pytest.raises(TokenError) as err:
+        await aw.api_keys.verify(secret)
+    return err.value.reason
+
+
+async def test_deleting_an_organization_revokes_its_api_keys_at_once(
+    aw: Authward, database_url: str, settings_for: SettingsFactory
+) -> None:
+    acme = await aw.organizations.create("acme", "Acme")
+    await aw.organizations.create("globex", "Globex")
+    first, k1 = await aw.api_keys.create("ci", org_id=acme.id)
+    second, k2 = await aw.api_keys.create("deploys", org_id="acme")
+    _, k3 = await aw.api_keys.create("old", org_id=acme.id)
+    await aw.api_keys.revoke(k3.key_id)
+    theirs, _ = await aw.api_keys.create("theirs", org_id="globex")
+    mine, _ = await aw.api_keys.create("mine", user_id="user-1")
+    other = await Authward.open(org_config(), settings_for(database_url), migrate=False)
+    try:
+        for runtime in (aw, other):
+            for secret in (first, second, theirs, mine):
+                await runtime.api_keys.verify(secret)  # cached in both processes
+
+        assert await aw.organizations.delete("acme", actor="tester") is True
+
+        # This process refuses them at once, with no cache refresh in between.
+        assert await refusal(aw, first) == "api-key-revoked"
+        assert await refusal(aw, second) == "api-key-revoked"
+        # Another process does within its refresh interval, or at once when told to look again.
+        other.api_keys.invalidate()
+        assert await refusal(other, first) == "api-key-revoked"
+        for runtime in (aw, other):
+            await runtime.api_keys.verify(theirs)
+            await runtime.api_keys.verify(mine)
+    finally:
+        await other.close()
+
+    statuses = {k.name: k.status() for k in await aw.api_keys.list(include_revoked=True)}
+    assert statuses == {
+        "ci": "revoked",
+        "deploys": "revoked",
+        "old": "revoked",
+        "theirs": "active",
+        "mine": "active",
+    }
+    # In the same transaction as the deletion: one event per key it revoked (not the one that
+    # was revoked already), then org.deleted counting them.
+    events = list(reversed(await aw.audit.recent(limit=3)))
+    assert [e.kind for e in events] == ["apikey.revoked", "apikey.revoked", "org.deleted"]
+    assert [e.detail["key_id"] for e in events[:2]] == [str(k1.key_id), str(k2.key_id)]
+    assert all(e.detail["reason"] == "org.deleted" for e in events[:2])
+    assert all(e.actor == "tester" and e.subject == acme.id for e in events)
+    assert events[2].detail["api_keys_revoked"] == 2
+    assert first[3:-6] not in repr(events)
+
+    # No key can be made for the organization any more.
+    for name in (acme.id, "acme"):
+        with pytest.raises(ConfigError, match=f"org_id: no organization '{name}'"):
+            await aw.api_keys.create("late", org_id=name)
+
+
+async def test_a_deletion_that_rolls_back_keeps_the_keys(
+    aw: Authward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = await aw.organizations.create("acme", "Acme")
+    secret, _ = await aw.api_keys.create("ci", org_id=acme.id)
+    await aw.api_keys.verify(secret)
+    record = Organizations._record
+
+    async def failing(self: Organizations, conn: Any, kind: str, *args: Any) -> None:
+        if kind == "org.deleted":
+            raise RuntimeError("the store went away")
+        await record(self, conn, kind, *args)
+
+    monkeypatch.setattr(Organizations, "_record", failing)
+    with pytest.raises(RuntimeError):
+        await aw.organizations.delete("acme")
+    monkeypatch.undo()
+
+    assert await aw.organizations.get("acme") == acme
+    assert (await aw.api_keys.verify(secret)).org_id == acme.id
+    assert [k.status() for k in await aw.api_keys.list(include_revoked=True)] == ["active"]

@@ -4,6 +4,10 @@ Format: ``ak_`` + 43 base62 characters (32 random bytes, 256 bits) + a 6-charact
 checksum (CRC32 of everything before it), 52 characters in all. A mistyped, truncated or
 bit-flipped key fails the checksum and is refused as ``api-key-malformed`` before any lookup.
 
+An organization's key needs the organization to exist (given by id or slug; the key records its
+id, ``org_...``), and deleting the organization revokes its keys (``Organizations.delete`` calls
+:meth:`ApiKeys.revoke_org_keys` in its transaction).
+
 At rest only the SHA-256 digest (hex) is stored, with a ``hint`` (the key's last 4 characters)
 for people to recognise it by. The secret itself is returned once, by :meth:`ApiKeys.create`.
 
@@ -33,6 +37,7 @@ __all__ = [
     "ApiKeys",
     "generate_api_key",
     "is_well_formed",
+    "revoke_org_keys",
 ]
 
 import builtins
@@ -51,13 +56,13 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.errors import ConfigError, TokenError
 from authward.principal import Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
-from authward.store.schema import api_keys
+from authward.store.schema import api_keys, organizations
 
 log = logging.getLogger("authward.api_keys")
 
@@ -243,6 +248,72 @@ def _name(name: str) -> str:
     return name
 
 
+def _org_column(org: str) -> Any:
+    # As Organizations: an organization id always contains "_", a slug never does.
+    return organizations.c.id if "_" in org else organizations.c.slug
+
+
+async def _existing_org(conn: AsyncConnection, org: str) -> str:
+    """The id of the organization ``org`` names (its id or its slug), or a ConfigError. On
+    PostgreSQL the row stays share-locked until the caller's transaction ends, so it cannot be
+    deleted meanwhile."""
+    query = select(organizations.c.id).where(_org_column(org) == org).with_for_update(read=True)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise ConfigError(
+            f"no organization {org!r} (give an existing organization's id or slug; create it "
+            "with `authward org create` or POST /v1/organizations)",
+            path="org_id",
+        )
+    return str(row.id)
+
+
+async def revoke_org_keys(
+    conn: AsyncConnection,
+    org_id: str,
+    *,
+    now: datetime,
+    actor: str | None,
+    audit: AuditStore,
+) -> builtins.list[UUID]:
+    """Revoke every unrevoked key of ``org_id`` in the caller's transaction, with an
+    ``apikey.revoked`` event each (``reason: org.deleted``). Returns their ids. No process's
+    cache is told: use :meth:`ApiKeys.revoke_org_keys` for that."""
+    rows = (
+        await conn.execute(
+            select(api_keys.c.id, api_keys.c.name, api_keys.c.hint)
+            .where(api_keys.c.org_id == org_id, api_keys.c.revoked_at.is_(None))
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+            .with_for_update()
+        )
+    ).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id.in_(ids), api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    for r in rows:
+        await audit.record(
+            AuditEvent(
+                "apikey.revoked",
+                now,
+                actor=actor,
+                subject=org_id,
+                detail={
+                    "key_id": str(r.id),
+                    "name": r.name,
+                    "hint": r.hint,
+                    "reason": "org.deleted",
+                },
+            ),
+            conn,
+        )
+    return ids
+
+
 class ApiKeys:
     """Create, list, revoke and verify API keys (``Authward.api_keys``)."""
 
@@ -280,8 +351,9 @@ class ApiKeys:
         expires_at: datetime | None = None,
         actor: str | None = None,
     ) -> tuple[str, ApiKeyAuth]:
-        """A new key for exactly one owner. Returns the secret (shown once, never stored) and
-        what it verifies as."""
+        """A new key for exactly one owner: a user (any id of yours) or an existing organization
+        (its id or slug; the key records the id). Returns the secret (shown once, never stored)
+        and what it verifies as."""
         name = _name(name)
         user_id, org_id = _owner("user_id", user_id), _owner("org_id", org_id)
         if (user_id is None) == (org_id is None):
@@ -298,19 +370,13 @@ class ApiKeys:
             if expires_at <= now:
                 raise ConfigError("must be in the future", path="expires_at")
         secret = generate_api_key()
-        auth = ApiKeyAuth(
-            key_id=uuid4(),
-            name=name,
-            user_id=user_id,
-            org_id=org_id,
-            scopes=scope_list,
-            expires_at=expires_at.astimezone(UTC) if expires_at is not None else None,
-        )
+        key_id = uuid4()
+        expires = expires_at.astimezone(UTC) if expires_at is not None else None
         hint = secret[-_HINT_CHARS:]
         async with self._engine.begin() as conn:
             await conn.execute(
                 api_keys.insert().values(
-                    id=auth.key_id,
+                    id=key_id,
                     digest=_digest(secret),
                     hint=hint,
                     name=name,
@@ -318,8 +384,26 @@ class ApiKeys:
                     org_id=org_id,
                     scopes=list(scope_list),
                     created_at=now,
-                    expires_at=auth.expires_at,
+                    expires_at=expires,
                 )
+            )
+            if org_id is not None:
+                # After the insert, in the same transaction: on SQLite the insert has taken the
+                # write lock, so the organization cannot be deleted between this read and the
+                # commit (on PostgreSQL the row is share-locked); Organizations.delete therefore
+                # sees and revokes this key. A refusal rolls the insert back.
+                given, org_id = org_id, await _existing_org(conn, org_id)
+                if org_id != given:  # named by its slug: the key records the id
+                    await conn.execute(
+                        update(api_keys).where(api_keys.c.id == key_id).values(org_id=org_id)
+                    )
+            auth = ApiKeyAuth(
+                key_id=key_id,
+                name=name,
+                user_id=user_id,
+                org_id=org_id,
+                scopes=scope_list,
+                expires_at=expires,
             )
             await self._audit.record(
                 AuditEvent(
@@ -352,15 +436,25 @@ class ApiKeys:
         org_id: str | None = None,
         include_revoked: bool = False,
     ) -> builtins.list[ApiKeyInfo]:
-        """Keys, oldest first, optionally of one user or org; revoked ones only when asked."""
+        """Keys, oldest first, optionally of one user or org (its id or slug); revoked ones only
+        when asked."""
         query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.name)
         if user_id is not None:
             query = query.where(api_keys.c.user_id == user_id)
-        if org_id is not None:
-            query = query.where(api_keys.c.org_id == org_id)
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
         async with self._engine.connect() as conn:
+            if org_id is not None:
+                owners = {org_id}
+                if "_" not in org_id:  # a slug: the keys record the organization's id
+                    found = (
+                        await conn.execute(
+                            select(organizations.c.id).where(organizations.c.slug == org_id)
+                        )
+                    ).first()
+                    if found is not None:
+                        owners.add(found.id)
+                query = query.where(api_keys.c.org_id.in_(sorted(owners)))
             return [_info(r) for r in await conn.execute(query)]
 
     async def revoke(self, key_id: UUID | str, *, actor: str | None = None) -> bool:
@@ -457,6 +551,26 @@ class ApiKeys:
     def _forget(self, key_id: UUID) -> None:
         for digest in [d for d, e in self._cache.items() if e.auth.key_id == key_id]:
             del self._cache[digest]
+
+    async def revoke_org_keys(
+        self, conn: AsyncConnection, org_id: str, *, now: datetime, actor: str | None = None
+    ) -> builtins.list[UUID]:
+        """:func:`revoke_org_keys` in the caller's transaction (``Organizations.delete``), and
+        refuse those keys in this process at once. Should the transaction roll back, call
+        :meth:`forget_local_revocations` with the ids returned."""
+        ids = await revoke_org_keys(conn, org_id, now=now, actor=actor, audit=self._audit)
+        if ids:
+            # Synchronously, before the commit: a verification that read the row before the
+            # UPDATE checks _revoked_here after its read, and whatever it cached is dropped here.
+            gone = set(ids)
+            self._revoked_here.update(gone)
+            for digest in [d for d, e in self._cache.items() if e.auth.key_id in gone]:
+                del self._cache[digest]
+        return ids
+
+    def forget_local_revocations(self, key_ids: Iterable[UUID]) -> None:
+        """Undo :meth:`revoke_org_keys`'s local refusal after its transaction rolled back."""
+        self._revoked_here.difference_update(key_ids)
 
     def invalidate(self) -> None:
         """Re-read every key from the store on its next use (sees other processes' revocations)."""

@@ -23,11 +23,15 @@ from authward.cli.common import (
     run,
 )
 from authward.cli.common import table as make_table
+from authward.errors import ConfigError, ConfigIssue
 
 app = typer.Typer(help="API keys (for a user or an organization).", no_args_is_help=True)
 
 UserOption = Annotated[str | None, typer.Option("--user", help="The owning user's id.")]
-OrgOption = Annotated[str | None, typer.Option("--org", help="The owning organization's id.")]
+OrgOption = Annotated[
+    str | None,
+    typer.Option("--org", help="The owning organization's id (org_...) or slug."),
+]
 
 
 def _as_dict(k: ApiKeyInfo) -> dict[str, Any]:
@@ -71,14 +75,21 @@ def create(
 
     async def body() -> dict[str, Any]:
         async with open_runtime(app_path) as aw:
-            secret, auth = await aw.api_keys.create(
-                name,
-                user_id=user,
-                org_id=org,
-                scopes=scope or (),
-                expires_at=expires_at,
-                actor="cli",
-            )
+            try:
+                secret, auth = await aw.api_keys.create(
+                    name,
+                    user_id=user,
+                    org_id=org,
+                    scopes=scope or (),
+                    expires_at=expires_at,
+                    actor="cli",
+                )
+            except ConfigError as exc:
+                # Name the option the user typed rather than the service's argument.
+                issues = exc.issues
+                raise ConfigError(
+                    [ConfigIssue("--org", i.message) if i.path == "org_id" else i for i in issues]
+                ) from None
         return {
             "key": secret,
             "id": str(auth.key_id),

@@ -97,7 +97,7 @@ def list_orgs(app_path: AppOption = Path("app.py"), as_json: JsonOption = False)
 
 @app.command("delete")
 def delete(org: OrgArgument, app_path: AppOption = Path("app.py")) -> None:
-    """Delete an organization and its memberships."""
+    """Delete an organization and its memberships, and revoke its API keys."""
 
     async def body() -> bool:
         async with open_runtime(app_path) as aw:

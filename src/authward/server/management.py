@@ -1,8 +1,13 @@
-"""The management API (``/v1``, OpenAPI at ``/v1/openapi.json``): API keys, for scripts and CI.
+"""The management API (``/v1``, OpenAPI at ``/v1/openapi.json``): API keys, organizations and
+their members, and users' sessions, for scripts and CI.
 
 Off unless ``AUTHWARD_ADMIN_MACHINE_USERS`` names the machine users allowed to call it; each
 call carries one of their access tokens (``authward machineuser token NAME``). Anyone else gets
 401 or 403 before any handler runs.
+
+The services' errors become responses in one place (``_ERRORS``): a broken rule
+(:class:`~authward.errors.ConfigError`) is 400 ``invalid_request``, something that does not exist
+is 404 ``not_found``, a clash with the store's state (a slug taken) is 409 ``conflict``.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations, which
@@ -11,7 +16,7 @@ call carries one of their access tokens (``authward machineuser token NAME``). A
 __all__ = ["management_app"]
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import FastAPI, Query, Request, Response, Security
@@ -22,15 +27,53 @@ from starlette.types import ASGIApp
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
 from authward.channel.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.channel.fastapi import require
-from authward.errors import ConfigError, Forbidden
+from authward.channel.sessions import SessionInfo
+from authward.errors import AuthwardError, ConfigError, Forbidden
+from authward.orgs import (
+    Membership,
+    Organization,
+    OrganizationConflict,
+    OrganizationError,
+    OrganizationNotFound,
+)
 from authward.principal import Principal
 from authward.runtime import Authward
+
+
+class NotFound(AuthwardError):
+    """What a path names does not exist (404 ``not_found``)."""
+
+    code = "not_found"
+
+
+#: Error class -> (status, ``error``). The most specific class in an exception's MRO wins.
+_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    ConfigError: (400, "invalid_request"),
+    NotFound: (404, "not_found"),
+    OrganizationNotFound: (404, "not_found"),
+    OrganizationConflict: (409, "conflict"),
+    # Any other refusal of the organizations' state is a conflict with it.
+    OrganizationError: (409, "conflict"),
+}
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="invalid_request, not_found or conflict")
+    message: str
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    return {status: {"model": ErrorOut} for status in statuses}
 
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     user_id: str | None = None
-    org_id: str | None = None
+    org_id: str | None = Field(
+        default=None,
+        description="an existing organization's id or slug (the key records its id)",
+    )
     scopes: list[str] = Field(default_factory=list)
     expires_in_seconds: int | None = Field(default=None, ge=60)
 
@@ -57,6 +100,91 @@ class ApiKeyCreated(BaseModel):
     org_id: str | None
     scopes: list[str]
     expires_at: datetime | None
+
+
+class OrganizationCreate(BaseModel):
+    slug: str = Field(description="1 to 64 lower-case letters, digits and '-'; unique")
+    name: str
+
+
+class OrganizationOut(BaseModel):
+    id: str
+    slug: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberRoleIn(BaseModel):
+    role: str = Field(description="a role of define_auth(organization_roles=...)")
+
+
+class MembershipOut(BaseModel):
+    org_id: str
+    org_slug: str
+    user_id: str
+    role: str
+    permissions: list[str] = Field(description="the role's permissions in the config in force")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SessionOut(BaseModel):
+    """A session as listings show it: never its secret."""
+
+    id: str
+    user_id: str
+    active_org_id: str | None
+    claims: dict[str, Any]
+    ip: str | None
+    user_agent: str | None
+    status: str
+    created_at: datetime
+    last_active_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class SessionsRevoked(BaseModel):
+    revoked: int = Field(description="how many active sessions ended")
+
+
+def _org_out(org: Organization) -> OrganizationOut:
+    return OrganizationOut(
+        id=org.id,
+        slug=org.slug,
+        name=org.name,
+        created_at=org.created_at,
+        updated_at=org.updated_at,
+    )
+
+
+def _member_out(m: Membership) -> MembershipOut:
+    return MembershipOut(
+        org_id=m.org_id,
+        org_slug=m.org_slug,
+        user_id=m.user_id,
+        role=m.role,
+        permissions=list(m.permissions),
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+    )
+
+
+def _session_out(info: SessionInfo) -> SessionOut:
+    return SessionOut(
+        id=info.id,
+        user_id=info.user_id,
+        active_org_id=info.active_org_id,
+        claims=dict(info.claims),
+        ip=info.ip,
+        user_agent=info.user_agent,
+        status=info.status(),
+        created_at=info.created_at,
+        last_active_at=info.last_active_at,
+        expires_at=info.expires_at,
+        revoked_at=info.revoked_at,
+    )
 
 
 def _out(info: ApiKeyInfo) -> ApiKeyOut:
@@ -106,8 +234,9 @@ def management_app(aw: Authward) -> ASGIApp | None:
             raise Forbidden("the management API is open only to AUTHWARD_ADMIN_MACHINE_USERS")
         return principal
 
-    async def bad_request(_: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "invalid_request", "message": str(exc)}, status_code=400)
+    async def refused(_: Request, exc: Exception) -> Response:
+        status, error = next(_ERRORS[c] for c in type(exc).__mro__ if c in _ERRORS)
+        return JSONResponse({"error": error, "message": str(exc)}, status_code=status)
 
     Admin = Annotated[Principal, Security(admin)]
     api = FastAPI(
@@ -117,11 +246,13 @@ def management_app(aw: Authward) -> ASGIApp | None:
         redoc_url=None,
         exception_handlers={
             **exception_handlers(),
-            ConfigError: bad_request,
+            **dict.fromkeys(_ERRORS, refused),
         },
     )
 
-    @api.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+    # -- API keys -------------------------------------------------------------------------------
+
+    @api.post("/api-keys", status_code=201, response_model=ApiKeyCreated, responses=_errors(400))
     async def create_api_key(body: ApiKeyCreate, principal: Admin) -> ApiKeyCreated:
         expires_at = (
             datetime.now(UTC) + timedelta(seconds=body.expires_in_seconds)
@@ -150,14 +281,109 @@ def management_app(aw: Authward) -> ASGIApp | None:
         )
         return [_out(k) for k in keys]
 
-    @api.delete("/api-keys/{key_id}", status_code=204)
+    @api.delete("/api-keys/{key_id}", status_code=204, responses=_errors(404))
     async def revoke_api_key(key_id: UUID, principal: Admin) -> Response:
         if await aw.api_keys.get(key_id) is None:
-            return JSONResponse(
-                {"error": "not_found", "message": "no such API key"}, status_code=404
-            )
+            raise NotFound("no such API key")
         await aw.api_keys.revoke(key_id, actor=principal.principal_id)
         return Response(status_code=204)
+
+    # -- organizations --------------------------------------------------------------------------
+
+    async def existing_org(org: str) -> Organization:
+        found = await aw.organizations.get(org)
+        if found is None:
+            raise NotFound(f"no organization {org!r} (give its id or its slug)")
+        return found
+
+    @api.post(
+        "/organizations",
+        status_code=201,
+        response_model=OrganizationOut,
+        responses=_errors(400, 409),
+    )
+    async def create_organization(body: OrganizationCreate, principal: Admin) -> OrganizationOut:
+        org = await aw.organizations.create(body.slug, body.name, actor=principal.principal_id)
+        return _org_out(org)
+
+    @api.get("/organizations", response_model=list[OrganizationOut])
+    async def list_organizations(_: Admin) -> list[OrganizationOut]:
+        return [_org_out(o) for o in await aw.organizations.list()]
+
+    @api.get("/organizations/{org}", response_model=OrganizationOut, responses=_errors(404))
+    async def get_organization(org: str, _: Admin) -> OrganizationOut:
+        return _org_out(await existing_org(org))
+
+    @api.delete("/organizations/{org}", status_code=204, responses=_errors(404))
+    async def delete_organization(org: str, principal: Admin) -> Response:
+        """Delete the organization and its memberships, and revoke its API keys."""
+        if not await aw.organizations.delete(org, actor=principal.principal_id):
+            raise NotFound(f"no organization {org!r} (give its id or its slug)")
+        return Response(status_code=204)
+
+    @api.get(
+        "/organizations/{org}/members",
+        response_model=list[MembershipOut],
+        responses=_errors(404),
+    )
+    async def list_members(org: str, _: Admin) -> list[MembershipOut]:
+        return [_member_out(m) for m in await aw.organizations.members(org)]
+
+    @api.put(
+        "/organizations/{org}/members/{user_id}",
+        response_model=MembershipOut,
+        responses={201: {"model": MembershipOut}, **_errors(400, 404)},
+    )
+    async def put_member(
+        org: str, user_id: str, body: MemberRoleIn, principal: Admin, response: Response
+    ) -> MembershipOut:
+        """Make the user a member with this role (201), or change the member's role (200)."""
+        found = await existing_org(org)
+        actor = principal.principal_id
+        if await aw.organizations.member(found.id, user_id) is None:
+            try:
+                added = await aw.organizations.add_member(found.id, user_id, body.role, actor=actor)
+            except OrganizationConflict:
+                pass  # added meanwhile by someone else: change the role below instead
+            else:
+                response.status_code = 201
+                return _member_out(added)
+        changed = await aw.organizations.set_role(found.id, user_id, body.role, actor=actor)
+        return _member_out(changed)
+
+    @api.delete("/organizations/{org}/members/{user_id}", status_code=204, responses=_errors(404))
+    async def remove_member(org: str, user_id: str, principal: Admin) -> Response:
+        found = await existing_org(org)
+        if not await aw.organizations.remove_member(
+            found.id, user_id, actor=principal.principal_id
+        ):
+            raise NotFound(f"{user_id!r} is not a member of {found.slug!r}")
+        return Response(status_code=204)
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    @api.get("/users/{user_id}/sessions", response_model=list[SessionOut])
+    async def list_sessions(
+        user_id: str, _: Admin, include_inactive: bool = False
+    ) -> list[SessionOut]:
+        """The user's active sessions, newest first (revoked and expired ones too with
+        ``include_inactive``). Never their secrets."""
+        sessions = await aw.sessions.list(user_id, include_inactive=include_inactive)
+        return [_session_out(s) for s in sessions]
+
+    @api.delete("/sessions/{session_id}", status_code=204, responses=_errors(404))
+    async def revoke_session(session_id: str, principal: Admin) -> Response:
+        """Sign the session out: its tokens are refused at once by this server."""
+        if await aw.sessions.get(session_id) is None:
+            raise NotFound("no such session")
+        await aw.sessions.revoke(session_id, actor=principal.principal_id)
+        return Response(status_code=204)
+
+    @api.delete("/users/{user_id}/sessions", response_model=SessionsRevoked)
+    async def revoke_sessions(user_id: str, principal: Admin) -> SessionsRevoked:
+        """Sign the user out everywhere."""
+        count = await aw.sessions.revoke_all(user_id, actor=principal.principal_id)
+        return SessionsRevoked(revoked=count)
 
     return AuthMiddleware(
         api,
