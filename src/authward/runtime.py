@@ -91,6 +91,7 @@ class Authward:
             signer=self._signing_key,
             organizations=self.organizations,
             audit=self.audit,
+            token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
         self.verifier = Verifier(
             self._load_view,

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     machine_user_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
     default_access_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
     default_refresh_token_lifetime_seconds: int = Field(86_400, ge=60, le=604_800)
+    #: Lifetime of a browser session's token; the frontend re-mints it before it runs out.
+    session_token_lifetime_seconds: int = Field(60, ge=10, le=3600)
     #: How old the in-memory view of revocations, machine users and keys may get.
     cache_refresh_seconds: float = Field(2.0, gt=0, le=300)
     #: Machine users (comma-separated names) allowed to call the management API at /v1.

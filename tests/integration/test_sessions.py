@@ -549,3 +549,20 @@ async def test_the_served_app_mints_session_tokens(sqlite_runtime: Authward) -> 
     principal = await sqlite_runtime.sessions.verify(body["token"])
     assert principal.principal_id == "user_42"
     assert principal.attributes["name"] == "Ada"
+
+
+async def test_session_token_lifetime_comes_from_settings(
+    tmp_path: Any, settings_for: Any, example_config: Any
+) -> None:
+    from tests.integration.test_tokens import parts
+
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", session_token_lifetime_seconds=300
+    )
+    aw = await Authward.open(example_config, settings)
+    try:
+        secret, _ = await aw.sessions.create("user_1")
+        _, claims = parts(await aw.sessions.mint_token(secret))
+        assert claims["exp"] - claims["iat"] == 300
+    finally:
+        await aw.close()
