@@ -41,13 +41,10 @@ __all__ = [
 ]
 
 import builtins
-import hashlib
 import hmac
 import logging
 import re
-import secrets
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,54 +60,25 @@ from authward.principal import Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.schema import api_keys, organizations
+from authward.tokens import opaque
 
 log = logging.getLogger("authward.api_keys")
 
 API_KEY_PREFIX = "ak_"
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_RANDOM_BYTES = 32
-_BODY_CHARS = 43  # 62**43 > 2**256
-_CHECK_CHARS = 6  # 62**6 > 2**32
-_KEY_CHARS = len(API_KEY_PREFIX) + _BODY_CHARS + _CHECK_CHARS
-_HINT_CHARS = 4
 #: RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_OWNER = 64
 _MAX_NAME = 200
 
 
-def _base62(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, digit = divmod(value, 62)
-        chars.append(_ALPHABET[digit])
-    assert value == 0
-    return "".join(reversed(chars))
-
-
-def _checksum(head: str) -> str:
-    return _base62(zlib.crc32(head.encode()), _CHECK_CHARS)
-
-
 def generate_api_key() -> str:
     """A fresh key in the authward format (nothing is stored)."""
-    body = _base62(int.from_bytes(secrets.token_bytes(_RANDOM_BYTES), "big"), _BODY_CHARS)
-    head = API_KEY_PREFIX + body
-    return head + _checksum(head)
+    return opaque.generate(API_KEY_PREFIX)
 
 
 def is_well_formed(secret: str) -> bool:
     """Prefix, length, alphabet and checksum: everything that can be checked without a lookup."""
-    if len(secret) != _KEY_CHARS or not secret.startswith(API_KEY_PREFIX):
-        return False
-    rest = secret[len(API_KEY_PREFIX) :]
-    if not (rest.isascii() and rest.isalnum()):
-        return False
-    return _checksum(secret[:-_CHECK_CHARS]) == secret[-_CHECK_CHARS:]
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return opaque.is_well_formed(secret, API_KEY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,12 +340,12 @@ class ApiKeys:
         secret = generate_api_key()
         key_id = uuid4()
         expires = expires_at.astimezone(UTC) if expires_at is not None else None
-        hint = secret[-_HINT_CHARS:]
+        hint = opaque.hint(secret)
         async with self._engine.begin() as conn:
             await conn.execute(
                 api_keys.insert().values(
                     id=key_id,
-                    digest=_digest(secret),
+                    digest=opaque.digest(secret),
                     hint=hint,
                     name=name,
                     user_id=user_id,
@@ -499,7 +467,7 @@ class ApiKeys:
             raise TokenError(
                 "api-key-malformed", "not an authward API key (wrong prefix, length or checksum)"
             )
-        digest = _digest(secret)
+        digest = opaque.digest(secret)
         now = time.time()
         entry = self._cache.get(digest)
         if entry is not None and self._clock() - entry.loaded_at < self._refresh:

@@ -46,7 +46,6 @@ __all__ = [
 
 import asyncio
 import builtins
-import hashlib
 import hmac
 import json
 import logging
@@ -71,6 +70,7 @@ from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
+from authward.tokens import opaque
 from authward.tokens.jws_verify import VerifyKey, parse_compact, verify_key_from_jwk
 from authward.tokens.keys import SigningKey
 from authward.tokens.session_token import (
@@ -124,10 +124,6 @@ _RESERVED_ATTRIBUTES = frozenset(
 _MAX_ID = 64
 _MAX_IP = 64
 _MAX_USER_AGENT = 400
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _is_secret(value: object) -> bool:
@@ -412,7 +408,7 @@ class Sessions:
             await conn.execute(
                 sessions.insert().values(
                     id=info.id,
-                    digest=_digest(secret),
+                    digest=opaque.digest(secret),
                     user_id=user,
                     active_org_id=org_id,
                     claims=custom,
@@ -567,7 +563,7 @@ class Sessions:
         """The session whose secret this is, active or not; ``session-invalid`` when none."""
         if not _is_secret(secret):
             raise TokenError("session-invalid", "not a session secret")
-        digest = _digest(secret)
+        digest = opaque.digest(secret)
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(sessions).where(sessions.c.digest == digest))).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
@@ -584,7 +580,7 @@ class Sessions:
         """:meth:`mint_token`, with the token's expiry and session."""
         if not _is_secret(secret):
             raise TokenError("session-invalid", "not a session secret")
-        digest = _digest(secret)
+        digest = opaque.digest(secret)
         key = await self._signer()
         now = datetime.now(UTC)
         query = (
