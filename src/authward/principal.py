@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "AttributeValue",
+    "BuildsPrincipal",
     "Principal",
     "current_principal",
     "use_principal",
@@ -66,6 +67,24 @@ class Principal:
                 self.attribute_list,
             )
         )
+
+
+class BuildsPrincipal:
+    """For a frozen auth object (API key, M2M token, session...) that maps to one Principal:
+    built once, on first use, then handed out again (the object lives in a verification cache).
+    Subclasses declare ``_principal: Principal | None = field(default=None, init=False)``."""
+
+    __slots__ = ()
+    _principal: Principal | None
+
+    def _build_principal(self) -> Principal:
+        raise NotImplementedError
+
+    def to_principal(self) -> Principal:
+        if self._principal is None:
+            object.__setattr__(self, "_principal", self._build_principal())
+        assert self._principal is not None
+        return self._principal
 
 
 _current: ContextVar[Principal | None] = ContextVar("authward_principal", default=None)

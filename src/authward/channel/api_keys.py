@@ -56,7 +56,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.errors import ConfigError, TokenError
-from authward.principal import Principal
+from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.schema import api_keys, organizations
@@ -82,7 +82,7 @@ def is_well_formed(secret: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKeyAuth:
+class ApiKeyAuth(BuildsPrincipal):
     """A verified API key: what it may do and on whose behalf."""
 
     key_id: UUID
@@ -94,12 +94,6 @@ class ApiKeyAuth:
     token_type: Literal["api_key"] = "api_key"
     # Built once per verified key: a cached key hands out the same (immutable) Principal.
     _principal: Principal | None = field(default=None, init=False, repr=False, compare=False)
-
-    def to_principal(self) -> Principal:
-        if self._principal is None:
-            object.__setattr__(self, "_principal", self._build_principal())
-        assert self._principal is not None
-        return self._principal
 
     def _build_principal(self) -> Principal:
         attributes: dict[str, Any] = {"tokenType": self.token_type, "scopes": tuple(self.scopes)}

@@ -56,7 +56,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.errors import ConfigError, TokenError
-from authward.principal import Principal
+from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.schema import m2m_tokens, machine_users, machines
@@ -341,7 +341,7 @@ class Machines:
 
 
 @dataclass(frozen=True, slots=True)
-class M2MAuth:
+class M2MAuth(BuildsPrincipal):
     """A verified M2M token: the machine user it acts as, at the machine that verified it."""
 
     #: The machine user's id (``aw_machine_users.id``), as in its OAuth tokens' ``sub``.
@@ -357,12 +357,6 @@ class M2MAuth:
     attribute_list: tuple[str, ...] = field(repr=False, compare=False)
     token_type: Literal["m2m_token"] = "m2m_token"
     _principal: Principal | None = field(default=None, init=False, repr=False, compare=False)
-
-    def to_principal(self) -> Principal:
-        if self._principal is None:
-            object.__setattr__(self, "_principal", self._build_principal())
-        assert self._principal is not None
-        return self._principal
 
     def _build_principal(self) -> Principal:
         attributes: dict[str, Any] = dict(self.attributes)

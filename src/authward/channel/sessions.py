@@ -65,7 +65,7 @@ from starlette.routing import BaseRoute, Route
 
 from authward.errors import ConfigError, TokenError
 from authward.orgs import OrganizationError, Organizations, random_id
-from authward.principal import AttributeValue, Principal
+from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.keys import SigningKeyStore
@@ -174,7 +174,7 @@ class MintedToken:
 
 
 @dataclass(frozen=True)
-class SessionAuth:
+class SessionAuth(BuildsPrincipal):
     """A verified session token: which user, in which session, acting in which organization."""
 
     user_id: str
@@ -186,12 +186,6 @@ class SessionAuth:
     token_type: Literal["session_token"] = "session_token"
     # Built once per verified token (kept with the cached verification).
     _principal: Principal | None = field(default=None, init=False, repr=False, compare=False)
-
-    def to_principal(self) -> Principal:
-        if self._principal is None:
-            object.__setattr__(self, "_principal", self._build_principal())
-        assert self._principal is not None
-        return self._principal
 
     def _build_principal(self) -> Principal:
         attributes: dict[str, Any] = dict(self.session_claims)
