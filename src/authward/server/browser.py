@@ -1,0 +1,66 @@
+"""A browser's signed-in state at authward: an ``aw.sessions`` session whose secret is in the
+``__session_secret`` cookie (HttpOnly, SameSite=Lax).
+
+Password login and external-IdP login both end in :func:`start_browser_session`; the
+authorization endpoint reads :func:`browser_session` (its ``created_at`` is the OIDC
+``auth_time``); end-session calls :func:`end_browser_session`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["browser_session", "end_browser_session", "start_browser_session"]
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authward.channel.sessions import SECRET_COOKIE, SESSION_COOKIE, SessionInfo
+from authward.errors import TokenError
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+
+
+async def start_browser_session(
+    aw: Authward, request: Request, response: Response, user_id: str, *, amr: str
+) -> SessionInfo:
+    """Sign ``user_id`` in on this browser; ``amr`` says how (``pwd``, ``external:<name>``)."""
+    secret, info = await aw.sessions.create(
+        user_id,
+        claims={"amr": [amr]},
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        actor=user_id,
+    )
+    response.set_cookie(
+        SECRET_COOKIE,
+        secret,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )
+    return info
+
+
+async def browser_session(aw: Authward, request: Request) -> SessionInfo | None:
+    """The browser's active session, or ``None`` (no cookie, unknown, expired or revoked)."""
+    secret = request.cookies.get(SECRET_COOKIE)
+    if not secret:
+        return None
+    try:
+        info = await aw.sessions.session_of(secret)
+    except TokenError:
+        return None
+    return info if info.status() == "active" else None
+
+
+async def end_browser_session(aw: Authward, request: Request, response: Response) -> str | None:
+    """Sign the browser out: revoke its session and clear both cookies. Returns the user id."""
+    info = await browser_session(aw, request)
+    if info is not None:
+        await aw.sessions.revoke(info.id, actor=info.user_id)
+    response.delete_cookie(SECRET_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return info.user_id if info else None
