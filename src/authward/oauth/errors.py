@@ -1,0 +1,108 @@
+"""Protocol errors of the authorization server, each carrying its RFC error code.
+
+    OAuthError                   ``code`` is the RFC 6749 §4.1.2.1 / §5.2 error code
+    ├── InvalidRequest           invalid_request (400)
+    ├── InvalidClient            invalid_client (401; WWW-Authenticate when the client used Basic)
+    ├── InvalidGrant             invalid_grant (400)
+    ├── UnauthorizedClient       unauthorized_client (400)
+    ├── UnsupportedGrantType     unsupported_grant_type (400)
+    ├── UnsupportedResponseType  unsupported_response_type (400, authorization endpoint)
+    ├── InvalidScope             invalid_scope (400)
+    ├── AccessDenied             access_denied (authorization endpoint)
+    ├── LoginRequired / ConsentRequired / InteractionRequired   OIDC Core §3.1.2.6 (prompt=none)
+    ├── InvalidDpopProof         invalid_dpop_proof (400 at the token endpoint, 401 at resources)
+    └── UseDpopNonce             use_dpop_nonce (carries the nonce to send as ``DPoP-Nonce``)
+
+``description`` is written for the client's developer and never contains a secret.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "ConsentRequired",
+    "InteractionRequired",
+    "InvalidClient",
+    "InvalidDpopProof",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "LoginRequired",
+    "OAuthError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+    "UseDpopNonce",
+]
+
+from authward.errors import AuthwardError
+
+
+class OAuthError(AuthwardError):
+    code = "server_error"
+    status = 400
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        super().__init__(description)
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.code, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    code = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    code = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    code = "access_denied"
+    status = 403
+
+
+class LoginRequired(OAuthError):
+    code = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    code = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    code = "interaction_required"
+
+
+class InvalidDpopProof(OAuthError):
+    code = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    code = "use_dpop_nonce"
+
+    def __init__(self, description: str, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
