@@ -27,6 +27,9 @@ lint: install
 test: lint
 	if [ ! -d tests/peers/oidc-provider/node_modules ] && command -v npm >/dev/null; then \
 	  npm ci --prefix tests/peers/oidc-provider --no-audit --no-fund; fi
+	# The browser tests drive Debian's chromium (CI runs as root on a fresh machine).
+	if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq chromium; fi
 	$(BIN)/pytest
 
 bench: install

@@ -24,22 +24,28 @@ from authward.config.db import DbType
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
+from authward.jobs.runtime import JobsRuntime
+from authward.oauth.dpop import DpopNonces, DpopVerifier
+from authward.oauth.server import AuthorizationServer
 from authward.orgs import Organizations
 from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.consents import ConsentStore
+from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, write_transaction
 from authward.store.keys import SigningKeyStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import RevocationStore
-from authward.store.schema import instance, machine_users
+from authward.store.schema import instance, machine_users, oauth2_clients
 from authward.store.sync import sync_config
 from authward.store.type_records import Records
-from authward.tokens.access_token import AccessTokenClaims, sign_access_token, verify_access_jwt
+from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
 from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
 from authward.tokens.verifier import TokenView, Verifier
+from authward.users import Users
 
 
 def _now() -> datetime:
@@ -93,6 +99,8 @@ class Authward:
             audit=self.audit,
             token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
+        self.users = Users(engine, config, audit=self.audit, sessions=self.sessions)
+        self.consents = ConsentStore(engine, audit=self.audit)
         self.verifier = Verifier(
             self._load_view,
             issuer=self.issuer,
@@ -101,6 +109,15 @@ class Authward:
             refresh_seconds=settings.cache_refresh_seconds,
             cache_size=settings.verified_token_cache_size,
         )
+        self.dpop = DpopVerifier(
+            DpopJtiStore(engine),
+            DpopNonces(box.derive_keys("authward-dpop-nonce")),
+            require_nonce=settings.dpop_require_nonce,
+        )
+        # The token side of the authorization server (docs/authorization-server.md).
+        self.oauth = AuthorizationServer(self)
+        # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
+        self.jobs = JobsRuntime(self)
 
     @classmethod
     async def open(
@@ -125,7 +142,9 @@ class Authward:
 
     async def close(self) -> None:
         try:
+            await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.flush()  # batched last_used_at
+            await self.users.flush()  # sign-in audit rows still being written
         finally:
             await self.engine.dispose()
 
@@ -143,6 +162,7 @@ class Authward:
                     conn,
                 )
         self.verifier.invalidate()
+        self.oauth.clients.invalidate()
         self._signer_loaded = float("-inf")
         return changes
 
@@ -204,9 +224,11 @@ class Authward:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(machine_users.c.id, machine_users.c.client_id))
             directory = {str(r.id): r.client_id for r in rows}
+            clients = frozenset((await conn.execute(select(oauth2_clients.c.client_id))).scalars())
         return TokenView(
             keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
             machine_users=directory,
+            clients=clients,
             revoked=frozenset(await self.revocations.live(_now())),
         )
 
@@ -236,18 +258,8 @@ class Authward:
                 f"machine user {name!r} is not in the store: run `authward migrate`"
             )
         lifetime = lifetime_seconds or self.settings.machine_user_token_lifetime_seconds
-        issued = int(time.time())
-        claims = AccessTokenClaims(
-            issuer=self.issuer,
-            subject=str(stored.id),
-            audience=audience or self.audience,
-            client_id=stored.client_id,
-            issued_at=issued,
-            expires_at=issued + lifetime,
-            attribute_map=stored.attributes,
-            attributes=stored.attribute_list,
-        )
-        return sign_access_token(await self._signing_key(), claims.to_jwt_claims())
+        # The same token the client_credentials grant issues.
+        return await self.oauth.tokens.machine_user_token(stored, lifetime, audience=audience)
 
     async def verify_access_token(self, token: str) -> Principal:
         """The principal a token acts as, or :class:`TokenError` with a stable ``reason``."""

@@ -43,8 +43,23 @@ class Settings(BaseSettings):
     #: Machine users (comma-separated names) allowed to call the management API at /v1.
     #: Empty: the management API is off.
     admin_machine_users: str = ""
+    #: Usernames (comma-separated) allowed to open the jobs dashboard at /dashboard.
+    #: Empty: every signed-in user is refused.
+    dashboard_users: str = ""
     #: Verified access tokens remembered per process (0 turns the cache off).
     verified_token_cache_size: int = Field(10_000, ge=0, le=1_000_000)
+    #: DPoP proofs must carry a server nonce (RFC 9449 §8, §9), at the token endpoint and at
+    #: resources; a proof without one is answered with ``use_dpop_nonce`` and a ``DPoP-Nonce``.
+    dpop_require_nonce: bool = False
+    #: The environment job runs see as ``ctx.environment`` (free text: development, production...).
+    environment: str = Field("development", min_length=1, max_length=64)
+    #: Job runs one worker process executes at the same time.
+    jobs_concurrency: int = Field(10, ge=1, le=1000)
+    #: How long a worker's claim on a run lasts unless renewed; a killed worker's runs are taken
+    #: over by another worker once it runs out.
+    jobs_lease_seconds: float = Field(30.0, ge=1, le=3600)
+    #: How often an idle worker looks for runs queued by other processes (local ones wake it).
+    jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
 
     @field_validator("issuer")
     @classmethod
@@ -78,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def admin_machine_user_names(self) -> tuple[str, ...]:
         return tuple(n.strip() for n in self.admin_machine_users.split(",") if n.strip())
+
+    @property
+    def dashboard_user_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.dashboard_users.split(",") if n.strip())
 
     @property
     def is_embedded(self) -> bool:

@@ -6,6 +6,10 @@ shape before any crypto: ``ak_`` prefix -> API key; ``mt_`` -> M2M token; a JWT 
 ``typ: at+jwt`` -> OAuth access token; a JWT with ``typ: JWT`` and a ``sid`` claim -> session
 token (Bearer or ``__session`` cookie). A JWT from another issuer is "not mine"
 (``token-foreign``), so a later chain entry such as ``oidc(...)`` may take it.
+
+An OAuth access token sent as ``Authorization: DPoP <token>`` needs a valid ``DPoP`` proof for
+this request on every request, cached verification or not (RFC 9449 §7.1); one bound to a key
+(``cnf.jkt``) is accepted only that way.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ __all__ = [
     "ApiKeyVerifier",
     "M2MVerifier",
     "OAuthAuth",
+    "ProofVerifier",
     "RequestState",
     "SessionVerifier",
     "TokenType",
@@ -32,8 +37,10 @@ from typing import Any, Literal, Protocol
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from authward.channel.credentials import Credential, read_credential
+from authward.channel.credentials import Credential, dpop_headers, read_credential, request_url
 from authward.errors import ConfigError, TokenError, UnauthenticatedError
+from authward.oauth.dpop import single_dpop_header
+from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
 from authward.principal import Principal
 from authward.tokens.verifier import VerifiedToken, uuids
 
@@ -65,6 +72,23 @@ class M2MVerifier(Protocol):
 
 class SessionVerifier(Protocol):
     async def verify_token(self, token: str) -> Any: ...
+
+
+class ProofVerifier(Protocol):
+    """DPoP proof checks (``aw.dpop``, :class:`authward.oauth.dpop.DpopVerifier`)."""
+
+    algorithms: tuple[str, ...]
+
+    async def verify(
+        self,
+        proof: str | None,
+        *,
+        method: str,
+        url: str,
+        access_token: str | None = None,
+        expected_jkt: str | None = None,
+        require_nonce: bool | None = None,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -107,6 +131,10 @@ class RequestState:
     reason: str | None
     message: str
     auth: _Principled | None = None
+    #: The challenge a refusal is answered with: ``DPoP`` when the token came with that scheme.
+    challenge: Literal["Bearer", "DPoP"] = "Bearer"
+    #: With reason ``dpop-nonce-required``: the nonce to send as ``DPoP-Nonce``.
+    dpop_nonce: str | None = None
 
     def to_auth(self) -> Any:
         """The typed auth object (``OAuthAuth``, ``ApiKeyAuth``...), ``None`` when refused."""
@@ -180,6 +208,10 @@ def _refused(token_type: TokenType | None, reason: str, message: str) -> Request
     return RequestState(False, token_type, reason, message)
 
 
+def _dpop_refused(reason: str, message: str, nonce: str | None = None) -> RequestState:
+    return RequestState(False, "oauth_token", reason, message, None, "DPoP", nonce)
+
+
 async def authenticate_request(
     request: HTTPConnection | Scope,
     *,
@@ -189,9 +221,11 @@ async def authenticate_request(
     m2m: M2MVerifier | None = None,
     machine_secret_key: str | None = None,
     sessions: SessionVerifier | None = None,
+    dpop: ProofVerifier | None = None,
 ) -> RequestState:
     """Verify the credential of ``request`` (a Starlette/FastAPI request or a raw ASGI scope)
-    against the accepted token types."""
+    against the accepted token types. Without ``dpop`` (``aw.dpop``) a token sent with the
+    DPoP scheme is refused."""
     scope = request.scope if isinstance(request, HTTPConnection) else request
     try:
         credential = read_credential(scope["headers"])
@@ -216,19 +250,53 @@ async def authenticate_request(
             auth = await sessions.verify_token(credential.token)
             return RequestState(True, token_type, None, "", auth)
         if token_type == "oauth_token":
-            if credential.scheme != "bearer":
-                return _refused(token_type, "dpop-unsupported", "DPoP proofs are not supported yet")
+            if credential.scheme == "dpop":
+                return await _with_proof(scope, credential.token, tokens, dpop)
             verified = await tokens.verify_token(credential.token)
             if "cnf" in verified.claims:
                 # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
-            auth = verified.derived.get("oauth")
-            if auth is None:
-                auth = verified.derived["oauth"] = _oauth(verified.claims)
-            return RequestState(True, token_type, None, "", auth)
+            return RequestState(True, token_type, None, "", _oauth_auth(verified))
     except TokenError as exc:
         return _refused(token_type, exc.reason, str(exc))
     return _refused(token_type, "token-type-not-accepted", f"{token_type} is not available here")
+
+
+async def _with_proof(
+    scope: Scope, token: str, tokens: TokenVerifier, dpop: ProofVerifier | None
+) -> RequestState:
+    """RFC 9449 §7.1: the token, then a proof made for this request, this token (``ath``) and,
+    when the token is bound, its key."""
+    if dpop is None:
+        return _dpop_refused("dpop-unsupported", "DPoP is not accepted here")
+    try:
+        verified = await tokens.verify_token(token)
+    except TokenError as exc:
+        return _dpop_refused(exc.reason, str(exc))
+    cnf = verified.claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if cnf is not None and not isinstance(jkt, str):
+        return _dpop_refused("token-invalid", "the token is bound to no DPoP key")
+    try:
+        await dpop.verify(
+            single_dpop_header(dpop_headers(scope["headers"])),
+            method=scope.get("method", "GET"),
+            url=request_url(scope),
+            access_token=token,
+            expected_jkt=jkt,
+        )
+    except UseDpopNonce as exc:
+        return _dpop_refused("dpop-nonce-required", exc.description, exc.nonce)
+    except InvalidDpopProof as exc:
+        return _dpop_refused("dpop-proof-invalid", exc.description)
+    return RequestState(True, "oauth_token", None, "", _oauth_auth(verified))
+
+
+def _oauth_auth(verified: VerifiedToken) -> OAuthAuth:
+    auth: OAuthAuth | None = verified.derived.get("oauth")
+    if auth is None:
+        auth = verified.derived["oauth"] = _oauth(verified.claims)
+    return auth
 
 
 def _oauth(claims: Mapping[str, Any]) -> OAuthAuth:

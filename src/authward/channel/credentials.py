@@ -7,12 +7,21 @@ refused with ``invalid_request`` (400) rather than guessed at.
 
 from __future__ import annotations
 
-__all__ = ["MAX_TOKEN_LENGTH", "Credential", "InvalidRequest", "read_credential"]
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "Credential",
+    "DpopRefused",
+    "InvalidRequest",
+    "dpop_headers",
+    "read_credential",
+    "request_url",
+]
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import quote
 
 from authward.errors import UnauthenticatedError
 
@@ -31,6 +40,19 @@ class InvalidRequest(UnauthenticatedError):
 
     def __init__(self, message: str) -> None:
         super().__init__(code="invalid_request", message=message)
+
+
+class DpopRefused(UnauthenticatedError):
+    """A refusal answered with the ``DPoP`` challenge (RFC 9449 §7.1): ``code`` is
+    ``invalid_dpop_proof``, ``use_dpop_nonce`` (then ``nonce`` goes out as ``DPoP-Nonce``) or
+    ``invalid_token``; ``algs`` are the proof algorithms this resource accepts."""
+
+    def __init__(
+        self, *, code: str, message: str, algs: Sequence[str], nonce: str | None = None
+    ) -> None:
+        super().__init__(code=code, message=message)
+        self.algs = tuple(algs)
+        self.nonce = nonce
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +103,25 @@ def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
             if sep and key == name:
                 return value.strip().strip('"')
     return None
+
+
+def dpop_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """Every ``DPoP`` header value (there must be exactly one; see ``single_dpop_header``)."""
+    return _header_values(headers, b"dpop")
+
+
+def request_url(scope: Any) -> str:
+    """The URL the client addressed (``Host`` header, else the server address), as a DPoP
+    proof's ``htu`` names it: the path as sent, no query. Behind a proxy, run the server so it
+    sees the public scheme and host (uvicorn ``--proxy-headers``, ``TrustedHostMiddleware``)."""
+    scheme = scope.get("scheme", "http")
+    hosts = _header_values(scope.get("headers", ()), b"host")
+    if hosts:
+        netloc = hosts[0]
+    else:
+        host, port = scope.get("server") or ("localhost", None)
+        host = f"[{host}]" if ":" in host else host
+        netloc = host if port in (None, 80 if scheme == "http" else 443) else f"{host}:{port}"
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1").partition("?")[0] if raw else quote(scope.get("path", "/"))
+    return f"{scheme}://{netloc}{path}"

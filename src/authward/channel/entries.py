@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from authward.channel.authenticate import (
     ApiKeyVerifier,
     M2MVerifier,
+    ProofVerifier,
     SessionVerifier,
     TokenType,
     TokenVerifier,
@@ -20,13 +21,14 @@ from authward.channel.authenticate import (
     check_accepts,
 )
 from authward.channel.chain import AuthFn
-from authward.channel.credentials import InvalidRequest
+from authward.channel.credentials import DpopRefused, InvalidRequest
 from authward.channel.m2m import is_machine_secret_key
 from authward.errors import ConfigError, UnauthenticatedError
 from authward.principal import Principal
 
 #: Reasons that mean "this request is not for me": the next entry of the chain may take it.
 _NOT_MINE = frozenset({"no-token", "token-foreign", "token-type-not-accepted"})
+_DPOP_ERRORS = {"dpop-proof-invalid": "invalid_dpop_proof", "dpop-nonce-required": "use_dpop_nonce"}
 
 
 def authward_tokens(
@@ -37,11 +39,13 @@ def authward_tokens(
     machine_secret_key: str | None = None,
     m2m: M2MVerifier | None = None,
     sessions: SessionVerifier | None = None,
+    dpop: ProofVerifier | None = None,
     to_principal: Callable[[Any], Principal | None] | None = None,
 ) -> AuthFn:
     """Accept authward's own tokens. A token of ours that fails is refused (401) at once;
     anything else falls through. ``to_principal`` maps the typed auth object to a Principal
-    (enrich attributes from claims, org, scopes); the default follows docs/channel.md."""
+    (enrich attributes from claims, org, scopes); the default follows docs/channel.md.
+    ``dpop=aw.dpop`` accepts OAuth tokens sent with the DPoP scheme (and so DPoP-bound ones)."""
     check_accepts(accepts_token, machine_secret_key=machine_secret_key)
     if "m2m_token" in accepts_token:
         if m2m is None:
@@ -63,6 +67,7 @@ def authward_tokens(
             m2m=m2m,
             machine_secret_key=machine_secret_key,
             sessions=sessions,
+            dpop=dpop,
         )
         if state.is_authenticated:
             auth = state.to_auth()
@@ -71,6 +76,13 @@ def authward_tokens(
             return None
         if state.reason == "request-invalid":
             raise InvalidRequest(state.message)
+        if state.challenge == "DPoP":
+            raise DpopRefused(
+                code=_DPOP_ERRORS.get(state.reason or "", "invalid_token"),
+                message=state.message,
+                algs=dpop.algorithms if dpop is not None else (),
+                nonce=state.dpop_nonce,
+            )
         raise UnauthenticatedError(code="invalid_token", message=state.message)
 
     return authward_tokens_entry

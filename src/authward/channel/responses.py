@@ -18,9 +18,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from authward.channel.credentials import DpopRefused
 from authward.errors import Forbidden, UnauthenticatedError
 
 _RFC_CODES = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+_DPOP_CODES = frozenset({"invalid_token", "invalid_dpop_proof", "use_dpop_nonce"})
 
 
 def _quote(value: str) -> str:
@@ -30,6 +32,8 @@ def _quote(value: str) -> str:
 def error_response(
     exc: UnauthenticatedError, *, had_credentials: bool, realm: str = "authward"
 ) -> JSONResponse:
+    if isinstance(exc, DpopRefused):
+        return _dpop_response(exc, realm)
     status = getattr(exc, "status", 401)
     challenge = f'Bearer realm="{_quote(realm)}"'
     if had_credentials or exc.code in _RFC_CODES:
@@ -39,6 +43,23 @@ def error_response(
         {"error": exc.code, "message": exc.message},
         status_code=status,
         headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+    )
+
+
+def _dpop_response(exc: DpopRefused, realm: str) -> JSONResponse:
+    """RFC 9449 §7.1: the DPoP challenge names the error and the accepted proof algorithms;
+    ``use_dpop_nonce`` comes with the nonce to retry with (§9)."""
+    code = exc.code if exc.code in _DPOP_CODES else "invalid_token"
+    challenge = (
+        f'DPoP realm="{_quote(realm)}", error="{code}", error_description="{_quote(exc.message)}"'
+    )
+    if exc.algs:
+        challenge += f', algs="{" ".join(exc.algs)}"'
+    headers = {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
+    if exc.nonce:
+        headers["DPoP-Nonce"] = exc.nonce
+    return JSONResponse(
+        {"error": exc.code, "message": exc.message}, status_code=401, headers=headers
     )
 
 

@@ -1,4 +1,4 @@
-"""``authward machineuser list|token``."""
+"""``authward machineuser list|token|credentials``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from authward.cli.common import AppOption, JsonOption, console, open_runtime, print_json, run
+from authward.cli.common import (
+    AppOption,
+    JsonOption,
+    console,
+    fail,
+    open_runtime,
+    print_json,
+    run,
+)
 from authward.cli.common import table as make_table
 from authward.store.records import StoredMachineUser
 
@@ -63,3 +71,42 @@ def token(
             return await aw.machine_user_token(name, lifetime_seconds=lifetime, audience=audience)
 
     sys.stdout.write(run(body()) + "\n")
+
+
+@app.command("credentials")
+def credentials(
+    name: Annotated[str, typer.Argument(help="The machine user's name.")],
+    app_path: AppOption = Path("app.py"),
+    as_json: JsonOption = False,
+) -> None:
+    """Print the machine user's OAuth 2.0 client credentials and where to use them."""
+
+    async def body() -> dict[str, str] | None:
+        async with open_runtime(app_path) as aw:
+            stored = await aw.machine_users.get(name)
+            secret = await aw.machine_users.client_secret(name)
+            if stored is None or secret is None:
+                return None
+            return {
+                "name": name,
+                "client_id": stored.client_id,
+                "client_secret": secret.get_secret_value(),
+                "token_endpoint": aw.issuer + "/oauth2/token",
+                "grant_type": "client_credentials",
+            }
+
+    row = run(body())
+    if row is None:
+        raise fail(f"no machine user {name!r} in the config")
+    if as_json:
+        print_json(row)
+        return
+    width = max(map(len, row))
+    for key, value in row.items():
+        print(f"{key.ljust(width)}  {value}")
+    print()
+    print("Get a token (client_secret_basic, RFC 6749 §4.4):")
+    print(
+        f"  curl -s -u '{row['client_id']}:<client_secret>' "
+        f"-d grant_type=client_credentials {row['token_endpoint']}"
+    )

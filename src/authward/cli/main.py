@@ -8,7 +8,20 @@ from typing import Annotated
 
 import typer
 
-from authward.cli import apikeys, clients, keys, machines, machineusers, orgs, serve, tokens
+from authward.cli import (
+    apikeys,
+    clients,
+    consents,
+    jobs,
+    keys,
+    machines,
+    machineusers,
+    orgs,
+    serve,
+    tokens,
+    users,
+    worker,
+)
 from authward.cli.common import State
 
 app = typer.Typer(
@@ -30,6 +43,7 @@ def _root(
 
 
 serve.register(app)
+worker.register(app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(machineusers.app, name="machineuser")
 app.add_typer(clients.app, name="oauth2client")
@@ -38,6 +52,10 @@ app.add_typer(apikeys.app, name="apikey")
 app.add_typer(orgs.app, name="org")
 app.add_typer(machines.machine_app, name="machine")
 app.add_typer(machines.m2m_app, name="m2m")
+app.add_typer(users.app, name="user")
+app.add_typer(consents.app, name="consent")
+app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(jobs.runs_app, name="runs")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from authward.cli.common import AppOption, console, run
 from authward.codegen import write_types
 from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
+from authward.jobs.discovery import find_job_clients
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.settings import load_settings
@@ -40,6 +41,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     config, module = load_app(app_path)
+    job_clients = find_job_clients(module)
     mount = getattr(module, "asgi", None)
     if mount is not None and not callable(mount):
         raise ConfigError(f"{app_path}: asgi must be a function asgi(aw) returning an ASGI app")
@@ -62,6 +64,10 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     print(f"authward: serving {app_path} at {url}", flush=True)
     print(f"authward: issuer {aw.issuer}, database {display_url(aw.engine.url)}", flush=True)
     try:
+        aw.jobs.bind(job_clients)
+        if aw.jobs.jobs:  # the embedded worker and scheduler run beside the server
+            await aw.jobs.start()
+            print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker started", flush=True)
         await server.serve(sockets=[sock])
     finally:
         await aw.close()

@@ -62,6 +62,9 @@ class OAuth2ClientSpec(TypedDict, total=False):
     access_token_lifetime_seconds: int
     refresh_token_lifetime_seconds: int
     require_dpop: bool
+    public: bool
+    #: Where end-session (RP-Initiated Logout) may send the browser back to, exactly.
+    post_logout_redirect_uris: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,10 @@ class OAuth2Client:
     access_token_lifetime_seconds: int | None
     refresh_token_lifetime_seconds: int | None
     require_dpop: bool
+    #: A public client (RFC 6749 §2.1: a browser or native app) holds no secret: it
+    #: authenticates with ``none`` and PKCE; a confidential one with its client secret.
+    public: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
 
 NameT_contra = TypeVar("NameT_contra", bound=str, contravariant=True)
@@ -405,10 +412,15 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
         if not isinstance(description, str):
             issues.add(f"{path}.description", "expected a string")
             description = ""
+        logout_uris = _post_logout_redirect_uris(path, c.get("post_logout_redirect_uris"), issues)
         require_dpop = c.get("require_dpop", False)
         if not isinstance(require_dpop, bool):
             issues.add(f"{path}.require_dpop", "expected True or False")
             require_dpop = False
+        public = c.get("public", False)
+        if not isinstance(public, bool):
+            issues.add(f"{path}.public", "expected True or False")
+            public = False
         out[name] = OAuth2Client(
             name=name,
             redirect_uris=tuple(str(u) for u in uris),
@@ -427,8 +439,27 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
                 issues,
             ),
             require_dpop=require_dpop,
+            public=public,
+            post_logout_redirect_uris=logout_uris,
         )
     return out
+
+
+def _post_logout_redirect_uris(client_path: str, uris: object, issues: _Issues) -> tuple[str, ...]:
+    path = f"{client_path}.post_logout_redirect_uris"
+    if uris is None:
+        return ()
+    if isinstance(uris, str) or not isinstance(uris, Sequence):
+        issues.add(path, "expected a list of absolute URLs")
+        return ()
+    for i, uri in enumerate(uris):
+        problem = url_problem(uri)
+        if problem:
+            issues.add(f"{path}[{i}]", problem)
+    texts = [u for u in uris if isinstance(u, str)]
+    if len(set(texts)) != len(texts):
+        issues.add(path, "lists the same URI twice")
+    return tuple(texts)
 
 
 DEFAULT_ORGANIZATION_ROLES: Mapping[str, tuple[str, ...]] = {"admin": (), "member": ()}
@@ -494,6 +525,10 @@ def define_auth(
     )
     if id_provider is not None and not isinstance(id_provider, IdProvider):
         issues.add("id_provider", "expected idp.provider(name, client)")
+    elif id_provider is not None:
+        fields = profile.type.fields if profile else None
+        username_field = profile.username_field if profile else None
+        issues.items.extend(id_provider.profile_issues(fields, username_field))
     if issues.items:
         raise ConfigError(issues.items)
     return Auth(

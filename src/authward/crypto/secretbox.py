@@ -13,7 +13,9 @@ import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authward.errors import SettingsError
 
@@ -33,6 +35,15 @@ class SecretBox:
         self._primary = keys[0]
         self._by_id = {key_id(k): AESGCM(k) for k in keys}
         self.primary_id = key_id(self._primary)
+        self._keys = tuple(keys)
+
+    def derive_keys(self, purpose: str) -> list[bytes]:
+        """32-byte keys for another use of the instance key (e.g. MACs every process of this
+        instance can check), newest first; ``purpose`` separates the uses."""
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(k)
+            for k in self._keys
+        ]
 
     def seal(self, plaintext: bytes, aad: str) -> bytes:
         nonce = os.urandom(_NONCE_LEN)

@@ -14,7 +14,11 @@ from starlette.types import ASGIApp
 
 from authward.channel.sessions import session_routes
 from authward.runtime import Authward
+from authward.server.dashboard import dashboard_routes
+from authward.server.external_login import external_login_routes
+from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
+from authward.server.oauth_routes import oauth_routes
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
 _JWKS_MAX_AGE = 300
@@ -52,6 +56,14 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
         # sessions.md).
         *session_routes(aw),
+        # The authorization endpoint, login, consent and end-session pages.
+        *browser_routes(aw),
+        # "Sign in with <provider>" (docs/external-idp.md).
+        *external_login_routes(aw),
+        # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
+        *oauth_routes(aw),
+        # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
+        *dashboard_routes(aw),
     ]
     management = management_app(aw)
     if management is not None:

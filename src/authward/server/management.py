@@ -38,6 +38,7 @@ from authward.orgs import (
 )
 from authward.principal import Principal
 from authward.runtime import Authward
+from authward.server.jobs_api import jobs_router
 
 
 class NotFound(AuthwardError):
@@ -384,6 +385,10 @@ def management_app(aw: Authward) -> ASGIApp | None:
         """Sign the user out everywhere."""
         count = await aw.sessions.revoke_all(user_id, actor=principal.principal_id)
         return SessionsRevoked(revoked=count)
+
+    # -- jobs and runs (docs/management-api.md) ------------------------------------------------
+
+    api.include_router(jobs_router(aw, admin))
 
     return AuthMiddleware(
         api,

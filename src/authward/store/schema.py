@@ -5,8 +5,18 @@ from __future__ import annotations
 __all__ = [
     "api_keys",
     "audit_events",
+    "consents",
+    "dpop_proofs",
+    "external_identities",
     "grants",
     "instance",
+    "job_events",
+    "job_run_logs",
+    "job_runs",
+    "job_schedule_firings",
+    "job_schedules",
+    "job_tasks",
+    "login_throttle",
     "m2m_tokens",
     "machine_users",
     "machines",
@@ -35,6 +45,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
 )
 
 from authward.store.types import UTCDateTime
@@ -104,6 +115,39 @@ users = Table(
     Column("disabled", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Set only by an external IdP that vouched for the address (migration 0005).
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
+)
+
+external_identities = Table(
+    "aw_external_identities",
+    metadata,
+    # One upstream account (the provider's name in the config, its `sub`) signs in as one user.
+    Column("provider", String(64), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column(
+        "user_id",
+        Uuid,
+        ForeignKey("aw_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # The upstream email when the link was made (what linking by verified email relied on).
+    Column("email", String(320)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime, nullable=False),
+)
+
+login_throttle = Table(
+    "aw_login_throttle",
+    metadata,
+    # SHA-256 of scope and value: a mistyped username may be a password, so it is never stored.
+    Column("key", String(64), primary_key=True),
+    Column("scope", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    # The count is forgotten after this; indexed so expired rows are pruned cheaply.
+    Column("window_until", UTCDateTime, nullable=False, index=True),
+    Column("locked_until", UTCDateTime),
 )
 
 revoked_tokens = Table(
@@ -163,6 +207,138 @@ audit_events = Table(
     Column("client_id", String(64)),
     Column("ip", String(64)),
     Column("detail", JSON, nullable=False),
+)
+
+
+consents = Table(
+    "aw_consents",
+    metadata,
+    # What a user allowed an OAuth client (migration 0006); a request for more scopes asks again.
+    Column("user_id", String(64), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Jobs (issue 5, migration 0009): runs, their tasks and logs, events, schedules and firings.
+job_runs = Table(
+    "aw_job_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("job_id", String(200), nullable=False, index=True),
+    Column("job_version", String(64), nullable=False),
+    Column("client_id", String(200), nullable=False),
+    # queued | running | waiting | succeeded | failed | cancelled | timed_out
+    Column("status", String(16), nullable=False),
+    Column("payload", JSON),
+    Column("output", JSON),
+    Column("error", Text),
+    Column("account_id", String(200), index=True),
+    # Who the run acts as, for people ("machine-user:NAME", "user:SUBJECT"), and the principal
+    # itself as it was when the run was triggered (restored on every resume).
+    Column("invoker", String(300)),
+    Column("principal", JSON),
+    Column("event_id", String(200), index=True),
+    Column("event_name", String(200)),
+    Column("event_timestamp", UTCDateTime),
+    Column("environment", String(64), nullable=False),
+    # Times the run was claimed by a worker (first start, resumes and take-overs).
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    # A waiting run is due again at resume_at (io.wait, task retry backoff).
+    Column("resume_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Index("ix_aw_job_runs_status_resume_at", "status", "resume_at"),
+)
+
+job_tasks = Table(
+    "aw_job_tasks",
+    metadata,
+    Column(
+        "run_id", String(64), ForeignKey("aw_job_runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(200), primary_key=True),
+    # Order of first execution within the run (the timeline).
+    Column("seq", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    # running | waiting | succeeded | failed
+    Column("status", String(16), nullable=False),
+    Column("output", JSON),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("resume_at", UTCDateTime),
+    # Credential lineage of integration tasks (issue 6): never the credential itself.
+    Column("integration", String(200)),
+    Column("credential_source", String(32)),
+    Column("credential_account", String(200)),
+)
+
+job_run_logs = Table(
+    "aw_job_run_logs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column(
+        "run_id",
+        String(64),
+        ForeignKey("aw_job_runs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", JSON),
+)
+
+job_events = Table(
+    "aw_job_events",
+    metadata,
+    # The sender's event id (or a generated one): a second event with the same id starts nothing.
+    Column("id", String(200), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("payload", JSON),
+    Column("account_id", String(200)),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+job_schedules = Table(
+    "aw_job_schedules",
+    metadata,
+    # "job:<job id>" for a job's own interval/cron trigger, "dyn:<dynamic id>:<schedule id>" for a
+    # registration on a dynamic schedule.
+    Column("key", String(500), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("job_id", String(200)),
+    Column("dynamic_schedule_id", String(200)),
+    Column("schedule_id", String(200)),
+    # interval | cron
+    Column("type", String(16), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("account_id", String(200)),
+    # Interval occurrences count from here; (re-)registering starts a new count.
+    Column("anchor_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("next_at", UTCDateTime, nullable=False, index=True),
+)
+
+job_schedule_firings = Table(
+    "aw_job_schedule_firings",
+    metadata,
+    # One row per occurrence: whichever process inserts it first starts the runs.
+    Column("schedule_key", String(500), primary_key=True),
+    Column("occurrence", UTCDateTime, primary_key=True),
+    Column("fired_at", UTCDateTime, nullable=False),
+    Column("run_ids", JSON, nullable=False),
 )
 
 
@@ -237,4 +413,13 @@ m2m_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+)
+
+dpop_proofs = Table(
+    "aw_dpop_proofs",
+    metadata,
+    # SHA-256 of the proof's key thumbprint and jti (oauth/dpop.py): the replay cache.
+    Column("digest", String(64), primary_key=True),
+    # The proof's iat plus its acceptance window; indexed so expired rows are swept cheaply.
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -36,6 +36,8 @@ class AccessTokenClaims:
     attribute_map: Mapping[str, Any]
     attributes: Sequence[str]
     scope: str | None = None
+    #: RFC 9449 §6: the thumbprint of the DPoP key the token is bound to (``cnf.jkt``).
+    cnf_jkt: str | None = None
 
     def to_jwt_claims(self, jti: str | None = None) -> dict[str, Any]:
         claims: dict[str, Any] = {
@@ -51,6 +53,8 @@ class AccessTokenClaims:
         }
         if self.scope:
             claims["scope"] = self.scope
+        if self.cnf_jkt:
+            claims["cnf"] = {"jkt": self.cnf_jkt}
         return claims
 
 

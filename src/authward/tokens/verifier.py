@@ -15,7 +15,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from authward.errors import TokenError
@@ -33,6 +33,8 @@ class TokenView:
     #: machine-user id (the token's ``sub``) -> its current client id
     machine_users: Mapping[str, str]
     revoked: frozenset[str] = field(default_factory=frozenset)
+    #: client ids of the OAuth clients whose users' tokens (``sub`` = a user id) verify
+    clients: frozenset[str] = field(default_factory=frozenset)
 
 
 ViewLoader = Callable[[], Awaitable[TokenView]]
@@ -118,7 +120,10 @@ class Verifier:
         self._locally_revoked.add(jti)
 
     async def verify(self, token: str) -> Principal:
-        return principal_from_claims(await self.verify_claims(token))
+        claims = await self.verify_claims(token)
+        assert self._view is not None
+        machine = self._view.machine_users.get(claims["sub"]) == claims["client_id"]
+        return principal_from_claims(claims, principal_type="machine" if machine else "user")
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
         """Every check of :meth:`verify`; returns the token's claims."""
@@ -145,9 +150,11 @@ class Verifier:
         jti = claims["jti"]
         if jti in view.revoked or jti in self._locally_revoked:
             raise TokenError("token-revoked", "token has been revoked")
-        sub = claims["sub"]
-        if view.machine_users.get(sub) != claims["client_id"]:
-            raise TokenError("token-subject-unknown", "token's machine user no longer exists")
+        client_id = claims["client_id"]
+        if view.machine_users.get(claims["sub"]) != client_id and client_id not in view.clients:
+            raise TokenError(
+                "token-subject-unknown", "token's machine user or OAuth client no longer exists"
+            )
         return verified
 
 
@@ -157,7 +164,9 @@ def uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
     return tuple(UUID(v) for v in values)
 
 
-def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+def principal_from_claims(
+    claims: Mapping[str, Any], *, principal_type: Literal["user", "machine"] = "machine"
+) -> Principal:
     """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc."""
     attribute_map = claims.get("attribute_map") or {}
     attribute_list = claims.get("attributes") or []
@@ -168,7 +177,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
             raise TypeError("attributes must be a list of UUID strings")
         return Principal(
             authenticator="authward",
-            principal_type="machine",
+            principal_type=principal_type,
             principal_id=str(claims["sub"]),
             subject=str(claims["sub"]),
             attributes=attribute_map,

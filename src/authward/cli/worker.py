@@ -1,0 +1,62 @@
+"""``authward worker``: execute job runs and fire schedules, without serving HTTP."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from authward.cli.common import AppOption, run
+from authward.config.loader import load_app
+from authward.errors import ConfigError
+from authward.jobs.discovery import find_job_clients
+from authward.runtime import Authward
+from authward.settings import load_settings
+
+
+async def _work(app_path: Path, overrides: dict[str, object]) -> None:
+    config, module = load_app(app_path)
+    clients = find_job_clients(module)
+    if not any(c.jobs for c in clients):
+        raise ConfigError(f"{app_path} defines no jobs: add a JobClient and define_job(...)")
+    aw = await Authward.open(config, load_settings(**overrides))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        aw.jobs.bind(clients)
+        await aw.jobs.start()
+        print(
+            f"authward: worker {aw.jobs.worker.owner} running {len(aw.jobs.jobs)} job(s)",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await aw.close()  # runs in flight go back to the queue for another worker
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        app_path: AppOption = Path("app.py"),
+        concurrency: Annotated[
+            int | None, typer.Option(help="Runs executed at once (AUTHWARD_JOBS_CONCURRENCY).")
+        ] = None,
+        lease_seconds: Annotated[
+            float | None,
+            typer.Option(help="Claim length before another worker may take a run over."),
+        ] = None,
+    ) -> None:
+        """Execute job runs and fire schedules (what `authward serve` also does in-process)."""
+        overrides: dict[str, object] = {}
+        if concurrency is not None:
+            overrides["jobs_concurrency"] = concurrency
+        if lease_seconds is not None:
+            overrides["jobs_lease_seconds"] = lease_seconds
+        run(_work(app_path, overrides))

@@ -1,0 +1,67 @@
+"""Jobs whose runs carry an account id and act as a principal (docs/jobs.md).
+
+client = JobClient(id="my-app", config=config)
+
+@client.job(id="post-created", name="Post created", version="1.0.0",
+            trigger=event_trigger(name="post.created", schema=PostCreated))
+async def post_created(payload, io, ctx): ...
+"""
+
+from authward.jobs.client import Job, JobClient
+from authward.jobs.context import Account, EventRef, JobRef, RunContext
+from authward.jobs.discovery import find_job_clients
+from authward.jobs.dynamic import DynamicSchedule
+from authward.jobs.errors import (
+    EventRejected,
+    JobsError,
+    JobsNotBound,
+    TaskFailed,
+    TaskKeyReused,
+    TaskOutputError,
+    UnknownJob,
+)
+from authward.jobs.io import Integration, Io
+from authward.jobs.records import (
+    JobInfo,
+    LogRecord,
+    RunDetail,
+    RunSummary,
+    ScheduleInfo,
+    SentEvent,
+    TaskRecord,
+)
+from authward.jobs.retry import RetryPolicy
+from authward.jobs.runtime import JobsRuntime
+from authward.jobs.triggers import cron_trigger, event_trigger, interval_trigger
+
+__all__ = [
+    "Account",
+    "DynamicSchedule",
+    "EventRef",
+    "EventRejected",
+    "Integration",
+    "Io",
+    "Job",
+    "JobClient",
+    "JobInfo",
+    "JobRef",
+    "JobsError",
+    "JobsNotBound",
+    "JobsRuntime",
+    "LogRecord",
+    "RetryPolicy",
+    "RunContext",
+    "RunDetail",
+    "RunSummary",
+    "ScheduleInfo",
+    "SentEvent",
+    "TaskFailed",
+    "TaskKeyReused",
+    "TaskOutputError",
+    "TaskRecord",
+    "UnknownJob",
+    "cron_trigger",
+    "event_trigger",
+    "find_job_clients",
+    "interval_trigger",
+]

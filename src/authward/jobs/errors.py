@@ -1,0 +1,79 @@
+"""What the job runtime refuses. Definition mistakes are :class:`~authward.errors.ConfigError`s
+(raised when the app module is imported); the rest live here.
+
+    JobsError           AuthwardError
+    ├── JobsNotBound    send_event / trigger / register before a runtime bound the client
+    ├── UnknownJob      a job id no bound client defines
+    ├── EventRejected   an event (or payload) that fails its shape or a listening job's schema
+    ├── TaskKeyReused   one task key used twice in one run
+    ├── TaskOutputError a task returned something that is not JSON-serialisable
+    └── TaskFailed      a task failed on its last attempt (the run fails with it)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EventRejected",
+    "JobsError",
+    "JobsNotBound",
+    "TaskFailed",
+    "TaskKeyReused",
+    "TaskOutputError",
+    "UnknownJob",
+]
+
+from collections.abc import Sequence
+from typing import Any
+
+from authward.errors import AuthwardError
+
+
+class JobsError(AuthwardError):
+    code = "jobs_error"
+
+
+class JobsNotBound(JobsError):
+    code = "jobs_not_bound"
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(
+            f"job client {client_id!r} is not bound to a runtime: run it under `authward serve` "
+            "or `authward worker`, or bind it with aw.jobs.bind([client])"
+        )
+
+
+class UnknownJob(JobsError):
+    code = "unknown_job"
+
+
+class EventRejected(JobsError):
+    """``errors`` is pydantic's error list (``loc``, ``msg``, ``type``), JSON-ready."""
+
+    code = "invalid_event"
+
+    def __init__(self, message: str, errors: Sequence[dict[str, Any]] = ()) -> None:
+        self.errors = [dict(e) for e in errors]
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'payload'}: {e.get('msg', '')}"
+            for e in self.errors
+        )
+        super().__init__(f"{message}: {details}" if details else message)
+
+
+class TaskKeyReused(JobsError):
+    code = "task_key_reused"
+
+
+class TaskOutputError(JobsError):
+    code = "task_output_invalid"
+
+
+class TaskFailed(JobsError):
+    code = "task_failed"
+
+    def __init__(self, key: str, attempts: int, error: str) -> None:
+        self.key = key
+        self.attempts = attempts
+        self.error = error
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"task {key!r} failed after {tries}: {error}")

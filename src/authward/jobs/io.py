@@ -1,0 +1,289 @@
+"""``io``: everything a run does that must survive a restart is a task, named by its key.
+
+A run resumes by calling its run function again from the top; a task whose key already completed
+returns its stored output without running again. ``io.wait`` and a retry's backoff suspend the run
+(:class:`Suspend`), which frees the worker until the run is due.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Integration", "Io", "Logger", "Suspend", "current_io", "to_json"]
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from authward.jobs.context import RunContext
+from authward.jobs.errors import JobsError, TaskFailed, TaskKeyReused, TaskOutputError
+from authward.jobs.records import SentEvent, TaskRecord
+from authward.jobs.retry import RetryPolicy
+from authward.jobs.store import RunStore, StoreInterrupted, connection_lost
+
+if TYPE_CHECKING:
+    from authward.jobs.client import Job
+    from authward.jobs.runtime import JobsRuntime
+
+Clock = Callable[[], datetime]
+#: A task running this long gets a "running" row, so a dashboard shows it before it ends.
+RUNNING_MARK_SECONDS = 0.2
+
+current_io: ContextVar[Io | None] = ContextVar("authward_job_io", default=None)
+
+
+class Suspend(BaseException):
+    """The run stops here and is due again at ``resume_at``. A BaseException so that a run
+    function's ``except Exception`` does not swallow it."""
+
+    def __init__(self, resume_at: datetime) -> None:
+        self.resume_at = resume_at
+        super().__init__(resume_at.isoformat())
+
+
+@runtime_checkable
+class Integration(Protocol):
+    """What ``define_job(integrations={...})`` accepts (issue 6 builds Slack, GitHub on it).
+
+    ``bind`` is called once per execution of a run when the job touches ``io.<name>``; it returns
+    a namespace whose calls should be tasks (``io.run_task(key, fn, integration=self.id, ...)``).
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    def bind(self, io: Io, ctx: RunContext) -> Any: ...
+
+
+def to_json(value: Any, what: str) -> Any:
+    """The JSON round-trip of an output, so a first run and a replay see the same value."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TaskOutputError(
+            f"{what} returned a {type(value).__name__}, which cannot be stored ({exc}): "
+            "return JSON-serialisable values (dict, list, str, int, float, bool, None) "
+            "or a pydantic model"
+        ) from None
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise JobsError("a task key must be a non-empty string of at most 200 characters")
+    return key
+
+
+class Logger:
+    """``io.logger``: messages stored with the run. A replayed run repeats its earlier calls;
+    they are recognised by position and not stored twice."""
+
+    def __init__(self, io: Io, already_stored: int) -> None:
+        self._io = io
+        self._position = 0
+        self._stored = already_stored
+
+    async def _log(self, level: str, message: str, data: Any) -> None:
+        self._position += 1
+        if self._position <= self._stored:
+            return
+        if data is not None:
+            data = json.loads(json.dumps(data, default=str))
+        io = self._io
+        try:
+            await io._store.add_log(io.ctx.id, io._clock(), level, str(message), data)
+        except Exception as exc:
+            if connection_lost(exc):
+                raise StoreInterrupted(str(exc)) from exc
+            raise
+
+    async def debug(self, message: str, data: Any = None) -> None:
+        await self._log("debug", message, data)
+
+    async def info(self, message: str, data: Any = None) -> None:
+        await self._log("info", message, data)
+
+    async def warn(self, message: str, data: Any = None) -> None:
+        await self._log("warn", message, data)
+
+    async def error(self, message: str, data: Any = None) -> None:
+        await self._log("error", message, data)
+
+
+class Io:
+    def __init__(
+        self,
+        *,
+        runtime: JobsRuntime,
+        job: Job,
+        ctx: RunContext,
+        owner: str,
+        tasks: dict[str, TaskRecord],
+        logs_stored: int,
+    ) -> None:
+        self._runtime = runtime
+        self._store: RunStore = runtime.store
+        self._clock: Clock = runtime.clock
+        self._job = job
+        self.ctx = ctx
+        self._owner = owner
+        self._tasks = tasks
+        self._seq = max((t.seq for t in tasks.values()), default=0)
+        self._used: set[str] = set()
+        self._bound: dict[str, Any] = {}
+        self.logger = Logger(self, logs_stored)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not attributes: the job's integrations.
+        integrations = self.__dict__.get("_job") and self._job.integrations
+        if not integrations or name not in integrations:
+            raise AttributeError(
+                f"io has no attribute {name!r}; integrations of this job: "
+                f"{', '.join(sorted(integrations or ())) or 'none'}"
+            )
+        if name not in self._bound:
+            self._bound[name] = integrations[name].bind(self, self.ctx)
+        return self._bound[name]
+
+    def _begin(self, key: object) -> tuple[str, TaskRecord | None]:
+        key = _check_key(key)
+        if key in self._used:
+            raise TaskKeyReused(f"task key {key!r} is used twice in run {self.ctx.id}")
+        self._used.add(key)
+        return key, self._tasks.get(key)
+
+    def _new_task(self, key: str, name: str, now: datetime, **lineage: str | None) -> TaskRecord:
+        self._seq += 1
+        return TaskRecord(
+            key=key,
+            name=name,
+            seq=self._seq,
+            status="running",
+            output=None,
+            error=None,
+            attempts=0,
+            started_at=now,
+            finished_at=None,
+            resume_at=None,
+            integration=lineage.get("integration"),
+            credential_source=lineage.get("credential_source"),
+            credential_account=lineage.get("credential_account"),
+        )
+
+    async def _save(self, task: TaskRecord) -> None:
+        try:
+            await self._store.save_task(self.ctx.id, self._owner, task)
+        except Exception as exc:
+            if connection_lost(exc):
+                raise StoreInterrupted(str(exc)) from exc
+            raise
+        self._tasks[task.key] = task
+
+    async def _call(self, task: TaskRecord, fn: Callable[[], Awaitable[Any] | Any]) -> Any:
+        """Call a task's function. Its "running" row is written only once it has run for
+        RUNNING_MARK_SECONDS: a quick task costs one write (its outcome), not two."""
+        writing = False
+
+        async def mark_running() -> None:
+            nonlocal writing
+            await asyncio.sleep(RUNNING_MARK_SECONDS)
+            writing = True
+            await self._save(task)
+
+        marker = asyncio.create_task(mark_running())
+        try:
+            result = fn()
+            return await result if inspect.isawaitable(result) else result
+        finally:
+            if not writing:
+                marker.cancel()  # still asleep: nothing was written
+            # A write in flight is never cut off; it must land before the outcome's.
+            await asyncio.gather(marker, return_exceptions=True)
+
+    async def run_task(
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any] | Any],
+        *,
+        retry: RetryPolicy | None = None,
+        name: str | None = None,
+        integration: str | None = None,
+        credential_source: str | None = None,
+        credential_account: str | None = None,
+    ) -> Any:
+        """Run ``fn`` once for this run and return its (stored) JSON output."""
+        key, task = self._begin(key)
+        if task is not None and task.status == "succeeded":
+            return task.output
+        if task is not None and task.status == "failed":
+            raise TaskFailed(key, task.attempts, task.error or "failed")
+        now = self._clock()
+        if task is not None and task.resume_at is not None and task.resume_at > now:
+            raise Suspend(task.resume_at)
+        policy = retry or self._job.retry
+        if task is None:
+            task = self._new_task(
+                key,
+                name or key,
+                now,
+                integration=integration,
+                credential_source=credential_source,
+                credential_account=credential_account,
+            )
+        task = replace(task, status="running", attempts=task.attempts + 1, resume_at=None)
+        try:
+            result = await self._call(task, fn)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if task.attempts < policy.limit:
+                resume_at = self._clock() + timedelta(seconds=policy.delay(task.attempts))
+                await self._save(replace(task, status="waiting", error=error, resume_at=resume_at))
+                raise Suspend(resume_at) from None
+            await self._save(replace(task, status="failed", error=error, finished_at=self._clock()))
+            raise TaskFailed(key, task.attempts, error) from exc
+        try:
+            output = to_json(result, f"task {key!r}")
+        except TaskOutputError as exc:
+            await self._save(
+                replace(task, status="failed", error=str(exc), finished_at=self._clock())
+            )
+            raise
+        await self._save(
+            replace(task, status="succeeded", output=output, error=None, finished_at=self._clock())
+        )
+        return output
+
+    async def wait(self, key: str, *, seconds: float) -> None:
+        """Suspend the run for ``seconds``; no worker is held meanwhile."""
+        key, task = self._begin(key)
+        now = self._clock()
+        if task is None:
+            resume_at = now + timedelta(seconds=seconds)
+            task = replace(self._new_task(key, "wait", now), status="waiting", resume_at=resume_at)
+            await self._save(task)
+            raise Suspend(resume_at)
+        if task.status == "succeeded":
+            return
+        if task.resume_at is not None and task.resume_at > now:
+            raise Suspend(task.resume_at)
+        await self._save(replace(task, status="succeeded", finished_at=now, attempts=1))
+
+    async def send_event(
+        self, key: str, event: dict[str, Any], *, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send an event as a task. Without an ``id`` the event gets one made of the run id and
+        the key, so a task interrupted and run again does not send it twice."""
+        event = {"id": f"{self.ctx.id}:{key}", **event}
+
+        async def send() -> dict[str, Any]:
+            sent: SentEvent = await self._runtime.send_event(event, account_id=account_id)
+            return {"id": sent.id, "run_ids": list(sent.run_ids)}
+
+        result: dict[str, Any] = await self.run_task(key, send, name="send event")
+        return result

@@ -1,0 +1,475 @@
+"""``JobsRuntime`` (``aw.jobs``): binds JobClients to an opened Authward, queues runs, runs the
+embedded worker and scheduler, and answers the dashboard's, CLI's and management API's reads."""
+
+from __future__ import annotations
+
+__all__ = ["JobsRuntime"]
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from authward.config.auth import Invoker
+from authward.errors import ConfigError
+from authward.jobs._sql import Writer
+from authward.jobs.client import Job, JobClient
+from authward.jobs.cron import parse_schedule
+from authward.jobs.dispatch import Dispatcher, LocalDispatcher
+from authward.jobs.dynamic import DynamicSchedule
+from authward.jobs.errors import EventRejected, UnknownJob
+from authward.jobs.executor import Executor
+from authward.jobs.identity import describe_principal, invoker_principal, principal_to_json
+from authward.jobs.records import (
+    JobInfo,
+    NewRun,
+    RunDetail,
+    RunSummary,
+    ScheduleInfo,
+    SentEvent,
+)
+from authward.jobs.schedule_store import ScheduleStore
+from authward.jobs.scheduler import Scheduler
+from authward.jobs.store import Lease, RunStore, claimed
+from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
+from authward.jobs.worker import Worker
+from authward.principal import current_principal
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+
+Identity = tuple[str | None, dict[str, Any] | None]
+_EVENT_KEYS = {"name", "payload", "id", "timestamp"}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_account(account_id: object) -> str | None:
+    if account_id is None:
+        return None
+    if not isinstance(account_id, str) or not account_id or len(account_id) > 200:
+        raise EventRejected("account_id must be a non-empty string of at most 200 characters")
+    return account_id
+
+
+def _json_payload(payload: Any) -> Any:
+    try:
+        return json.loads(json.dumps(payload, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise EventRejected(f"the payload is not JSON-serialisable ({exc})") from None
+
+
+def _timestamp(value: object, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventRejected(f"event timestamp {value!r} is not an ISO 8601 time") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise EventRejected("event timestamp must be a time-zone-aware datetime or ISO string")
+    return value.astimezone(UTC)
+
+
+class JobsRuntime:
+    def __init__(
+        self,
+        aw: Authward,
+        clients: Iterable[JobClient] = (),
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.aw = aw
+        self.clock = clock or _utcnow
+        settings = aw.settings
+        self.lease_seconds = settings.jobs_lease_seconds
+        self.poll_seconds = settings.jobs_poll_seconds
+        self.environment = settings.environment
+        self.store = RunStore(Writer(aw.engine))
+        self.schedules = ScheduleStore(self.store)
+        self.clients: dict[str, JobClient] = {}
+        self.jobs: dict[str, Job] = {}
+        self.dynamic_schedules: dict[str, DynamicSchedule] = {}
+        self.executor = Executor(self)
+        self.worker = Worker(
+            store=self.store,
+            executor=self.executor,
+            job_ids=lambda: list(self.jobs),
+            clock=self.clock,
+            concurrency=settings.jobs_concurrency,
+            lease_seconds=self.lease_seconds,
+            poll_seconds=self.poll_seconds,
+        )
+        #: Replace before start() to execute runs elsewhere (see dispatch.py).
+        self.dispatcher: Dispatcher = LocalDispatcher(self.worker, self.clock)
+        self.scheduler = Scheduler(self)
+        self._started = False
+        self.bind(clients)
+
+    # -- binding and lifecycle --------------------------------------------------------------
+
+    def bind(self, clients: Iterable[JobClient]) -> None:
+        """Make these clients' jobs runnable here. Job ids and dynamic schedule ids are unique
+        across every client of one runtime (runs and schedules are stored by them)."""
+        clients = [c for c in clients if self.clients.get(c.id) is not c]
+        jobs = dict(self.jobs)
+        dynamic = dict(self.dynamic_schedules)
+        for client in clients:
+            if client.id in self.clients:
+                raise ConfigError(f"two job clients have the id {client.id!r}", path="JobClient.id")
+            for job_id, job in client.jobs.items():
+                if job_id in jobs:
+                    raise ConfigError(
+                        f"job {job_id!r} is defined by clients {jobs[job_id].client.id!r} "
+                        f"and {client.id!r}",
+                        path=f"jobs.{job_id}",
+                    )
+                jobs[job_id] = job
+            for dyn_id, schedule in client.dynamic_schedules.items():
+                if dyn_id in dynamic:
+                    raise ConfigError(
+                        f"dynamic schedule {dyn_id!r} is defined by two clients",
+                        path=f"dynamic_schedules.{dyn_id}",
+                    )
+                dynamic[dyn_id] = schedule
+        for client in clients:
+            self.clients[client.id] = client
+            client._runtime = self
+        self.jobs, self.dynamic_schedules = jobs, dynamic
+
+    async def start(self, *, worker: bool = True, scheduler: bool = True) -> None:
+        """Write the jobs' own schedules, then execute and schedule runs in this process."""
+        now = self.clock()
+        for job in self.jobs.values():
+            if isinstance(job.trigger_spec, IntervalTrigger | CronTrigger):
+                await self.schedules.put(
+                    key=f"job:{job.id}",
+                    client_id=job.client.id,
+                    job_id=job.id,
+                    spec=job.trigger_spec.spec,
+                    now=now,
+                    replace=False,
+                )
+        if worker:
+            await self.dispatcher.start()
+        if scheduler:
+            await self.scheduler.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop scheduling and executing; runs in flight go back to the queue."""
+        await self.scheduler.stop()
+        await self.dispatcher.stop()
+        self._started = False
+
+    async def close(self) -> None:
+        await self.stop()
+        for client in self.clients.values():
+            if client._runtime is self:
+                client._runtime = None
+
+    def wake(self) -> None:
+        """Look for due runs and schedules now (after a test moved its clock, say)."""
+        self.worker.wake()
+        self.scheduler.wake()
+
+    # -- queueing runs ----------------------------------------------------------------------
+
+    def new_run(
+        self,
+        job: Job,
+        payload: Any,
+        *,
+        account_id: str | None,
+        identity: Identity,
+        event_id: str | None,
+        event_name: str,
+        event_timestamp: datetime,
+        now: datetime,
+    ) -> NewRun:
+        return NewRun(
+            id=f"run_{uuid.uuid4().hex}",
+            job_id=job.id,
+            job_version=job.version,
+            client_id=job.client.id,
+            payload=payload,
+            account_id=account_id,
+            invoker=identity[0],
+            principal=identity[1],
+            event_id=event_id,
+            event_name=event_name,
+            event_timestamp=event_timestamp,
+            environment=self.environment,
+            created_at=now,
+        )
+
+    @staticmethod
+    def _current_identity() -> Identity:
+        principal = current_principal()
+        if principal is None:
+            return None, None
+        return describe_principal(principal), principal_to_json(principal)
+
+    @staticmethod
+    def _payload_for(job: Job, payload: Any) -> Any:
+        trigger = job.trigger_spec
+        if isinstance(trigger, EventTrigger) and trigger.schema is not None:
+            try:
+                return trigger.schema.model_validate(payload).model_dump(mode="json")
+            except ValidationError as exc:
+                raise EventRejected(
+                    f"payload does not match the schema of job {job.id!r}",
+                    json.loads(exc.json(include_url=False)),
+                ) from None
+        return _json_payload(payload)
+
+    async def send_event(
+        self, event: Mapping[str, Any], *, account_id: str | None = None
+    ) -> SentEvent:
+        if not isinstance(event, Mapping) or not isinstance(event.get("name"), str):
+            raise EventRejected('an event is a mapping with at least a string "name"')
+        unknown = sorted(set(event) - _EVENT_KEYS)
+        if unknown:
+            known = ", ".join(sorted(_EVENT_KEYS))
+            raise EventRejected(f"unknown event field {unknown[0]!r} (known: {known})")
+        name: str = event["name"]
+        event_id = event.get("id") or f"evt_{uuid.uuid4().hex}"
+        if not isinstance(event_id, str) or len(event_id) > 200:
+            raise EventRejected("event id must be a string of at most 200 characters")
+        account_id = _check_account(account_id)
+        now = self.clock()
+        timestamp = _timestamp(event.get("timestamp"), now)
+        raw = _json_payload(event.get("payload"))
+        listeners = [
+            job
+            for job in self.jobs.values()
+            if isinstance(job.trigger_spec, EventTrigger) and job.trigger_spec.name == name
+        ]
+        payloads = {job.id: self._payload_for(job, raw) for job in listeners}
+        identity = self._current_identity()
+        runs = [
+            self.new_run(
+                job,
+                payloads[job.id],
+                account_id=account_id,
+                identity=identity,
+                event_id=event_id,
+                event_name=name,
+                event_timestamp=timestamp,
+                now=now,
+            )
+            for job in listeners
+        ]
+        row = {
+            "id": event_id,
+            "name": name,
+            "payload": raw,
+            "account_id": account_id,
+            "timestamp": timestamp,
+            "received_at": now,
+        }
+        outcome: tuple[bool, tuple[str, ...]] = (False, ())
+
+        async def write(lease: Lease | None) -> bool:
+            nonlocal outcome
+            outcome = await self.store.record_event(row, runs, lease=lease)
+            return not outcome[0]
+
+        await self._queue(runs, now, write)
+        duplicate, run_ids = outcome
+        return SentEvent(event_id, name, run_ids, duplicate)
+
+    async def _queue(
+        self,
+        runs: list[NewRun],
+        now: datetime,
+        write: Callable[[Lease | None], Awaitable[bool]],
+    ) -> None:
+        """Store runs with ``write`` (True: they were inserted) and get them started: leased at
+        insert to a local worker with free slots, or queued and the dispatcher told."""
+        reservation = self.dispatcher.reserve(len(runs)) if runs else None
+        lease = None
+        if reservation is not None:
+            lease = (reservation.owner, now + timedelta(seconds=self.lease_seconds))
+        try:
+            inserted = await write(lease)
+        except BaseException:
+            if reservation is not None:
+                reservation.cancel()
+            raise
+        if reservation is None:
+            if inserted:
+                self.dispatcher.notify([r.id for r in runs])
+        elif inserted:
+            reservation.start([claimed(r, reservation.owner) for r in runs])
+        else:
+            reservation.cancel()
+
+    async def _start_run(
+        self, job: Job, payload: Any, account_id: str | None, identity: Identity, event_name: str
+    ) -> str:
+        account_id = _check_account(account_id)
+        now = self.clock()
+        run = self.new_run(
+            job,
+            self._payload_for(job, payload),
+            account_id=account_id,
+            identity=identity,
+            event_id=None,
+            event_name=event_name,
+            event_timestamp=now,
+            now=now,
+        )
+
+        async def write(lease: Lease | None) -> bool:
+            await self.store.insert_runs([run], lease=lease)
+            return True
+
+        await self._queue([run], now, write)
+        return run.id
+
+    def _job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            known = ", ".join(sorted(self.jobs)) or "none are bound"
+            raise UnknownJob(f"no job {job_id!r} (known: {known})")
+        return job
+
+    async def trigger_job(
+        self,
+        job: Job,
+        payload: Any,
+        *,
+        auth_invoker: Invoker | None = None,
+        account_id: str | None = None,
+    ) -> str:
+        if self.jobs.get(job.id) is not job:
+            raise UnknownJob(f"job {job.id!r} is not bound to this runtime")
+        identity: Identity = self._current_identity()
+        if auth_invoker is not None:
+            if not isinstance(auth_invoker, Invoker):
+                raise ConfigError("must be auth.invoker('machine-user-name')", path="auth_invoker")
+            invoker, principal = await invoker_principal(self.aw, auth_invoker)
+            identity = (invoker, principal_to_json(principal))
+        return await self._start_run(job, payload, account_id, identity, "invoke")
+
+    async def test_job(self, job_id: str, payload: Any, *, account_id: str | None = None) -> str:
+        """Start a run of ``job_id`` now, whatever its trigger (the dashboard's "test")."""
+        job = self._job(job_id)
+        return await self._start_run(job, payload, account_id, self._current_identity(), "test")
+
+    async def cancel_run(self, run_id: str) -> bool:
+        if not await self.store.cancel(run_id, self.clock()):
+            return False
+        self.executor.interrupt(run_id)
+        return True
+
+    # -- dynamic schedules ------------------------------------------------------------------
+
+    def jobs_for_schedule(self, job_id: str | None, dynamic_id: str | None) -> list[Job]:
+        if job_id is not None:
+            return [self.jobs[job_id]] if job_id in self.jobs else []
+        return [
+            j
+            for j in self.jobs.values()
+            if isinstance(j.trigger_spec, DynamicSchedule) and j.trigger_spec.id == dynamic_id
+        ]
+
+    def scheduled_job_ids(self) -> list[str]:
+        return [
+            j.id
+            for j in self.jobs.values()
+            if isinstance(j.trigger_spec, IntervalTrigger | CronTrigger)
+        ]
+
+    def used_dynamic_schedule_ids(self) -> list[str]:
+        return sorted(
+            {
+                j.trigger_spec.id
+                for j in self.jobs.values()
+                if isinstance(j.trigger_spec, DynamicSchedule)
+            }
+        )
+
+    async def register_schedule(
+        self, schedule: DynamicSchedule, schedule_id: str, registration: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if not self.jobs_for_schedule(None, schedule.id):
+            raise ConfigError(
+                f"no job uses dynamic schedule {schedule.id!r} as its trigger: define one with "
+                f"trigger={schedule.id.replace('-', '_')} before registering schedules on it",
+                path=f"dynamic_schedules.{schedule.id}",
+            )
+        if not isinstance(registration, Mapping):
+            raise ConfigError("must be a mapping with type, options, account_id", path="schedule")
+        unknown = sorted(set(registration) - {"type", "options", "account_id"})
+        if unknown:
+            raise ConfigError("unknown field (known: type, options, account_id)", path=unknown[0])
+        spec = parse_schedule(registration.get("type"), registration.get("options"))
+        try:
+            account_id = _check_account(registration.get("account_id"))
+        except EventRejected as exc:
+            raise ConfigError(str(exc), path="account_id") from None
+        now = self.clock()
+        await self.schedules.put(
+            key=f"dyn:{schedule.id}:{schedule_id}",
+            client_id=schedule.client.id,
+            spec=spec,
+            now=now,
+            dynamic_schedule_id=schedule.id,
+            schedule_id=schedule_id,
+            account_id=account_id,
+        )
+        self.scheduler.wake()
+        return {
+            "id": schedule_id,
+            "dynamic_schedule_id": schedule.id,
+            "type": spec.type,
+            "options": spec.options(),
+            "account_id": account_id,
+            "next_at": spec.next_after(now, now).isoformat(),
+        }
+
+    async def unregister_schedule(self, schedule: DynamicSchedule, schedule_id: str) -> bool:
+        return await self.schedules.delete(f"dyn:{schedule.id}:{schedule_id}")
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def list_jobs(self) -> list[JobInfo]:
+        return [
+            JobInfo(
+                id=job.id,
+                name=job.name,
+                version=job.version,
+                client_id=job.client.id,
+                trigger=job.describe_trigger(),
+                event_name=(
+                    job.trigger_spec.name if isinstance(job.trigger_spec, EventTrigger) else None
+                ),
+            )
+            for job in sorted(self.jobs.values(), key=lambda j: (j.client.id, j.id))
+        ]
+
+    async def list_runs(
+        self,
+        *,
+        account_id: str | None = None,
+        job_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[RunSummary]:
+        return await self.store.list_runs(
+            account_id=account_id, job_id=job_id, status=status, limit=limit
+        )
+
+    async def get_run(self, run_id: str) -> RunDetail | None:
+        return await self.store.get_run(run_id)
+
+    async def list_schedules(self, dynamic_schedule_id: str | None = None) -> list[ScheduleInfo]:
+        return await self.schedules.list(dynamic_schedule_id)

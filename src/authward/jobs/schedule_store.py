@@ -1,0 +1,176 @@
+"""Schedules (a job's own interval/cron trigger, and registrations on dynamic schedules) and
+their firings. Each occurrence fires exactly once, however many processes tick: the schedule's
+``next_at`` moves forward only from the value the firing process read, and the firing row's
+primary key is (schedule key, occurrence)."""
+
+from __future__ import annotations
+
+__all__ = ["ScheduleRow", "ScheduleStore"]
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+
+from authward.jobs._sql import insert_ignore
+from authward.jobs.cron import ScheduleSpec, parse_schedule
+from authward.jobs.records import NewRun, ScheduleInfo
+from authward.jobs.store import RunStore
+from authward.store.schema import job_schedule_firings, job_schedules
+
+_S = job_schedules.c
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    key: str
+    client_id: str
+    job_id: str | None
+    dynamic_schedule_id: str | None
+    schedule_id: str | None
+    spec: ScheduleSpec
+    account_id: str | None
+    anchor_at: datetime
+    next_at: datetime
+
+
+def _row(r: Any) -> ScheduleRow:
+    return ScheduleRow(
+        key=r["key"],
+        client_id=r["client_id"],
+        job_id=r["job_id"],
+        dynamic_schedule_id=r["dynamic_schedule_id"],
+        schedule_id=r["schedule_id"],
+        spec=parse_schedule(r["type"], r["options"]),
+        account_id=r["account_id"],
+        anchor_at=r["anchor_at"],
+        next_at=r["next_at"],
+    )
+
+
+class ScheduleStore:
+    def __init__(self, runs: RunStore) -> None:
+        self._runs = runs
+        self._writer = runs.writer
+        self._engine = runs.writer.engine
+
+    async def put(
+        self,
+        *,
+        key: str,
+        client_id: str,
+        spec: ScheduleSpec,
+        now: datetime,
+        job_id: str | None = None,
+        dynamic_schedule_id: str | None = None,
+        schedule_id: str | None = None,
+        account_id: str | None = None,
+        replace: bool = True,
+    ) -> bool:
+        """Create or replace a schedule. With ``replace=False`` (a job's own trigger, written by
+        every process at start) an unchanged schedule keeps its anchor. True when written."""
+        values = {
+            "client_id": client_id,
+            "job_id": job_id,
+            "dynamic_schedule_id": dynamic_schedule_id,
+            "schedule_id": schedule_id,
+            "type": spec.type,
+            "options": spec.options(),
+            "account_id": account_id,
+            "anchor_at": now,
+            "updated_at": now,
+            "next_at": spec.next_after(now, now),
+        }
+        async with self._writer.transaction() as conn:
+            if await insert_ignore(conn, job_schedules, {"key": key, "created_at": now, **values}):
+                return True
+            if not replace:
+                current = (
+                    await conn.execute(select(_S.type, _S.options).where(_S.key == key))
+                ).first()
+                if current is not None and (current.type, current.options) == (
+                    spec.type,
+                    spec.options(),
+                ):
+                    return False
+            await conn.execute(update(job_schedules).where(_S.key == key).values(**values))
+        return True
+
+    async def delete(self, key: str) -> bool:
+        async with self._writer.transaction() as conn:
+            return bool((await conn.execute(delete(job_schedules).where(_S.key == key))).rowcount)
+
+    @staticmethod
+    def _mine(job_ids: Sequence[str], dynamic_ids: Sequence[str]) -> Any:
+        return or_(_S.job_id.in_(job_ids), _S.dynamic_schedule_id.in_(dynamic_ids))
+
+    async def due(
+        self, now: datetime, job_ids: Sequence[str], dynamic_ids: Sequence[str], limit: int = 500
+    ) -> list[ScheduleRow]:
+        query = (
+            select(job_schedules)
+            .where(_S.next_at <= now, self._mine(job_ids, dynamic_ids))
+            .order_by(_S.next_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_row(r) for r in (await conn.execute(query)).mappings()]
+
+    async def next_due_at(
+        self, job_ids: Sequence[str], dynamic_ids: Sequence[str]
+    ) -> datetime | None:
+        query = select(func.min(_S.next_at)).where(self._mine(job_ids, dynamic_ids))
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(query)
+        return value if isinstance(value, datetime) else None
+
+    async def fire(
+        self,
+        row: ScheduleRow,
+        occurrence: datetime,
+        next_at: datetime,
+        runs: Sequence[NewRun],
+        now: datetime,
+    ) -> bool:
+        """Queue ``runs`` for one occurrence unless another process already did."""
+        async with self._writer.transaction() as conn:
+            moved = await conn.execute(
+                update(job_schedules)
+                .where(_S.key == row.key, _S.next_at == row.next_at)
+                .values(next_at=next_at)
+            )
+            if not moved.rowcount:
+                return False
+            firing = {
+                "schedule_key": row.key,
+                "occurrence": occurrence,
+                "fired_at": now,
+                "run_ids": [r.id for r in runs],
+            }
+            if not await insert_ignore(conn, job_schedule_firings, firing):
+                return False
+            await self._runs.insert_runs(runs, conn)
+        return True
+
+    async def list(self, dynamic_schedule_id: str | None = None) -> list[ScheduleInfo]:
+        query = select(job_schedules).order_by(_S.key)
+        if dynamic_schedule_id is not None:
+            query = query.where(_S.dynamic_schedule_id == dynamic_schedule_id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            ScheduleInfo(
+                key=r["key"],
+                client_id=r["client_id"],
+                job_id=r["job_id"],
+                dynamic_schedule_id=r["dynamic_schedule_id"],
+                schedule_id=r["schedule_id"],
+                type=r["type"],
+                options=dict(r["options"]),
+                account_id=r["account_id"],
+                next_at=r["next_at"],
+            )
+            for r in rows
+        ]

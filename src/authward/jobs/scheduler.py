@@ -1,0 +1,93 @@
+"""Fires interval and cron occurrences: a job's own schedule and every registration on a dynamic
+schedule. ``tick(now)`` does one pass (tests drive it with their own clock); ``start`` runs it
+whenever the earliest schedule is due, and at least every poll interval for schedules
+registered by other processes. Each occurrence fires once in all (see schedule_store.py); a
+schedule that was not served for a while fires once for its latest missed occurrence."""
+
+from __future__ import annotations
+
+__all__ = ["Scheduler"]
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from authward.jobs.runtime import JobsRuntime
+
+log = logging.getLogger("authward.jobs")
+_TICK = timedelta(microseconds=1)
+
+
+class Scheduler:
+    def __init__(self, runtime: JobsRuntime) -> None:
+        self._runtime = runtime
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def tick(self, now: datetime | None = None) -> list[str]:
+        """Fire every due occurrence; returns the ids of the runs this call queued."""
+        rt = self._runtime
+        now = now or rt.clock()
+        queued: list[str] = []
+        due = await rt.schedules.due(now, rt.scheduled_job_ids(), rt.used_dynamic_schedule_ids())
+        for row in due:
+            jobs = rt.jobs_for_schedule(row.job_id, row.dynamic_schedule_id)
+            occurrence = row.spec.latest_at_or_before(now, row.anchor_at) or row.next_at
+            previous = row.spec.latest_at_or_before(occurrence - _TICK, row.anchor_at)
+            payload = {
+                "ts": occurrence.isoformat(),
+                "last_timestamp": previous.isoformat() if previous else None,
+                "schedule_id": row.schedule_id,
+            }
+            runs = [
+                rt.new_run(
+                    job,
+                    payload,
+                    account_id=row.account_id,
+                    identity=(None, None),
+                    event_id=None,
+                    event_name="schedule",
+                    event_timestamp=occurrence,
+                    now=now,
+                )
+                for job in jobs
+            ]
+            next_at = row.spec.next_after(now, row.anchor_at)
+            if await rt.schedules.fire(row, occurrence, next_at, runs, now):
+                queued.extend(r.id for r in runs)
+        if queued:
+            rt.dispatcher.notify(queued)
+        return queued
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="authward scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        rt = self._runtime
+        while True:
+            self._wake.clear()
+            delay = rt.poll_seconds
+            try:
+                await self.tick()
+                nxt = await rt.schedules.next_due_at(
+                    rt.scheduled_job_ids(), rt.used_dynamic_schedule_ids()
+                )
+                if nxt is not None:
+                    delay = min(delay, max(0.0, (nxt - rt.clock()).total_seconds()))
+            except Exception as exc:
+                log.warning("scheduler: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)

@@ -1,0 +1,151 @@
+"""Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3).
+
+Three methods: ``client_secret_basic`` (§2.3.1, HTTP Basic with the form-encoded id and secret),
+``client_secret_post`` (the same two in the form body), and ``none`` for public clients (§2.1),
+which send only ``client_id`` and prove possession through PKCE instead. A request using two
+methods at once MUST be refused (§2.3). Confidential clients are the config's OAuth clients
+without ``public=True`` and every machine user (its ``awm_`` client id, for
+``client_credentials`` only).
+
+Secrets are 256-bit random strings, so a single SHA-256 is as strong as a slow hash here (docs/
+decisions/012): the directory keeps only digests, computed when it loads the sealed secrets,
+and compares them in constant time.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AUTH_METHODS",
+    "Client",
+    "ClientDirectory",
+    "ClientLoader",
+    "Presented",
+    "authenticate",
+    "presented",
+    "secret_digest",
+]
+
+import asyncio
+import binascii
+import hashlib
+import hmac
+import time
+from base64 import b64decode
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote_plus
+
+from authward.oauth.errors import InvalidClient, InvalidRequest
+from authward.store.records import StoredMachineUser
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+#: Advertised as ``token_endpoint_auth_methods_supported``.
+AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "none")
+
+
+def secret_digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    kind: Literal["oauth2_client", "machine_user"]
+    secret_sha256: bytes = field(repr=False)
+    public: bool = False
+    grant_types: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = ()
+    access_token_lifetime_seconds: int | None = None
+    refresh_token_lifetime_seconds: int | None = None
+    require_dpop: bool = False
+    #: For a machine user: its stored row (what its tokens carry), so issuing reads nothing.
+    machine_user: StoredMachineUser | None = None
+
+
+ClientLoader = Callable[[], Awaitable[list[Client]]]
+
+
+class ClientDirectory:
+    """Every client by ``client_id``, in memory, reloaded when older than ``refresh_seconds``
+    (a config sync in this process reloads it at once)."""
+
+    def __init__(self, load: ClientLoader, *, refresh_seconds: float) -> None:
+        self._load = load
+        self._refresh = refresh_seconds
+        self._clients: dict[str, Client] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    async def get(self, client_id: str) -> Client | None:
+        if time.monotonic() - self._loaded_at >= self._refresh:
+            async with self._lock:
+                if time.monotonic() - self._loaded_at >= self._refresh:
+                    self._clients = {c.client_id: c for c in await self._load()}
+                    self._loaded_at = time.monotonic()
+        return self._clients.get(client_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """The credentials a request carries, before they are checked."""
+
+    client_id: str
+    secret: str | None = field(repr=False)
+    method: AuthMethod
+
+
+def _basic(authorization: str) -> tuple[str, str]:
+    try:
+        decoded = b64decode(authorization, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("the Basic credentials are not valid base64") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient("the Basic credentials are not client_id:client_secret")
+    # §2.3.1: both are form-encoded before they are joined.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def presented(form: Mapping[str, str], authorization: str | None) -> Presented:
+    """Which method the request uses. ``authorization`` is the ``Authorization`` header."""
+    basic = None
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "basic":
+            basic = _basic(value.strip())
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if basic is not None:
+        if form_secret is not None:
+            raise InvalidRequest("use one client authentication method: Basic or the form")
+        if form_id is not None and form_id != basic[0]:
+            raise InvalidRequest("client_id differs from the one in the Basic credentials")
+        return Presented(basic[0], basic[1], "client_secret_basic")
+    if form_id is None:
+        raise InvalidClient("client authentication is required (no client_id)")
+    if form_secret is not None:
+        return Presented(form_id, form_secret, "client_secret_post")
+    return Presented(form_id, None, "none")
+
+
+async def authenticate(
+    directory: ClientDirectory, form: Mapping[str, str], authorization: str | None
+) -> Client:
+    """The authenticated client, or :class:`InvalidClient` / :class:`InvalidRequest`."""
+    creds = presented(form, authorization)
+    client = await directory.get(creds.client_id)
+    if client is None:
+        raise InvalidClient("unknown client")
+    if client.public:
+        if creds.method != "none":
+            raise InvalidClient("a public client has no secret: send only its client_id")
+        return client
+    if creds.secret is None:
+        raise InvalidClient("this client must authenticate with its client secret")
+    if not hmac.compare_digest(secret_digest(creds.secret), client.secret_sha256):
+        raise InvalidClient("client authentication failed")
+    return client

@@ -1,0 +1,469 @@
+"""The token endpoint, RFC 6749 §3.2 and §4: one handler per grant type.
+
+- ``authorization_code`` (§4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3): the code is single use and
+  lives a minute; ``redirect_uri`` must be the one of the authorization request; the PKCE
+  verifier must match. A second use is refused and revokes every token issued from the code
+  (§4.1.2, RFC 9700 §4.2.4).
+- ``refresh_token`` (§6, RFC 9700 §4.14.2): rotated on every use; a rotated-out token revokes its
+  whole family. ``scope`` may narrow the grant, never widen it.
+- ``client_credentials`` (§4.4): machine users only; the same token ``aw.machine_user_token``
+  makes, issued without touching the database.
+
+DPoP (RFC 9449 §5): a proof binds the access token to its key (``cnf.jkt``, ``token_type
+DPoP``); clients with ``require_dpop`` get no unbound token; a public client's refresh token is
+bound to the key it was issued under; a code's ``dpop_jkt`` (§10) must be the proof's key.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GRANT_TYPES_SUPPORTED", "TokenEndpoint", "TokenRequest", "TokenTarget"]
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from authward.oauth.clients import Client, ClientDirectory, authenticate
+from authward.oauth.dpop import DpopProof
+from authward.oauth.errors import (
+    InvalidDpopProof,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from authward.oauth.grants import CODE_PREFIX, code_grant
+from authward.oauth.id_token import IdTokenInput, id_token_claims, scoped_claims
+from authward.oauth.pkce import verify_s256
+from authward.oauth.scopes import OFFLINE_ACCESS, OPENID, parse_scope
+from authward.store.audit import AuditEvent, AuditStore
+from authward.store.grants import GrantRow, GrantStore, NewGrant
+from authward.store.records import StoredMachineUser
+from authward.tokens import opaque
+from authward.tokens.access_token import AccessTokenClaims, sign_access_token
+from authward.tokens.jwt import sign_jwt
+from authward.tokens.keys import SigningKey
+
+GRANT_TYPES_SUPPORTED: tuple[str, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+)
+REFRESH_PREFIX = "awrt_"
+ID_TOKEN_TYP = "JWT"  # noqa: S105 - a JOSE header value, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    form: Mapping[str, str]
+    #: The ``Authorization`` header (client_secret_basic), if any.
+    authorization: str | None
+    #: The request's one ``DPoP`` header (see ``single_dpop_header``), if any.
+    dpop: str | None
+    #: This endpoint's URL as the client addressed it: what a DPoP proof's ``htu`` must name.
+    url: str
+    ip: str | None = None
+
+
+class UserDirectory(Protocol):
+    async def get(self, user_id: str) -> Any: ...
+
+    async def claims(self, user_id: str) -> Any: ...
+
+
+class ProofChecker(Protocol):
+    async def verify(self, proof: str | None, *, method: str, url: str) -> DpopProof: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTarget:
+    """Where tokens are issued: the instance's names and lifetimes."""
+
+    issuer: str
+    audience: str
+    default_access_lifetime: int
+    default_refresh_lifetime: int
+    machine_user_lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Minted:
+    body: dict[str, Any]
+    jti: str
+    rows: list[NewGrant]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _access_row(family_id: str, client_id: str, subject: str, jti: str, exp: int) -> NewGrant:
+    return NewGrant(
+        digest=opaque.digest("jti:" + jti),
+        kind="access",
+        family_id=family_id,
+        client_id=client_id,
+        subject=subject,
+        data={"jti": jti},
+        expires_at=datetime.fromtimestamp(exp, UTC),
+    )
+
+
+class TokenEndpoint:
+    def __init__(
+        self,
+        *,
+        target: TokenTarget,
+        clients: ClientDirectory,
+        grants: GrantStore,
+        signer: Callable[[], Awaitable[SigningKey]],
+        users: UserDirectory,
+        dpop: ProofChecker,
+        audit: AuditStore,
+        revoke_family: Callable[[str, str], Awaitable[None]],
+    ) -> None:
+        self._target = target
+        self._clients = clients
+        self._grants = grants
+        self._signer = signer
+        self._users = users
+        self._dpop = dpop
+        self._audit = audit
+        self._revoke_family = revoke_family
+
+    async def handle(self, request: TokenRequest) -> dict[str, Any]:
+        """The §5.1 response body, or an :class:`OAuthError` to send as §5.2 says."""
+        grant_type = request.form.get("grant_type")
+        if grant_type is None:
+            raise InvalidRequest("grant_type is required")
+        if grant_type not in GRANT_TYPES_SUPPORTED:
+            raise UnsupportedGrantType(
+                f"grant_type must be one of {', '.join(GRANT_TYPES_SUPPORTED)}"
+            )
+        client = await authenticate(self._clients, request.form, request.authorization)
+        if grant_type not in client.grant_types:
+            raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
+        if grant_type == "client_credentials":
+            return await self._client_credentials(client, request)
+        proof = await self._proof(client, request)
+        if grant_type == "authorization_code":
+            return await self._authorization_code(client, request, proof)
+        return await self._refresh_token(client, request, proof)
+
+    async def _proof(self, client: Client, request: TokenRequest) -> DpopProof | None:
+        if request.dpop is None:
+            if client.require_dpop:
+                # RFC 9449 §5: such a client never gets an unbound token.
+                raise InvalidDpopProof("this client must send a DPoP proof")
+            return None
+        return await self._dpop.verify(request.dpop, method="POST", url=request.url)
+
+    # -- client_credentials -----------------------------------------------------------------
+
+    async def _client_credentials(self, client: Client, request: TokenRequest) -> dict[str, Any]:
+        mu = client.machine_user
+        assert mu is not None  # only machine users have this grant
+        if request.form.get("scope"):
+            raise InvalidScope("machine users are granted no scopes; omit scope")
+        proof = await self._proof(client, request)
+        lifetime = self._target.machine_user_lifetime
+        token = await self.machine_user_token(mu, lifetime, cnf_jkt=proof.jkt if proof else None)
+        return {
+            "access_token": token,
+            "token_type": "DPoP" if proof else "Bearer",
+            "expires_in": lifetime,
+        }
+
+    async def machine_user_token(
+        self,
+        mu: StoredMachineUser,
+        lifetime: int,
+        *,
+        audience: str | None = None,
+        cnf_jkt: str | None = None,
+    ) -> str:
+        """An RFC 9068 access token acting as machine user ``mu``."""
+        issued = int(time.time())
+        claims = AccessTokenClaims(
+            issuer=self._target.issuer,
+            subject=str(mu.id),
+            audience=audience or self._target.audience,
+            client_id=mu.client_id,
+            issued_at=issued,
+            expires_at=issued + lifetime,
+            attribute_map=mu.attributes,
+            attributes=mu.attribute_list,
+            cnf_jkt=cnf_jkt,
+        )
+        return sign_access_token(await self._signer(), claims.to_jwt_claims())
+
+    # -- authorization_code -------------------------------------------------------------------
+
+    async def _authorization_code(
+        self, client: Client, request: TokenRequest, proof: DpopProof | None
+    ) -> dict[str, Any]:
+        form = request.form
+        code = form.get("code")
+        if code is None:
+            raise InvalidRequest("code is required")
+        redirect_uri = form.get("redirect_uri")
+        if redirect_uri is None:
+            raise InvalidRequest("redirect_uri is required")
+        verifier = form.get("code_verifier")
+        if not opaque.is_well_formed(code, CODE_PREFIX):
+            raise InvalidGrant("the authorization code is not valid")
+        digest = opaque.digest(code)
+        row = await self._grants.get(digest)
+        if row is None or row.kind != "code" or row.client_id != client.client_id:
+            raise InvalidGrant("the authorization code is not valid")
+        await self._refuse_spent(row, "code", request)
+        grant = code_grant(row.data)
+        # §4.1.3: the redirect URI must be identical to the one of the authorization request.
+        if not hmac.compare_digest(redirect_uri.encode(), grant.redirect_uri.encode()):
+            raise InvalidGrant("redirect_uri is not the one of the authorization request")
+        verify_s256(verifier, grant.code_challenge)
+        if grant.dpop_jkt is not None:
+            if proof is None:
+                raise InvalidDpopProof("the authorization request named a DPoP key (dpop_jkt)")
+            if not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode()):
+                raise InvalidDpopProof("the DPoP proof's key is not the one named by dpop_jkt")
+        user = await self._user_claims(grant.user_id)
+        key = await self._signer()
+        now = _now()
+
+        def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
+            minted = self._mint(
+                key,
+                client,
+                family_id=live.family_id,
+                user=user,
+                scopes=grant.scopes,
+                proof=proof,
+                auth_time=grant.auth_time,
+                session_id=grant.session_id,
+                nonce=grant.nonce,
+                refresh_jkt=None,
+                now=now,
+            )
+            return minted, minted.rows
+
+        redeemed = await self._grants.redeem(digest, "code", now, mint)
+        if redeemed.value is None:
+            # Another request redeemed it first: this one is the replay.
+            if redeemed.row is not None:
+                await self._refuse_spent(redeemed.row, "code", request)
+            raise InvalidGrant("the authorization code is not valid")
+        await self._audit.record(
+            AuditEvent(
+                "token.issued",
+                now,
+                subject=grant.user_id,
+                client_id=client.client_id,
+                ip=request.ip,
+                detail={"grant_type": "authorization_code", "jti": redeemed.value.jti},
+            )
+        )
+        return redeemed.value.body
+
+    async def _refuse_spent(self, row: GrantRow, kind: str, request: TokenRequest) -> None:
+        """Refuse a used, revoked or expired grant; a used one is a replay, which revokes what
+        was issued from it."""
+        now = _now()
+        if row.used_at is not None:
+            event = "grant.code_reused" if kind == "code" else "grant.refresh_reused"
+            await self._revoke_family(row.family_id, event)
+            await self._audit.record(
+                AuditEvent(
+                    event,
+                    now,
+                    subject=row.subject,
+                    client_id=row.client_id,
+                    ip=request.ip,
+                    detail={"family": row.family_id},
+                )
+            )
+            what = "authorization code" if kind == "code" else "refresh token"
+            raise InvalidGrant(f"the {what} was already used; its tokens are revoked")
+        if row.revoked_at is not None:
+            raise InvalidGrant("the grant has been revoked")
+        if row.expires_at <= now:
+            raise InvalidGrant("the grant has expired")
+
+    async def _user_claims(self, user_id: str) -> Any:
+        account = await self._users.get(user_id)
+        if account is None or account.disabled:
+            raise InvalidGrant("the user no longer exists or is disabled")
+        claims = await self._users.claims(user_id)
+        if claims is None:
+            raise InvalidGrant("the user no longer exists")
+        return claims
+
+    # -- refresh_token ------------------------------------------------------------------------
+
+    async def _refresh_token(
+        self, client: Client, request: TokenRequest, proof: DpopProof | None
+    ) -> dict[str, Any]:
+        token = request.form.get("refresh_token")
+        if token is None:
+            raise InvalidRequest("refresh_token is required")
+        if not opaque.is_well_formed(token, REFRESH_PREFIX):
+            raise InvalidGrant("the refresh token is not valid")
+        digest = opaque.digest(token)
+        row = await self._grants.get(digest)
+        if row is None or row.kind != "refresh" or row.client_id != client.client_id:
+            raise InvalidGrant("the refresh token is not valid")
+        await self._refuse_spent(row, "refresh", request)
+        granted = tuple(row.data["scopes"])
+        scopes = granted
+        if "scope" in request.form:
+            scopes = parse_scope(request.form["scope"])
+            wider = [s for s in scopes if s not in granted]
+            if wider:
+                raise InvalidScope(f"scope may not go beyond the grant: {' '.join(wider)}")
+        bound = row.data.get("jkt")
+        if bound is not None:
+            # RFC 9449 §5: a public client's refresh token works only with its DPoP key.
+            if proof is None:
+                raise InvalidDpopProof("this refresh token is bound to a DPoP key")
+            if not hmac.compare_digest(proof.jkt.encode(), str(bound).encode()):
+                raise InvalidDpopProof("the DPoP proof's key is not the refresh token's")
+        user = await self._user_claims(row.subject)
+        key = await self._signer()
+        now = _now()
+
+        def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
+            minted = self._mint(
+                key,
+                client,
+                family_id=live.family_id,
+                user=user,
+                scopes=scopes,
+                proof=proof,
+                auth_time=int(live.data["auth_time"]),
+                session_id=live.data.get("sid"),
+                nonce=None,
+                refresh_jkt=bound,
+                refresh_scopes=granted,
+                now=now,
+            )
+            return minted, minted.rows
+
+        redeemed = await self._grants.redeem(digest, "refresh", now, mint)
+        if redeemed.value is None:
+            if redeemed.row is not None:
+                await self._refuse_spent(redeemed.row, "refresh", request)
+            raise InvalidGrant("the refresh token is not valid")
+        await self._audit.record(
+            AuditEvent(
+                "token.refreshed",
+                now,
+                subject=row.subject,
+                client_id=client.client_id,
+                ip=request.ip,
+                detail={"family": row.family_id, "jti": redeemed.value.jti},
+            )
+        )
+        return redeemed.value.body
+
+    # -- minting ------------------------------------------------------------------------------
+
+    def _issues_refresh(self, client: Client, scopes: tuple[str, ...]) -> bool:
+        """Decision 012: a refresh token when the client may refresh, and for OpenID requests
+        only with ``offline_access`` (OIDC Core §11), as node-oidc-provider does."""
+        if "refresh_token" not in client.grant_types:
+            return False
+        return OPENID not in scopes or OFFLINE_ACCESS in scopes
+
+    def _mint(
+        self,
+        key: SigningKey,
+        client: Client,
+        *,
+        family_id: str,
+        user: Any,
+        scopes: tuple[str, ...],
+        proof: DpopProof | None,
+        auth_time: int,
+        session_id: str | None,
+        nonce: str | None,
+        refresh_jkt: str | None,
+        now: datetime,
+        refresh_scopes: tuple[str, ...] | None = None,
+    ) -> _Minted:
+        issued = int(now.timestamp())
+        lifetime = client.access_token_lifetime_seconds or self._target.default_access_lifetime
+        jti = secrets.token_urlsafe(16)
+        claims = AccessTokenClaims(
+            issuer=self._target.issuer,
+            subject=user.user_id,
+            audience=self._target.audience,
+            client_id=client.client_id,
+            issued_at=issued,
+            expires_at=issued + lifetime,
+            attribute_map=user.attribute_map,
+            attributes=user.attribute_list,
+            scope=" ".join(scopes),
+            cnf_jkt=proof.jkt if proof else None,
+        ).to_jwt_claims(jti)
+        access_token = sign_access_token(key, claims)
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "DPoP" if proof else "Bearer",
+            "expires_in": lifetime,
+            "scope": " ".join(scopes),
+        }
+        rows = [_access_row(family_id, client.client_id, user.user_id, jti, issued + lifetime)]
+        kept_scopes = refresh_scopes or scopes
+        if self._issues_refresh(client, kept_scopes):
+            refresh = opaque.generate(REFRESH_PREFIX)
+            refresh_life = (
+                client.refresh_token_lifetime_seconds or self._target.default_refresh_lifetime
+            )
+            if refresh_jkt is None and client.public and proof is not None:
+                refresh_jkt = proof.jkt
+            rows.append(
+                NewGrant(
+                    digest=opaque.digest(refresh),
+                    kind="refresh",
+                    family_id=family_id,
+                    client_id=client.client_id,
+                    subject=user.user_id,
+                    data={
+                        "scopes": list(kept_scopes),
+                        "auth_time": auth_time,
+                        "sid": session_id,
+                        "jkt": refresh_jkt,
+                    },
+                    expires_at=now + timedelta(seconds=refresh_life),
+                )
+            )
+            body["refresh_token"] = refresh
+        if OPENID in scopes:
+            user_claims = scoped_claims(
+                scopes,
+                username=user.username,
+                profile=user.profile,
+                email=user.email,
+                email_verified=user.email_verified,
+            )
+            id_claims = id_token_claims(
+                IdTokenInput(
+                    issuer=self._target.issuer,
+                    subject=user.user_id,
+                    client_id=client.client_id,
+                    issued_at=issued,
+                    expires_at=issued + lifetime,
+                    auth_time=auth_time,
+                    nonce=nonce,
+                    session_id=session_id,
+                    access_token=access_token,
+                    alg=key.alg,
+                ),
+                user_claims,
+            )
+            body["id_token"] = sign_jwt(key, id_claims, typ=ID_TOKEN_TYP)
+        return _Minted(body, jti, rows)

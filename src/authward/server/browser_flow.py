@@ -1,0 +1,89 @@
+"""What the login, consent and end-session pages share: the runtime, the form signer, a cached
+view of the registered clients, and how a browser's signed-in user is looked up."""
+
+from __future__ import annotations
+
+__all__ = ["BrowserFlow", "ClientDirectory", "client_ip", "error_page"]
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from authward.channel.sessions import SessionInfo
+from authward.server.browser import browser_session
+from authward.server.forms import FormSigner
+from authward.server.pages import html_page, render
+from authward.server.templates import MESSAGE
+from authward.store.records import StoredClient
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+
+#: A client_id we do not know makes us look again, but not more often than this (seconds).
+_UNKNOWN_CLIENT_RELOAD = 1.0
+
+
+class ClientDirectory:
+    """The registered OAuth clients by client_id, re-read every cache refresh interval."""
+
+    def __init__(self, aw: Authward) -> None:
+        self._aw = aw
+        self._by_id: dict[str, StoredClient] = {}
+        self._loaded = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def _stale(self, client_id: str | None) -> bool:
+        age = time.monotonic() - self._loaded
+        if age >= self._aw.settings.cache_refresh_seconds:
+            return True
+        unknown = client_id is not None and client_id not in self._by_id
+        return unknown and age >= _UNKNOWN_CLIENT_RELOAD
+
+    async def refresh(self, client_id: str | None = None) -> None:
+        """Reload when stale, or (at most once a second) to look for an unknown ``client_id``."""
+        if not self._stale(client_id):
+            return
+        async with self._lock:
+            # Another task may have reloaded while this one waited.
+            if self._stale(client_id):
+                clients = await self._aw.clients.list()
+                self._by_id = {c.client_id: c for c in clients}
+                self._loaded = time.monotonic()
+
+    def lookup(self, client_id: str) -> StoredClient | None:
+        return self._by_id.get(client_id)
+
+    def post_logout_uris(self, client_id: str) -> tuple[str, ...] | None:
+        stored = self._by_id.get(client_id)
+        if stored is None:
+            return None
+        spec = self._aw.config.auth.oauth2_clients.get(stored.name)
+        return spec.post_logout_redirect_uris if spec is not None else ()
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def error_page(heading: str, message: str, *, status: int = 400) -> HTMLResponse:
+    return html_page(heading, render(MESSAGE, heading=heading, message=message), status=status)
+
+
+class BrowserFlow:
+    def __init__(self, aw: Authward) -> None:
+        self.aw = aw
+        self.forms = FormSigner(aw.keys_box.derive_keys("authward-browser-forms"))
+        self.clients = ClientDirectory(aw)
+
+    async def signed_in(self, request: Request) -> tuple[SessionInfo, str] | None:
+        """The browser's session and its user's username, if the user may still sign in."""
+        session = await browser_session(self.aw, request)
+        if session is None:
+            return None
+        account = await self.aw.users.get(session.user_id)
+        if account is None or account.disabled:
+            return None
+        return session, account.username

@@ -1,0 +1,469 @@
+"""The jobs dashboard (docs/dashboard.md): runs with their account id, a run's tasks as a
+timeline and its logs, and a form that tests a job.
+
+    GET  /dashboard                    runs, newest first (?account_id=&job_id=&status=)
+    GET  /dashboard/runs/{run_id}      one run: payload, output or error, tasks, logs
+    POST /dashboard/runs/{run_id}/cancel
+    GET  /dashboard/jobs               the jobs, each with a "test" form
+    POST /dashboard/jobs/test          start a run of a job; 303 to its page
+
+Behind the browser sign-in of the login pages: signed out is a 303 to ``/login?return_to=``; a
+signed-in user whose username is not in ``AUTHWARD_DASHBOARD_USERS`` gets 403
+(docs/decisions/017-dashboard-access.md). Forms carry the login pages' CSRF token.
+"""
+
+from __future__ import annotations
+
+__all__ = ["dashboard_routes"]
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, get_args
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from authward.channel.sessions import SessionInfo
+from authward.jobs.errors import EventRejected, UnknownJob
+from authward.jobs.records import LIVE_STATUSES, RunDetail, RunStatus, RunSummary, TaskRecord
+from authward.oauth.upstream import safe_return_to
+from authward.principal import Principal, use_principal
+from authward.server import dashboard_templates as t
+from authward.server.browser_flow import BrowserFlow
+from authward.server.forms import FormError, read_form
+from authward.server.pages import Html, no_store_redirect, page_headers, render
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+
+STATUSES: tuple[str, ...] = get_args(RunStatus)
+#: Runs one list page shows (the filters narrow it down).
+PAGE_RUNS = 100
+#: A live run's page reloads itself this often (seconds), so progress shows without JavaScript.
+REFRESH_SECONDS = 2
+_MAX_ACCOUNT_ID = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    session: SessionInfo
+    username: str
+
+    def principal(self) -> Principal:
+        """Who a run tested from the dashboard acts as: the signed-in user."""
+        return Principal(
+            authenticator="authward",
+            principal_type="user",
+            principal_id=self.session.user_id,
+            subject=self.session.user_id,
+            attributes={"tokenType": "browser_session", "sessionId": self.session.id},
+        )
+
+
+def _html(
+    title: str,
+    body: Html,
+    *,
+    viewer: Viewer | None,
+    status: int = 200,
+    css: str = "",
+    refresh: bool = False,
+) -> HTMLResponse:
+    """A page, with the login pages' security headers and a CSP naming this page's stylesheet
+    by its hash (the timeline adds rules of its own)."""
+    stylesheet = t.CSS + css
+    style_hash = base64.b64encode(hashlib.sha256(stylesheet.encode()).digest()).decode()
+    if viewer is None:
+        content = render(t.BARE_LAYOUT, title=title, css=Html(stylesheet), body=body)
+    else:
+        content = render(
+            t.LAYOUT,
+            title=title,
+            css=Html(stylesheet),
+            body=body,
+            username=viewer.username,
+            refresh=render(t.REFRESH, seconds=str(REFRESH_SECONDS)) if refresh else Html(""),
+        )
+    headers = page_headers()
+    headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'sha256-{style_hash}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    return HTMLResponse(content, status_code=status, headers=headers)
+
+
+def _message(heading: str, message: str, *, status: int, viewer: Viewer | None) -> HTMLResponse:
+    return _html(
+        heading, render(t.MESSAGE, heading=heading, message=message), viewer=viewer, status=status
+    )
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "–"
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return f"{at:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(ms / 1000, 60)
+    return f"{minutes:.0f} min {seconds:.0f} s"
+
+
+def _ms(delta: timedelta) -> float:
+    return delta.total_seconds() * 1000
+
+
+def _json(value: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def _options(values: list[tuple[str, str]], selected: str) -> Html:
+    return Html(
+        "".join(
+            render(
+                t.OPTION,
+                value=value,
+                label=label,
+                selected=Html(" selected") if value == selected else Html(""),
+            )
+            for value, label in values
+        )
+    )
+
+
+class Dashboard:
+    def __init__(self, aw: Authward) -> None:
+        self.aw = aw
+        self.flow = BrowserFlow(aw)
+
+    # -- who may look -----------------------------------------------------------------------
+
+    async def _viewer(self, request: Request, back: str) -> Viewer | Response:
+        signed_in = await self.flow.signed_in(request)
+        if signed_in is None:
+            return no_store_redirect(
+                "/login?" + urlencode({"return_to": safe_return_to(back) or "/dashboard"})
+            )
+        session, username = signed_in
+        if username not in self.aw.settings.dashboard_user_names:
+            return _message(
+                "Not allowed",
+                f"You are signed in as {username}, who may not open the jobs dashboard. "
+                "An administrator can add your username to AUTHWARD_DASHBOARD_USERS.",
+                status=403,
+                viewer=None,
+            )
+        return Viewer(session, username)
+
+    async def _form(self, request: Request, viewer: Viewer) -> dict[str, str] | Response:
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return _message("Invalid form", str(exc), status=400, viewer=viewer)
+        if not self.flow.forms.csrf_ok(request, form):
+            return _message(
+                "Form expired",
+                "This form was not sent from this site or has expired. Reload the page and "
+                "try again.",
+                status=403,
+                viewer=viewer,
+            )
+        return form
+
+    def _with_csrf(self, request: Request, render_page: Callable[[str], Response]) -> Response:
+        """Render a page that holds forms, binding their CSRF token to the browser's cookie."""
+        token, cookie = self.flow.forms.csrf_token(request)
+        response = render_page(token)
+        self.flow.forms.set_csrf_cookie(request, response, cookie)
+        return response
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def runs(self, request: Request) -> Response:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        viewer = await self._viewer(request, path)
+        if isinstance(viewer, Response):
+            return viewer
+        params = request.query_params
+        account_id = params.get("account_id", "").strip()
+        job_id = params.get("job_id", "").strip()
+        status = params.get("status", "").strip()
+        jobs = sorted({j.id for j in self.aw.jobs.list_jobs()} | ({job_id} if job_id else set()))
+        alert = ""
+        if status and status not in STATUSES:
+            alert = f"Unknown status {status!r} (known: {', '.join(STATUSES)})."
+            runs: list[RunSummary] = []
+        else:
+            runs = await self.aw.jobs.list_runs(
+                account_id=account_id or None,
+                job_id=job_id or None,
+                status=status or None,
+                limit=PAGE_RUNS,
+            )
+        filtered = bool(account_id or job_id or status)
+        if runs:
+            count = f"{len(runs)} run(s)" + (
+                f", the newest {PAGE_RUNS} shown" if len(runs) == PAGE_RUNS else ""
+            )
+            table = render(
+                t.RUNS_TABLE, rows=Html("".join(self._run_row(r) for r in runs)), count=count
+            )
+        else:
+            table = render(
+                t.NO_RUNS, message="No runs match these filters." if filtered else "No runs yet."
+            )
+        body = render(
+            t.RUNS,
+            alert=render(t.ALERT, message=alert) if alert else Html(""),
+            account_id=account_id,
+            job_options=_options([("", "any job"), *((j, j) for j in jobs)], job_id),
+            status_options=_options([("", "any status"), *((s, s) for s in STATUSES)], status),
+            table=table,
+        )
+        return _html("Runs", body, viewer=viewer, status=400 if alert else 200)
+
+    @staticmethod
+    def _run_row(run: RunSummary) -> Html:
+        return render(
+            t.RUN_ROW,
+            id=run.id,
+            job=f"{run.job_id} {run.job_version}",
+            status=run.status,
+            account=run.account_id or "–",
+            invoker=run.invoker or "–",
+            event=run.event_name or "–",
+            started=_when(run.started_at),
+            duration=_duration(run.duration_ms),
+        )
+
+    async def run(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        viewer = await self._viewer(request, f"/dashboard/runs/{run_id}")
+        if isinstance(viewer, Response):
+            return viewer
+        run = await self.aw.jobs.get_run(run_id)
+        if run is None:
+            return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
+        return self._with_csrf(request, lambda csrf: self._run_page(run, viewer, csrf))
+
+    def _run_page(self, run: RunDetail, viewer: Viewer, csrf: str) -> Response:
+        live = run.status in LIVE_STATUSES
+        outcome = Html("")
+        if run.output is not None:
+            outcome = render(t.OUTPUT, output=_json(run.output))
+        if run.error:
+            outcome = Html(outcome + render(t.ERROR, error=run.error))
+        tasks, css = self._timeline(run)
+        body = render(
+            t.RUN,
+            id=run.id,
+            cancel=render(t.CANCEL, id=run.id, csrf=csrf) if live else Html(""),
+            job_id=run.job_id,
+            job_version=run.job_version,
+            status=run.status,
+            account=run.account_id or "–",
+            invoker=run.invoker or "–",
+            event=" ".join(x for x in (run.event_name, run.event_id) if x) or "–",
+            environment=run.environment,
+            created=_when(run.created_at),
+            started=_when(run.started_at),
+            finished=_when(run.finished_at),
+            duration=_duration(run.duration_ms),
+            attempts=str(run.attempts),
+            resume=render(t.RESUME, at=_when(run.resume_at)) if run.resume_at else Html(""),
+            payload=_json(run.payload),
+            outcome=outcome,
+            tasks=tasks,
+            logs=self._logs(run),
+        )
+        return _html(f"Run {run.id}", body, viewer=viewer, css=css, refresh=live)
+
+    def _timeline(self, run: RunDetail) -> tuple[Html, str]:
+        """The tasks table, and the stylesheet rules placing each task's bar: its offset from
+        the run's start and its length, as percentages of the run's span."""
+        if not run.tasks:
+            return render(t.NO_RUNS, message="No tasks yet."), ""
+        origin = run.started_at or run.created_at
+        ends = [x.finished_at or x.started_at for x in run.tasks]
+        end = run.finished_at or max([*ends, datetime.now(UTC)])
+        span = max(_ms(end - origin), 1.0)
+        lineage = any(
+            x.integration or x.credential_source or x.credential_account for x in run.tasks
+        )
+        rows: list[str] = []
+        rules: list[str] = []
+        for i, task in enumerate(run.tasks):
+            start = max(_ms(task.started_at - origin), 0.0)
+            length = _ms((task.finished_at or end) - task.started_at)
+            left = min(start / span * 100, 99.5)
+            width = min(max(length / span * 100, 0.5), 100 - left)
+            rules.append(f".b{i}{{margin-left:{left:.2f}%;width:{width:.2f}%}}")
+            rows.append(self._task_row(task, f"b{i}", start, length, lineage))
+        table = render(
+            t.TASKS,
+            lineage_heads=Html(t.LINEAGE_HEADS) if lineage else Html(""),
+            rows=Html("".join(rows)),
+        )
+        return table, "".join(rules)
+
+    @staticmethod
+    def _task_row(task: TaskRecord, bar: str, start: float, length: float, lineage: bool) -> Html:
+        if task.error:
+            detail = render(t.TASK_DETAIL, label="error", text=task.error)
+        elif task.output is not None:
+            detail = render(t.TASK_DETAIL, label="output", text=_json(task.output))
+        else:
+            detail = Html("")
+        return render(
+            t.TASK_ROW,
+            seq=str(task.seq),
+            key=task.key,
+            name=render(t.TASK_NAME, name=task.name) if task.name != task.key else Html(""),
+            detail=detail,
+            status=task.status,
+            attempts=str(task.attempts),
+            offset=f"+{_duration(start)}",
+            duration=_duration(length) if task.finished_at else f"{_duration(length)}…",
+            bar=bar,
+            lineage=(
+                render(
+                    t.LINEAGE,
+                    integration=task.integration or "–",
+                    source=task.credential_source or "–",
+                    account=task.credential_account or "–",
+                )
+                if lineage
+                else Html("")
+            ),
+        )
+
+    @staticmethod
+    def _logs(run: RunDetail) -> Html:
+        if not run.logs:
+            return render(t.NO_RUNS, message="No logs.")
+        rows = "".join(
+            render(
+                t.LOG_ROW,
+                at=_when(entry.at),
+                level=entry.level,
+                message=entry.message,
+                data=(
+                    render(t.LOG_DATA, data=_json(entry.data, indent=None))
+                    if entry.data is not None
+                    else Html("")
+                ),
+            )
+            for entry in run.logs
+        )
+        return render(t.LOGS, rows=Html(rows))
+
+    async def cancel(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        viewer = await self._viewer(request, f"/dashboard/runs/{run_id}")
+        if isinstance(viewer, Response):
+            return viewer
+        form = await self._form(request, viewer)
+        if isinstance(form, Response):
+            return form
+        if not await self.aw.jobs.cancel_run(run_id) and await self.aw.jobs.get_run(run_id) is None:
+            return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
+        # Already finished: its page says how.
+        return no_store_redirect(f"/dashboard/runs/{run_id}")
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def jobs(self, request: Request) -> Response:
+        viewer = await self._viewer(request, "/dashboard/jobs")
+        if isinstance(viewer, Response):
+            return viewer
+        return self._with_csrf(request, lambda csrf: self._jobs_page(viewer, csrf))
+
+    def _jobs_page(
+        self,
+        viewer: Viewer,
+        csrf: str,
+        *,
+        failed: tuple[str, str, str, str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        """``failed``: (job id, message, payload, account id) of a test that was refused, shown
+        again in that job's form."""
+        sections = []
+        for job in self.aw.jobs.list_jobs():
+            mine = failed is not None and failed[0] == job.id
+            sections.append(
+                render(
+                    t.JOB,
+                    id=job.id,
+                    name=job.name,
+                    version=job.version,
+                    trigger=job.trigger,
+                    client=job.client_id,
+                    alert=render(t.ALERT, message=failed[1]) if failed and mine else Html(""),
+                    csrf=csrf,
+                    payload=failed[2] if failed and mine else "{}",
+                    account=failed[3] if failed and mine else "",
+                )
+            )
+        if not sections:
+            empty = "The app module defines no jobs (docs/jobs.md)."
+            sections.append(render(t.NO_RUNS, message=empty))
+        body = render(t.JOBS, alert=Html(""), jobs=Html("".join(sections)))
+        return _html("Jobs", body, viewer=viewer, status=status)
+
+    async def test(self, request: Request) -> Response:
+        viewer = await self._viewer(request, "/dashboard/jobs")
+        if isinstance(viewer, Response):
+            return viewer
+        form = await self._form(request, viewer)
+        if isinstance(form, Response):
+            return form
+        job_id = form.get("job_id", "")
+        text = form.get("payload", "")
+        account_id = form.get("account_id", "").strip()
+
+        def again(message: str) -> Response:
+            failed = (job_id, message, text, account_id)
+            return self._with_csrf(
+                request, lambda csrf: self._jobs_page(viewer, csrf, failed=failed, status=400)
+            )
+
+        try:
+            payload = json.loads(text) if text.strip() else None
+        except ValueError as exc:
+            return again(f"The payload is not valid JSON: {exc}. No run was started.")
+        if len(account_id) > _MAX_ACCOUNT_ID:
+            return again(f"The account id is longer than {_MAX_ACCOUNT_ID} characters.")
+        try:
+            with use_principal(viewer.principal()):
+                run_id = await self.aw.jobs.test_job(job_id, payload, account_id=account_id or None)
+        except UnknownJob as exc:
+            return _message("No such job", str(exc), status=404, viewer=viewer)
+        except EventRejected as exc:
+            return again(f"{exc}. No run was started.")
+        return no_store_redirect(f"/dashboard/runs/{run_id}")
+
+
+def dashboard_routes(aw: Authward) -> list[BaseRoute]:
+    dashboard = Dashboard(aw)
+    return [
+        Route("/dashboard", dashboard.runs, methods=["GET"]),
+        Route("/dashboard/runs/{run_id}", dashboard.run, methods=["GET"]),
+        Route("/dashboard/runs/{run_id}/cancel", dashboard.cancel, methods=["POST"]),
+        Route("/dashboard/jobs", dashboard.jobs, methods=["GET"]),
+        Route("/dashboard/jobs/test", dashboard.test, methods=["POST"]),
+    ]

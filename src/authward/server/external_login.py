@@ -1,0 +1,207 @@
+""" "Sign in with <provider>": the routes of the external IdP login (docs/external-idp.md).
+
+    GET /login/external/{name}?return_to=/path    → 303 to the provider's authorization endpoint
+    GET /login/external/{name}/callback           → 303 to return_to, signed in
+
+Between the two, the pending sign-in (state, nonce, PKCE verifier, return_to) lives in a cookie
+sealed with the instance key (AES-GCM, bound to the provider by its associated data), HttpOnly,
+SameSite=Lax (the provider's redirect back is a top-level GET), sent only to the callback path and
+cleared by the callback whatever its outcome. So a response can only finish a sign-in started in
+the same browser, once, within ten minutes. The protocol checks are in
+:mod:`authward.oauth.upstream`; who the identity signs in as, in
+:mod:`authward.oauth.upstream_accounts`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["external_login_routes"]
+
+import base64
+import binascii
+import logging
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from authward.config.idp import IdProvider
+from authward.errors import SettingsError
+from authward.oauth.upstream import (
+    PENDING_LIFETIME_SECONDS,
+    PendingLogin,
+    Upstream,
+    UpstreamError,
+    safe_return_to,
+)
+from authward.oauth.upstream_accounts import resolve_user
+from authward.runtime import Authward
+from authward.server.browser import browser_session, end_browser_session, start_browser_session
+from authward.server.pages import html_page, no_store_redirect, page_headers, render
+from authward.server.templates import MESSAGE
+from authward.store.audit import AuditEvent
+from authward.store.identities import ExternalIdentities
+
+log = logging.getLogger("authward.server.external_login")
+
+PENDING_COOKIE = "aw_external_login"
+#: A sealed pending sign-in is a few hundred bytes; anything much larger is not one of ours.
+_MAX_COOKIE = 2048
+
+
+def _page(status: int, heading: str, message: str) -> Response:
+    return html_page(heading, render(MESSAGE, heading=heading, message=message), status=status)
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class _ExternalLogin:
+    def __init__(self, aw: Authward, provider: IdProvider) -> None:
+        self.aw = aw
+        self.provider = provider
+        self.callback_path = f"/login/external/{provider.name}/callback"
+        self.upstream = Upstream(
+            provider,
+            aw.issuer + self.callback_path,
+            leeway=aw.settings.token_leeway_seconds,
+        )
+        self.identities = ExternalIdentities(aw.engine, audit=aw.audit)
+        self._aad = f"authward:external-login:{provider.name}"
+
+    # -- the sealed pending sign-in ------------------------------------------------------------
+
+    def _seal(self, pending: PendingLogin) -> str:
+        blob = self.aw.keys_box.seal(pending.to_json(), self._aad)
+        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+    def _open(self, request: Request) -> PendingLogin | None:
+        value = request.cookies.get(PENDING_COOKIE)
+        if not value or len(value) > _MAX_COOKIE:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            return PendingLogin.from_json(self.aw.keys_box.open(blob, self._aad))
+        except (binascii.Error, ValueError, SettingsError):
+            return None  # tampered with, or sealed by another instance or for another provider
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def _known(self, request: Request) -> bool:
+        return bool(request.path_params["name"] == self.provider.name)
+
+    async def start(self, request: Request) -> Response:
+        if not self._known(request):
+            return _page(404, "Unknown sign-in provider", "This service has no such provider.")
+        values = request.query_params.getlist("return_to")
+        return_to = safe_return_to(values[0]) if len(values) == 1 else "/" if not values else None
+        if return_to is None:
+            return _page(
+                400,
+                "Invalid sign-in link",
+                "The page to return to after signing in must be a page of this service.",
+            )
+        try:
+            url, pending = await self.upstream.begin(return_to)
+        except UpstreamError as exc:
+            log.warning("external login via %s cannot start: %s", self.provider.name, exc)
+            return self._unavailable(exc.status)
+        response = no_store_redirect(url)
+        response.headers.update(page_headers())
+        response.set_cookie(
+            PENDING_COOKIE,
+            self._seal(pending),
+            max_age=PENDING_LIFETIME_SECONDS,
+            path=self.callback_path,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    async def callback(self, request: Request) -> Response:
+        if not self._known(request):
+            return _page(404, "Unknown sign-in provider", "This service has no such provider.")
+        pending = self._open(request)
+        now = datetime.now(UTC)
+        try:
+            metadata = await self.upstream.metadata()
+            code = self.upstream.check_callback(
+                request.query_params.multi_items(), pending, metadata
+            )
+            assert pending is not None
+            identity = await self.upstream.redeem(code, pending)
+            resolution = await resolve_user(
+                self.aw.users, self.identities, self.provider, identity, now=now
+            )
+        except UpstreamError as exc:
+            if exc.status >= 500:
+                log.warning("external login via %s failed: %s", self.provider.name, exc)
+            else:
+                log.info("external login via %s refused: %s", self.provider.name, exc.reason)
+            await self.aw.audit.record(
+                AuditEvent(
+                    "login.external.failed",
+                    now,
+                    ip=_ip(request),
+                    detail={"provider": self.provider.name, "reason": exc.reason},
+                )
+            )
+            response = (
+                self._unavailable(exc.status)
+                if exc.status >= 500
+                else _page(exc.status, "Sign-in failed", str(exc))
+            )
+            self._forget(request, response)
+            return response
+        assert pending is not None
+        user = resolution.user
+        response = no_store_redirect(pending.return_to)
+        response.headers.update(page_headers())
+        # A browser signed in as someone (else) before: that session ends here.
+        if await browser_session(self.aw, request) is not None:
+            await end_browser_session(self.aw, request, response)
+        await start_browser_session(
+            self.aw, request, response, user.id, amr=f"external:{self.provider.name}"
+        )
+        self._forget(request, response)
+        await self.aw.audit.record(
+            AuditEvent(
+                "login.external.succeeded",
+                now,
+                subject=user.id,
+                ip=_ip(request),
+                detail={"provider": self.provider.name, "outcome": resolution.outcome},
+            )
+        )
+        return response
+
+    def _unavailable(self, status: int) -> Response:
+        # The details (which check of the provider's answers failed) are in the log, not here.
+        return _page(
+            status,
+            "Sign-in unavailable",
+            f"{self.provider.name} cannot be reached right now. Please try again later.",
+        )
+
+    def _forget(self, request: Request, response: Response) -> None:
+        response.delete_cookie(
+            PENDING_COOKIE,
+            path=self.callback_path,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def external_login_routes(aw: Authward) -> list[BaseRoute]:
+    """The external IdP login routes, or none when the app configures no ``id_provider``."""
+    provider = aw.config.auth.id_provider
+    if provider is None:
+        return []
+    login = _ExternalLogin(aw, provider)
+    return [
+        Route("/login/external/{name}", login.start, methods=["GET"]),
+        Route("/login/external/{name}/callback", login.callback, methods=["GET"]),
+    ]

@@ -1,0 +1,214 @@
+"""Jobs in the management API (``/v1/jobs``, ``/v1/runs``), and the JSON shape of jobs and runs
+that the API and ``authward jobs|runs --json`` both print (one set of models, so the two agree).
+
+Mounted by :func:`authward.server.management.management_app`, behind the same admin check.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
+
+__all__ = [
+    "JobOut",
+    "RunDetailOut",
+    "RunOut",
+    "job_out",
+    "jobs_router",
+    "run_detail_out",
+    "run_out",
+]
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Security
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from authward.jobs.errors import EventRejected, UnknownJob
+from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
+from authward.principal import Principal
+from authward.runtime import Authward
+
+MAX_RUNS = 500
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    version: str
+    client_id: str
+    trigger: str = Field(description='e.g. "event post.created", "interval 60s"')
+    event_name: str | None
+
+
+class RunOut(BaseModel):
+    id: str
+    job_id: str
+    job_version: str
+    status: RunStatus
+    account_id: str | None
+    invoker: str | None = Field(description='who the run acts as, e.g. "machine-user:admin"')
+    event_name: str | None = Field(description="the event, or invoke, schedule, test")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    attempts: int
+
+
+class TaskOut(BaseModel):
+    key: str
+    name: str
+    seq: int
+    status: str
+    output: Any
+    error: str | None
+    attempts: int
+    started_at: datetime
+    finished_at: datetime | None
+    resume_at: datetime | None
+    integration: str | None
+    credential_source: str | None
+    credential_account: str | None
+
+
+class LogOut(BaseModel):
+    at: datetime
+    level: str
+    message: str
+    data: Any
+
+
+class RunDetailOut(RunOut):
+    payload: Any
+    output: Any
+    error: str | None
+    event_id: str | None
+    event_timestamp: datetime | None
+    environment: str
+    resume_at: datetime | None
+    tasks: list[TaskOut]
+    logs: list[LogOut]
+
+
+class JobsErrorOut(BaseModel):
+    error: str = Field(description="invalid_request, not_found or conflict")
+    message: str
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="for a payload its job's schema refuses: pydantic's errors"
+    )
+
+
+class TestRunIn(BaseModel):
+    payload: Any = Field(default=None, description="the run's payload (checked like an event's)")
+    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def job_out(job: JobInfo) -> JobOut:
+    return JobOut(
+        id=job.id,
+        name=job.name,
+        version=job.version,
+        client_id=job.client_id,
+        trigger=job.trigger,
+        event_name=job.event_name,
+    )
+
+
+def _summary(run: RunSummary) -> dict[str, Any]:
+    return {name: getattr(run, name) for name in RunOut.model_fields}
+
+
+def run_out(run: RunSummary) -> RunOut:
+    return RunOut(**_summary(run))
+
+
+def run_detail_out(run: RunDetail) -> RunDetailOut:
+    return RunDetailOut(
+        **_summary(run),
+        payload=run.payload,
+        output=run.output,
+        error=run.error,
+        event_id=run.event_id,
+        event_timestamp=run.event_timestamp,
+        environment=run.environment,
+        resume_at=run.resume_at,
+        tasks=[
+            TaskOut(**{name: getattr(task, name) for name in TaskOut.model_fields})
+            for task in run.tasks
+        ],
+        logs=[LogOut(at=e.at, level=e.level, message=e.message, data=e.data) for e in run.logs],
+    )
+
+
+def _refusal(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+def _no_run(run_id: str) -> JSONResponse:
+    return _refusal(404, "not_found", f"no run {run_id!r}")
+
+
+def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> APIRouter:
+    """The jobs routes; ``admin`` is the management API's dependency that lets only its
+    machine users through. ``aw.jobs`` is read per request: serve binds the app's clients after
+    the app is built."""
+    Admin = Annotated[Principal, Security(admin)]
+    router = APIRouter(tags=["jobs"])
+
+    def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+        return {status: {"model": JobsErrorOut} for status in statuses}
+
+    @router.get("/jobs", response_model=list[JobOut])
+    async def list_jobs(_: Admin) -> list[JobOut]:
+        """The jobs the app module defines, by client and id."""
+        return [job_out(j) for j in aw.jobs.list_jobs()]
+
+    @router.get("/runs", response_model=list[RunOut])
+    async def list_runs(
+        _: Admin,
+        account_id: Annotated[str | None, Query()] = None,
+        job_id: Annotated[str | None, Query()] = None,
+        status: Annotated[RunStatus | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50,
+    ) -> list[RunOut]:
+        """Runs, newest first, filtered by account id, job and status."""
+        runs = await aw.jobs.list_runs(
+            account_id=account_id, job_id=job_id, status=status, limit=limit
+        )
+        return [run_out(r) for r in runs]
+
+    @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=refusals(404))
+    async def get_run(run_id: str, _: Admin) -> RunDetailOut | JSONResponse:
+        """One run with its payload, output, tasks (in order) and logs."""
+        run = await aw.jobs.get_run(run_id)
+        return run_detail_out(run) if run is not None else _no_run(run_id)
+
+    @router.post(
+        "/jobs/{job_id}/test", status_code=201, response_model=RunOut, responses=refusals(400, 404)
+    )
+    async def start_test_run(job_id: str, body: TestRunIn, _: Admin) -> RunOut | JSONResponse:
+        """Start a run of the job now, whatever its trigger, acting as the calling machine user
+        and carrying ``account_id``. A payload its event schema refuses is 400 with ``errors``."""
+        try:
+            run_id = await aw.jobs.test_job(job_id, body.payload, account_id=body.account_id)
+        except UnknownJob as exc:
+            return _refusal(404, "not_found", str(exc))
+        except EventRejected as exc:
+            return _refusal(400, "invalid_request", str(exc), errors=exc.errors)
+        run = await aw.jobs.get_run(run_id)
+        assert run is not None  # just written
+        return run_out(run)
+
+    @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=refusals(404, 409))
+    async def cancel_run(run_id: str, _: Admin) -> RunOut | JSONResponse:
+        """End a queued, waiting or running run ``cancelled``; 409 when it had already ended."""
+        cancelled = await aw.jobs.cancel_run(run_id)
+        run = await aw.jobs.get_run(run_id)
+        if run is None:
+            return _no_run(run_id)
+        if not cancelled:
+            return _refusal(409, "conflict", f"run {run_id!r} has already ended ({run.status})")
+        return run_out(run)
+
+    return router

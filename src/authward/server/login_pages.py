@@ -1,0 +1,206 @@
+"""The login page, and :func:`browser_routes`: every page a browser sees at authward.
+
+    GET  /login    the form (``?ticket=`` when an authorization request is waiting)
+    POST /login    check the password, sign the browser in, go back to the request
+
+A failed login shows one message whatever went wrong (unknown user, wrong password, disabled
+account), so the page does not tell which usernames exist; a throttled one says to try later.
+"""
+
+from __future__ import annotations
+
+__all__ = ["browser_routes"]
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from authward.oauth.authorize import AuthorizationRequest
+from authward.server.authorize_endpoint import (
+    LOGIN_TICKET_SECONDS,
+    AuthorizeEndpoint,
+    authorize_routes,
+    ticket_pairs,
+)
+from authward.server.browser import browser_session, start_browser_session
+from authward.server.browser_flow import BrowserFlow, client_ip, error_page
+from authward.server.end_session import end_session_routes
+from authward.server.forms import FormError, read_form
+from authward.server.pages import Html, html_page, no_store_redirect, render
+from authward.server.templates import ALERT, EXTERNAL_LINK, LOGIN, LOGIN_CONTEXT, SIGNED_IN
+from authward.store.audit import AuditEvent
+from authward.store.records import StoredClient
+from authward.users import InvalidCredentials, LoginThrottled
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+
+_MAX_USERNAME = 320
+_MAX_PASSWORD = 1024
+_FAILED = "Incorrect username or password."
+_THROTTLED = "Too many failed sign-ins. Try again later."
+
+
+class LoginPage:
+    def __init__(self, flow: BrowserFlow, authorize: AuthorizeEndpoint) -> None:
+        self.flow = flow
+        self.aw = flow.aw
+        self.authorize = authorize
+
+    async def _pending(
+        self, ticket_value: str | None
+    ) -> tuple[AuthorizationRequest, StoredClient] | Response | None:
+        """The authorization request a ticket holds; ``None`` without a ticket."""
+        if not ticket_value:
+            return None
+        pairs = ticket_pairs(
+            self.flow.forms.open_ticket("login", ticket_value, LOGIN_TICKET_SECONDS)
+        )
+        if pairs is None:
+            return error_page(
+                "Sign-in expired",
+                "This sign-in took too long or its link is not valid. Go back to the "
+                "application and start again.",
+            )
+        return await self.authorize.validate(pairs)
+
+    def _form(
+        self,
+        request: Request,
+        ticket: str,
+        pending: tuple[AuthorizationRequest, StoredClient] | None,
+        *,
+        username: str = "",
+        alert: str = "",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        forms = self.flow.forms
+        csrf, cookie = forms.csrf_token(request)
+        provider = self.aw.config.auth.id_provider
+        external = Html("")
+        if provider is not None:
+            back = (
+                "/oauth2/authorize/continue?" + urlencode({"ticket": ticket})
+                if ticket
+                else "/login"
+            )
+            href = f"/login/external/{provider.name}?" + urlencode({"return_to": back})
+            external = render(EXTERNAL_LINK, href=href, provider=provider.name)
+        body = render(
+            LOGIN,
+            context=render(LOGIN_CONTEXT, client=pending[1].name) if pending else Html(""),
+            alert=render(ALERT, message=alert) if alert else Html(""),
+            csrf=csrf,
+            ticket=ticket,
+            username=username or (pending[0].login_hint or "" if pending else ""),
+            external=external,
+        )
+        targets = [pending[0].redirect_uri] if pending else []
+        response = html_page("Sign in", body, status=status, form_targets=targets)
+        response.headers.update(headers or {})
+        forms.set_csrf_cookie(request, response, cookie)
+        return response
+
+    async def get(self, request: Request) -> Response:
+        ticket = request.query_params.get("ticket", "")
+        pending = await self._pending(ticket)
+        if isinstance(pending, Response):
+            return pending
+        if pending is None:
+            signed_in = await self.flow.signed_in(request)
+            if signed_in is not None:
+                return html_page("Signed in", render(SIGNED_IN, username=signed_in[1]))
+        return self._form(request, ticket, pending)
+
+    async def post(self, request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return error_page("Invalid form", str(exc))
+        if not self.flow.forms.csrf_ok(request, form):
+            return error_page(
+                "Form expired",
+                "This form was not sent from this site or has expired. Reload the sign-in "
+                "page and try again.",
+                status=403,
+            )
+        ticket = form.get("ticket", "")
+        pending = await self._pending(ticket)
+        if isinstance(pending, Response):
+            return pending
+        username, password = form.get("username", ""), form.get("password", "")
+        ip = client_ip(request)
+        if not username or len(username) > _MAX_USERNAME or len(password) > _MAX_PASSWORD:
+            await self._audit("login.failed", ip, pending, reason="invalid_credentials")
+            return self._form(request, ticket, pending, alert=_FAILED, status=401)
+        try:
+            account = await self.aw.users.authenticate(username, password, ip=ip)
+        except InvalidCredentials:
+            await self._audit("login.failed", ip, pending, reason="invalid_credentials")
+            return self._form(
+                request, ticket, pending, username=username, alert=_FAILED, status=401
+            )
+        except LoginThrottled as exc:
+            await self._audit("login.failed", ip, pending, reason="throttled")
+            return self._form(
+                request,
+                ticket,
+                pending,
+                username=username,
+                alert=_THROTTLED,
+                status=429,
+                headers={"Retry-After": str(max(1, int(exc.retry_after_seconds)))},
+            )
+        target = (
+            "/oauth2/authorize/continue?" + urlencode({"ticket": ticket}) if pending else "/login"
+        )
+        response = no_store_redirect(target)
+        previous = await browser_session(self.aw, request)
+        if previous is not None:
+            await self.aw.sessions.revoke(previous.id, actor=previous.user_id)
+        user_id = str(account.id)
+        session = await start_browser_session(self.aw, request, response, user_id, amr="pwd")
+        await self._audit(
+            "login.succeeded", ip, pending, subject=user_id, session_id=session.id, method="pwd"
+        )
+        return response
+
+    async def _audit(
+        self,
+        kind: str,
+        ip: str | None,
+        pending: tuple[AuthorizationRequest, StoredClient] | None,
+        *,
+        subject: str | None = None,
+        **detail: Any,
+    ) -> None:
+        # Never the username: a mistyped one may be the password.
+        await self.aw.audit.record(
+            AuditEvent(
+                kind,
+                datetime.now(UTC),
+                actor=subject,
+                subject=subject,
+                client_id=pending[0].client_id if pending else None,
+                ip=ip,
+                detail=detail,
+            )
+        )
+
+
+def browser_routes(aw: Authward) -> list[BaseRoute]:
+    """The authorization endpoint, login, consent and end-session pages."""
+    flow = BrowserFlow(aw)
+    authorize = AuthorizeEndpoint(flow)
+    login = LoginPage(flow, authorize)
+    return [
+        *authorize_routes(authorize),
+        Route("/login", login.get, methods=["GET"]),
+        Route("/login", login.post, methods=["POST"]),
+        *end_session_routes(flow),
+    ]

@@ -1,0 +1,169 @@
+"""Starlette wiring of the authorization server's token side (docs/authorization-server.md).
+
+    POST /oauth2/token        RFC 6749 §3.2, §4.1.3, §4.4, §6; RFC 7636; RFC 9449 §5
+    POST /oauth2/introspect   RFC 7662
+    POST /oauth2/revoke       RFC 7009
+    GET|POST /oauth2/userinfo OIDC Core §5.3, errors per RFC 6750 §3 / RFC 9449 §7.1
+    GET /.well-known/openid-configuration, /.well-known/oauth-authorization-server
+
+Only translation happens here: the body is read with a size cap and parsed by
+``authward.oauth.forms``; ``aw.oauth`` does the protocol and raises ``OAuthError``s, rendered as
+RFC 6749 §5.2 says, always with ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["oauth_routes"]
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from authward.channel.authenticate import RequestState, authenticate_request
+from authward.channel.credentials import dpop_headers, request_url
+from authward.oauth.dpop import single_dpop_header
+from authward.oauth.errors import InvalidClient, InvalidRequest, OAuthError, UseDpopNonce
+from authward.oauth.forms import MAX_BODY_BYTES, parse_form
+from authward.oauth.token import TokenRequest
+from authward.oauth.userinfo import UserInfoError, granted_scopes, userinfo_claims
+from authward.runtime import Authward
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_METADATA_MAX_AGE = 300
+
+
+class _TooLarge(InvalidRequest):
+    status = 413
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+async def _form(request: Request) -> dict[str, str]:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _TooLarge("the request body is too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _TooLarge("the request body is too large")
+    return parse_form(request.headers.get("content-type"), bytes(body))
+
+
+def _uses_basic(request: Request) -> bool:
+    return request.headers.get("authorization", "").strip().lower().startswith("basic ")
+
+
+def _error(request: Request, exc: OAuthError) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if isinstance(exc, InvalidClient) and _uses_basic(request):
+        # RFC 6749 §5.2: a client that tried Basic is answered with the Basic challenge.
+        headers["WWW-Authenticate"] = 'Basic realm="authward"'
+    if isinstance(exc, UseDpopNonce):
+        headers["DPoP-Nonce"] = exc.nonce
+    return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _userinfo_refused(aw: Authward, state: RequestState) -> JSONResponse:
+    """RFC 6750 §3.1 (or RFC 9449 §7.1 when the token came as DPoP)."""
+    headers = dict(_NO_STORE)
+    scheme = state.challenge
+    challenge = f'{scheme} realm="authward"'
+    code = "invalid_token"
+    if state.reason == "dpop-nonce-required":
+        code = "use_dpop_nonce"
+    elif state.reason == "dpop-proof-invalid":
+        code = "invalid_dpop_proof"
+    elif state.reason in ("request-invalid",):
+        code = "invalid_request"
+    if state.reason != "no-token":
+        challenge += f', error="{code}", error_description="{_quote(state.message)}"'
+    if scheme == "DPoP":
+        challenge += f', algs="{" ".join(aw.dpop.algorithms)}"'
+    headers["WWW-Authenticate"] = challenge
+    if state.dpop_nonce:
+        headers["DPoP-Nonce"] = state.dpop_nonce
+    status = 400 if code == "invalid_request" else 401
+    body = {"error": code, "error_description": state.message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def oauth_routes(aw: Authward) -> list[BaseRoute]:
+    async def token(request: Request) -> Response:
+        try:
+            form = await _form(request)
+            body = await aw.oauth.token(
+                TokenRequest(
+                    form=form,
+                    authorization=request.headers.get("authorization"),
+                    dpop=single_dpop_header(dpop_headers(request.scope["headers"])),
+                    url=request_url(request.scope),
+                    ip=_ip(request),
+                )
+            )
+        except OAuthError as exc:
+            return _error(request, exc)
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def introspect(request: Request) -> Response:
+        try:
+            form = await _form(request)
+            body = await aw.oauth.introspect(form, request.headers.get("authorization"))
+        except OAuthError as exc:
+            return _error(request, exc)
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def revoke(request: Request) -> Response:
+        try:
+            form = await _form(request)
+            await aw.oauth.revoke(form, request.headers.get("authorization"), ip=_ip(request))
+        except OAuthError as exc:
+            return _error(request, exc)
+        return Response(status_code=200, headers=_NO_STORE)
+
+    async def userinfo(request: Request) -> Response:
+        state = await authenticate_request(
+            request, tokens=aw.verifier, api_keys=None, accepts_token=["oauth_token"], dpop=aw.dpop
+        )
+        if not state.is_authenticated:
+            return _userinfo_refused(aw, state)
+        claims: dict[str, Any] = dict(state.to_auth().claims)
+        sub = str(claims["sub"])
+        try:
+            granted_scopes(claims)
+            account = await aw.users.get(sub)
+            user = await aw.users.claims(sub) if account and not account.disabled else None
+            body = userinfo_claims(claims, user)
+        except UserInfoError as exc:
+            challenge = (
+                f'{state.challenge} realm="authward", error="{exc.code}", '
+                f'error_description="{_quote(exc.description)}"'
+            )
+            return JSONResponse(
+                {"error": exc.code, "error_description": exc.description},
+                status_code=exc.status,
+                headers={**_NO_STORE, "WWW-Authenticate": challenge},
+            )
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def metadata(_: Request) -> Response:
+        return JSONResponse(
+            aw.oauth.metadata(), headers={"Cache-Control": f"public, max-age={_METADATA_MAX_AGE}"}
+        )
+
+    return [
+        Route("/oauth2/token", token, methods=["POST"]),
+        Route("/oauth2/introspect", introspect, methods=["POST"]),
+        Route("/oauth2/revoke", revoke, methods=["POST"]),
+        Route("/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/.well-known/openid-configuration", metadata),
+        Route("/.well-known/oauth-authorization-server", metadata),
+    ]

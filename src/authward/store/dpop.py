@@ -1,0 +1,63 @@
+"""The DPoP replay cache: one row per accepted proof, shared by every server process.
+
+A proof is remembered with one statement: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE the row
+has expired``. The unique key makes the database the referee between processes (SQLite's write
+lock, PostgreSQL's unique index), and a row whose proof could no longer be accepted anyway is
+taken over instead of blocking. Expired rows are deleted in batches, by whichever request
+comes first after ``sweep_seconds`` (sooner while a batch comes back full), through the
+``expires_at`` index: the table holds about one proof lifetime (65 s) of traffic.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DpopJtiStore"]
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from authward.store.schema import dpop_proofs
+
+
+class DpopJtiStore:
+    def __init__(
+        self, engine: AsyncEngine, *, sweep_seconds: float = 5.0, sweep_batch: int = 5000
+    ) -> None:
+        self._engine = engine
+        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._sweep_seconds = sweep_seconds
+        self._sweep_batch = sweep_batch
+        self._last_sweep = float("-inf")
+
+    async def remember(self, key: str, expires_at: int) -> bool:
+        """Record ``key`` (a digest) until ``expires_at`` (Unix seconds); False when it is there
+        already and has not expired."""
+        now = datetime.now(UTC)
+        insert: Any = self._dialect.insert(dpop_proofs).values(
+            digest=key, expires_at=datetime.fromtimestamp(expires_at, UTC)
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[dpop_proofs.c.digest],
+            set_={"expires_at": insert.excluded.expires_at},
+            where=dpop_proofs.c.expires_at <= now,
+        )
+        async with self._engine.begin() as conn:
+            fresh = (await conn.execute(statement)).rowcount == 1
+            if time.monotonic() - self._last_sweep >= self._sweep_seconds:
+                self._last_sweep = time.monotonic()
+                if await self._sweep(conn, now) >= self._sweep_batch:
+                    self._last_sweep = float("-inf")  # more to go: the next request goes on
+        return fresh
+
+    async def _sweep(self, conn: AsyncConnection, now: datetime) -> int:
+        expired = (
+            select(dpop_proofs.c.digest)
+            .where(dpop_proofs.c.expires_at <= now)
+            .limit(self._sweep_batch)
+        )
+        result = await conn.execute(delete(dpop_proofs).where(dpop_proofs.c.digest.in_(expired)))
+        return result.rowcount or 0

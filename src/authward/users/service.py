@@ -1,0 +1,429 @@
+"""``Users``: local accounts (``aw_users``) with their profile records, and password sign-in.
+
+    account = await aw.users.create("alice@example.com", "correct horse", profile={...})
+    account = await aw.users.authenticate("alice@example.com", "correct horse", ip="203.0.113.9")
+    claims = await aw.users.claims(account.id)
+
+A user is a row in ``aw_users`` (its id is the OAuth ``sub`` and the session ``user_id``) linked
+to a record of the app's ``user_profile`` type, whose ``username_field`` holds the username. The
+profile record is written through :class:`~authward.store.type_records.Records`, so the type's
+hooks and validators apply. Passwords are argon2id hashes (:mod:`authward.users.passwords`);
+failed sign-ins are throttled per account and per address (:mod:`authward.users.throttle`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["UserAccount", "UserClaims", "Users"]
+
+import asyncio
+import builtins
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from sqlalchemy import Row, false, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authward.config.app import Config
+from authward.errors import RecordError
+from authward.principal import Principal
+from authward.store.audit import AuditEvent, AuditStore
+from authward.store.schema import users
+from authward.store.type_records import Records
+from authward.users.errors import (
+    InvalidCredentials,
+    LoginThrottled,
+    UnknownUser,
+    UserError,
+    UsernameTaken,
+)
+from authward.users.passwords import Passwords, check_password
+from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, LoginThrottle, ThrottlePolicy
+
+if TYPE_CHECKING:
+    from authward.channel.sessions import Sessions
+
+log = logging.getLogger("authward.users")
+
+_MAX_USERNAME = 320  # the longest email address
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccount:
+    id: str
+    username: str
+    profile_id: str | None
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserClaims:
+    user_id: str
+    username: str
+    #: The profile record, JSON-safe (uuids and datetimes as strings).
+    profile: dict[str, Any]
+    #: The profile's fields enabled in ``user_profile.attributes``.
+    attribute_map: dict[str, Any]
+    #: Values of the ``user_profile.attribute_list`` fields, as UUID strings (empty ones dropped).
+    attribute_list: list[str]
+    email: str | None
+    email_verified: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _account(row: Row[Any]) -> UserAccount:
+    return UserAccount(
+        id=str(row.id),
+        username=row.username,
+        profile_id=str(row.profile_id) if row.profile_id is not None else None,
+        disabled=row.disabled,
+        created_at=row.created_at,
+    )
+
+
+def _check_username(username: str) -> None:
+    if not isinstance(username, str) or not username:
+        raise UserError("the username must be a non-empty string")
+    if username != username.strip() or not username.isprintable():
+        raise UserError("the username cannot have surrounding spaces or control characters")
+    if len(username) > _MAX_USERNAME:
+        raise UserError(f"the username must be at most {_MAX_USERNAME} characters")
+
+
+def _json_safe(value: object) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class Users:
+    """Local users. ``hasher`` defaults to argon2id with OWASP parameters; tests pass a cheaper
+    one (never do that in production). ``clock`` lets tests move time for the throttle."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        config: Config,
+        *,
+        audit: AuditStore,
+        sessions: Sessions,
+        hasher: PasswordHasher | None = None,
+        account_policy: ThrottlePolicy = ACCOUNT_POLICY,
+        ip_policy: ThrottlePolicy = IP_POLICY,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._engine = engine
+        # Sign-in reads and its audit insert are single statements: on PostgreSQL, running them
+        # outside a transaction saves the BEGIN and ROLLBACK/COMMIT round trips (SQLite has none
+        # to save, and its isolation switch costs more than it saves).
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+        self._profile = config.auth.user_profile
+        self._records = Records(self._profile.type, engine) if self._profile is not None else None
+        self._audit = audit
+        self._sessions = sessions
+        self._passwords = Passwords(hasher)
+        self._throttle = LoginThrottle(account_policy, ip_policy)
+        self._clock = clock
+        self._pending: set[asyncio.Task[None]] = set()
+
+    # -- managing -------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        username: str,
+        password: str | None,
+        *,
+        profile: Mapping[str, Any] | None = None,
+        email_verified: bool = False,
+        actor: Principal | None = None,
+    ) -> UserAccount:
+        """A new user and its profile record (``username_field`` set to ``username``), acting
+        as ``actor`` for the type's hooks and validators. ``password=None``: no local password
+        (users who sign in through an external IdP)."""
+        _check_username(username)
+        password_hash = None
+        if password is not None:
+            check_password(password)
+            password_hash = await self._passwords.hash(password)
+        if await self.find(username) is not None:
+            raise UsernameTaken(username)
+        profile_id = await self._create_profile(username, profile, actor)
+        now = self._clock()
+        user_id = uuid.uuid4()
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    users.insert().values(
+                        id=user_id,
+                        username=username,
+                        profile_id=profile_id,
+                        password_hash=password_hash,
+                        disabled=False,
+                        email_verified=email_verified,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await self._audit.record(
+                    AuditEvent(
+                        "user.created",
+                        now,
+                        actor=actor.subject if actor is not None else None,
+                        subject=str(user_id),
+                        detail={"username": username, "password": password is not None},
+                    ),
+                    conn,
+                )
+        except BaseException as exc:
+            # Records.create commits on its own (hooks and validators run there), so the
+            # profile record is undone here rather than rolled back with the user row.
+            if profile_id is not None and self._records is not None:
+                await self._records.delete(profile_id)
+            if isinstance(exc, IntegrityError):
+                raise UsernameTaken(username) from None
+            raise
+        return UserAccount(str(user_id), username, _str(profile_id), False, now)
+
+    async def _create_profile(
+        self, username: str, given: Mapping[str, Any] | None, actor: Principal | None
+    ) -> UUID | None:
+        if self._profile is None or self._records is None:
+            if given:
+                raise UserError("the app defines no user_profile, so a user has no profile")
+            return None
+        field = self._profile.username_field
+        values = dict(given or {})
+        if field in values and values[field] != username:
+            raise RecordError(
+                self._profile.type.name, field, "is the username: give it as the username only"
+            )
+        values[field] = username
+        try:
+            record = await self._records.create(values, user=actor)
+        except RecordError as exc:
+            # Lost a race with another create of the same username.
+            if exc.field == field and await self.find(username) is not None:
+                raise UsernameTaken(username) from None
+            raise
+        record_id = record["id"]
+        assert isinstance(record_id, UUID)
+        return record_id
+
+    async def get(self, user_id: str) -> UserAccount | None:
+        try:
+            key = UUID(str(user_id))
+        except ValueError:
+            return None
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == key))).first()
+        return _account(row) if row is not None else None
+
+    async def find(self, username: str) -> UserAccount | None:
+        if not isinstance(username, str) or len(username) > _MAX_USERNAME:
+            return None
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username))).first()
+        return _account(row) if row is not None else None
+
+    async def list(self) -> builtins.list[UserAccount]:
+        query = select(users).order_by(users.c.created_at, users.c.username)
+        async with self._engine.connect() as conn:
+            return [_account(r) for r in await conn.execute(query)]
+
+    async def disable(self, username: str, *, actor: str | None = None) -> UserAccount:
+        """Refuse the user's sign-ins and end its browser sessions at once."""
+        account = await self._set_disabled(username, True, actor)
+        await self._sessions.revoke_all(account.id, actor=actor)
+        return account
+
+    async def enable(self, username: str, *, actor: str | None = None) -> UserAccount:
+        return await self._set_disabled(username, False, actor)
+
+    async def _set_disabled(self, username: str, disabled: bool, actor: str | None) -> UserAccount:
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(disabled=disabled, updated_at=now)
+                .returning(*users.c)
+            )
+            row = result.first()
+            if row is None:
+                raise UnknownUser(username)
+            kind = "user.disabled" if disabled else "user.enabled"
+            await self._audit.record(AuditEvent(kind, now, actor=actor, subject=str(row.id)), conn)
+        return _account(row)
+
+    async def set_password(self, username: str, password: str, *, actor: str | None = None) -> None:
+        check_password(password)
+        password_hash = await self._passwords.hash(password)
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(password_hash=password_hash, updated_at=now)
+                .returning(users.c.id)
+            )
+            user_id = result.scalar_one_or_none()
+            if user_id is None:
+                raise UnknownUser(username)
+            await self._audit.record(
+                AuditEvent("user.password_set", now, actor=actor, subject=str(user_id)), conn
+            )
+
+    # -- signing in -----------------------------------------------------------------------------
+
+    async def authenticate(self, username: str, password: str, *, ip: str | None) -> UserAccount:
+        """The account these credentials sign in as, or :class:`InvalidCredentials` (the same
+        for an unknown user, a wrong password and a disabled user) or :class:`LoginThrottled`."""
+        now = self._clock()
+        keys = self._throttle.keys(username, ip)
+        known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
+        throttle = self._throttle.summary(keys)
+        on = users.c.username == username if known else false()
+        query = select(throttle, users).select_from(throttle.outerjoin(users, on))
+        async with (self._autocommit or self._engine).connect() as conn:
+            found = (await conn.execute(query)).one()
+        state = self._throttle.state(found.locked_until, found.account_window_until, now)
+        row = found if found.id is not None else None
+        subject = str(row.id) if row is not None else None
+        if state.retry_after_seconds:
+            await self._audit.record(
+                AuditEvent(
+                    "user.login_throttled",
+                    now,
+                    subject=subject,
+                    ip=ip,
+                    detail={"retry_after_seconds": state.retry_after_seconds},
+                )
+            )
+            raise LoginThrottled(state.retry_after_seconds)
+        stored = row.password_hash if row is not None else None
+        matches = await self._passwords.verify(stored, password) and stored is not None
+        reason = None
+        if row is None:
+            reason = "unknown_user"
+        elif stored is None:
+            reason = "no_password"
+        elif not matches:
+            reason = "wrong_password"
+        elif row.disabled:
+            reason = "disabled"
+        if reason is not None:
+            async with self._engine.begin() as conn:
+                await self._throttle.record_failure(conn, keys, now)
+                await self._audit.record(
+                    AuditEvent(
+                        "user.login_failed", now, subject=subject, ip=ip, detail={"reason": reason}
+                    ),
+                    conn,
+                )
+            raise InvalidCredentials()
+        assert row is not None
+        assert stored is not None
+        rehashed = None
+        if self._passwords.needs_rehash(stored):
+            rehashed = await self._passwords.hash(password)
+        event = AuditEvent(
+            "user.login",
+            now,
+            subject=subject,
+            ip=ip,
+            detail={"rehashed": True} if rehashed is not None else {},
+        )
+        if not state.account_failures and rehashed is None:
+            # The common case writes nothing else: its audit row is written while the caller
+            # moves on, keeping sign-in bound by the hash (see flush()).
+            self._audit_later(event)
+            return _account(row)
+        async with self._engine.begin() as conn:
+            if state.account_failures:
+                await self._throttle.clear_account(conn, keys)
+            if rehashed is not None:
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id, users.c.password_hash == stored)
+                    .values(password_hash=rehashed, updated_at=now)
+                )
+            await self._audit.record(event, conn)
+        return _account(row)
+
+    def _audit_later(self, event: AuditEvent) -> None:
+        task = asyncio.get_running_loop().create_task(self._record_quietly(event))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _record_quietly(self, event: AuditEvent) -> None:
+        try:
+            if self._autocommit is None:
+                await self._audit.record(event)
+            else:
+                async with self._autocommit.connect() as conn:
+                    await self._audit.record(event, conn)
+        except Exception as exc:
+            log.warning("could not record audit event %s: %s", event.kind, type(exc).__name__)
+
+    async def flush(self) -> None:
+        """Wait for audit rows still being written (the runtime does this when it closes)."""
+        while self._pending:
+            await asyncio.gather(*self._pending)
+
+    # -- claims ---------------------------------------------------------------------------------
+
+    async def claims(self, user_id: str) -> UserClaims | None:
+        """What tokens and userinfo say about the user: its profile and attributes."""
+        try:
+            key = UUID(str(user_id))
+        except ValueError:
+            return None
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == key))).first()
+        if row is None:
+            return None
+        record: Mapping[str, object] = {}
+        if row.profile_id is not None and self._records is not None:
+            record = await self._records.get(row.profile_id) or {}
+        profile = {name: _json_safe(v) for name, v in record.items()}
+        attribute_map: dict[str, Any] = {}
+        attribute_list: builtins.list[str] = []
+        email = None
+        if self._profile is not None and profile:
+            attribute_map = {a: profile.get(a) for a in self._profile.attributes}
+            attribute_list = [
+                str(profile[f]) for f in self._profile.attribute_list if profile.get(f) is not None
+            ]
+            if "email" in self._profile.type.fields and isinstance(profile.get("email"), str):
+                email = profile["email"]
+        return UserClaims(
+            user_id=str(row.id),
+            username=row.username,
+            profile=profile,
+            attribute_map=attribute_map,
+            attribute_list=attribute_list,
+            email=email,
+            email_verified=bool(row.email_verified),
+        )
+
+
+def _str(value: UUID | None) -> str | None:
+    return str(value) if value is not None else None

@@ -1,0 +1,89 @@
+"""``authward machineuser credentials NAME [--json]``: the printed credentials really get a
+token at the printed token endpoint (client_credentials), the same kind of token as
+``authward machineuser token``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authward.config import load_app
+from authward.runtime import Authward
+from authward.server.app import build_app
+from authward.settings import load_settings
+from tests.conftest import EXAMPLE_APP
+from tests.e2e.test_serve_and_cli import cli
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
+    return tmp_path
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+
+
+async def _token_with(workdir: Path, client_id: str, secret: str, url: str) -> tuple[int, str]:
+    """POST the credentials to the token endpoint of a server on the same store."""
+    config, _ = load_app(workdir / "app.py")
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
+        key_file=workdir / "authward.key",
+    )
+    aw = await Authward.open(config, settings)
+    try:
+        transport = httpx.ASGITransport(app=build_app(aw))
+        async with httpx.AsyncClient(transport=transport, base_url=aw.issuer) as client:
+            response = await client.post(
+                url, data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+            )
+        if response.status_code != 200:
+            return response.status_code, ""
+        principal = await aw.verify_access_token(response.json()["access_token"])
+        return response.status_code, str(principal.attributes["role"])
+    finally:
+        await aw.close()
+
+
+def test_credentials_get_a_token(workdir: Path, env: dict[str, str]) -> None:
+    data = json.loads(
+        cli(["machineuser", "credentials", "admin-machine-user", "--json"], workdir, env).stdout
+    )
+    assert data["client_id"].startswith("awm_")
+    assert data["client_secret"].startswith("awsec_")
+    assert data["token_endpoint"] == "http://127.0.0.1:8000/oauth2/token"
+    assert data["grant_type"] == "client_credentials"
+    listed = json.loads(cli(["machineuser", "list", "--json"], workdir, env).stdout)
+    assert data["client_id"] in {m["client_id"] for m in listed}
+
+    status, role = asyncio.run(
+        _token_with(workdir, data["client_id"], data["client_secret"], data["token_endpoint"])
+    )
+    assert (status, role) == (200, "ADMIN")
+    status, _ = asyncio.run(
+        _token_with(workdir, data["client_id"], data["client_secret"] + "x", data["token_endpoint"])
+    )
+    assert status == 401
+
+    human = cli(["machineuser", "credentials", "admin-machine-user"], workdir, env).stdout
+    assert data["client_secret"] in human
+    assert "curl" in human
+    assert "grant_type=client_credentials" in human
+    # The curl line shows where the secret goes, never the secret itself.
+    curl_line = next(line for line in human.splitlines() if "curl" in line)
+    assert data["client_secret"] not in curl_line
+
+
+def test_unknown_machine_user(workdir: Path, env: dict[str, str]) -> None:
+    result = cli(["machineuser", "credentials", "nobody"], workdir, env, check=False)
+    assert result.returncode == 1
+    assert "nobody" in result.stderr
