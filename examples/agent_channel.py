@@ -79,7 +79,10 @@ def asgi(aw: Authward) -> ASGIApp:
         app,
         auth=[
             authward_tokens(
-                tokens=aw.verifier, api_keys=aw.api_keys, accepts_token=["api_key", "oauth_token"]
+                tokens=aw.verifier,
+                api_keys=aw.api_keys,
+                dpop=aw.dpop,
+                accepts_token=["api_key", "oauth_token"],
             ),
             local_dev(development=os.environ.get("AUTHWARD_ENVIRONMENT") == "development"),
         ],

@@ -26,6 +26,8 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_SERVICES = os.environ.get("AUTHWARD_REQUIRE_SERVICES") == "1"
 SettingsFactory = Callable[..., Settings]
+# Fails the run if a secret made during it shows up in any log (issue 3, "Bad input").
+pytest_plugins = ["tests.secret_scan"]
 
 
 async def _pg_problem() -> str | None:

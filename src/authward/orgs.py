@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.errors import AuthwardError, ConfigError
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import begin_write
 from authward.store.schema import memberships, organizations
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class Organizations:
         now = datetime.now(UTC)
         org = Organization(random_id(ORG_ID_PREFIX), slug, name, now, now)
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 if await self._find(conn, slug) is not None:
                     raise OrganizationConflict(f"an organization with slug {slug!r} already exists")
                 await conn.execute(
@@ -233,7 +234,7 @@ class Organizations:
         now = datetime.now(UTC)
         revoked: builtins.list[UUID] = []
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 found = await self._find(conn, org)
                 if found is None:
                     return False
@@ -280,7 +281,7 @@ class Organizations:
         user_id, role = _user(user_id), self._role(role)
         now = datetime.now(UTC)
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 found = await self._require(conn, org)
                 if await self._role_of(conn, found.id, user_id) is not None:
                     raise OrganizationConflict(
@@ -307,7 +308,7 @@ class Organizations:
     ) -> Membership:
         user_id, role = _user(user_id), self._role(role)
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             found = await self._require(conn, org)
             row = (
                 await conn.execute(
@@ -341,7 +342,7 @@ class Organizations:
     async def remove_member(self, org: str, user_id: str, *, actor: str | None = None) -> bool:
         """False when the user was not a member. Raises when there is no such organization."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             found = await self._require(conn, org)
             role = await self._role_of(conn, found.id, user_id)
             if role is None:

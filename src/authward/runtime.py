@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["Authward"]
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,6 +91,8 @@ class Authward:
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None
         self._signer_loaded = float("-inf")
+        self._signer_lock = asyncio.Lock()
+        self._jwks: tuple[float, dict[str, Any]] | None = None
         self.sessions = Sessions(
             engine,
             settings,
@@ -164,6 +167,7 @@ class Authward:
         self.verifier.invalidate()
         self.oauth.clients.invalidate()
         self._signer_loaded = float("-inf")
+        self._jwks = None
         return changes
 
     def records(self, db_type: DbType) -> Records:
@@ -214,10 +218,21 @@ class Authward:
             )
         self.verifier.invalidate()
         self._signer_loaded = float("-inf")
+        self._jwks = None
         return key
 
     async def jwks(self) -> dict[str, Any]:
-        return {"keys": [dict(k.public_jwk) for k in await self.keys.published(_now())]}
+        """The published keys, re-read at most every ``cache_refresh_seconds`` (and at once after
+        a rotation through this process)."""
+        cached = self._jwks
+        if (
+            cached is not None
+            and time.monotonic() - cached[0] < self.settings.cache_refresh_seconds
+        ):
+            return cached[1]
+        value = {"keys": [dict(k.public_jwk) for k in await self.keys.published(_now())]}
+        self._jwks = (time.monotonic(), value)
+        return value
 
     async def _load_view(self) -> TokenView:
         published = await self.keys.published(_now())
@@ -232,10 +247,21 @@ class Authward:
             revoked=frozenset(await self.revocations.live(_now())),
         )
 
+    def _signer_stale(self) -> bool:
+        return (
+            self._signer is None
+            or time.monotonic() - self._signer_loaded >= self.settings.cache_refresh_seconds
+        )
+
     async def _signing_key(self) -> SigningKey:
-        if self._signer is None or time.monotonic() - self._signer_loaded >= (
-            self.settings.cache_refresh_seconds
-        ):
+        if not self._signer_stale():
+            assert self._signer is not None
+            return self._signer
+        # One reload at a time: under load every request would otherwise read the key at once.
+        async with self._signer_lock:
+            if not self._signer_stale():
+                assert self._signer is not None
+                return self._signer
             stored = await self.keys.signing_key()
             if stored is None:
                 raise SettingsError("no signing key: run `authward serve` or `authward migrate`")

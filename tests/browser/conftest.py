@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from authward.config import load_app
 from authward.runtime import Authward
@@ -35,6 +35,9 @@ USERNAME = "grace@example.com"
 PASSWORD = "a long and fine password"
 CLIENT = "browser-app"
 T = TypeVar("T")
+#: Generous: a hang guard, not a speed check (argon2 logins on a busy CI machine take a while).
+TIMEOUT_MS = 60_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 APP = """
 from authward import db, define_auth, define_config

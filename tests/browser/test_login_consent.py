@@ -11,7 +11,14 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import PASSWORD, USERNAME, Catcher, Served, run_async
+from tests.browser.conftest import (
+    PASSWORD,
+    TIMEOUT_MS,
+    USERNAME,
+    Catcher,
+    Served,
+    run_async,
+)
 
 
 def _oauth(served: Served, catcher: Catcher) -> AsyncOAuth2Client:
@@ -53,6 +60,7 @@ def test_sign_in_allow_and_redeem_the_code(
     verifier = generate_token(64)
     url, state = _authorization_url(served, catcher, verifier)
     context = chromium.new_context(java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
     _sign_in(page)
@@ -96,6 +104,7 @@ def test_sign_in_allow_and_redeem_the_code(
 
 def test_sign_out_after_confirming(chromium: Browser, served: Served, catcher: Catcher) -> None:
     context = chromium.new_context(java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(f"{served.url}/login")
     _sign_in(page)
@@ -121,6 +130,7 @@ def test_deny_returns_access_denied(chromium: Browser, served: Served, catcher: 
     # prompt=consent: another test of this module may have allowed the client already.
     url, state = _authorization_url(served, catcher, generate_token(64), prompt="consent")
     context = chromium.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
     _sign_in(page)
@@ -138,6 +148,7 @@ def test_wrong_password_shows_one_generic_message(
 ) -> None:
     url, _ = _authorization_url(served, catcher, generate_token(64))
     context = chromium.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
     page.fill("input[name=username]", USERNAME)
@@ -153,6 +164,7 @@ def test_login_page_refuses_to_be_framed(
 ) -> None:
     catcher.frame_target = f"{served.url}/login"
     context = chromium.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     refusals: list[str] = []
     page.on("console", lambda message: refusals.append(message.text))

@@ -469,3 +469,25 @@ async def test_concurrent_failures_all_count(
     async with runtime.engine.connect() as conn:
         failures = (await conn.execute(select(login_throttle.c.failures))).scalars().all()
     assert failures == [12]
+
+
+async def test_concurrent_sign_ins_keep_every_audit_row(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    users = make_users()
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    attempts = [PASSWORD if n % 4 else "wrong password" for n in range(16)]
+    outcomes = await asyncio.gather(
+        *(
+            users.authenticate("alice@example.com", p, ip=f"10.0.0.{n}")
+            for n, p in enumerate(attempts)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, InvalidCredentials) for o in outcomes) == 4
+    assert not [
+        o for o in outcomes if isinstance(o, Exception) and not isinstance(o, InvalidCredentials)
+    ]
+    await users.flush()
+    assert len(await audit_rows(runtime, "user.login")) == 12
+    assert len(await audit_rows(runtime, "user.login_failed")) == 4

@@ -59,6 +59,7 @@ from authward.errors import ConfigError, TokenError
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import begin_write
 from authward.store.schema import api_keys, organizations
 from authward.tokens import opaque
 
@@ -335,7 +336,7 @@ class ApiKeys:
         key_id = uuid4()
         expires = expires_at.astimezone(UTC) if expires_at is not None else None
         hint = opaque.hint(secret)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             await conn.execute(
                 api_keys.insert().values(
                     id=key_id,
@@ -426,7 +427,7 @@ class ApiKeys:
         self._revoked_here.add(kid)
         self._forget(kid)
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             done = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == kid, api_keys.c.revoked_at.is_(None))
@@ -562,7 +563,7 @@ class ApiKeys:
             {"b_id": kid, "b_at": datetime.fromtimestamp(at, UTC)} for kid, at in pending.items()
         ]
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 await conn.execute(statement, rows)
         except BaseException:
             # Keep the uses for the next flush (newer ones recorded meanwhile win).

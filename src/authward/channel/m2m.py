@@ -59,6 +59,7 @@ from authward.errors import ConfigError, TokenError
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import begin_write
 from authward.store.schema import m2m_tokens, machine_users, machines
 from authward.tokens import opaque
 from authward.tokens.verifier import uuids
@@ -199,7 +200,7 @@ class Machines:
             revoked_at=None,
         )
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 taken = await conn.execute(select(machines.c.id).where(machines.c.name == name))
                 if taken.first() is not None:
                     raise ConfigError(f"a machine named {name!r} already exists", path="name")
@@ -245,7 +246,7 @@ class Machines:
         within cache_refresh_seconds). False when there is no such machine or it was already
         revoked."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(machines.c.id, machines.c.name).where(_machine_where(name_or_id))
@@ -508,7 +509,7 @@ class M2MTokens:
             expires_at=now + lifetime if lifetime is not None else None,
             revoked_at=None,
         )
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             await conn.execute(
                 m2m_tokens.insert().values(
                     id=info.id,
@@ -592,7 +593,7 @@ class M2MTokens:
         self._revoked_here.add(tid)
         self._forget(tid)
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             done = await conn.execute(
                 update(m2m_tokens)
                 .where(m2m_tokens.c.id == tid, m2m_tokens.c.revoked_at.is_(None))

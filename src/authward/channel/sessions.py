@@ -68,6 +68,7 @@ from authward.orgs import OrganizationError, Organizations, random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import begin_write
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
 from authward.tokens import opaque
@@ -398,7 +399,7 @@ class Sessions:
             expires_at=now + span,
             revoked_at=None,
         )
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             await conn.execute(
                 sessions.insert().values(
                     id=info.id,
@@ -462,7 +463,7 @@ class Sessions:
         self._check_active(current)
         resolved = await self._member_org(org_id, current.user_id) if org_id is not None else None
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             done = await conn.execute(
                 update(sessions)
                 .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
@@ -490,7 +491,7 @@ class Sessions:
         """End one session: its tokens are refused at once here, within cache_refresh_seconds
         by other processes, and its secret mints no more. False when unknown or already ended."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             row = (
                 await conn.execute(
                     select(sessions.c.user_id, sessions.c.expires_at).where(
@@ -526,7 +527,7 @@ class Sessions:
         """Sign the user out everywhere (but ``except_session``, to keep the current one).
         Returns how many sessions ended."""
         now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             query = select(sessions.c.id, sessions.c.expires_at).where(
                 sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
             )
@@ -588,7 +589,7 @@ class Sessions:
             )
             .where(sessions.c.digest == digest)
         )
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             row = (await conn.execute(query)).first()
             # The index found the row; the digest itself is still compared in constant time.
             if row is None or not hmac.compare_digest(row.digest, digest):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -58,7 +59,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command body; a user mistake becomes one line on stderr (the trace with --debug)."""
     try:
-        return asyncio.run(coro)
+        # uvloop (a dependency, decision 008): uvicorn only installs it when it owns the loop.
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
     except AuthwardError as exc:
         if State.debug:
             raise

@@ -51,6 +51,9 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         )
 
     routes: list[BaseRoute] = [
+        # First: the token endpoint is the hottest route (Starlette matches in order).
+        # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
+        *oauth_routes(aw),
         Route("/healthz", health),
         Route("/.well-known/jwks.json", jwks),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
@@ -60,8 +63,6 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         *browser_routes(aw),
         # "Sign in with <provider>" (docs/external-idp.md).
         *external_login_routes(aw),
-        # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
-        *oauth_routes(aw),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
         *dashboard_routes(aw),
     ]

@@ -392,6 +392,6 @@ def management_app(aw: Authward) -> ASGIApp | None:
 
     return AuthMiddleware(
         api,
-        auth=[authward_tokens(tokens=aw.verifier, accepts_token=["oauth_token"])],
+        auth=[authward_tokens(tokens=aw.verifier, accepts_token=["oauth_token"], dpop=aw.dpop)],
         public_paths=["/openapi.json"],
     )

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authward.store.engine import begin_write
 from authward.store.schema import audit_events
 
 
@@ -43,7 +44,7 @@ class AuditStore:
         if conn is not None:
             await conn.execute(audit_events.insert().values(**values))
             return
-        async with self._engine.begin() as own:
+        async with begin_write(self._engine) as own:
             await own.execute(audit_events.insert().values(**values))
 
     async def recent(self, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:

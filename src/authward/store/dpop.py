@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authward.store.engine import begin_write
 from authward.store.schema import dpop_proofs
 
 
@@ -45,7 +46,7 @@ class DpopJtiStore:
             set_={"expires_at": insert.excluded.expires_at},
             where=dpop_proofs.c.expires_at <= now,
         )
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             fresh = (await conn.execute(statement)).rowcount == 1
             if time.monotonic() - self._last_sweep >= self._sweep_seconds:
                 self._last_sweep = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "begin_write",
     "check_connection",
     "create_engine",
     "display_url",
@@ -54,7 +55,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA busy_timeout=15000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -94,4 +95,17 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
         async with conn.begin():
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            yield conn
+
+
+@asynccontextmanager
+async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction that writes rows (no store-wide lock). On SQLite it takes the database's
+    write lock at BEGIN (IMMEDIATE): concurrent writers then wait their turn (busy_timeout)
+    instead of failing a read-to-write lock upgrade with "database is locked". On PostgreSQL it
+    is a plain transaction."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn = await conn.execution_options(**{_WRITE_LOCK: True})
+        async with conn.begin():
             yield conn

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.store.engine import begin_write
 from authward.store.schema import revoked_tokens
 
 
@@ -18,7 +19,7 @@ class RevocationStore:
 
     async def revoke(self, jti: str, *, expires_at: datetime, now: datetime, reason: str) -> bool:
         """Record a revocation; returns False when it was already revoked."""
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             exists = await conn.execute(
                 select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
             )
@@ -38,7 +39,7 @@ class RevocationStore:
             return set((await conn.execute(query)).scalars())
 
     async def purge(self, now: datetime) -> int:
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             result = await conn.execute(
                 delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now)
             )

@@ -49,8 +49,7 @@ import enum
 import inspect
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from types import MappingProxyType
 from typing import Any, Literal
@@ -58,13 +57,13 @@ from uuid import UUID
 
 from sqlalchemy import MetaData, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.config.db import DbType
 from authward.config.fields import Field
 from authward.errors import RecordError
 from authward.principal import Principal, current_principal
-from authward.store.engine import _WRITE_LOCK
+from authward.store.engine import begin_write
 from authward.store.type_tables import type_table
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -263,7 +262,7 @@ class Records:
         self._require(record, list(self.db_type.fields))
         await self._validate(actor, record, list(self.db_type.fields))
         try:
-            async with self.engine.begin() as conn:
+            async with begin_write(self.engine) as conn:
                 await conn.execute(insert(self.table).values(self._to_row(record)))
         except IntegrityError as exc:
             raise await self._conflict(record, list(record)) from exc
@@ -287,7 +286,7 @@ class Records:
         record: dict[str, object] = {}
         fields: list[str] = []
         try:
-            async with self._locked() as conn:
+            async with begin_write(self.engine) as conn:
                 query = select(self.table).where(self.table.c.id == key)
                 if conn.dialect.name == "postgresql":
                     query = query.with_for_update()
@@ -320,7 +319,7 @@ class Records:
     async def delete(self, id: UUID | str) -> bool:
         """Remove a record; ``False`` when there was none with this id."""
         key = self._id(id)
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             result = await conn.execute(delete(self.table).where(self.table.c.id == key))
         return bool(result.rowcount)
 
@@ -392,16 +391,6 @@ class Records:
                     raise self._error(name, f"validator failed: {_describe(exc)}") from exc
                 if not ok:
                     raise self._error(name, message)
-
-    @asynccontextmanager
-    async def _locked(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction for a read-then-write of one record: ``BEGIN IMMEDIATE`` on SQLite (so
-        there is no lock upgrade to fail on); the caller takes row locks on PostgreSQL."""
-        async with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn = await conn.execution_options(**{_WRITE_LOCK: True})
-            async with conn.begin():
-                yield conn
 
     async def _conflict(self, record: Mapping[str, object], fields: list[str]) -> RecordError:
         """Which unique value is already taken; asked of the database, not read from ``exc``."""

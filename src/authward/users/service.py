@@ -34,6 +34,7 @@ from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.engine import begin_write
 from authward.store.schema import users
 from authward.store.type_records import Records
 from authward.users.errors import (
@@ -169,7 +170,7 @@ class Users:
         now = self._clock()
         user_id = uuid.uuid4()
         try:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 await conn.execute(
                     users.insert().values(
                         id=user_id,
@@ -259,7 +260,7 @@ class Users:
 
     async def _set_disabled(self, username: str, disabled: bool, actor: str | None) -> UserAccount:
         now = self._clock()
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             result = await conn.execute(
                 update(users)
                 .where(users.c.username == username)
@@ -277,7 +278,7 @@ class Users:
         check_password(password)
         password_hash = await self._passwords.hash(password)
         now = self._clock()
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             result = await conn.execute(
                 update(users)
                 .where(users.c.username == username)
@@ -330,7 +331,7 @@ class Users:
         elif row.disabled:
             reason = "disabled"
         if reason is not None:
-            async with self._engine.begin() as conn:
+            async with begin_write(self._engine) as conn:
                 await self._throttle.record_failure(conn, keys, now)
                 await self._audit.record(
                     AuditEvent(
@@ -356,7 +357,7 @@ class Users:
             # moves on, keeping sign-in bound by the hash (see flush()).
             self._audit_later(event)
             return _account(row)
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             if state.account_failures:
                 await self._throttle.clear_account(conn, keys)
             if rehashed is not None:
@@ -376,7 +377,8 @@ class Users:
     async def _record_quietly(self, event: AuditEvent) -> None:
         try:
             if self._autocommit is None:
-                await self._audit.record(event)
+                async with begin_write(self._engine) as conn:
+                    await self._audit.record(event, conn)
             else:
                 async with self._autocommit.connect() as conn:
                     await self._audit.record(event, conn)
