@@ -102,7 +102,13 @@ class Authward:
             audit=self.audit,
             token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
-        self.users = Users(engine, config, audit=self.audit, sessions=self.sessions)
+        self.users = Users(
+            engine,
+            config,
+            audit=self.audit,
+            sessions=self.sessions,
+            claims_ttl_seconds=settings.cache_refresh_seconds,
+        )
         self.consents = ConsentStore(engine, audit=self.audit)
         self.verifier = Verifier(
             self._load_view,
@@ -119,6 +125,15 @@ class Authward:
         )
         # The token side of the authorization server (docs/authorization-server.md).
         self.oauth = AuthorizationServer(self)
+        # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
+        self.users.on_disabled.append(
+            lambda user_id: self.oauth.revoke_grants(user_id, reason="user-disabled")
+        )
+        self.consents.on_revoked.append(
+            lambda user_id, client_id: self.oauth.revoke_grants(
+                user_id, client_id, reason="consent-revoked"
+            )
+        )
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         self.jobs = JobsRuntime(self)
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     jobs_lease_seconds: float = Field(30.0, ge=1, le=3600)
     #: How often an idle worker looks for runs queued by other processes (local ones wake it).
     jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
+    #: Whether `authward serve` also executes job runs and fires schedules (`authward worker`
+    #: always does). Off: the server only queues runs, for the workers to execute.
+    jobs_worker: bool = True
 
     @field_validator("issuer")
     @classmethod

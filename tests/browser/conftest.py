@@ -129,7 +129,13 @@ class Served:
 
 
 async def _prepare(app: Path, database_url: str, key_file: Path) -> tuple[str, str]:
-    config, _ = load_app(app)
+    # load_app puts the app's folder first on sys.path for good: undo it, or a later
+    # `from app import ...` elsewhere in the suite would find this test's app.
+    saved = list(sys.path)
+    try:
+        config, _ = load_app(app)
+    finally:
+        sys.path[:] = saved
     aw = await Authward.open(
         config, load_settings(database_url=database_url, key_file=key_file), migrate=True
     )
@@ -149,7 +155,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, catcher: Catcher) -> Iterat
     """`authward serve` on SQLite, with one user and one client whose redirect URI is the
     catcher's (shared by a module's tests: each test opens its own browser context)."""
     tmp_path = tmp_path_factory.mktemp("served")
-    app = tmp_path / "app.py"
+    app = tmp_path / "browser_app.py"
     app.write_text(APP.format(client=CLIENT, catcher=catcher.url))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}"
     key_file = tmp_path / "authward.key"

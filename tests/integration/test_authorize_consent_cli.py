@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ config = define_config(auth=auth, db=[user])
 
 
 async def _prepare(workdir: Path) -> tuple[str, str]:
-    config, _ = load_app(workdir / "app.py")
+    config, _ = load_app(workdir / "consent_app.py")
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
         key_file=workdir / "authward.key",
@@ -45,8 +46,11 @@ async def _prepare(workdir: Path) -> tuple[str, str]:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "app.py").write_text(APP)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "consent_app.py").write_text(APP)
+    # load_app puts the app's folder first on sys.path for good: undone after the test, or a
+    # later `from app import ...` elsewhere in the suite could find this folder.
+    monkeypatch.setattr(sys, "path", list(sys.path))
     return tmp_path
 
 
@@ -54,7 +58,9 @@ def consent(args: list[str], workdir: Path) -> Result:
     # In process (the CLI is typer): a subprocess per command would only add start-up time.
     env = {"AUTHWARD_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'authward.db'}"}
     env["AUTHWARD_KEY_FILE"] = str(workdir / "authward.key")
-    return CliRunner().invoke(app, ["consent", *args, "--app", str(workdir / "app.py")], env=env)
+    return CliRunner().invoke(
+        app, ["consent", *args, "--app", str(workdir / "consent_app.py")], env=env
+    )
 
 
 def test_list_and_revoke_consents(workdir: Path) -> None:

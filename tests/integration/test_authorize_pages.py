@@ -222,6 +222,32 @@ async def test_login_without_a_request_shows_who_is_signed_in(aw: Authward, flow
 
 
 @sqlite_only
+async def test_login_goes_back_to_the_page_that_asked_for_it(aw: Authward, flow: Flow) -> None:
+    page = await flow.http.get("/login", params={"return_to": "/dashboard?job=a&status=failed"})
+    response = await flow.login(page)
+    assert response.headers["location"] == "/dashboard?job=a&status=failed"
+    # Already signed in: straight back.
+    again = await flow.http.get("/login", params={"return_to": "/dashboard"})
+    assert again.status_code == 303
+    assert again.headers["location"] == "/dashboard"
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:x"]
+)
+async def test_login_never_goes_back_to_another_site(aw: Authward, flow: Flow, target: str) -> None:
+    page = await flow.http.get("/login", params={"return_to": target})
+    assert form_fields(page.text)["return_to"] == ""
+    # Even a forged hidden field is ignored.
+    fields = {**form_fields(page.text), "return_to": target}
+    response = await flow.http.post(
+        "/login", data={**fields, "username": USERNAME, "password": PASSWORD}
+    )
+    assert response.headers["location"] == "/login"
+
+
+@sqlite_only
 async def test_sign_in_with_the_external_provider_is_offered(
     database_url: str, settings_for: SettingsFactory
 ) -> None:

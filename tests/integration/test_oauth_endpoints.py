@@ -371,3 +371,73 @@ async def test_metadata_documents(aw: Authward) -> None:
         for name in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
             response = await c.post(oidc[name].removeprefix(base), data={})
             assert response.status_code in (400, 401), name
+
+
+# -- at a resource -----------------------------------------------------------------------------
+
+
+async def test_a_users_token_at_a_resource_names_the_user(aw: Authward) -> None:
+    from starlette.requests import Request
+
+    from authward.channel.authenticate import authenticate_request
+
+    tokens = await user_tokens(aw)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api",
+        "headers": [(b"authorization", f"Bearer {tokens['access_token']}".encode())],
+    }
+    state = await authenticate_request(
+        Request(scope), tokens=aw.verifier, api_keys=None, accepts_token=["oauth_token"]
+    )
+    assert state.is_authenticated, state.message
+    auth = state.to_auth()
+    assert auth.user_id == auth.subject == tokens["sub"]
+    assert auth.to_principal().attributes["userId"] == tokens["sub"]
+    assert (await aw.verify_access_token(tokens["access_token"])).principal_type == "user"
+    # A machine user's token acts for no user.
+    machine = await aw.machine_user_token("admin-machine-user")
+    scope["headers"] = [(b"authorization", f"Bearer {machine}".encode())]
+    machine_auth = (
+        await authenticate_request(
+            Request(scope), tokens=aw.verifier, api_keys=None, accepts_token=["oauth_token"]
+        )
+    ).to_auth()
+    assert machine_auth.user_id is None
+    assert (await aw.verify_access_token(machine)).principal_type == "machine"
+
+
+# -- taking access back --------------------------------------------------------------------------
+
+
+async def _refresh(aw: Authward, refresh_token: str) -> int:
+    client_id, secret = await credentials(aw, "web")
+    async with http(aw) as c:
+        response = await c.post(
+            "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(client_id, secret),
+        )
+    return response.status_code
+
+
+async def test_disabling_a_user_revokes_its_tokens(aw: Authward) -> None:
+    tokens = await user_tokens(aw)
+    await aw.verify_access_token(tokens["access_token"])
+    await aw.users.disable("alice@example.com")
+    with pytest.raises(TokenError) as refused:
+        await aw.verify_access_token(tokens["access_token"])
+    assert refused.value.reason == "token-revoked"
+    assert await _refresh(aw, tokens["refresh_token"]) == 400
+
+
+async def test_revoking_consent_revokes_that_clients_tokens(aw: Authward) -> None:
+    tokens = await user_tokens(aw)
+    web_id = (await credentials(aw, "web"))[0]
+    await aw.consents.grant(tokens["sub"], web_id, ("openid", "offline_access"))
+    assert await aw.consents.revoke(tokens["sub"], web_id)
+    with pytest.raises(TokenError) as refused:
+        await aw.verify_access_token(tokens["access_token"])
+    assert refused.value.reason == "token-revoked"
+    assert await _refresh(aw, tokens["refresh_token"]) == 400

@@ -295,14 +295,15 @@ async def _with_proof(
 def _oauth_auth(verified: VerifiedToken) -> OAuthAuth:
     auth: OAuthAuth | None = verified.derived.get("oauth")
     if auth is None:
-        auth = verified.derived["oauth"] = _oauth(verified.claims)
+        auth = verified.derived["oauth"] = _oauth(verified.claims, for_user=verified.for_user)
     return auth
 
 
-def _oauth(claims: Mapping[str, Any]) -> OAuthAuth:
+def _oauth(claims: Mapping[str, Any], *, for_user: bool) -> OAuthAuth:
     scope = claims.get("scope")
     scopes = tuple(scope.split()) if isinstance(scope, str) else ()
-    user_id = claims.get("user_id")
+    # A token an OAuth client holds for a user has the user as its subject (RFC 9068 §2.2).
+    user_id = claims["sub"] if for_user else claims.get("user_id")
     return OAuthAuth(
         subject=str(claims["sub"]),
         client_id=str(claims["client_id"]),

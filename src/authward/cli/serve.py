@@ -65,9 +65,12 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     print(f"authward: issuer {aw.issuer}, database {display_url(aw.engine.url)}", flush=True)
     try:
         aw.jobs.bind(job_clients)
-        if aw.jobs.jobs:  # the embedded worker and scheduler run beside the server
+        if aw.jobs.jobs and settings.jobs_worker:  # the embedded worker and scheduler
             await aw.jobs.start()
             print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker started", flush=True)
+        elif aw.jobs.jobs:  # runs are queued here and executed by `authward worker`s
+            await aw.jobs.start(worker=False, scheduler=False)
+            print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker off", flush=True)
         await server.serve(sockets=[sock])
     finally:
         await aw.close()

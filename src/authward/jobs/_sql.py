@@ -14,19 +14,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authward.store.engine import write_transaction
+from authward.store.engine import begin_write
 
 
 class Writer:
-    """Opens the job stores' write transactions.
+    """Opens the job stores' write transactions (``begin_write``: on SQLite the database's write
+    lock is taken at BEGIN).
 
-    SQLite: one writer at a time in this process (an asyncio lock), each under the store's write
-    lock taken up front. Without the in-process lock, concurrent runs' connections would contend
-    for SQLite's file lock, and a loser waits in SQLite's busy handler, which sleeps in steps of
-    milliseconds: the queue would drain at a fraction of the speed. Across processes the busy
-    handler still arbitrates. PostgreSQL: an ordinary transaction; row locks and unique keys keep
-    workers apart, and runs do not queue behind the store-wide advisory lock that schema and
-    config changes take.
+    SQLite: also one writer at a time in this process (an asyncio lock). Without it, concurrent
+    runs' connections contend for SQLite's file lock, and a loser waits in SQLite's busy handler,
+    which sleeps in steps of milliseconds: the queue would drain at a fraction of the speed.
+    Across processes the busy handler still arbitrates. PostgreSQL: an ordinary transaction; row
+    locks and unique keys keep workers apart, and runs do not queue behind the store-wide advisory
+    lock that schema and config changes take.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -37,10 +37,10 @@ class Writer:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         if self._sqlite:
-            async with self._lock, write_transaction(self.engine) as conn:
+            async with self._lock, begin_write(self.engine) as conn:
                 yield conn
         else:
-            async with self.engine.begin() as conn:
+            async with begin_write(self.engine) as conn:
                 yield conn
 
 

@@ -35,6 +35,7 @@ from authward.jobs.schedule_store import ScheduleStore
 from authward.jobs.scheduler import Scheduler
 from authward.jobs.store import Lease, RunStore, claimed
 from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
+from authward.jobs.wakeups import Listener
 from authward.jobs.worker import Worker
 from authward.principal import current_principal
 
@@ -109,6 +110,10 @@ class JobsRuntime:
         #: Replace before start() to execute runs elsewhere (see dispatch.py).
         self.dispatcher: Dispatcher = LocalDispatcher(self.worker, self.clock)
         self.scheduler = Scheduler(self)
+        #: PostgreSQL: wakes this process's worker when any process queues runs (decision 018).
+        self.listener: Listener | None = None
+        if aw.engine.dialect.name == "postgresql":
+            self.listener = Listener(aw.engine.url, self.worker.wake, self.poll_seconds)
         self._started = False
         self.bind(clients)
 
@@ -158,6 +163,8 @@ class JobsRuntime:
                 )
         if worker:
             await self.dispatcher.start()
+            if self.listener is not None:
+                await self.listener.start()
         if scheduler:
             await self.scheduler.start()
         self._started = True
@@ -165,6 +172,8 @@ class JobsRuntime:
     async def stop(self) -> None:
         """Stop scheduling and executing; runs in flight go back to the queue."""
         await self.scheduler.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         await self.dispatcher.stop()
         self._started = False
 

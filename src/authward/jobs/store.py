@@ -38,6 +38,7 @@ from authward.jobs.records import (
     RunSummary,
     TaskRecord,
 )
+from authward.jobs.wakeups import NOTIFY
 from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 
 _RUNS = job_runs.c
@@ -180,6 +181,8 @@ class RunStore:
         self.writer = writer
         self._engine = writer.engine
         self._save_task = _save_task_statement(writer.engine.dialect.name)
+        #: PostgreSQL: transactions that make runs due wake every process's worker (wakeups.py).
+        self._notify = writer.engine.dialect.name == "postgresql"
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -202,10 +205,17 @@ class RunStore:
             for run in runs
         ]
         if conn is not None:
-            await conn.execute(job_runs.insert(), rows)
+            await self._insert(conn, rows, queued=lease is None)
             return
         async with self.writer.transaction() as own:
-            await own.execute(job_runs.insert(), rows)
+            await self._insert(own, rows, queued=lease is None)
+
+    async def _insert(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], queued: bool
+    ) -> None:
+        await conn.execute(job_runs.insert(), rows)
+        if queued and self._notify:
+            await conn.execute(NOTIFY)
 
     async def record_event(
         self, event: dict[str, Any], runs: Sequence[NewRun], *, lease: Lease | None = None
@@ -291,14 +301,19 @@ class RunStore:
             row = (await conn.execute(statement)).first()
         return _claimed(row) if row else None
 
-    async def _held(self, run_id: str, owner: str, values: dict[str, Any]) -> bool:
+    async def _held(
+        self, run_id: str, owner: str, values: dict[str, Any], *, wake: bool = False
+    ) -> bool:
         statement = (
             update(job_runs)
             .where(_RUNS.id == run_id, _RUNS.lease_owner == owner, _RUNS.status == "running")
             .values(**values)
         )
         async with self.writer.transaction() as conn:
-            return bool((await conn.execute(statement)).rowcount)
+            held = bool((await conn.execute(statement)).rowcount)
+            if held and wake and self._notify:
+                await conn.execute(NOTIFY)
+            return held
 
     async def renew(self, run_id: str, owner: str, now: datetime, lease_seconds: float) -> bool:
         """Extend the lease; False when it is lost (cancelled or taken over)."""
@@ -326,7 +341,7 @@ class RunStore:
     async def release(self, run_id: str, owner: str) -> bool:
         """Give a run back to the queue (the worker is stopping); it resumes elsewhere."""
         values = {"status": "queued", "lease_owner": None, "lease_until": None}
-        return await self._held(run_id, owner, values)
+        return await self._held(run_id, owner, values, wake=True)
 
     async def cancel(self, run_id: str, now: datetime) -> bool:
         statement = (

@@ -93,6 +93,16 @@ class AuthorizationServer:
     async def token(self, request: TokenRequest) -> dict[str, Any]:
         return await self.tokens.handle(request)
 
+    async def revoke_grants(
+        self, user_id: str, client_id: str | None = None, *, reason: str
+    ) -> int:
+        """Revoke what ``user_id`` granted (to ``client_id``, or to every client): refresh tokens
+        and the access tokens issued from them. Returns how many grant families ended."""
+        families = await self.grants.live_families(user_id, _now(), client_id=client_id)
+        for family_id in families:
+            await self.revoke_family(family_id, reason)
+        return len(families)
+
     async def revoke_family(self, family_id: str, reason: str) -> None:
         """Revoke a code's family: its refresh tokens and every access token issued from it, at
         once in this process and within the cache interval in the others."""

@@ -1,7 +1,8 @@
 """The login page, and :func:`browser_routes`: every page a browser sees at authward.
 
-    GET  /login    the form (``?ticket=`` when an authorization request is waiting)
-    POST /login    check the password, sign the browser in, go back to the request
+    GET  /login    the form (``?ticket=`` when an authorization request is waiting, or
+                   ``?return_to=/path`` for a page of this server that needs sign-in)
+    POST /login    check the password, sign the browser in, go back to the request or page
 
 A failed login shows one message whatever went wrong (unknown user, wrong password, disabled
 account), so the page does not tell which usernames exist; a throttled one says to try later.
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.oauth.authorize import AuthorizationRequest
+from authward.oauth.upstream import safe_return_to
 from authward.server.authorize_endpoint import (
     LOGIN_TICKET_SECONDS,
     AuthorizeEndpoint,
@@ -75,6 +77,7 @@ class LoginPage:
         pending: tuple[AuthorizationRequest, StoredClient] | None,
         *,
         username: str = "",
+        return_to: str = "",
         alert: str = "",
         status: int = 200,
         headers: dict[str, str] | None = None,
@@ -87,7 +90,7 @@ class LoginPage:
             back = (
                 "/oauth2/authorize/continue?" + urlencode({"ticket": ticket})
                 if ticket
-                else "/login"
+                else return_to or "/login"
             )
             href = f"/login/external/{provider.name}?" + urlencode({"return_to": back})
             external = render(EXTERNAL_LINK, href=href, provider=provider.name)
@@ -97,6 +100,7 @@ class LoginPage:
             alert=render(ALERT, message=alert) if alert else Html(""),
             csrf=csrf,
             ticket=ticket,
+            return_to=return_to,
             username=username or (pending[0].login_hint or "" if pending else ""),
             external=external,
         )
@@ -111,11 +115,15 @@ class LoginPage:
         pending = await self._pending(ticket)
         if isinstance(pending, Response):
             return pending
+        # Where a page that needs sign-in (the dashboard) sends the browser back to.
+        return_to = "" if pending else safe_return_to(request.query_params.get("return_to", ""))
         if pending is None:
             signed_in = await self.flow.signed_in(request)
             if signed_in is not None:
+                if return_to:
+                    return no_store_redirect(return_to)
                 return html_page("Signed in", render(SIGNED_IN, username=signed_in[1]))
-        return self._form(request, ticket, pending)
+        return self._form(request, ticket, pending, return_to=return_to or "")
 
     async def post(self, request: Request) -> Response:
         try:
@@ -134,16 +142,25 @@ class LoginPage:
         if isinstance(pending, Response):
             return pending
         username, password = form.get("username", ""), form.get("password", "")
+        return_to = "" if pending else safe_return_to(form.get("return_to", "")) or ""
         ip = client_ip(request)
         if not username or len(username) > _MAX_USERNAME or len(password) > _MAX_PASSWORD:
             await self._audit("login.failed", ip, pending, reason="invalid_credentials")
-            return self._form(request, ticket, pending, alert=_FAILED, status=401)
+            return self._form(
+                request, ticket, pending, return_to=return_to, alert=_FAILED, status=401
+            )
         try:
             account = await self.aw.users.authenticate(username, password, ip=ip)
         except InvalidCredentials:
             await self._audit("login.failed", ip, pending, reason="invalid_credentials")
             return self._form(
-                request, ticket, pending, username=username, alert=_FAILED, status=401
+                request,
+                ticket,
+                pending,
+                username=username,
+                return_to=return_to,
+                alert=_FAILED,
+                status=401,
             )
         except LoginThrottled as exc:
             await self._audit("login.failed", ip, pending, reason="throttled")
@@ -152,12 +169,15 @@ class LoginPage:
                 ticket,
                 pending,
                 username=username,
+                return_to=return_to,
                 alert=_THROTTLED,
                 status=429,
                 headers={"Retry-After": str(max(1, int(exc.retry_after_seconds)))},
             )
         target = (
-            "/oauth2/authorize/continue?" + urlencode({"ticket": ticket}) if pending else "/login"
+            "/oauth2/authorize/continue?" + urlencode({"ticket": ticket})
+            if pending
+            else return_to or "/login"
         )
         response = no_store_redirect(target)
         previous = await browser_session(self.aw, request)

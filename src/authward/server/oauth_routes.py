@@ -139,9 +139,8 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
         sub = str(claims["sub"])
         try:
             granted_scopes(claims)
-            account = await aw.users.get(sub)
-            user = await aw.users.claims(sub) if account and not account.disabled else None
-            body = userinfo_claims(claims, user)
+            user = await aw.users.claims(sub)
+            body = userinfo_claims(claims, None if user is None or user.disabled else user)
         except UserInfoError as exc:
             challenge = (
                 f'{state.challenge} realm="authward", error="{exc.code}", '

@@ -10,6 +10,7 @@ LOGIN = Template(
     '<form method="post" action="/login">\n'
     '<input type="hidden" name="csrf_token" value="$csrf">\n'
     '<input type="hidden" name="ticket" value="$ticket">\n'
+    '<input type="hidden" name="return_to" value="$return_to">\n'
     '<label for="username">Username</label>\n'
     '<input id="username" name="username" type="text" autocomplete="username" '
     'autocapitalize="none" spellcheck="false" maxlength="320" value="$username" required>\n'

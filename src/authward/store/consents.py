@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["Consent", "ConsentStore"]
 
 import builtins
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,9 @@ class ConsentStore:
     def __init__(self, engine: AsyncEngine, *, audit: AuditStore) -> None:
         self._engine = engine
         self._audit = audit
+        #: Called with (user id, client id) once a consent is revoked (the runtime revokes the
+        #: tokens the client holds for the user).
+        self.on_revoked: list[Callable[[str, str], Awaitable[object]]] = []
 
     async def get(self, user_id: str, client_id: str) -> Consent | None:
         query = select(consents).where(
@@ -137,4 +141,6 @@ class ConsentStore:
                 ),
                 conn,
             )
+        for listener in self.on_revoked:
+            await listener(user_id, client_id)
         return True

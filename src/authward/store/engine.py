@@ -69,6 +69,9 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # A restarted server leaves dead connections in the pool: test each one before use.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

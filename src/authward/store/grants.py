@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.store.engine import begin_write
 from authward.store.schema import grants
 
 T = TypeVar("T")
@@ -94,7 +95,7 @@ class GrantStore:
         self._engine = engine
 
     async def add(self, grant: NewGrant, now: datetime) -> None:
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             await conn.execute(grants.insert().values(**_values(grant, now)))
 
     async def get(self, digest: str) -> GrantRow | None:
@@ -119,7 +120,7 @@ class GrantStore:
             grants.c.revoked_at.is_(None),
             grants.c.expires_at > now,
         )
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             won = await conn.execute(update(grants).where(live).values(used_at=now))
             found = (
                 (await conn.execute(select(grants).where(grants.c.digest == digest)))
@@ -134,10 +135,26 @@ class GrantStore:
                 await conn.execute(grants.insert(), [_values(g, now) for g in issued])
             return Redeemed(row, value)
 
+    async def live_families(
+        self, subject: str, now: datetime, *, client_id: str | None = None
+    ) -> list[str]:
+        """The families of ``subject`` (a user id) with a grant still live, for ``client_id``
+        or every client."""
+        query = select(grants.c.family_id).where(
+            grants.c.subject == subject,
+            grants.c.revoked_at.is_(None),
+            grants.c.expires_at > now,
+        )
+        if client_id is not None:
+            query = query.where(grants.c.client_id == client_id)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query.distinct())
+            return [r.family_id for r in rows]
+
     async def revoke_family(self, family_id: str, now: datetime) -> list[tuple[str, datetime]]:
         """Mark every grant of the family revoked; return ``(jti, expires_at)`` of its access
         tokens that have not expired yet (the caller puts them on the revocation list)."""
-        async with self._engine.begin() as conn:
+        async with begin_write(self._engine) as conn:
             await conn.execute(
                 update(grants)
                 .where(grants.c.family_id == family_id, grants.c.revoked_at.is_(None))

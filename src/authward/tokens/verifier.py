@@ -52,6 +52,8 @@ class VerifiedToken:
     kid: str
     claims: dict[str, Any]
     derived: dict[str, Any] = field(default_factory=dict)
+    #: The token acts for a user (``sub`` is a user id), not as a machine user.
+    for_user: bool = False
 
 
 class Verifier:
@@ -120,10 +122,10 @@ class Verifier:
         self._locally_revoked.add(jti)
 
     async def verify(self, token: str) -> Principal:
-        claims = await self.verify_claims(token)
-        assert self._view is not None
-        machine = self._view.machine_users.get(claims["sub"]) == claims["client_id"]
-        return principal_from_claims(claims, principal_type="machine" if machine else "user")
+        verified = await self.verify_token(token)
+        return principal_from_claims(
+            verified.claims, principal_type="user" if verified.for_user else "machine"
+        )
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
         """Every check of :meth:`verify`; returns the token's claims."""
@@ -151,7 +153,8 @@ class Verifier:
         if jti in view.revoked or jti in self._locally_revoked:
             raise TokenError("token-revoked", "token has been revoked")
         client_id = claims["client_id"]
-        if view.machine_users.get(claims["sub"]) != client_id and client_id not in view.clients:
+        verified.for_user = view.machine_users.get(claims["sub"]) != client_id
+        if verified.for_user and client_id not in view.clients:
             raise TokenError(
                 "token-subject-unknown", "token's machine user or OAuth client no longer exists"
             )

@@ -19,9 +19,10 @@ import asyncio
 import builtins
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -76,6 +77,11 @@ class UserClaims:
     attribute_list: list[str]
     email: str | None
     email_verified: bool
+    disabled: bool = False
+
+
+#: Users whose claims one process keeps (userinfo and token issuance read them per request).
+_MAX_CACHED_CLAIMS = 10_000
 
 
 def _now() -> datetime:
@@ -126,8 +132,15 @@ class Users:
         account_policy: ThrottlePolicy = ACCOUNT_POLICY,
         ip_policy: ThrottlePolicy = IP_POLICY,
         clock: Callable[[], datetime] = _now,
+        claims_ttl_seconds: float = 2.0,
     ) -> None:
         self._engine = engine
+        # Claims are read on every userinfo call: kept for as long as the runtime's other views
+        # (settings.cache_refresh_seconds), so another process's change shows within that time.
+        self._claims_ttl = claims_ttl_seconds
+        self._claims_cache: dict[str, tuple[float, UserClaims | None]] = {}
+        #: Called with the user id once a user is disabled (the runtime revokes its grants).
+        self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
         # Sign-in reads and its audit insert are single statements: on PostgreSQL, running them
         # outside a transaction saves the BEGIN and ROLLBACK/COMMIT round trips (SQLite has none
         # to save, and its isolation switch costs more than it saves).
@@ -250,9 +263,11 @@ class Users:
             return [_account(r) for r in await conn.execute(query)]
 
     async def disable(self, username: str, *, actor: str | None = None) -> UserAccount:
-        """Refuse the user's sign-ins and end its browser sessions at once."""
+        """Refuse the user's sign-ins, end its browser sessions and revoke its grants at once."""
         account = await self._set_disabled(username, True, actor)
         await self._sessions.revoke_all(account.id, actor=actor)
+        for listener in self.on_disabled:
+            await listener(account.id)
         return account
 
     async def enable(self, username: str, *, actor: str | None = None) -> UserAccount:
@@ -272,6 +287,7 @@ class Users:
                 raise UnknownUser(username)
             kind = "user.disabled" if disabled else "user.enabled"
             await self._audit.record(AuditEvent(kind, now, actor=actor, subject=str(row.id)), conn)
+        self._claims_cache.pop(str(row.id), None)
         return _account(row)
 
     async def set_password(self, username: str, password: str, *, actor: str | None = None) -> None:
@@ -393,7 +409,21 @@ class Users:
     # -- claims ---------------------------------------------------------------------------------
 
     async def claims(self, user_id: str) -> UserClaims | None:
-        """What tokens and userinfo say about the user: its profile and attributes."""
+        """What tokens and userinfo say about the user: its profile, attributes and whether it is
+        disabled. Cached per process for ``claims_ttl_seconds``."""
+        hit = self._claims_cache.get(user_id)
+        now = monotonic()
+        if hit is not None and now - hit[0] < self._claims_ttl:
+            return hit[1]
+        value = await self._load_claims(user_id)
+        if self._claims_ttl > 0:
+            self._claims_cache.pop(user_id, None)
+            if len(self._claims_cache) >= _MAX_CACHED_CLAIMS:
+                del self._claims_cache[next(iter(self._claims_cache))]
+            self._claims_cache[user_id] = (now, value)
+        return value
+
+    async def _load_claims(self, user_id: str) -> UserClaims | None:
         try:
             key = UUID(str(user_id))
         except ValueError:
@@ -424,6 +454,7 @@ class Users:
             attribute_list=attribute_list,
             email=email,
             email_verified=bool(row.email_verified),
+            disabled=bool(row.disabled),
         )
 
 

@@ -1,0 +1,330 @@
+"""Distributed execution on PostgreSQL (decision 018): several `authward worker` processes on one
+database, woken across processes by LISTEN/NOTIFY; each run executed once, each schedule
+occurrence fired once, a killed worker's run finished by another, and workers that survive their
+database connections being cut."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from authward.config import load_app
+from authward.jobs import JobClient, JobsRuntime, find_job_clients, interval_trigger
+from authward.runtime import Authward
+from tests.conftest import EXAMPLE_APP, SettingsFactory
+from tests.integration.jobs_support import (
+    FakeClock,
+    create_counter,
+    effects,
+    table_count,
+    wait_for,
+    wait_until,
+)
+
+JOBS_APP = """
+import asyncio
+import os
+
+from app import config  # noqa: F401 - the app's config, found by `--app`
+from sqlalchemy import text
+
+from authward.jobs import JobClient, event_trigger
+from authward.store.engine import create_engine
+
+client = JobClient(id="distributed-test")
+
+
+async def sql(url, statement, **params):
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement), params)
+            return result.scalar() if result.returns_rows else None
+    finally:
+        await engine.dispose()
+
+
+async def bump(url, name):
+    await sql(url, "INSERT INTO effects (name, n) VALUES (:n, 1) "
+                   "ON CONFLICT (name) DO UPDATE SET n = effects.n + 1", n=name)
+    return name
+
+
+async def until(url, statement):
+    for _ in range(6000):  # the test fails on its own cap long before
+        try:
+            if await sql(url, statement):
+                return True
+        except Exception:  # the connection was cut by the test: ask again
+            pass
+        await asyncio.sleep(0.02)
+    raise RuntimeError("never: " + statement)
+
+
+@client.job(id="count", name="Count", version="1", trigger=event_trigger(name="count"))
+async def count(payload, io, ctx):
+    await io.run_task("bump", lambda: bump(payload["db"], ctx.id))
+    return os.getpid()
+
+
+@client.job(id="meet", name="Meet", version="1", trigger=event_trigger(name="meet"))
+async def meet(payload, io, ctx):
+    # Returns only once a run is executing in another process at the same time.
+    await io.run_task("arrive", lambda: bump(payload["db"], "meet:" + str(os.getpid())))
+    await io.run_task("wait", lambda: until(
+        payload["db"], "SELECT count(*) >= 2 FROM effects WHERE name LIKE 'meet:%'"))
+    return os.getpid()
+
+
+@client.job(id="charge", name="Charge", version="1", trigger=event_trigger(name="charge"))
+async def charge(payload, io, ctx):
+    db = payload["db"]
+    await io.run_task("charge-card", lambda: bump(db, "charge"))
+    if payload.get("hang") and ctx.attempt == 1:
+        await asyncio.sleep(3600)  # killed here, after the card was charged
+    if payload.get("gate"):
+        await io.run_task("gate", lambda: until(
+            db, "SELECT count(*) > 0 FROM effects WHERE name = 'gate'"))
+    await io.run_task("receipt", lambda: bump(db, "receipt"))
+    return os.getpid()
+"""
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen[str], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_started(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if "authward: worker" in line:
+                return
+        self.proc.wait(timeout=10)
+        raise AssertionError(f"worker did not start: {self.log.read_text()}")
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_bytes(EXAMPLE_APP.read_bytes())
+    (tmp_path / "distributed_app.py").write_text(JOBS_APP)
+    return tmp_path
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+        worker.proc.communicate(timeout=10)
+
+
+def start_workers(
+    workers: list[Worker], app_dir: Path, url: str, count: int, **env: str
+) -> list[Worker]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    child_env = {
+        **clean,
+        "AUTHWARD_DATABASE_URL": url,
+        "AUTHWARD_KEY_FILE": str(app_dir / "authward.key"),
+        "AUTHWARD_JOBS_CONCURRENCY": "1",
+        **env,
+    }
+    new = []
+    for n in range(count):
+        log = app_dir / f"worker-{len(workers) + n}.log"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "authward", "worker", "--app", "distributed_app.py"],
+            cwd=app_dir,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),  # a file: a pipe nobody reads could fill and block the worker
+            text=True,
+        )
+        new.append(Worker(proc, log))
+    workers.extend(new)
+    for worker in new:
+        worker.wait_started()
+    return new
+
+
+@pytest.fixture
+async def sender(
+    postgres_url: str, settings_for: SettingsFactory, app_dir: Path
+) -> AsyncIterator[Authward]:
+    """This process only queues runs (its worker is never started), like `authward serve` with
+    AUTHWARD_JOBS_WORKER=0; the workers get them through NOTIFY."""
+    config, module = load_app(app_dir / "distributed_app.py")
+    settings = settings_for(postgres_url)
+    aw = await Authward.open(config, settings, migrate=True)
+    try:
+        await create_counter(aw)
+        aw.jobs.bind(find_job_clients(module))
+        yield aw
+    finally:
+        await aw.close()
+
+
+async def send(aw: Authward, name: str, db: str, **payload: Any) -> str:
+    sent = await aw.jobs.send_event({"name": name, "payload": {"db": db, **payload}})
+    return sent.run_ids[0]
+
+
+async def test_two_workers_share_a_batch_and_execute_each_run_once(
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
+) -> None:
+    # Polling every minute: only the NOTIFY of this process's inserts can start the runs in time.
+    pair = start_workers(workers, app_dir, postgres_url, 2, AUTHWARD_JOBS_POLL_SECONDS="60")
+
+    meets = [await send(sender, "meet", postgres_url) for _ in range(2)]
+    counts = [await send(sender, "count", postgres_url) for _ in range(30)]
+    finished = [await wait_for(sender, run_id) for run_id in meets + counts]
+
+    assert [r.status for r in finished] == ["succeeded"] * 32, finished[0].error
+    # One run at a time per worker, and each "meet" run waits for another process to run one.
+    assert {r.output for r in finished[:2]} == {w.pid for w in pair}
+    assert {r.output for r in finished} == {w.pid for w in pair}
+    assert all(r.attempts == 1 for r in finished)
+    counted = await effects(sender)
+    assert {run_id: counted.get(run_id) for run_id in counts} == dict.fromkeys(counts, 1)
+
+
+async def test_a_killed_worker_s_run_is_finished_by_the_other_worker(
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
+) -> None:
+    pair = start_workers(
+        workers,
+        app_dir,
+        postgres_url,
+        2,
+        AUTHWARD_JOBS_POLL_SECONDS="0.2",
+        AUTHWARD_JOBS_LEASE_SECONDS="2",
+    )
+    run_id = await send(sender, "charge", postgres_url, hang=True)
+    run = await wait_until(sender, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
+    async with sender.engine.connect() as conn:
+        owner = (
+            await conn.execute(
+                text("SELECT lease_owner FROM aw_job_runs WHERE id = :id"), {"id": run_id}
+            )
+        ).scalar_one()
+    victim = next(w for w in pair if f":{w.pid}:" in owner)
+    survivor = next(w for w in pair if w is not victim)
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+
+    run = await wait_for(sender, run_id)  # once the dead worker's lease ran out
+
+    assert run.status == "succeeded", run.error
+    assert run.output == survivor.pid
+    assert run.attempts == 2
+    assert await effects(sender) == {"charge": 1, "receipt": 1}
+    assert [(t.key, t.attempts) for t in run.tasks] == [("charge-card", 1), ("receipt", 1)]
+
+
+async def test_workers_survive_their_database_connections_being_cut(
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
+) -> None:
+    start_workers(
+        workers,
+        app_dir,
+        postgres_url,
+        2,
+        AUTHWARD_JOBS_POLL_SECONDS="60",
+        AUTHWARD_JOBS_LEASE_SECONDS="3",
+    )
+    run_id = await send(sender, "charge", postgres_url, gate=True)
+    await wait_until(sender, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
+
+    # What a PostgreSQL restart does to every client: each open connection is cut.
+    async with sender.engine.connect() as conn:
+        cut = await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        assert cut.all()
+    await sender.engine.dispose()  # ours were cut too
+    async with sender.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO effects VALUES ('gate', 1)"))
+    run = await wait_for(sender, run_id)
+
+    assert run.status == "succeeded", run.error
+    assert await effects(sender) == {"charge": 1, "receipt": 1, "gate": 1}
+    # The listeners reconnected: a run queued now still starts without waiting for a poll.
+    after = await wait_for(sender, await send(sender, "count", postgres_url))
+    assert after.status == "succeeded", after.error
+
+
+def scheduled_client() -> JobClient:
+    """The same app as each process would import it."""
+    client = JobClient(id="schedules")
+    dynamic = client.define_dynamic_schedule(id="reports")
+
+    async def run(payload: Any, io: Any, ctx: Any) -> None:
+        return None
+
+    client.define_job(
+        id="every-minute",
+        name="Every minute",
+        version="1",
+        trigger=interval_trigger(seconds=60),
+        run=run,
+    )
+    client.define_job(id="report", name="Report", version="1", trigger=dynamic, run=run)
+    return client
+
+
+async def test_each_schedule_occurrence_fires_once_however_many_processes_tick(
+    postgres_url: str, settings_for: SettingsFactory, example_config: Any
+) -> None:
+    clock = FakeClock()
+    settings = settings_for(postgres_url)
+    servers = [await Authward.open(example_config, settings, migrate=True) for _ in range(4)]
+    try:
+        runtimes = []
+        for aw in servers:
+            aw.jobs = JobsRuntime(aw, [scheduled_client()], clock=clock)
+            await aw.jobs.start(worker=False, scheduler=False)
+            runtimes.append(aw.jobs)
+        reports = runtimes[0].dynamic_schedules["reports"]
+        await reports.register(
+            "schedule_123",
+            {"type": "interval", "options": {"seconds": 120}, "account_id": "user_123"},
+        )
+        queued: list[str] = []
+        for _ in range(10):
+            clock.advance(60)
+            ticks = await asyncio.gather(*(rt.scheduler.tick(clock.now) for rt in runtimes))
+            queued.extend(run_id for tick in ticks for run_id in tick)
+
+        runs = await runtimes[0].list_runs(limit=100)
+        assert sorted(r.id for r in runs) == sorted(queued)
+        minutes = [r for r in runs if r.job_id == "every-minute"]
+        report_runs = [r for r in runs if r.job_id == "report"]
+        assert len(minutes) == 10
+        assert len(report_runs) == 5
+        assert {r.account_id for r in report_runs} == {"user_123"}
+        details = [await runtimes[0].get_run(r.id) for r in minutes + report_runs]
+        occurrences = [(d.job_id, d.payload["ts"]) for d in details if d is not None]
+        assert len(set(occurrences)) == 15
+        assert await table_count(servers[0], "aw_job_schedule_firings") == 15
+    finally:
+        for aw in servers:
+            await aw.close()
