@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -142,20 +143,21 @@ async def test_unknown_kid_is_refused(sqlite_runtime: Authward) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"iss": "https://evil.example"}, "token-invalid-issuer"),
-        ({"aud": "https://other-service.example"}, "token-invalid-audience"),
-        ({"exp": int(time.time()) - 31}, "token-expired"),
-        ({"iat": int(time.time()) + 600}, "token-not-active-yet"),
-        ({"sub": "00000000-0000-0000-0000-000000000000"}, "token-subject-unknown"),
-        ({"client_id": "awm_someone-else"}, "token-subject-unknown"),
-        ({"jti": None}, "token-invalid"),
+        # Times are taken when the test runs (a long suite must not age them).
+        (lambda now: {"iss": "https://evil.example"}, "token-invalid-issuer"),
+        (lambda now: {"aud": "https://other-service.example"}, "token-invalid-audience"),
+        (lambda now: {"exp": now - 31}, "token-expired"),
+        (lambda now: {"iat": now + 600}, "token-not-active-yet"),
+        (lambda now: {"sub": "00000000-0000-0000-0000-000000000000"}, "token-subject-unknown"),
+        (lambda now: {"client_id": "awm_someone-else"}, "token-subject-unknown"),
+        (lambda now: {"jti": None}, "token-invalid"),
     ],
 )
 async def test_wrong_claims_are_refused(
-    sqlite_runtime: Authward, change: dict[str, Any], reason: str
+    sqlite_runtime: Authward, change: Callable[[int], dict[str, Any]], reason: str
 ) -> None:
     _, claims = parts(await sqlite_runtime.machine_user_token("readonly-machine-user"))
-    claims.update(change)
+    claims.update(change(int(time.time())))
     claims = {k: v for k, v in claims.items() if v is not None}
     assert await refused(sqlite_runtime, await resign(sqlite_runtime, claims)) == reason
 
