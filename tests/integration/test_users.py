@@ -388,6 +388,22 @@ async def test_claims(runtime: Authward, users: Users) -> None:
     assert await users.claims("nope") is None
 
 
+async def test_cached_claims_see_a_local_disable_at_once(runtime: Authward, users: Users) -> None:
+    alice = await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    # Many readers at once (one load serves them), with a disable racing them.
+    readers = [asyncio.ensure_future(users.claims(alice.id)) for _ in range(50)]
+    await users.disable("alice@example.com")
+    seen = await asyncio.gather(*readers)
+    assert all(c is not None and c.user_id == alice.id for c in seen)
+    after = await users.claims(alice.id)
+    assert after is not None
+    assert after.disabled is True
+    await users.enable("alice@example.com")
+    again = await users.claims(alice.id)
+    assert again is not None
+    assert again.disabled is False
+
+
 # -- secrets -------------------------------------------------------------------------------------
 
 

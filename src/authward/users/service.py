@@ -139,6 +139,9 @@ class Users:
         # (settings.cache_refresh_seconds), so another process's change shows within that time.
         self._claims_ttl = claims_ttl_seconds
         self._claims_cache: dict[str, tuple[float, UserClaims | None]] = {}
+        self._claims_loading: dict[str, asyncio.Future[UserClaims | None]] = {}
+        # Bumped by every local change to a user, so a load that raced with it is not cached.
+        self._claims_epoch = 0
         #: Called with the user id once a user is disabled (the runtime revokes its grants).
         self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
         # Sign-in reads and its audit insert are single statements: on PostgreSQL, running them
@@ -287,7 +290,7 @@ class Users:
                 raise UnknownUser(username)
             kind = "user.disabled" if disabled else "user.enabled"
             await self._audit.record(AuditEvent(kind, now, actor=actor, subject=str(row.id)), conn)
-        self._claims_cache.pop(str(row.id), None)
+        self._forget_claims(str(row.id))
         return _account(row)
 
     async def set_password(self, username: str, password: str, *, actor: str | None = None) -> None:
@@ -412,15 +415,34 @@ class Users:
         """What tokens and userinfo say about the user: its profile, attributes and whether it is
         disabled. Cached per process for ``claims_ttl_seconds``."""
         hit = self._claims_cache.get(user_id)
-        now = monotonic()
-        if hit is not None and now - hit[0] < self._claims_ttl:
+        if hit is not None and monotonic() - hit[0] < self._claims_ttl:
             return hit[1]
+        # One load per user at a time: when an entry expires under load, every request for that
+        # user would otherwise read the database at once.
+        loading = self._claims_loading.get(user_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_and_cache(user_id))
+            self._claims_loading[user_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(user_id, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, user_id: str, done: asyncio.Future[UserClaims | None]) -> None:
+        if self._claims_loading.get(user_id) is done:
+            del self._claims_loading[user_id]
+
+    def _forget_claims(self, user_id: str) -> None:
+        self._claims_epoch += 1
+        self._claims_cache.pop(user_id, None)
+        self._claims_loading.pop(user_id, None)
+
+    async def _load_and_cache(self, user_id: str) -> UserClaims | None:
+        started, epoch = monotonic(), self._claims_epoch
         value = await self._load_claims(user_id)
-        if self._claims_ttl > 0:
+        if self._claims_ttl > 0 and epoch == self._claims_epoch:
             self._claims_cache.pop(user_id, None)
             if len(self._claims_cache) >= _MAX_CACHED_CLAIMS:
                 del self._claims_cache[next(iter(self._claims_cache))]
-            self._claims_cache[user_id] = (now, value)
+            self._claims_cache[user_id] = (started, value)
         return value
 
     async def _load_claims(self, user_id: str) -> UserClaims | None:
