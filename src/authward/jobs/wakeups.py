@@ -14,11 +14,12 @@ from __future__ import annotations
 __all__ = ["CHANNEL", "NOTIFY", "Listener"]
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -39,7 +40,6 @@ class Listener:
         self._on_wake = on_wake
         self._check_seconds = check_seconds
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     async def start(self) -> None:
         if self._task is None:
@@ -62,20 +62,23 @@ class Listener:
                 delay = 0.1
             except Exception as exc:  # whatever broke the connection, listen again
                 log.warning("jobs listener: %s; reconnecting in %.1f s", exc, delay)
-            self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(_RETRY_MAX_SECONDS, delay * 2)
 
     async def _listen(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        lost = asyncio.Event()
         try:
+            conn.add_termination_listener(lambda _: lost.set())
             await conn.add_listener(CHANNEL, self._notified)
-            self.connected.set()
             self._on_wake()
-            # asyncpg reports a dropped connection only on the next use: look now and then.
             while not conn.is_closed():
-                await asyncio.sleep(self._check_seconds)
-                await conn.execute("SELECT 1")
+                # A closed socket ends the wait at once; a silently dead network only shows
+                # when the connection is used.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=self._check_seconds)
+                if not conn.is_closed():
+                    await conn.execute("SELECT 1", timeout=10)
         finally:
             try:
                 await conn.close(timeout=2)
