@@ -14,6 +14,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from authward.jobs._tasks import cancel_and_wait
+
 if TYPE_CHECKING:
     from authward.jobs.runtime import JobsRuntime
 
@@ -71,8 +73,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _loop(self) -> None:
@@ -89,5 +90,7 @@ class Scheduler:
                     delay = min(delay, max(0.0, (nxt - rt.clock()).total_seconds()))
             except Exception as exc:
                 log.warning("scheduler: %s", exc)
+            # asyncio.timeout, not wait_for (see Worker._loop).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()

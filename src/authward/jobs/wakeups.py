@@ -23,6 +23,8 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from authward.jobs._tasks import cancel_and_wait
+
 log = logging.getLogger("authward.jobs")
 
 CHANNEL = "authward_jobs"
@@ -47,8 +49,7 @@ class Listener:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait(self._task)
             self._task = None
 
     def _notified(self, *_: Any) -> None:
@@ -75,8 +76,11 @@ class Listener:
             while not conn.is_closed():
                 # A closed socket ends the wait at once; a silently dead network only shows
                 # when the connection is used.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with the event, and stop() would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=self._check_seconds)
+                    async with asyncio.timeout(self._check_seconds):
+                        await lost.wait()
                 if not conn.is_closed():
                     await conn.execute("SELECT 1", timeout=10)
         finally:

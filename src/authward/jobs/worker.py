@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from authward.jobs._tasks import cancel_and_wait
 from authward.jobs.executor import Executor
 from authward.jobs.records import ClaimedRun
 from authward.jobs.store import RunStore
@@ -86,8 +87,7 @@ class Worker:
     async def stop(self) -> None:
         """Stop claiming; interrupt the runs in flight and give them back to the queue."""
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
+            await cancel_and_wait(self._loop_task)
             self._loop_task = None
         for task in list(self._active):
             task.cancel()
@@ -103,8 +103,11 @@ class Worker:
                 claimed = 0
             if claimed and self._busy() < self._concurrency:
                 continue  # there may be more due runs
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with a wake-up, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
 
     async def claim_once(self) -> int:
         free = self._concurrency - self._busy()
