@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import selectors
-import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -46,12 +44,11 @@ from starlette.routing import Route
 from authward.channel import AuthFn, AuthMiddleware, oidc
 from authward.errors import ConfigError
 from authward.principal import Principal
+from tests.peers import PEER_DIR, REQUIRE_SERVICES, free_port, node_peer_problem
 
 oidc_module = importlib.import_module("authward.channel.oidc")
 
 ROOT = Path(__file__).resolve().parents[2]
-PEER_DIR = ROOT / "tests" / "peers" / "oidc-provider"
-REQUIRE_SERVICES = os.environ.get("AUTHWARD_REQUIRE_SERVICES") == "1"
 AUDIENCE = "https://api.authward.test"
 CLIENT_ID = "authward-test-client"
 CLIENT_SECRET = "authward-test-secret-authward-test-secret"
@@ -73,38 +70,9 @@ class Peer:
     process: subprocess.Popen[str]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _peer_problem() -> str | None:
-    """Why the provider cannot run here, or None; installs its node_modules when missing."""
-    if shutil.which("node") is None:
-        return "node (Node.js) not found on PATH: the oidc() tests need it for their peer"
-    if (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
-        return None
-    npm = shutil.which("npm")
-    if npm is None:
-        return f"npm not found on PATH and {PEER_DIR / 'node_modules'} is missing"
-    done = subprocess.run(
-        [npm, "ci", "--prefix", str(PEER_DIR), "--no-audit", "--no-fund"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"npm ci --prefix {PEER_DIR} failed: {last}"
-    return None
-
-
 @pytest.fixture(scope="session")
 def peer_available() -> None:
-    problem = _peer_problem()
+    problem = node_peer_problem()
     if problem:
         if REQUIRE_SERVICES:
             pytest.fail(problem + " (AUTHWARD_REQUIRE_SERVICES=1)")
@@ -113,7 +81,7 @@ def peer_available() -> None:
 
 @contextmanager
 def running_peer() -> Iterator[Peer]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "OIDC_TEST_PORT": str(port), "OIDC_TEST_AUDIENCE": AUDIENCE}
     env.update(OIDC_TEST_CLIENT_ID=CLIENT_ID, OIDC_TEST_CLIENT_SECRET=CLIENT_SECRET)
     with tempfile.TemporaryFile("w+") as stderr:
