@@ -26,7 +26,6 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,7 +47,6 @@ from tests.peers import PEER_DIR, REQUIRE_SERVICES, free_port, node_peer_problem
 
 oidc_module = importlib.import_module("authward.channel.oidc")
 
-ROOT = Path(__file__).resolve().parents[2]
 AUDIENCE = "https://api.authward.test"
 CLIENT_ID = "authward-test-client"
 CLIENT_SECRET = "authward-test-secret-authward-test-secret"
