@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "api_keys",
     "audit_events",
+    "connections",
     "consents",
     "dpop_proofs",
     "external_identities",
@@ -28,6 +29,8 @@ __all__ = [
     "sessions",
     "signing_keys",
     "users",
+    "webhook_deliveries",
+    "webhook_registrations",
 ]
 
 from sqlalchemy import (
@@ -422,4 +425,73 @@ dpop_proofs = Table(
     Column("digest", String(64), primary_key=True),
     # The proof's iat plus its acceptance window; indexed so expired rows are swept cheaply.
     Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+
+connections = Table(
+    "aw_connections",
+    metadata,
+    # The connected-accounts vault (issue 6): third-party OAuth tokens an account (or the developer,
+    # kind "developer" with an empty account_id) allowed us to use, sealed with the instance key.
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(64), nullable=False),
+    # account | developer
+    Column("kind", String(16), nullable=False),
+    Column("account_id", String(200), nullable=False),
+    # Who the account is at the provider (its user id), and a label for people.
+    Column("external_id", String(255)),
+    Column("label", String(255)),
+    Column("scopes", Text, nullable=False),
+    Column("token_type", String(32), nullable=False),
+    Column("access_token", LargeBinary, nullable=False),
+    Column("refresh_token", LargeBinary),
+    Column("expires_at", UTCDateTime),
+    # active | broken (the provider refused the token or the refresh token: reconnect)
+    Column("status", String(16), nullable=False),
+    Column("broken_reason", Text),
+    # One refresh in flight per connection across processes: whoever sets the lease refreshes.
+    Column("refresh_owner", String(64)),
+    Column("refresh_until", UTCDateTime),
+    # Bumped on every token change, so a process waiting on another's refresh sees it land.
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ux_aw_connections_owner", "provider", "kind", "account_id", unique=True),
+    Index("ix_aw_connections_account_id", "account_id"),
+)
+
+webhook_registrations = Table(
+    "aw_webhook_registrations",
+    metadata,
+    # A dynamic trigger's registration (issue 6): the webhook created at the provider for one key.
+    # Its id is the path of the URL the provider delivers to (/webhooks/<id>).
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("dynamic_trigger_id", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("account_id", String(200)),
+    # The per-registration HMAC secret, sealed; the provider signs deliveries with it.
+    Column("secret", LargeBinary, nullable=False),
+    # The webhook's id at the provider (to delete it on unregister).
+    Column("external_id", String(200)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ux_aw_webhook_registrations_key", "dynamic_trigger_id", "key", unique=True),
+)
+
+webhook_deliveries = Table(
+    "aw_webhook_deliveries",
+    metadata,
+    # One row per delivery id: a redelivered webhook starts nothing the second time.
+    Column(
+        "registration_id",
+        String(64),
+        ForeignKey("aw_webhook_registrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("delivery_id", String(200), primary_key=True),
+    Column("event", String(200), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    Column("run_ids", JSON, nullable=False),
 )
