@@ -97,6 +97,36 @@ class _Minted:
     rows: list[NewGrant]
 
 
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    """What a redeemed grant issues, besides what the endpoint adds (key, family, time)."""
+
+    user: Any
+    scopes: tuple[str, ...]
+    proof: DpopProof | None
+    auth_time: int
+    session_id: str | None
+    nonce: str | None
+    #: The DPoP key the grant's refresh token is already bound to, if any.
+    refresh_jkt: str | None
+    #: The scopes the next refresh token keeps, when wider than ``scopes``.
+    refresh_scopes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Audit:
+    """The event a redemption records; the issued access token's ``jti`` is added to
+    ``detail``."""
+
+    event: str
+    subject: str
+    detail: Mapping[str, Any]
+
+
+#: What each grant kind is called in error descriptions.
+_WHAT: Mapping[str, str] = {"code": "authorization code", "refresh": "refresh token"}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -214,13 +244,7 @@ class TokenEndpoint:
         if redirect_uri is None:
             raise InvalidRequest("redirect_uri is required")
         verifier = form.get("code_verifier")
-        if not opaque.is_well_formed(code, CODE_PREFIX):
-            raise InvalidGrant("the authorization code is not valid")
-        digest = opaque.digest(code)
-        row = await self._grants.get(digest)
-        if row is None or row.kind != "code" or row.client_id != client.client_id:
-            raise InvalidGrant("the authorization code is not valid")
-        await self._refuse_spent(row, "code", request)
+        digest, row = await self._live_row(code, CODE_PREFIX, "code", client, request)
         grant = code_grant(row.data)
         # §4.1.3: the redirect URI must be identical to the one of the authorization request.
         if not hmac.compare_digest(redirect_uri.encode(), grant.redirect_uri.encode()):
@@ -231,40 +255,64 @@ class TokenEndpoint:
                 raise InvalidDpopProof("the authorization request named a DPoP key (dpop_jkt)")
             if not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode()):
                 raise InvalidDpopProof("the DPoP proof's key is not the one named by dpop_jkt")
-        user = await self._user_claims(grant.user_id)
+        issue = _Issue(
+            user=await self._user_claims(grant.user_id),
+            scopes=grant.scopes,
+            proof=proof,
+            auth_time=grant.auth_time,
+            session_id=grant.session_id,
+            nonce=grant.nonce,
+            refresh_jkt=None,
+        )
+        audit = _Audit("token.issued", grant.user_id, {"grant_type": "authorization_code"})
+        return await self._redeem(digest, "code", client, request, issue, audit)
+
+    async def _live_row(
+        self, credential: str, prefix: str, kind: str, client: Client, request: TokenRequest
+    ) -> tuple[str, GrantRow]:
+        """The digest and row of ``client``'s live grant ``credential``; a spent one is refused
+        here (and a used one revokes its family) before anything else is checked."""
+        what = _WHAT[kind]
+        if not opaque.is_well_formed(credential, prefix):
+            raise InvalidGrant(f"the {what} is not valid")
+        digest = opaque.digest(credential)
+        row = await self._grants.get(digest)
+        if row is None or row.kind != kind or row.client_id != client.client_id:
+            raise InvalidGrant(f"the {what} is not valid")
+        await self._refuse_spent(row, kind, request)
+        return digest, row
+
+    async def _redeem(
+        self,
+        digest: str,
+        kind: str,
+        client: Client,
+        request: TokenRequest,
+        issue: _Issue,
+        audit: _Audit,
+    ) -> dict[str, Any]:
+        """Redeem the grant once, recording what it issues in the same transaction, and audit
+        the issue. Losing the race to another request makes this one the replay."""
         key = await self._signer()
         now = _now()
 
         def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
-            minted = self._mint(
-                key,
-                client,
-                family_id=live.family_id,
-                user=user,
-                scopes=grant.scopes,
-                proof=proof,
-                auth_time=grant.auth_time,
-                session_id=grant.session_id,
-                nonce=grant.nonce,
-                refresh_jkt=None,
-                now=now,
-            )
+            minted = self._mint(key, client, live.family_id, issue, now)
             return minted, minted.rows
 
-        redeemed = await self._grants.redeem(digest, "code", now, mint)
+        redeemed = await self._grants.redeem(digest, kind, now, mint)
         if redeemed.value is None:
-            # Another request redeemed it first: this one is the replay.
             if redeemed.row is not None:
-                await self._refuse_spent(redeemed.row, "code", request)
-            raise InvalidGrant("the authorization code is not valid")
+                await self._refuse_spent(redeemed.row, kind, request)
+            raise InvalidGrant(f"the {_WHAT[kind]} is not valid")
         await self._audit.record(
             AuditEvent(
-                "token.issued",
+                audit.event,
                 now,
-                subject=grant.user_id,
+                subject=audit.subject,
                 client_id=client.client_id,
                 ip=request.ip,
-                detail={"grant_type": "authorization_code", "jti": redeemed.value.jti},
+                detail={**audit.detail, "jti": redeemed.value.jti},
             )
         )
         return redeemed.value.body
@@ -286,8 +334,7 @@ class TokenEndpoint:
                     detail={"family": row.family_id},
                 )
             )
-            what = "authorization code" if kind == "code" else "refresh token"
-            raise InvalidGrant(f"the {what} was already used; its tokens are revoked")
+            raise InvalidGrant(f"the {_WHAT[kind]} was already used; its tokens are revoked")
         if row.revoked_at is not None:
             raise InvalidGrant("the grant has been revoked")
         if row.expires_at <= now:
@@ -310,13 +357,7 @@ class TokenEndpoint:
         token = request.form.get("refresh_token")
         if token is None:
             raise InvalidRequest("refresh_token is required")
-        if not opaque.is_well_formed(token, REFRESH_PREFIX):
-            raise InvalidGrant("the refresh token is not valid")
-        digest = opaque.digest(token)
-        row = await self._grants.get(digest)
-        if row is None or row.kind != "refresh" or row.client_id != client.client_id:
-            raise InvalidGrant("the refresh token is not valid")
-        await self._refuse_spent(row, "refresh", request)
+        digest, row = await self._live_row(token, REFRESH_PREFIX, "refresh", client, request)
         granted = tuple(row.data["scopes"])
         scopes = granted
         if "scope" in request.form:
@@ -331,43 +372,18 @@ class TokenEndpoint:
                 raise InvalidDpopProof("this refresh token is bound to a DPoP key")
             if not hmac.compare_digest(proof.jkt.encode(), str(bound).encode()):
                 raise InvalidDpopProof("the DPoP proof's key is not the refresh token's")
-        user = await self._user_claims(row.subject)
-        key = await self._signer()
-        now = _now()
-
-        def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
-            minted = self._mint(
-                key,
-                client,
-                family_id=live.family_id,
-                user=user,
-                scopes=scopes,
-                proof=proof,
-                auth_time=int(live.data["auth_time"]),
-                session_id=live.data.get("sid"),
-                nonce=None,
-                refresh_jkt=bound,
-                refresh_scopes=granted,
-                now=now,
-            )
-            return minted, minted.rows
-
-        redeemed = await self._grants.redeem(digest, "refresh", now, mint)
-        if redeemed.value is None:
-            if redeemed.row is not None:
-                await self._refuse_spent(redeemed.row, "refresh", request)
-            raise InvalidGrant("the refresh token is not valid")
-        await self._audit.record(
-            AuditEvent(
-                "token.refreshed",
-                now,
-                subject=row.subject,
-                client_id=client.client_id,
-                ip=request.ip,
-                detail={"family": row.family_id, "jti": redeemed.value.jti},
-            )
+        issue = _Issue(
+            user=await self._user_claims(row.subject),
+            scopes=scopes,
+            proof=proof,
+            auth_time=int(row.data["auth_time"]),
+            session_id=row.data.get("sid"),
+            nonce=None,
+            refresh_jkt=bound,
+            refresh_scopes=granted,
         )
-        return redeemed.value.body
+        audit = _Audit("token.refreshed", row.subject, {"family": row.family_id})
+        return await self._redeem(digest, "refresh", client, request, issue, audit)
 
     # -- minting ------------------------------------------------------------------------------
 
@@ -379,21 +395,9 @@ class TokenEndpoint:
         return OPENID not in scopes or OFFLINE_ACCESS in scopes
 
     def _mint(
-        self,
-        key: SigningKey,
-        client: Client,
-        *,
-        family_id: str,
-        user: Any,
-        scopes: tuple[str, ...],
-        proof: DpopProof | None,
-        auth_time: int,
-        session_id: str | None,
-        nonce: str | None,
-        refresh_jkt: str | None,
-        now: datetime,
-        refresh_scopes: tuple[str, ...] | None = None,
+        self, key: SigningKey, client: Client, family_id: str, issue: _Issue, now: datetime
     ) -> _Minted:
+        user, scopes, proof = issue.user, issue.scopes, issue.proof
         issued = int(now.timestamp())
         lifetime = client.access_token_lifetime_seconds or self._target.default_access_lifetime
         jti = secrets.token_urlsafe(16)
@@ -417,12 +421,13 @@ class TokenEndpoint:
             "scope": " ".join(scopes),
         }
         rows = [_access_row(family_id, client.client_id, user.user_id, jti, issued + lifetime)]
-        kept_scopes = refresh_scopes or scopes
+        kept_scopes = issue.refresh_scopes or scopes
         if self._issues_refresh(client, kept_scopes):
             refresh = opaque.generate(REFRESH_PREFIX)
             refresh_life = (
                 client.refresh_token_lifetime_seconds or self._target.default_refresh_lifetime
             )
+            refresh_jkt = issue.refresh_jkt
             if refresh_jkt is None and client.public and proof is not None:
                 refresh_jkt = proof.jkt
             rows.append(
@@ -434,8 +439,8 @@ class TokenEndpoint:
                     subject=user.user_id,
                     data={
                         "scopes": list(kept_scopes),
-                        "auth_time": auth_time,
-                        "sid": session_id,
+                        "auth_time": issue.auth_time,
+                        "sid": issue.session_id,
                         "jkt": refresh_jkt,
                     },
                     expires_at=now + timedelta(seconds=refresh_life),
@@ -457,9 +462,9 @@ class TokenEndpoint:
                     client_id=client.client_id,
                     issued_at=issued,
                     expires_at=issued + lifetime,
-                    auth_time=auth_time,
-                    nonce=nonce,
-                    session_id=session_id,
+                    auth_time=issue.auth_time,
+                    nonce=issue.nonce,
+                    session_id=issue.session_id,
                     access_token=access_token,
                     alg=key.alg,
                 ),
