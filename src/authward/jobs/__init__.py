@@ -9,6 +9,7 @@ async def post_created(payload, io, ctx): ...
 
 from authward.jobs.client import Job, JobClient
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
+from authward.jobs.credentials import AuthResolverResult, Credentials
 from authward.jobs.discovery import find_job_clients
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.errors import (
@@ -19,6 +20,7 @@ from authward.jobs.errors import (
     TaskKeyReused,
     TaskOutputError,
     UnknownJob,
+    UnresolvedAuthError,
 )
 from authward.jobs.io import Integration, Io
 from authward.jobs.records import (
@@ -36,6 +38,8 @@ from authward.jobs.triggers import cron_trigger, event_trigger, interval_trigger
 
 __all__ = [
     "Account",
+    "AuthResolverResult",
+    "Credentials",
     "DynamicSchedule",
     "EventRef",
     "EventRejected",
@@ -60,6 +64,7 @@ __all__ = [
     "TaskOutputError",
     "TaskRecord",
     "UnknownJob",
+    "UnresolvedAuthError",
     "cron_trigger",
     "event_trigger",
     "find_job_clients",

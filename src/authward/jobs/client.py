@@ -15,6 +15,7 @@ from authward.config.app import Config
 from authward.config.auth import Invoker
 from authward.errors import ConfigError
 from authward.jobs.context import RunContext
+from authward.jobs.credentials import AuthResolver, ResolverEntry
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.errors import JobsNotBound
 from authward.jobs.io import Integration, Io
@@ -77,6 +78,11 @@ class JobClient:
         self.config = config
         self.jobs: dict[str, Job] = {}
         self.dynamic_schedules: dict[str, DynamicSchedule] = {}
+        #: Integration id -> its auth resolver (``define_auth_resolver``).
+        self.auth_resolvers: dict[str, ResolverEntry] = {}
+        #: Integration id -> the integration, across this client's jobs and resolvers: one id
+        #: names one integration (its runs' credentials and lineage are recorded by id).
+        self.integrations: dict[str, Integration] = {}
         self._runtime: JobsRuntime | None = None
 
     def __repr__(self) -> str:
@@ -124,8 +130,11 @@ class JobClient:
                     "an integration needs an `id` and `bind(io, ctx)`",
                     path=f"{path}.integrations.{key}",
                 )
+            self._check_integration(integration, f"{path}.integrations.{key}")
         if not timeout_seconds > 0:
             raise ConfigError("must be positive", path=f"{path}.timeout_seconds")
+        for integration in (integrations or {}).values():
+            self.integrations[integration.id] = integration
         job = Job(
             client=self,
             id=id,
@@ -164,6 +173,50 @@ class JobClient:
                 timeout_seconds=timeout_seconds,
                 retry=retry,
             )
+
+        return define
+
+    def _check_integration(self, integration: Integration, path: str) -> None:
+        known = self.integrations.get(integration.id)
+        if known is not None and known is not integration:
+            raise ConfigError(
+                f"integration id {integration.id!r} is already used by another integration in "
+                f"client {self.id!r}; give each integration its own id (e.g. 'byo-slack', "
+                "'our-slack')",
+                path=path,
+            )
+
+    def define_auth_resolver(
+        self, integration: Integration, fn: AuthResolver, *, timeout_seconds: float = 10.0
+    ) -> None:
+        """Give ``integration`` the credentials ``await fn(ctx, integration)`` returns for each
+        run: an ``AuthResolverResult``, or ``None`` to fail the run with "Unresolved auth"."""
+        path = "auth_resolver"
+        if not isinstance(integration, Integration):
+            raise ConfigError("must be an integration (Slack(id=...), Github(id=...))", path=path)
+        path = f"auth_resolvers.{integration.id}"
+        self._check_integration(integration, path)
+        if integration.id in self.auth_resolvers:
+            raise ConfigError(
+                f"integration {integration.id!r} already has an auth resolver in client "
+                f"{self.id!r}",
+                path=path,
+            )
+        if not inspect.iscoroutinefunction(fn):
+            raise ConfigError("must be an async function fn(ctx, integration)", path=f"{path}.fn")
+        if not timeout_seconds > 0:
+            raise ConfigError("must be positive", path=f"{path}.timeout_seconds")
+        self.integrations[integration.id] = integration
+        self.auth_resolvers[integration.id] = ResolverEntry(integration, fn, float(timeout_seconds))
+
+    def auth_resolver(
+        self, integration: Integration, *, timeout_seconds: float = 10.0
+    ) -> Callable[[AuthResolver], AuthResolver]:
+        """``@client.auth_resolver(byo_slack)`` above ``async def resolve(ctx, integration)``."""
+
+        def define(fn: AuthResolver) -> AuthResolver:
+            self.define_auth_resolver(integration, fn, timeout_seconds=timeout_seconds)
+            return fn
 
         return define
 

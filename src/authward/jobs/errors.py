@@ -7,7 +7,8 @@
     ├── EventRejected   an event (or payload) that fails its shape or a listening job's schema
     ├── TaskKeyReused   one task key used twice in one run
     ├── TaskOutputError a task returned something that is not JSON-serialisable
-    └── TaskFailed      a task failed on its last attempt (the run fails with it)
+    ├── TaskFailed      a task failed on its last attempt (the run fails with it)
+    └── UnresolvedAuthError  an integration got no credential for the run (docs/integrations.md)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "TaskKeyReused",
     "TaskOutputError",
     "UnknownJob",
+    "UnresolvedAuthError",
 ]
 
 from collections.abc import Sequence
@@ -77,3 +79,20 @@ class TaskFailed(JobsError):
         self.error = error
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
         super().__init__(f"task {key!r} failed after {tries}: {error}")
+
+
+class UnresolvedAuthError(JobsError):
+    """An integration got no credential for a run: its auth resolver returned ``None``, raised,
+    timed out or answered with the wrong type, or there is neither a resolver nor a developer
+    credential. The run fails with it before any request is made."""
+
+    code = "unresolved_auth"
+
+    def __init__(self, integration_id: str, account_id: str | None, reason: str) -> None:
+        self.integration_id = integration_id
+        self.account_id = account_id
+        self.reason = reason
+        account = repr(account_id) if account_id is not None else "none"
+        super().__init__(
+            f"Unresolved auth for integration {integration_id!r} (account {account}): {reason}"
+        )

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from authward.jobs.context import RunContext
-from authward.jobs.errors import JobsError, TaskFailed, TaskKeyReused, TaskOutputError
+from authward.jobs.credentials import Credentials, resolve_credentials
+from authward.jobs.errors import (
+    JobsError,
+    TaskFailed,
+    TaskKeyReused,
+    TaskOutputError,
+    UnresolvedAuthError,
+)
 from authward.jobs.records import SentEvent, TaskRecord
 from authward.jobs.retry import RetryPolicy
 from authward.jobs.store import RunStore, StoreInterrupted, connection_lost
@@ -48,10 +55,10 @@ class Suspend(BaseException):
 
 @runtime_checkable
 class Integration(Protocol):
-    """What ``define_job(integrations={...})`` accepts (issue 6 builds Slack, GitHub on it).
+    """What ``define_job(integrations={...})`` accepts (``authward.integrations``: Slack, GitHub).
 
     ``bind`` is called once per execution of a run when the job touches ``io.<name>``; it returns
-    a namespace whose calls should be tasks (``io.run_task(key, fn, integration=self.id, ...)``).
+    a namespace whose calls are tasks (``authward.integrations.base.Calls`` does that).
     """
 
     @property
@@ -72,6 +79,10 @@ def to_json(value: Any, what: str) -> Any:
             "return JSON-serialisable values (dict, list, str, int, float, bool, None) "
             "or a pydantic model"
         ) from None
+
+
+def _describe_failure(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, JobsError) else f"{type(exc).__name__}: {exc}"
 
 
 def _check_key(key: object) -> str:
@@ -137,6 +148,7 @@ class Io:
         self._seq = max((t.seq for t in tasks.values()), default=0)
         self._used: set[str] = set()
         self._bound: dict[str, Any] = {}
+        self._credentials: dict[str, asyncio.Task[Credentials]] = {}
         self.logger = Logger(self, logs_stored)
 
     def __getattr__(self, name: str) -> Any:
@@ -150,6 +162,33 @@ class Io:
         if name not in self._bound:
             self._bound[name] = integrations[name].bind(self, self.ctx)
         return self._bound[name]
+
+    def completed(self, key: str) -> bool:
+        """Whether the task ``key`` has its final outcome stored (a replay will not run it)."""
+        task = self._tasks.get(key)
+        return task is not None and task.status in ("succeeded", "failed")
+
+    async def credentials(self, integration: Integration) -> Credentials:
+        """The credential ``integration`` uses in this run, resolved once per execution (every
+        call of the integration shares one resolution, even concurrent ones)."""
+        pending = self._credentials.get(integration.id)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                resolve_credentials(
+                    self._runtime.aw, self._job.client.auth_resolvers, integration, self.ctx
+                )
+            )
+            self._credentials[integration.id] = pending
+        return await asyncio.shield(pending)
+
+    async def unresolved(self, key: str, name: str, error: UnresolvedAuthError) -> None:
+        """Record the call that could not be made as a failed task, so the timeline shows it."""
+        key, task = self._begin(key)
+        if task is None:
+            task = self._new_task(key, name, self._clock(), integration=error.integration_id)
+        await self._save(
+            replace(task, status="failed", error=str(error), finished_at=self._clock())
+        )
 
     def _begin(self, key: object) -> tuple[str, TaskRecord | None]:
         key = _check_key(key)
@@ -240,9 +279,13 @@ class Io:
         try:
             result = await self._call(task, fn)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if task.attempts < policy.limit:
-                resume_at = self._clock() + timedelta(seconds=policy.delay(task.attempts))
+            error = _describe_failure(exc)
+            # An error may say it is final (a refused credential) or when to try again (429's
+            # Retry-After); otherwise the policy decides.
+            if task.attempts < policy.limit and getattr(exc, "retryable", True):
+                after = getattr(exc, "retry_after", None)
+                delay = policy.delay(task.attempts) if after is None else float(after)
+                resume_at = self._clock() + timedelta(seconds=max(0.0, delay))
                 await self._save(replace(task, status="waiting", error=error, resume_at=resume_at))
                 raise Suspend(resume_at) from None
             await self._save(replace(task, status="failed", error=error, finished_at=self._clock()))

@@ -92,7 +92,7 @@ class JobsRuntime:
         self.lease_seconds = settings.jobs_lease_seconds
         self.poll_seconds = settings.jobs_poll_seconds
         self.environment = settings.environment
-        self.store = RunStore(Writer(aw.engine))
+        self.store = RunStore(Writer(aw.engine), max_claims=settings.jobs_max_claims)
         self.schedules = ScheduleStore(self.store)
         self.clients: dict[str, JobClient] = {}
         self.jobs: dict[str, Job] = {}

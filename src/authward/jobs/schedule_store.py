@@ -1,18 +1,22 @@
 """Schedules (a job's own interval/cron trigger, and registrations on dynamic schedules) and
-their firings. Each occurrence fires exactly once, however many processes tick: the schedule's
-``next_at`` moves forward only from the value the firing process read, and the firing row's
-primary key is (schedule key, occurrence)."""
+their firings. Each occurrence fires exactly once, however many processes tick: due schedule
+rows are claimed in batches (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent schedulers
+split a burst instead of queueing on the same rows; SQLite: under the database's write lock),
+``next_at`` moves forward only from the value read, and the firing row's primary key is
+(schedule key, occurrence)."""
 
 from __future__ import annotations
 
-__all__ = ["ScheduleRow", "ScheduleStore"]
+__all__ = ["Firing", "ScheduleRow", "ScheduleStore"]
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from authward.jobs._sql import insert_ignore
 from authward.jobs.cron import ScheduleSpec, parse_schedule
@@ -34,6 +38,23 @@ class ScheduleRow:
     account_id: str | None
     anchor_at: datetime
     next_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """What firing one due schedule row does: the occurrence it fires, where ``next_at`` moves,
+    and the runs it queues."""
+
+    occurrence: datetime
+    next_at: datetime
+    runs: Sequence[NewRun]
+
+
+_MOVE = (
+    update(job_schedules)
+    .where(_S.key == bindparam("b_key"), _S.next_at == bindparam("b_read"))
+    .values(next_at=bindparam("b_next"))
+)
 
 
 def _row(r: Any) -> ScheduleRow:
@@ -106,18 +127,6 @@ class ScheduleStore:
     def _mine(job_ids: Sequence[str], dynamic_ids: Sequence[str]) -> Any:
         return or_(_S.job_id.in_(job_ids), _S.dynamic_schedule_id.in_(dynamic_ids))
 
-    async def due(
-        self, now: datetime, job_ids: Sequence[str], dynamic_ids: Sequence[str], limit: int = 500
-    ) -> list[ScheduleRow]:
-        query = (
-            select(job_schedules)
-            .where(_S.next_at <= now, self._mine(job_ids, dynamic_ids))
-            .order_by(_S.next_at)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            return [_row(r) for r in (await conn.execute(query)).mappings()]
-
     async def next_due_at(
         self, job_ids: Sequence[str], dynamic_ids: Sequence[str]
     ) -> datetime | None:
@@ -126,33 +135,61 @@ class ScheduleStore:
             value = await conn.scalar(query)
         return value if isinstance(value, datetime) else None
 
-    async def fire(
+    async def fire_due(
         self,
-        row: ScheduleRow,
-        occurrence: datetime,
-        next_at: datetime,
-        runs: Sequence[NewRun],
         now: datetime,
-    ) -> bool:
-        """Queue ``runs`` for one occurrence unless another process already did."""
+        job_ids: Sequence[str],
+        dynamic_ids: Sequence[str],
+        plan: Callable[[ScheduleRow], Firing],
+        limit: int = 100,
+    ) -> tuple[int, list[NewRun]]:
+        """Claim up to ``limit`` schedules due at ``now`` and fire them in one transaction:
+        ``next_at`` moved, one firing row per occurrence, the runs of the occurrences this call
+        fired queued. Returns (rows claimed, runs queued); fewer rows than ``limit`` means none
+        is left due that another scheduler is not firing already."""
+        mine = self._mine(job_ids, dynamic_ids)
+        # Most ticks find nothing: look first without taking SQLite's write lock.
+        probe = select(_S.key).where(_S.next_at <= now, mine).limit(1)
+        async with self._engine.connect() as conn:
+            if (await conn.execute(probe)).first() is None:
+                return 0, []
+        pick = select(job_schedules).where(_S.next_at <= now, mine).order_by(_S.next_at)
+        pick = pick.limit(limit)
+        if self._engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         async with self._writer.transaction() as conn:
-            moved = await conn.execute(
-                update(job_schedules)
-                .where(_S.key == row.key, _S.next_at == row.next_at)
-                .values(next_at=next_at)
-            )
-            if not moved.rowcount:
-                return False
-            firing = {
-                "schedule_key": row.key,
-                "occurrence": occurrence,
-                "fired_at": now,
-                "run_ids": [r.id for r in runs],
-            }
-            if not await insert_ignore(conn, job_schedule_firings, firing):
-                return False
+            rows = [_row(r) for r in (await conn.execute(pick)).mappings()]
+            if not rows:
+                return 0, []
+            firings = {row.key: plan(row) for row in rows}
+            moves = [
+                {"b_key": row.key, "b_read": row.next_at, "b_next": firings[row.key].next_at}
+                for row in rows
+            ]
+            await conn.execute(_MOVE, moves)
+            values = [
+                {
+                    "schedule_key": key,
+                    "occurrence": firing.occurrence,
+                    "fired_at": now,
+                    "run_ids": [r.id for r in firing.runs],
+                }
+                for key, firing in firings.items()
+            ]
+            # The rows are ours (locked, or the write lock), so every firing should be new; the
+            # primary key is what guarantees it, and only the occurrences inserted here run.
+            fired = (
+                await conn.execute(
+                    insert(job_schedule_firings)
+                    .values(values)
+                    .on_conflict_do_nothing()
+                    .returning(job_schedule_firings.c.schedule_key)
+                )
+            ).scalars()
+            runs = [run for key in fired for run in firings[key].runs]
             await self._runs.insert_runs(runs, conn)
-        return True
+        return len(rows), runs
 
     async def list(self, dynamic_schedule_id: str | None = None) -> list[ScheduleInfo]:
         query = select(job_schedules).order_by(_S.key)

@@ -10,17 +10,22 @@ __all__ = ["Scheduler"]
 
 import asyncio
 import contextlib
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from authward.jobs._tasks import cancel_and_wait
+from authward.jobs.schedule_store import Firing, ScheduleRow
 
 if TYPE_CHECKING:
     from authward.jobs.runtime import JobsRuntime
 
 log = logging.getLogger("authward.jobs")
 _TICK = timedelta(microseconds=1)
+#: Due schedules fired per transaction: a burst takes few round trips, and a transaction stays
+#: short enough that rows registered or changed meanwhile do not wait long for its locks.
+_BATCH = 100
 
 
 class Scheduler:
@@ -33,39 +38,50 @@ class Scheduler:
         self._wake.set()
 
     async def tick(self, now: datetime | None = None) -> list[str]:
-        """Fire every due occurrence; returns the ids of the runs this call queued."""
+        """Fire every due occurrence; returns the ids of the runs this call queued. Due rows
+        are fired in batches, one transaction each (see schedule_store.py): a burst of
+        occurrences costs a few transactions, and concurrent schedulers split it."""
         rt = self._runtime
-        now = now or rt.clock()
         queued: list[str] = []
-        due = await rt.schedules.due(now, rt.scheduled_job_ids(), rt.used_dynamic_schedule_ids())
-        for row in due:
-            jobs = rt.jobs_for_schedule(row.job_id, row.dynamic_schedule_id)
-            occurrence = row.spec.latest_at_or_before(now, row.anchor_at) or row.next_at
-            previous = row.spec.latest_at_or_before(occurrence - _TICK, row.anchor_at)
-            payload = {
-                "ts": occurrence.isoformat(),
-                "last_timestamp": previous.isoformat() if previous else None,
-                "schedule_id": row.schedule_id,
-            }
-            runs = [
-                rt.new_run(
-                    job,
-                    payload,
-                    account_id=row.account_id,
-                    identity=(None, None),
-                    event_id=None,
-                    event_name="schedule",
-                    event_timestamp=occurrence,
-                    now=now,
-                )
-                for job in jobs
-            ]
-            next_at = row.spec.next_after(now, row.anchor_at)
-            if await rt.schedules.fire(row, occurrence, next_at, runs, now):
+        while True:
+            # Each batch is stamped with its own time, so a firing's fired_at is when it fired.
+            at = now or rt.clock()
+            claimed, runs = await rt.schedules.fire_due(
+                at,
+                rt.scheduled_job_ids(),
+                rt.used_dynamic_schedule_ids(),
+                functools.partial(self._plan, now=at),
+                limit=_BATCH,
+            )
+            if runs:
+                rt.dispatcher.notify([r.id for r in runs])  # start them before the next batch
                 queued.extend(r.id for r in runs)
-        if queued:
-            rt.dispatcher.notify(queued)
-        return queued
+            if claimed < _BATCH:
+                return queued
+
+    def _plan(self, row: ScheduleRow, now: datetime) -> Firing:
+        rt = self._runtime
+        occurrence = row.spec.latest_at_or_before(now, row.anchor_at) or row.next_at
+        previous = row.spec.latest_at_or_before(occurrence - _TICK, row.anchor_at)
+        payload = {
+            "ts": occurrence.isoformat(),
+            "last_timestamp": previous.isoformat() if previous else None,
+            "schedule_id": row.schedule_id,
+        }
+        runs = [
+            rt.new_run(
+                job,
+                payload,
+                account_id=row.account_id,
+                identity=(None, None),
+                event_id=None,
+                event_name="schedule",
+                event_timestamp=occurrence,
+                now=now,
+            )
+            for job in rt.jobs_for_schedule(row.job_id, row.dynamic_schedule_id)
+        ]
+        return Firing(occurrence, row.spec.next_after(now, row.anchor_at), runs)
 
     async def start(self) -> None:
         if self._task is None:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -177,8 +177,10 @@ def _save_task_statement(dialect: str) -> Any:
 
 
 class RunStore:
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, *, max_claims: int = 5) -> None:
         self.writer = writer
+        #: Claims in a row that may end with the worker gone before a run is given up.
+        self.max_claims = max_claims
         self._engine = writer.engine
         self._save_task = _save_task_statement(writer.engine.dialect.name)
         #: PostgreSQL: transactions that make runs due wake every process's worker (wakeups.py).
@@ -248,9 +250,38 @@ class RunStore:
             "lease_owner": owner,
             "lease_until": now + timedelta(seconds=lease_seconds),
             "attempts": _RUNS.attempts + 1,
+            # Still "running" when claimed: the lease ran out, its worker is gone.
+            "lost_claims": case(
+                (_RUNS.status == "running", _RUNS.lost_claims + 1), else_=_RUNS.lost_claims
+            ),
             "started_at": func.coalesce(_RUNS.started_at, now),
             "resume_at": None,
         }
+
+    def _give_up(self, now: datetime, which: Any) -> Any:
+        """Fail the runs among ``which`` whose worker vanished ``max_claims`` times in a row
+        instead of claiming them again: a run that kills every worker executing it (a crash in
+        native code, memory exhaustion) would otherwise take the workers down forever."""
+        n = self.max_claims
+        error = (
+            f"given up after {n} claims in a row whose worker went away before recording an "
+            f"outcome (killed or crashed while executing this run?); AUTHWARD_JOBS_MAX_CLAIMS={n}"
+        )
+        pick = select(_RUNS.id).where(
+            which,
+            _RUNS.status == "running",
+            _RUNS.lease_until < now,
+            _RUNS.lost_claims + 1 >= n,
+        )
+        if self._engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)  # never wait for another claimer
+        return (
+            update(job_runs)
+            .where(_RUNS.id.in_(pick.scalar_subquery()))
+            .values(
+                status="failed", error=error, finished_at=now, lease_owner=None, lease_until=None
+            )
+        )
 
     async def claim_due(
         self,
@@ -284,6 +315,7 @@ class RunStore:
             .returning(*_CLAIM_COLUMNS)
         )
         async with self.writer.transaction() as conn:
+            await conn.execute(self._give_up(now, _RUNS.job_id.in_(job_ids)))
             rows = (await conn.execute(statement)).all()
         return [_claimed(r) for r in rows]
 
@@ -298,6 +330,7 @@ class RunStore:
             .returning(*_CLAIM_COLUMNS)
         )
         async with self.writer.transaction() as conn:
+            await conn.execute(self._give_up(now, _RUNS.id == run_id))
             row = (await conn.execute(statement)).first()
         return _claimed(row) if row else None
 
@@ -335,7 +368,8 @@ class RunStore:
         return await self._held(run_id, owner, {**values, "lease_owner": None, "lease_until": None})
 
     async def suspend(self, run_id: str, owner: str, resume_at: datetime) -> bool:
-        values = {"status": "waiting", "resume_at": resume_at}
+        # The run got somewhere durable: the count of lost claims in a row starts again.
+        values = {"status": "waiting", "resume_at": resume_at, "lost_claims": 0}
         return await self._held(run_id, owner, {**values, "lease_owner": None, "lease_until": None})
 
     async def release(self, run_id: str, owner: str) -> bool:
