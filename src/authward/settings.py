@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     jobs_lease_seconds: float = Field(30.0, ge=1, le=3600)
     #: How often an idle worker looks for runs queued by other processes (local ones wake it).
     jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
+    #: How many claims in a row of one run may end with its worker gone (killed, out of memory,
+    #: cut from the database for longer than the lease) before the run is failed instead of
+    #: claimed again: a run that kills every worker executing it stops at this many.
+    jobs_max_claims: int = Field(5, ge=1, le=1000)
     #: Whether `authward serve` also executes job runs and fires schedules (`authward worker`
     #: always does). Off: the server only queues runs, for the workers to execute.
     jobs_worker: bool = True

@@ -248,6 +248,9 @@ job_runs = Table(
     Column("environment", String(64), nullable=False),
     # Times the run was claimed by a worker (first start, resumes and take-overs).
     Column("attempts", Integer, nullable=False),
+    # Claims in a row whose worker vanished (its lease ran out before it recorded anything);
+    # back to 0 when the run suspends. At AUTHWARD_JOBS_MAX_CLAIMS the run fails instead.
+    Column("lost_claims", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
