@@ -1,6 +1,6 @@
 """The declarative side of authward: ``define_auth``, ``define_config``, ``db``, ``t``, ``idp``."""
 
-from authward.config import db, idp, t
+from authward.config import connection, db, idp, t
 from authward.config.app import Config, define_config
 from authward.config.auth import (
     Auth,
@@ -25,6 +25,7 @@ __all__ = [
     "OAuth2ClientSpec",
     "UserProfile",
     "UserProfileSpec",
+    "connection",
     "db",
     "define_auth",
     "define_config",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "Auth",
+    "AuthUsers",
     "Invoker",
     "MachineUser",
     "MachineUserSpec",
@@ -23,11 +24,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, Literal, Required, TypedDict, TypeVar
+from typing import Any, Generic, Literal, Protocol, Required, TypedDict, TypeVar
 from uuid import UUID
 
 from typing_extensions import ReadOnly
 
+from authward.config.connection import ConnectionProvider
 from authward.config.db import DbType
 from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, enum_problem
 from authward.config.idp import IdProvider
@@ -109,6 +111,12 @@ class Invoker:
     machine_user: str
 
 
+class AuthUsers(Protocol):
+    """What ``auth.users`` offers once an ``Authward`` has opened the config (``aw.users``)."""
+
+    async def get_oauth_access_token(self, account_id: str, provider: str) -> list[Any]: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Auth(Generic[NameT_contra]):
     """The app's auth service. ``Auth[Literal[...]]`` (see ``authward generate``) makes
@@ -126,6 +134,27 @@ class Auth(Generic[NameT_contra]):
     organization_roles: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_ORGANIZATION_ROLES))
     )
+    #: The third-party providers accounts may connect, by name ("oauth_slack").
+    connections: Mapping[str, ConnectionProvider] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @property
+    def users(self) -> AuthUsers:
+        """The users of the runtime that opened this config, as the seed's resolver reads them:
+        ``await auth.users.get_oauth_access_token(account_id, "oauth_slack")``."""
+        bound: AuthUsers | None = getattr(self, "_users", None)
+        if bound is None:
+            raise ConfigError(
+                f"auth {self.name!r} is not open: auth.users works once Authward.open(config) "
+                "(or `authward serve` / `authward worker`) has opened the app"
+            )
+        return bound
+
+    def bind_users(self, users: AuthUsers | None) -> None:
+        """Called by the runtime that opens (``users``) and closes (``None``) this config."""
+        # A frozen dataclass: the binding is runtime state, not configuration.
+        object.__setattr__(self, "_users", users)
 
     def invoker(self, name: NameT_contra) -> Invoker:
         if name not in self.machine_users:
@@ -499,6 +528,7 @@ def define_auth(
     oauth2_clients: Mapping[str, OAuth2ClientSpec] | None = None,
     id_provider: IdProvider | None = None,
     organization_roles: Mapping[str, Sequence[str]] | None = None,
+    connections: Sequence[ConnectionProvider] | None = None,
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
     issues = _Issues()
@@ -529,6 +559,7 @@ def define_auth(
         fields = profile.type.fields if profile else None
         username_field = profile.username_field if profile else None
         issues.items.extend(id_provider.profile_issues(fields, username_field))
+    providers = _connections(connections, id_provider, issues)
     if issues.items:
         raise ConfigError(issues.items)
     return Auth(
@@ -540,4 +571,34 @@ def define_auth(
         oauth2_clients=MappingProxyType(clients),
         id_provider=id_provider,
         organization_roles=MappingProxyType(roles),
+        connections=MappingProxyType(providers),
     )
+
+
+def _connections(
+    spec: object, id_provider: IdProvider | None, issues: _Issues
+) -> dict[str, ConnectionProvider]:
+    if spec is None:
+        return {}
+    if isinstance(spec, str | Mapping) or not isinstance(spec, Sequence):
+        issues.add("connections", "expected a list of connection.oauth(...) providers")
+        return {}
+    out: dict[str, ConnectionProvider] = {}
+    for i, provider in enumerate(spec):
+        if not isinstance(provider, ConnectionProvider):
+            issues.add(f"connections[{i}]", "expected connection.oauth(...) or a preset")
+            continue
+        path = f"connections[{provider.name!r}]"
+        if provider.name in out:
+            issues.add(path, "is defined twice")
+            continue
+        if provider.id_provider is not None and (
+            id_provider is None or id_provider.name != provider.id_provider
+        ):
+            issues.add(
+                f"{path}.id_provider",
+                f"the app has no id_provider named {provider.id_provider!r}",
+            )
+            continue
+        out[provider.name] = provider
+    return out
