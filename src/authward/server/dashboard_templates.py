@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from string import Template
 
+# The sign-in pages' own message and alert, re-exported for the dashboard's pages.
+from authward.server.templates import ALERT as ALERT
+from authward.server.templates import MESSAGE as MESSAGE
+
 CSS = (
     "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
     "header{background:#1d2330;color:#fff;padding:.6rem 1.5rem;display:flex;gap:1.2rem;"
@@ -53,8 +57,6 @@ BARE_LAYOUT = Template(
 )
 REFRESH = Template('<meta http-equiv="refresh" content="$seconds">')
 
-MESSAGE = Template("<h1>$heading</h1>\n<p>$message</p>\n")
-ALERT = Template('<p class="alert" role="alert">$message</p>\n')
 
 RUNS = Template(
     "<h1>Runs</h1>\n"
