@@ -14,6 +14,7 @@ async def resolve(ctx, integration):
 
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, IntegrationError, ProviderError
+from authward.integrations.slack import Slack
 from authward.jobs.credentials import AuthResolverResult, Credentials
 from authward.jobs.errors import UnresolvedAuthError
 
@@ -25,5 +26,6 @@ __all__ = [
     "IntegrationBase",
     "IntegrationError",
     "ProviderError",
+    "Slack",
     "UnresolvedAuthError",
 ]
