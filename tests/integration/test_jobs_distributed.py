@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,7 @@ def start_workers(
     count: int,
     command: str = "worker",
     marker: str = "authward: worker",
+    app: str = "distributed_app.py",
     **env: str,
 ) -> list[Worker]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
@@ -157,7 +159,7 @@ def start_workers(
         # stderr to a file: a pipe nobody reads could fill up and block the worker.
         with log.open("w") as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "authward", command, "--app", "distributed_app.py"],
+                [sys.executable, "-m", "authward", command, "--app", app],
                 cwd=app_dir,
                 env=child_env,
                 stdout=subprocess.PIPE,
@@ -356,3 +358,99 @@ async def test_each_schedule_occurrence_fires_once_however_many_processes_tick(
     finally:
         for aw in servers:
             await aw.close()
+
+
+SCHEDULE_APP = """
+import os
+
+from app import config  # noqa: F401
+from sqlalchemy import text
+
+from authward.jobs import JobClient, interval_trigger
+from authward.store.engine import create_engine
+
+client = JobClient(id="schedule-test")
+reports = client.define_dynamic_schedule(id="reports")
+
+
+UPSERT = text("INSERT INTO effects (name, n) VALUES (:n, 1) "
+              "ON CONFLICT (name) DO UPDATE SET n = effects.n + 1")
+
+
+async def bump(name):
+    engine = create_engine(os.environ["AUTHWARD_DATABASE_URL"])
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(UPSERT, {"n": name})
+    finally:
+        await engine.dispose()
+
+
+async def fired(payload, io, ctx):
+    # The side effect of one occurrence, counted: exactly-once firing shows as n == 1.
+    name = f"{ctx.job.id}:{payload['schedule_id']}@{payload['ts']}"
+    await io.run_task("effect", lambda: bump(name))
+    return os.getpid()
+
+
+client.define_job(id="report", name="Report", version="1", trigger=reports, run=fired)
+client.define_job(id="tick", name="Tick", version="1", trigger=interval_trigger(seconds=60),
+                  run=fired)
+"""
+
+
+async def test_worker_processes_fire_each_schedule_occurrence_exactly_once(
+    postgres_url: str, settings_for: SettingsFactory, app_dir: Path, workers: list[Worker]
+) -> None:
+    """Three `authward worker` processes, each with its scheduler, on one database. The
+    schedules are registered on a clock set back so that their occurrences fall a few seconds
+    after the workers start (the real clock then drives the workers): a burst of 20 due at the
+    same instant, 20 more a quarter of a second apart, the job's own interval trigger, and a
+    schedule that missed nine occurrences while nothing ran."""
+    (app_dir / "schedule_app.py").write_text(SCHEDULE_APP)
+    config, module = load_app(app_dir / "schedule_app.py")
+    aw = await Authward.open(config, settings_for(postgres_url), migrate=True)
+    try:
+        await create_counter(aw)
+        now = datetime.now(UTC)
+        burst_at = now + timedelta(seconds=6)
+        clock = FakeClock(burst_at - timedelta(seconds=60))
+        # This process never starts a worker or a scheduler; it only writes the schedules.
+        aw.jobs = JobsRuntime(aw, find_job_clients(module), clock=clock)
+        await aw.jobs.start(worker=False, scheduler=False)  # the "tick" job's anchor: clock
+        expected = {("tick", None, burst_at)}
+        for n in range(40):
+            clock.now = burst_at - timedelta(seconds=60) + timedelta(seconds=0.25 * max(0, n - 19))
+            await module.reports.register(f"s{n}", {"type": "interval", "options": {"seconds": 60}})
+            expected.add(("report", f"s{n}", clock.now + timedelta(seconds=60)))
+        clock.now = now - timedelta(seconds=605)  # occurrences every minute, the last 5 s ago
+        await module.reports.register("missed", {"type": "interval", "options": {"seconds": 60}})
+        expected.add(("report", "missed", now - timedelta(seconds=5)))
+
+        started = start_workers(workers, app_dir, postgres_url, 3, app="schedule_app.py")
+        for _ in range(2000):  # only turns a hang into a failure
+            if await table_count(aw, "effects") >= len(expected):
+                break
+            await asyncio.sleep(0.05)
+        for worker in started:
+            worker.proc.terminate()  # stops cleanly: nothing fires after this
+            worker.proc.communicate(timeout=30)
+
+        runs = [await aw.jobs.get_run(r.id) for r in await aw.jobs.list_runs(limit=1000)]
+        occurrences = [
+            (r.job_id, r.payload["schedule_id"], datetime.fromisoformat(r.payload["ts"]))
+            for r in runs
+            if r is not None
+        ]
+        assert len(occurrences) == len(set(occurrences))  # no occurrence fired twice
+        assert expected <= set(occurrences)
+        missed = [ts for job, key, ts in occurrences if key == "missed"]
+        assert min(missed) == now - timedelta(seconds=5)  # the 9 older ones never fired
+        assert {r.status for r in runs if r is not None} == {"succeeded"}
+        assert {r.output for r in runs if r is not None} <= {w.pid for w in started}
+        assert await table_count(aw, "aw_job_schedule_firings") == len(occurrences)
+        counted = await effects(aw)
+        assert len(counted) == len(occurrences)
+        assert set(counted.values()) == {1}  # each occurrence's effect happened once
+    finally:
+        await aw.close()
