@@ -44,7 +44,6 @@ __all__ = [
     "session_routes",
 ]
 
-import asyncio
 import builtins
 import hmac
 import json
@@ -72,14 +71,16 @@ from authward.store.engine import begin_write
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
 from authward.tokens import opaque
-from authward.tokens.jws_verify import VerifyKey, parse_compact, verify_key_from_jwk
+from authward.tokens.jws_verify import VerifyKey, verify_key_from_jwk
 from authward.tokens.keys import SigningKey
 from authward.tokens.session_token import (
+    REQUIRED,
     RESERVED_CLAIMS,
-    check_session_claims,
+    TYP,
+    check_session_ids,
     sign_session_token,
-    verify_session_jwt,
 )
+from authward.tokens.verifier import JwtVerifier, VerifiedToken
 
 if TYPE_CHECKING:
     from authward.runtime import Authward
@@ -102,8 +103,6 @@ _SECRET_CHARS = 43  # 62**43 > 2**256
 #: How far back each reload of revocations looks beyond the previous one: covers clock skew
 #: between servers and revocations committed a while after they were stamped.
 _FEED_OVERLAP = 60.0
-#: A token naming a kid we do not know makes us look again, but not more often than this.
-_UNKNOWN_KID_RELOAD = 1.0
 #: Custom session claims travel in a cookie (browsers keep 4 KiB): keep them small.
 _MAX_CLAIMS_JSON = 1024
 _CLAIM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -311,10 +310,8 @@ class _State:
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
-    auth: SessionAuth
-    kid: str
-    exp: float
+class _KeyView:
+    keys: Mapping[str, VerifyKey]
 
 
 class Sessions:
@@ -342,23 +339,29 @@ class Sessions:
         self._audit = audit or AuditStore(engine)
         self.issuer = settings.effective_issuer
         self._audience = settings.effective_audience
-        self._leeway = min(_SESSION_LEEWAY, settings.token_leeway_seconds)
-        self._refresh = settings.cache_refresh_seconds
         self.token_lifetime_seconds = token_lifetime_seconds
         self._max_cached = max_cached
-        self._cache_size = settings.verified_token_cache_size
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._key_view: dict[str, VerifyKey] | None = None
-        self._loaded_at = float("-inf")
+        # Keys and the revocation feed are reloaded together, by the shared machinery.
+        self._tokens = JwtVerifier(
+            self._load_view,
+            typ=TYP,
+            kind="a session token",
+            required=REQUIRED,
+            issuer=self.issuer,
+            audience=self._audience,
+            leeway=min(_SESSION_LEEWAY, settings.token_leeway_seconds),
+            refresh_seconds=settings.cache_refresh_seconds,
+            cache_size=settings.verified_token_cache_size,
+            clock=clock,
+            check=_check_token,
+        )
         #: revocations stamped at or after this (POSIX time) are read at the next reload.
         self._feed_from = clock() - _FEED_OVERLAP
         #: session id -> what verification needs; insertion order is the eviction order.
         self._states: dict[str, _State] = {}
         #: sessions revoked through this process -> their expiry: never (re-)cached as active.
         self._revoked_here: dict[str, float] = {}
-        #: verified tokens (signature and static claims checked), oldest first.
-        self._verified: dict[str, _Verified] = {}
 
     # -- management -----------------------------------------------------------------------------
 
@@ -632,18 +635,8 @@ class Sessions:
                 "token-invalid",
                 "a session secret is not a session token: exchange it at POST /v1/sessions/token",
             )
-        keys = self._key_view
-        if keys is None or self._clock_age() >= self._refresh:
-            keys = await self._reload_if(lambda: self._clock_age() >= self._refresh)
-        now = self._clock()
-        cached = self._verified.get(token)
-        if cached is not None and cached.kid in keys:
-            if now >= cached.exp + self._leeway:
-                del self._verified[token]
-                raise TokenError("token-expired", "token has expired")
-            auth = cached.auth
-        else:
-            auth = await self._verify_fresh(token, keys, now)
+        verified, _ = await self._tokens.verify_jwt(token)
+        auth: SessionAuth = verified.derived["session"]
         state = self._states.get(auth.session_id)
         if state is None:
             state = await self._load_state(auth.session_id)
@@ -651,7 +644,7 @@ class Sessions:
             raise TokenError("token-invalid", "token's session does not exist")
         if state.revoked:
             raise TokenError("session-revoked", "session has ended (signed out or revoked)")
-        if now >= state.expires_ts:
+        if self._clock() >= state.expires_ts:
             raise TokenError("session-expired", "session has expired")
         return auth
 
@@ -661,56 +654,30 @@ class Sessions:
 
     def invalidate(self) -> None:
         """Re-read sessions and keys on next use (sees other processes' revocations at once)."""
-        self._loaded_at = float("-inf")
+        self._tokens.invalidate()
         self._states.clear()
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _clock_age(self) -> float:
-        return time.monotonic() - self._loaded_at
-
-    async def _reload_if(self, stale: Callable[[], bool]) -> dict[str, VerifyKey]:
-        async with self._lock:
-            # Another task may have reloaded while this one waited for the lock.
-            if self._key_view is None or stale():
-                started = self._clock()
-                published = await self._keys.published(datetime.now(UTC))
-                since = datetime.fromtimestamp(self._feed_from, UTC)
-                async with self._engine.connect() as conn:
-                    revoked = [
-                        r.id
-                        for r in await conn.execute(
-                            select(sessions.c.id).where(sessions.c.revoked_at >= since)
-                        )
-                    ]
-                self._key_view = {k.kid: verify_key_from_jwk(k.public_jwk) for k in published}
-                for sid in revoked:
-                    state = self._states.get(sid)
-                    if state is not None and not state.revoked:
-                        self._states[sid] = _State(state.user_id, state.expires_ts, True)
-                self._feed_from = started - _FEED_OVERLAP
-                self._revoked_here = {
-                    s: exp for s, exp in self._revoked_here.items() if exp > started
-                }
-                self._loaded_at = time.monotonic()
-            return self._key_view
-
-    async def _verify_fresh(
-        self, token: str, keys: dict[str, VerifyKey], now: float
-    ) -> SessionAuth:
-        compact = parse_compact(token)
-        if compact.header.get("kid") not in keys and self._clock_age() > _UNKNOWN_KID_RELOAD:
-            keys = await self._reload_if(lambda: self._clock_age() > _UNKNOWN_KID_RELOAD)
-        claims = verify_session_jwt(compact, keys)
-        check_session_claims(
-            claims, issuer=self.issuer, audience=self._audience, now=now, leeway=self._leeway
-        )
-        auth = _auth(claims)
-        if self._cache_size:
-            if len(self._verified) >= self._cache_size:
-                del self._verified[next(iter(self._verified))]
-            self._verified[token] = _Verified(auth, str(compact.header["kid"]), claims["exp"])
-        return auth
+    async def _load_view(self) -> _KeyView:
+        # Called by the machinery under its lock: one reload at a time.
+        started = self._clock()
+        published = await self._keys.published(datetime.now(UTC))
+        since = datetime.fromtimestamp(self._feed_from, UTC)
+        async with self._engine.connect() as conn:
+            revoked = [
+                r.id
+                for r in await conn.execute(
+                    select(sessions.c.id).where(sessions.c.revoked_at >= since)
+                )
+            ]
+        for sid in revoked:
+            state = self._states.get(sid)
+            if state is not None and not state.revoked:
+                self._states[sid] = _State(state.user_id, state.expires_ts, True)
+        self._feed_from = started - _FEED_OVERLAP
+        self._revoked_here = {s: exp for s, exp in self._revoked_here.items() if exp > started}
+        return _KeyView({k.kid: verify_key_from_jwk(k.public_jwk) for k in published})
 
     async def _load_state(self, session_id: str) -> _State | None:
         query = select(sessions.c.user_id, sessions.c.expires_at, sessions.c.revoked_at).where(
@@ -739,8 +706,7 @@ class Sessions:
 
     def _note_key(self, key: SigningKey) -> None:
         # A key rotated through this process verifies its tokens here at once.
-        if self._key_view is not None and key.kid not in self._key_view:
-            self._key_view = {**self._key_view, key.kid: verify_key_from_jwk(key.public_jwk)}
+        self._tokens.note_key(key.kid, lambda: verify_key_from_jwk(key.public_jwk))
 
     def _check_active(self, info: SessionInfo, now: datetime | None = None) -> None:
         if info.revoked_at is not None or info.id in self._revoked_here:
@@ -773,6 +739,11 @@ def _replace_org(info: SessionInfo, org_id: str | None) -> SessionInfo:
         expires_at=info.expires_at,
         revoked_at=info.revoked_at,
     )
+
+
+def _check_token(verified: VerifiedToken) -> None:
+    check_session_ids(verified.claims)
+    verified.derived["session"] = _auth(verified.claims)
 
 
 def _auth(claims: Mapping[str, Any]) -> SessionAuth:

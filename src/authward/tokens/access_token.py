@@ -10,7 +10,7 @@ Attributes travel in the platform's naming (the seed's "SDK vs Platform naming")
 
 from __future__ import annotations
 
-__all__ = ["AccessTokenClaims", "check_claims", "sign_access_token", "verify_access_jwt"]
+__all__ = ["REQUIRED", "TYP", "AccessTokenClaims", "sign_access_token", "verify_access_jwt"]
 
 import secrets
 from collections.abc import Mapping, Sequence
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from authward.tokens.jws_verify import Compact, VerifyKey
-from authward.tokens.jwt import check_registered_claims, sign_jwt, verify_jwt
+from authward.tokens.jwt import sign_jwt, verify_jwt
 from authward.tokens.keys import SigningKey
 
 TYP = "at+jwt"
-_REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +65,3 @@ def sign_access_token(key: SigningKey, claims: Mapping[str, Any]) -> str:
 def verify_access_jwt(compact: Compact, keys: Mapping[str, VerifyKey]) -> dict[str, Any]:
     """Check the signature and ``typ``; return the claims (not yet checked)."""
     return verify_jwt(compact, keys, typ=TYP, kind="an access token")
-
-
-def check_claims(
-    claims: Mapping[str, Any], *, issuer: str, audience: str, now: float, leeway: int
-) -> None:
-    check_registered_claims(
-        claims, required=_REQUIRED, issuer=issuer, audience=audience, now=now, leeway=leeway
-    )

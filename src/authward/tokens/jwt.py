@@ -5,8 +5,9 @@ from __future__ import annotations
 
 __all__ = ["check_registered_claims", "sign_jwt", "verify_jwt"]
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from joserfc import jws
@@ -35,22 +36,27 @@ def verify_jwt(
     return claims
 
 
+@functools.cache
+def _as_set(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(names)
+
+
 def check_registered_claims(
     claims: Mapping[str, Any],
     *,
-    required: Sequence[str],
+    required: tuple[str, ...],
     issuer: str,
     audience: str,
     now: float,
     leeway: int,
 ) -> None:
-    missing = [c for c in required if c not in claims]
-    if missing:
+    if not claims.keys() >= _as_set(required):
+        missing = [c for c in required if c not in claims]
         raise TokenError("token-invalid", f"token lacks required claims: {', '.join(missing)}")
     if claims["iss"] != issuer:
         raise TokenError("token-invalid-issuer", "token was issued by another issuer")
     aud = claims["aud"]
-    if not (aud == audience or (isinstance(aud, list) and audience in aud)):
+    if aud != audience and not (isinstance(aud, list) and audience in aud):
         raise TokenError("token-invalid-audience", "token is not meant for this audience")
     exp, iat = claims["exp"], claims["iat"]
     if not isinstance(exp, int | float) or not isinstance(iat, int | float):

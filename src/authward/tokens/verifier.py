@@ -1,30 +1,50 @@
-"""Verify authward access tokens into Principals, from an in-memory view of the store.
+"""Verify this issuer's JWTs from an in-memory view of the store, and access tokens into Principals.
 
-The view (published keys, live machine users, revoked token ids) is reloaded when it is older
-than ``refresh_seconds`` and at most once per interval on an unknown ``kid``, so the hot path
-does no I/O. A revocation or a removed machine user made by another process is seen within
-``refresh_seconds``; one made through this process is seen at once (see docs/decisions/004).
+:class:`JwtVerifier` is the machinery every kind of our JWTs shares (access tokens here, session
+tokens in ``channel/sessions.py``): one key view and one verified-token cache.
+
+- The view (published keys, and whatever else the token kind's dynamic checks read) is reloaded
+  when it is older than ``refresh_seconds`` and at most once a second on an unknown ``kid``, so
+  the hot path does no I/O (docs/decisions/004).
+- A token whose signature, ``typ``, issuer, audience and times were checked is kept, so the next
+  verification of the same token re-checks only what can change: its expiry, that its key is
+  still published, and the kind's dynamic checks (revocation...), which callers run on every
+  verification, cached or not (docs/decisions/008 and 028).
+
+:class:`Verifier` verifies access tokens (RFC 9068). A revocation or a removed machine user made
+by another process is seen within ``refresh_seconds``; one made through this process at once.
 """
 
 from __future__ import annotations
 
-__all__ = ["TokenView", "VerifiedToken", "Verifier"]
+__all__ = ["JwtVerifier", "KeyView", "TokenView", "VerifiedToken", "Verifier"]
 
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 from uuid import UUID
 
 from authward.errors import TokenError
 from authward.principal import Principal
-from authward.tokens.access_token import check_claims, verify_access_jwt
+from authward.tokens import access_token
 from authward.tokens.jws_verify import VerifyKey, parse_compact
+from authward.tokens.jwt import check_registered_claims, verify_jwt
 
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
+
+
+class KeyView(Protocol):
+    """What a verifier's view holds at least: the published keys by ``kid``."""
+
+    @property
+    def keys(self) -> Mapping[str, VerifyKey]: ...
+
+
+V = TypeVar("V", bound=KeyView)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +55,6 @@ class TokenView:
     revoked: frozenset[str] = field(default_factory=frozenset)
     #: client ids of the OAuth clients whose users' tokens (``sub`` = a user id) verify
     clients: frozenset[str] = field(default_factory=frozenset)
-
-
-ViewLoader = Callable[[], Awaitable[TokenView]]
 
 
 @dataclass(slots=True)
@@ -51,15 +68,146 @@ class VerifiedToken:
 
     kid: str
     claims: dict[str, Any]
+    #: The token's ``exp``, checked again on every cache hit.
+    exp: float
     derived: dict[str, Any] = field(default_factory=dict)
     #: The token acts for a user (``sub`` is a user id), not as a machine user.
     for_user: bool = False
 
 
-class Verifier:
+class JwtVerifier(Generic[V]):
+    """Signature, ``typ`` and registered claims of one kind of this issuer's JWTs, against a view
+    loaded by ``load_view``, with the verified-token cache. ``check`` runs the kind's own static
+    checks on a freshly verified token (it may keep derived objects in ``derived``) before the
+    token is cached; dynamic checks are the caller's, on every verification."""
+
     def __init__(
         self,
-        load_view: ViewLoader,
+        load_view: Callable[[], Awaitable[V]],
+        *,
+        typ: str,
+        kind: str,
+        required: Sequence[str],
+        issuer: str,
+        audience: str,
+        leeway: int,
+        refresh_seconds: float,
+        cache_size: int,
+        clock: Callable[[], float] = time.time,
+        check: Callable[[VerifiedToken], None] | None = None,
+    ) -> None:
+        self._load_view = load_view
+        self._typ = typ
+        self._kind = kind
+        self._required = tuple(required)
+        self.issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._check = check
+        self._view: V | None = None
+        #: The view's keys, plus keys this process signed with since (:meth:`note_key`).
+        self._keys: Mapping[str, VerifyKey] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+        #: Tokens whose signature and static claims were checked, oldest first.
+        self._verified: dict[str, VerifiedToken] = {}
+        self._cache_size = cache_size
+
+    def invalidate(self) -> None:
+        """Reload the view on next use (after a key rotation or a config sync in this process)."""
+        self._loaded_at = float("-inf")
+
+    def note_key(self, kid: str, key: Callable[[], VerifyKey]) -> None:
+        """A key this process just signed with verifies here at once, before the next reload
+        (``key`` is called only when the view lacks it)."""
+        if self._view is not None and kid not in self._keys:
+            self._keys = {**self._keys, kid: key()}
+
+    def has_verified(self, token: str) -> bool:
+        """Whether ``token`` is in the verified-token cache (it is then one of ours)."""
+        return token in self._verified
+
+    async def verify_jwt(self, token: str) -> tuple[VerifiedToken, V]:
+        """The checked token (possibly from the cache) and the view it was checked against."""
+        found = self._verify_now(token, reload_allowed=True)
+        if found is None:
+            return await self._verify_after_reload(token)
+        return found
+
+    def _verify_now(self, token: str, *, reload_allowed: bool) -> tuple[VerifiedToken, V] | None:
+        """The verification, when it needs no I/O; ``None`` when the view must be reloaded
+        first. Synchronous, so a warm verification costs its caller no coroutine."""
+        view = self._view
+        loaded_at = self._loaded_at
+        if view is None or (reload_allowed and time.monotonic() - loaded_at >= self._refresh):
+            return None
+        keys = self._keys
+        verified = self._verified.get(token)
+        if verified is not None and verified.kid in keys:
+            # Signature, typ, issuer and audience cannot change; time and state are re-checked.
+            if self._clock() >= verified.exp + self._leeway:
+                del self._verified[token]
+                raise TokenError("token-expired", "token has expired")
+            return verified, view
+        compact = parse_compact(token)
+        kid = compact.header.get("kid")
+        if (
+            reload_allowed
+            and kid not in keys
+            and time.monotonic() - loaded_at > _UNKNOWN_KID_RELOAD
+        ):
+            return None
+        claims = verify_jwt(compact, keys, typ=self._typ, kind=self._kind)
+        check_registered_claims(
+            claims,
+            required=self._required,
+            issuer=self.issuer,
+            audience=self._audience,
+            now=self._clock(),
+            leeway=self._leeway,
+        )
+        verified = VerifiedToken(str(kid), claims, claims["exp"])
+        if self._check is not None:
+            self._check(verified)
+        if self._cache_size:
+            if len(self._verified) >= self._cache_size:
+                # Oldest first: dicts keep insertion order.
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = verified
+        return verified, view
+
+    async def _verify_after_reload(self, token: str) -> tuple[VerifiedToken, V]:
+        if self._view is not None and not self._stale():
+            # The view is fresh: this is an unknown kid, which reloads at most once a second.
+            await self._reload_if(lambda: time.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD)
+        else:
+            await self._reload_if(self._stale)
+        found = self._verify_now(token, reload_allowed=False)
+        assert found is not None  # the view is loaded and no reload is allowed
+        return found
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._refresh
+
+    async def _reload_if(self, stale: Callable[[], bool]) -> V:
+        async with self._lock:
+            # Another task may have reloaded while this one waited for the lock.
+            if self._view is None or stale():
+                view = await self._load_view()
+                self._view, self._keys = view, view.keys
+                self._loaded_at = time.monotonic()
+            return self._view
+
+
+class Verifier(JwtVerifier[TokenView]):
+    """Access tokens (RFC 9068): the machinery above, plus revocation by ``jti`` and the check
+    that the token's machine user or OAuth client still exists, on every verification."""
+
+    def __init__(
+        self,
+        load_view: Callable[[], Awaitable[TokenView]],
         *,
         issuer: str,
         audience: str,
@@ -68,96 +216,66 @@ class Verifier:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._load_view = load_view
-        self.issuer = issuer
-        self._audience = audience
-        self._leeway = leeway
-        self._refresh = refresh_seconds
-        self._clock = clock
-        self._view: TokenView | None = None
-        self._loaded_at = float("-inf")
-        self._lock = asyncio.Lock()
         self._locally_revoked: set[str] = set()
-        #: Tokens whose signature and static claims were checked, oldest first.
-        self._verified: dict[str, VerifiedToken] = {}
-        self._cache_size = cache_size
 
-    def _age(self) -> float:
-        return time.monotonic() - self._loaded_at
+        async def load() -> TokenView:
+            view = await load_view()
+            self._locally_revoked -= view.revoked
+            return view
 
-    async def _reload_if(self, stale: Callable[[], bool]) -> TokenView:
-        async with self._lock:
-            # Another task may have reloaded while this one waited for the lock.
-            if self._view is None or stale():
-                self._view = await self._load_view()
-                self._loaded_at = time.monotonic()
-                self._locally_revoked -= self._view.revoked
-            return self._view
-
-    async def _verify_fresh(self, token: str, view: TokenView) -> VerifiedToken:
-        compact = parse_compact(token)
-        if compact.header.get("kid") not in view.keys and self._age() > _UNKNOWN_KID_RELOAD:
-            view = await self._reload_if(lambda: self._age() > _UNKNOWN_KID_RELOAD)
-        claims = verify_access_jwt(compact, view.keys)
-        check_claims(
-            claims,
-            issuer=self.issuer,
-            audience=self._audience,
-            now=self._clock(),
-            leeway=self._leeway,
+        super().__init__(
+            load,
+            typ=access_token.TYP,
+            kind="an access token",
+            required=access_token.REQUIRED,
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            refresh_seconds=refresh_seconds,
+            cache_size=cache_size,
+            clock=clock,
         )
-        verified = VerifiedToken(str(compact.header["kid"]), claims)
-        if self._cache_size:
-            if len(self._verified) >= self._cache_size:
-                # Oldest first: dicts keep insertion order.
-                del self._verified[next(iter(self._verified))]
-            self._verified[token] = verified
-        return verified
-
-    def invalidate(self) -> None:
-        """Reload on next use (after a key rotation or a config sync in this process)."""
-        self._loaded_at = float("-inf")
 
     def note_revoked(self, jti: str) -> None:
         self._locally_revoked.add(jti)
 
     async def verify(self, token: str) -> Principal:
-        verified = await self.verify_token(token)
-        return principal_from_claims(
-            verified.claims, principal_type="user" if verified.for_user else "machine"
-        )
+        found = self._verify_now(token, reload_allowed=True)
+        verified = self._dynamic(*(found or await self._verify_after_reload(token)))
+        principal: Principal | None = verified.derived.get("principal")
+        if principal is None:
+            principal = principal_from_claims(
+                verified.claims, principal_type="user" if verified.for_user else "machine"
+            )
+            if self._cache_size:
+                verified.derived["principal"] = principal
+        return principal
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
         """Every check of :meth:`verify`; returns the token's claims."""
         return (await self.verify_token(token)).claims
 
-    def has_verified(self, token: str) -> bool:
-        """Whether ``token`` is in the verified-token cache (it is then one of ours)."""
-        return token in self._verified
-
     async def verify_token(self, token: str) -> VerifiedToken:
         """Every check of :meth:`verify`, returning the (possibly cached) verification."""
-        view = self._view
-        if view is None or self._age() >= self._refresh:
-            view = await self._reload_if(lambda: self._age() >= self._refresh)
-        verified = self._verified.get(token)
-        if verified is not None and verified.kid in view.keys:
-            # Signature, typ, issuer and audience cannot change; time and state are re-checked.
-            if self._clock() >= verified.claims["exp"] + self._leeway:
-                del self._verified[token]
-                raise TokenError("token-expired", "token has expired")
-        else:
-            verified = await self._verify_fresh(token, view)
+        found = self._verify_now(token, reload_allowed=True)
+        return self._dynamic(*(found or await self._verify_after_reload(token)))
+
+    def _dynamic(self, verified: VerifiedToken, view: TokenView) -> VerifiedToken:
         claims = verified.claims
         jti = claims["jti"]
         if jti in view.revoked or jti in self._locally_revoked:
             raise TokenError("token-revoked", "token has been revoked")
         client_id = claims["client_id"]
-        verified.for_user = view.machine_users.get(claims["sub"]) != client_id
-        if verified.for_user and client_id not in view.clients:
+        for_user = view.machine_users.get(claims["sub"]) != client_id
+        if for_user and client_id not in view.clients:
             raise TokenError(
                 "token-subject-unknown", "token's machine user or OAuth client no longer exists"
             )
+        if for_user != verified.for_user:
+            # The subject changed kind since (a machine user removed, a client kept): nothing
+            # derived from the old answer may be reused.
+            verified.for_user = for_user
+            verified.derived.clear()
         return verified
 
 
