@@ -16,13 +16,14 @@ from authward.channel.api_keys import ApiKeyInfo
 from authward.cli.common import (
     AppOption,
     JsonOption,
-    console,
     fail,
     open_runtime,
     print_json,
+    print_rows,
+    revoke_and_report,
     run,
+    when,
 )
-from authward.cli.common import table as make_table
 from authward.errors import ConfigError, ConfigIssue
 
 app = typer.Typer(help="API keys (for a user or an organization).", no_args_is_help=True)
@@ -48,10 +49,6 @@ def _as_dict(k: ApiKeyInfo) -> dict[str, Any]:
         "revoked_at": k.revoked_at,
         "status": k.status(),
     }
-
-
-def _when(at: datetime | None, missing: str) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S}Z" if at is not None else missing
 
 
 @app.command("create")
@@ -128,24 +125,21 @@ def list_keys(
             keys = await aw.api_keys.list(user_id=user, org_id=org, include_revoked=show_all)
         return [_as_dict(k) for k in keys]
 
-    rows = run(body())
-    if as_json:
-        print_json(rows)
-        return
-    table = make_table("id", "name", "owner", "scopes", "key", "expires", "last used", "status")
-    for r in rows:
-        owner = f"user {r['user_id']}" if r["user_id"] is not None else f"org {r['org_id']}"
-        table.add_row(
+    print_rows(
+        run(body()),
+        as_json,
+        ("id", "name", "owner", "scopes", "key", "expires", "last used", "status"),
+        lambda r: (
             r["id"],
             r["name"],
-            owner,
+            f"user {r['user_id']}" if r["user_id"] is not None else f"org {r['org_id']}",
             " ".join(r["scopes"]) or "-",
             f"ak_…{r['hint']}",
-            _when(r["expires_at"], "never"),
-            _when(r["last_used_at"], "-"),
+            when(r["expires_at"], "never"),
+            when(r["last_used_at"], "-"),
             r["status"],
-        )
-    console.print(table)
+        ),
+    )
 
 
 @app.command("revoke")
@@ -159,13 +153,10 @@ def revoke(
     except ValueError:
         raise fail(f"{key_id!r} is not an API key id (see `authward apikey list`)") from None
 
-    async def body() -> str:
-        async with open_runtime(app_path) as aw:
-            if await aw.api_keys.revoke(kid, actor="cli"):
-                return "revoked"
-            return "unknown" if await aw.api_keys.get(kid) is None else "already revoked"
-
-    outcome = run(body())
-    if outcome == "unknown":
-        raise fail(f"no API key {kid}")
-    console.print(f"{outcome} API key {kid}", highlight=False)
+    revoke_and_report(
+        app_path,
+        lambda aw: aw.api_keys.revoke(kid, actor="cli"),
+        lambda aw: aw.api_keys.get(kid),
+        what=f"API key {kid}",
+        unknown=f"no API key {kid}",
+    )

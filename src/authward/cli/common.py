@@ -9,16 +9,20 @@ __all__ = [
     "fail",
     "open_runtime",
     "print_json",
+    "print_rows",
+    "revoke_and_report",
     "run",
     "table",
+    "when",
 ]
 
 import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -90,3 +94,48 @@ def table(*columns: str) -> Table:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def when(at: datetime | None, missing: str) -> str:
+    """A stored UTC time for a table cell, or ``missing`` (such as "never") when there is none."""
+    return f"{at:%Y-%m-%d %H:%M:%S}Z" if at is not None else missing
+
+
+def print_rows(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    columns: Sequence[str],
+    cells: Callable[[dict[str, Any]], Sequence[str]],
+) -> None:
+    """A ``list`` command's output: ``rows`` as JSON, or a table of ``cells(row)``."""
+    if as_json:
+        print_json(rows)
+        return
+    t = table(*columns)
+    for row in rows:
+        t.add_row(*cells(row))
+    console.print(t)
+
+
+def revoke_and_report(
+    app: Path,
+    revoke: Callable[[Authward], Awaitable[bool]],
+    get: Callable[[Authward], Awaitable[object | None]],
+    *,
+    what: str,
+    unknown: str,
+) -> None:
+    """A ``revoke`` command: revoke, then tell "revoked" from "already revoked" (the revoke
+    changed nothing but the thing exists) and fail with ``unknown`` when there is no such
+    thing. ``what`` names the thing in the answer."""
+
+    async def body() -> str:
+        async with open_runtime(app) as aw:
+            if await revoke(aw):
+                return "revoked"
+            return "unknown" if await get(aw) is None else "already revoked"
+
+    outcome = run(body())
+    if outcome == "unknown":
+        raise fail(unknown)
+    console.print(f"{outcome} {what}", highlight=False)

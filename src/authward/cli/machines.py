@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = ["m2m_app", "machine_app"]
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,13 +18,14 @@ from authward.channel.m2m import M2MTokenInfo, Machine
 from authward.cli.common import (
     AppOption,
     JsonOption,
-    console,
     fail,
     open_runtime,
     print_json,
+    print_rows,
+    revoke_and_report,
     run,
+    when,
 )
-from authward.cli.common import table as make_table
 
 machine_app = typer.Typer(
     help="Machines: services that verify M2M tokens with their machine secret key.",
@@ -38,10 +38,6 @@ m2m_app = typer.Typer(
 
 ScopeOption = Annotated[list[str] | None, typer.Option("--scope", help="A scope (repeatable).")]
 AllOption = Annotated[bool, typer.Option("--all", help="Include revoked ones.")]
-
-
-def _when(at: datetime | None, missing: str) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S}Z" if at is not None else missing
 
 
 def _machine_dict(m: Machine) -> dict[str, Any]:
@@ -111,20 +107,18 @@ def machine_list(
         async with open_runtime(app_path) as aw:
             return [_machine_dict(m) for m in await aw.machines.list(include_revoked=show_all)]
 
-    rows = run(body())
-    if as_json:
-        print_json(rows)
-        return
-    table = make_table("id", "name", "scopes", "created", "status")
-    for r in rows:
-        table.add_row(
+    print_rows(
+        run(body()),
+        as_json,
+        ("id", "name", "scopes", "created", "status"),
+        lambda r: (
             r["id"],
             r["name"],
             " ".join(r["scopes"]) or "-",
-            _when(r["created_at"], "-"),
+            when(r["created_at"], "-"),
             r["status"],
-        )
-    console.print(table)
+        ),
+    )
 
 
 @machine_app.command("revoke")
@@ -135,16 +129,13 @@ def machine_revoke(
     """Revoke a machine: its secret key verifies nothing any more (every server within the cache
     refresh interval)."""
 
-    async def body() -> str:
-        async with open_runtime(app_path) as aw:
-            if await aw.machines.revoke(name, actor="cli"):
-                return "revoked"
-            return "unknown" if await aw.machines.get(name) is None else "already revoked"
-
-    outcome = run(body())
-    if outcome == "unknown":
-        raise fail(f"no machine {name!r}")
-    console.print(f"{outcome} machine {name}", highlight=False)
+    revoke_and_report(
+        app_path,
+        lambda aw: aw.machines.revoke(name, actor="cli"),
+        lambda aw: aw.machines.get(name),
+        what=f"machine {name}",
+        unknown=f"no machine {name!r}",
+    )
 
 
 # -- m2m ----------------------------------------------------------------------------------------
@@ -207,22 +198,20 @@ def m2m_list(
             names = {m.id: m.name for m in await aw.machines.list(include_revoked=True)}
         return [_token_dict(t, names) for t in tokens]
 
-    rows = run(body())
-    if as_json:
-        print_json(rows)
-        return
-    table = make_table("id", "machine user", "audience", "scopes", "token", "expires", "status")
-    for r in rows:
-        table.add_row(
+    print_rows(
+        run(body()),
+        as_json,
+        ("id", "machine user", "audience", "scopes", "token", "expires", "status"),
+        lambda r: (
             r["id"],
             r["machine_user"] or f"(removed) {r['subject']}",
             " ".join(a["name"] or a["id"] for a in r["audience"]),
             " ".join(r["scopes"]) or "-",
             f"mt_…{r['hint']}",
-            _when(r["expires_at"], "never"),
+            when(r["expires_at"], "never"),
             r["status"],
-        )
-    console.print(table)
+        ),
+    )
 
 
 @m2m_app.command("revoke")
@@ -233,13 +222,10 @@ def m2m_revoke(
     """Revoke an M2M token: refused at once here, by every server within the cache refresh
     interval."""
 
-    async def body() -> str:
-        async with open_runtime(app_path) as aw:
-            if await aw.m2m_tokens.revoke(token_id, actor="cli"):
-                return "revoked"
-            return "unknown" if await aw.m2m_tokens.get(token_id) is None else "already revoked"
-
-    outcome = run(body())
-    if outcome == "unknown":
-        raise fail(f"no M2M token {token_id}")
-    console.print(f"{outcome} M2M token {token_id}", highlight=False)
+    revoke_and_report(
+        app_path,
+        lambda aw: aw.m2m_tokens.revoke(token_id, actor="cli"),
+        lambda aw: aw.m2m_tokens.get(token_id),
+        what=f"M2M token {token_id}",
+        unknown=f"no M2M token {token_id}",
+    )
