@@ -17,6 +17,7 @@ from authward.errors import ConfigError
 from authward.jobs.context import RunContext
 from authward.jobs.credentials import AuthResolver, ResolverEntry
 from authward.jobs.dynamic import DynamicSchedule
+from authward.jobs.dynamic_trigger import DynamicTrigger, TriggerEvent, WebhookSource
 from authward.jobs.errors import JobsNotBound
 from authward.jobs.io import Integration, Io
 from authward.jobs.records import SentEvent
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from authward.jobs.runtime import JobsRuntime
 
 RunFunction = Callable[[Any, Io, RunContext], Awaitable[Any]]
-Trigger = EventTrigger | IntervalTrigger | CronTrigger | DynamicSchedule
+Trigger = EventTrigger | IntervalTrigger | CronTrigger | DynamicSchedule | DynamicTrigger
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 
 
@@ -78,6 +79,7 @@ class JobClient:
         self.config = config
         self.jobs: dict[str, Job] = {}
         self.dynamic_schedules: dict[str, DynamicSchedule] = {}
+        self.dynamic_triggers: dict[str, DynamicTrigger] = {}
         #: Integration id -> its auth resolver (``define_auth_resolver``).
         self.auth_resolvers: dict[str, ResolverEntry] = {}
         #: Integration id -> the integration, across this client's jobs and resolvers: one id
@@ -111,15 +113,18 @@ class JobClient:
             raise ConfigError("must be a non-empty string", path=f"{path}.name")
         if not isinstance(version, str) or not version.strip() or len(version) > 64:
             raise ConfigError("must be a non-empty string (e.g. '1.0.0')", path=f"{path}.version")
-        if not isinstance(trigger, EventTrigger | IntervalTrigger | CronTrigger | DynamicSchedule):
+        if not isinstance(
+            trigger, EventTrigger | IntervalTrigger | CronTrigger | DynamicSchedule | DynamicTrigger
+        ):
             raise ConfigError(
-                "must be event_trigger(...), interval_trigger(...), cron_trigger(...) "
-                "or a dynamic schedule",
+                "must be event_trigger(...), interval_trigger(...), cron_trigger(...), "
+                "a dynamic schedule or a dynamic trigger",
                 path=f"{path}.trigger",
             )
-        if isinstance(trigger, DynamicSchedule) and trigger.client is not self:
+        if isinstance(trigger, DynamicSchedule | DynamicTrigger) and trigger.client is not self:
+            kind = "schedule" if isinstance(trigger, DynamicSchedule) else "trigger"
             raise ConfigError(
-                f"dynamic schedule {trigger.id!r} belongs to client {trigger.client.id!r}",
+                f"dynamic {kind} {trigger.id!r} belongs to client {trigger.client.id!r}",
                 path=f"{path}.trigger",
             )
         if not inspect.iscoroutinefunction(run):
@@ -230,6 +235,32 @@ class JobClient:
         schedule = DynamicSchedule(self, id)
         self.dynamic_schedules[id] = schedule
         return schedule
+
+    def define_dynamic_trigger(
+        self, *, id: str, event: TriggerEvent, source: WebhookSource
+    ) -> DynamicTrigger:
+        """A job trigger whose webhooks are registered at run time, one per key, each with an
+        account's credentials: ``event=github_events.on_issue_opened, source=github.sources.repo``
+        (docs/dynamic-triggers.md)."""
+        path = f"dynamic_triggers.{id}"
+        _check_id(id, "dynamic_trigger.id")
+        if id in self.dynamic_triggers:
+            raise ConfigError(
+                f"dynamic trigger {id!r} is defined twice in client {self.id!r}", path
+            )
+        if not isinstance(event, TriggerEvent):
+            raise ConfigError("must be a webhook event, e.g. github events.on_issue_opened", path)
+        if not isinstance(source, WebhookSource):
+            raise ConfigError("must be a webhook source, e.g. github.sources.repo", path)
+        if event.provider != getattr(source.integration, "provider", event.provider):
+            raise ConfigError(
+                f"the event is a {event.provider} event but the source is {source.name}", path
+            )
+        self._check_integration(source.integration, f"{path}.source")
+        self.integrations[source.integration.id] = source.integration
+        trigger = DynamicTrigger(self, id, event, source)
+        self.dynamic_triggers[id] = trigger
+        return trigger
 
     async def send_event(
         self, event: Mapping[str, Any], *, account_id: str | None = None

@@ -20,6 +20,7 @@ from authward.jobs.client import Job, JobClient
 from authward.jobs.cron import parse_schedule
 from authward.jobs.dispatch import Dispatcher, LocalDispatcher
 from authward.jobs.dynamic import DynamicSchedule
+from authward.jobs.dynamic_trigger import DynamicTrigger
 from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.executor import Executor
 from authward.jobs.identity import describe_principal, invoker_principal, principal_to_json
@@ -36,6 +37,7 @@ from authward.jobs.scheduler import Scheduler
 from authward.jobs.store import Lease, RunStore, claimed
 from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
 from authward.jobs.wakeups import Listener
+from authward.jobs.webhook_store import WebhookStore
 from authward.jobs.worker import Worker
 from authward.principal import current_principal
 
@@ -97,6 +99,9 @@ class JobsRuntime:
         self.clients: dict[str, JobClient] = {}
         self.jobs: dict[str, Job] = {}
         self.dynamic_schedules: dict[str, DynamicSchedule] = {}
+        self.dynamic_triggers: dict[str, DynamicTrigger] = {}
+        #: Dynamic triggers' webhook registrations (docs/dynamic-triggers.md).
+        self.webhooks = WebhookStore(self.store.writer, aw.keys_box)
         self.executor = Executor(self)
         self.worker = Worker(
             store=self.store,
@@ -125,6 +130,7 @@ class JobsRuntime:
         clients = [c for c in clients if self.clients.get(c.id) is not c]
         jobs = dict(self.jobs)
         dynamic = dict(self.dynamic_schedules)
+        triggers = dict(self.dynamic_triggers)
         for client in clients:
             if client.id in self.clients:
                 raise ConfigError(f"two job clients have the id {client.id!r}", path="JobClient.id")
@@ -143,10 +149,17 @@ class JobsRuntime:
                         path=f"dynamic_schedules.{dyn_id}",
                     )
                 dynamic[dyn_id] = schedule
+            for trigger_id, trigger in client.dynamic_triggers.items():
+                if trigger_id in triggers:
+                    raise ConfigError(
+                        f"dynamic trigger {trigger_id!r} is defined by two clients",
+                        path=f"dynamic_triggers.{trigger_id}",
+                    )
+                triggers[trigger_id] = trigger
         for client in clients:
             self.clients[client.id] = client
             client._runtime = self
-        self.jobs, self.dynamic_schedules = jobs, dynamic
+        self.jobs, self.dynamic_schedules, self.dynamic_triggers = jobs, dynamic, triggers
 
     async def start(self, *, worker: bool = True, scheduler: bool = True) -> None:
         """Write the jobs' own schedules, then execute and schedule runs in this process."""
@@ -447,6 +460,67 @@ class JobsRuntime:
 
     async def unregister_schedule(self, schedule: DynamicSchedule, schedule_id: str) -> bool:
         return await self.schedules.delete(f"dyn:{schedule.id}:{schedule_id}")
+
+    # -- dynamic triggers -------------------------------------------------------------------
+
+    def jobs_for_trigger(self, dynamic_trigger_id: str) -> list[Job]:
+        return [
+            j
+            for j in self.jobs.values()
+            if isinstance(j.trigger_spec, DynamicTrigger)
+            and j.trigger_spec.id == dynamic_trigger_id
+        ]
+
+    async def start_trigger_runs(
+        self,
+        trigger: DynamicTrigger,
+        payload: Any,
+        *,
+        registration_id: str,
+        account_id: str | None,
+        delivery_id: str,
+        event: str,
+    ) -> tuple[bool, tuple[str, ...]]:
+        """Queue a run of every job on ``trigger`` for one webhook delivery, as ``send_event``
+        does, once per delivery id: returns (duplicate, run ids)."""
+        now = self.clock()
+        raw = _json_payload(payload)
+        runs = [
+            self.new_run(
+                job,
+                raw,
+                account_id=account_id,
+                identity=(None, None),
+                event_id=delivery_id,
+                event_name=trigger.event.describe(),
+                event_timestamp=now,
+                now=now,
+            )
+            for job in self.jobs_for_trigger(trigger.id)
+        ]
+        delivery = {
+            "registration_id": registration_id,
+            "delivery_id": delivery_id,
+            "event": event,
+            "received_at": now,
+            "run_ids": [r.id for r in runs],
+        }
+        outcome: tuple[bool, tuple[str, ...]] = (False, tuple(r.id for r in runs))
+
+        async def write(lease: Lease | None) -> bool:
+            nonlocal outcome
+            async with self.store.writer.transaction() as conn:
+                if not await self.webhooks.record_delivery(conn, delivery):
+                    outcome = (
+                        True,
+                        await self.webhooks.delivery_runs(conn, registration_id, delivery_id),
+                    )
+                    return False
+                await self.store.insert_runs(runs, conn, lease=lease)
+            return True
+
+        await self._queue(runs, now, write)
+        return outcome
 
     # -- reads ------------------------------------------------------------------------------
 
