@@ -22,6 +22,7 @@ from authward.channel.m2m import M2MTokens, Machines
 from authward.channel.sessions import Sessions
 from authward.config.app import Config
 from authward.config.db import DbType
+from authward.connections.vault import ConnectionVault
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
@@ -136,6 +137,13 @@ class Authward:
         )
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         self.jobs = JobsRuntime(self)
+        # Connected accounts (docs/connected-accounts.md): aw.connections, and the seed's
+        # auth.users.get_oauth_access_token through aw.users.
+        self.connections = ConnectionVault(
+            engine, config, box, audit=self.audit, cache_seconds=settings.cache_refresh_seconds
+        )
+        self.users.vault = self.connections
+        config.auth.bind_users(self.users)
 
     @classmethod
     async def open(
@@ -163,7 +171,10 @@ class Authward:
             await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.flush()  # batched last_used_at
             await self.users.flush()  # sign-in audit rows still being written
+            await self.connections.close()
         finally:
+            if getattr(self.config.auth, "_users", None) is self.users:
+                self.config.auth.bind_users(None)
             await self.engine.dispose()
 
     async def sync(self) -> list[str]:

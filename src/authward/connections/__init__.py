@@ -1,0 +1,42 @@
+"""The connected-accounts vault: third-party OAuth tokens accounts connected (issue 6).
+
+See docs/connected-accounts.md. ``aw.connections`` is a :class:`ConnectionVault`;
+``auth.users.get_oauth_access_token(account_id, "oauth_slack")`` reads it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from authward.connections.errors import (
+        ConnectionBroken,
+        ConnectionsError,
+        ConnectionUnavailable,
+        UnknownConnectionProvider,
+    )
+    from authward.connections.vault import ConnectionInfo, ConnectionVault, OAuthAccessToken
+
+__all__ = [
+    "ConnectionBroken",
+    "ConnectionInfo",
+    "ConnectionUnavailable",
+    "ConnectionVault",
+    "ConnectionsError",
+    "OAuthAccessToken",
+    "UnknownConnectionProvider",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the job runtime imports connections.reads, and the vault imports the job runtime's
+    # Credentials; importing the vault here would make that a cycle.
+    if name in ("ConnectionInfo", "ConnectionVault", "OAuthAccessToken"):
+        from authward.connections import vault
+
+        return getattr(vault, name)
+    if name in __all__:
+        from authward.connections import errors
+
+        return getattr(errors, name)
+    raise AttributeError(name)

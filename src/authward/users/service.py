@@ -50,6 +50,7 @@ from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, LoginThrottle, Th
 
 if TYPE_CHECKING:
     from authward.channel.sessions import Sessions
+    from authward.connections.vault import ConnectionVault, OAuthAccessToken
 
 log = logging.getLogger("authward.users")
 
@@ -160,6 +161,8 @@ class Users:
         self._throttle = LoginThrottle(account_policy, ip_policy)
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
+        #: The connected-accounts vault (set by the runtime), for get_oauth_access_token.
+        self.vault: ConnectionVault | None = None
 
     # -- managing -------------------------------------------------------------------------------
 
@@ -403,6 +406,17 @@ class Users:
                     await self._audit.record(event, conn)
         except Exception as exc:
             log.warning("could not record audit event %s: %s", event.kind, type(exc).__name__)
+
+    async def get_oauth_access_token(
+        self, account_id: str, provider: str
+    ) -> builtins.list[OAuthAccessToken]:
+        """The account's third-party tokens for ``provider`` ("oauth_slack"), ``[]`` when it has
+        not connected one: Clerk's ``users.getUserOauthAccessToken``.
+
+        See docs/connected-accounts.md."""
+        if self.vault is None:
+            raise UserError("the connected-accounts vault is not open")
+        return await self.vault.get_oauth_access_token(account_id, provider)
 
     async def flush(self) -> None:
         """Wait for audit rows still being written (the runtime does this when it closes)."""
