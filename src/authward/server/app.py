@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from authward.channel.sessions import session_routes
+from authward.connections.pages import connection_routes
 from authward.runtime import Authward
 from authward.server.dashboard import dashboard_routes
 from authward.server.external_login import external_login_routes
@@ -65,6 +66,8 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         *external_login_routes(aw),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
         *dashboard_routes(aw),
+        # Connecting third-party accounts to the vault (docs/connected-accounts.md).
+        *connection_routes(aw),
     ]
     management = management_app(aw)
     if management is not None:

@@ -1,0 +1,342 @@
+"""The connections page: a signed-in user connects and disconnects third-party accounts.
+
+    GET  /connections                        the providers, each with Connect or Disconnect
+    POST /connections/{provider}/start       (CSRF) 303 to the provider's authorization endpoint
+    GET  /connections/{provider}/callback    the provider's redirect back: 303 to /connections
+    POST /connections/{provider}/disconnect  (CSRF) revoke at the provider, remove the row
+
+The page reuses the browser session and CSRF tokens of the login pages (signed out: 303 to
+``/login?return_to=/connections``). Between start and callback, the pending connection (state,
+PKCE verifier, the user it is for) lives in a cookie sealed with the instance key, bound to the
+provider by its associated data and sent only to the callback path, as the external login's
+pending sign-in does (decision 014): a response finishes only a connection started in the same
+browser, by the same signed-in user, once, within ten minutes.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PENDING_COOKIE", "connection_routes"]
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC
+from string import Template
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from authward.config.connection import ConnectionProvider
+from authward.connections.client import ProviderUnreachable, TokenRefused, pkce_pair
+from authward.errors import SettingsError
+from authward.server.browser_flow import BrowserFlow, error_page
+from authward.server.forms import FormError, read_form
+from authward.server.pages import Html, html_page, no_store_redirect, page_headers, render
+
+if TYPE_CHECKING:
+    from authward.connections.vault import ConnectionInfo
+    from authward.runtime import Authward
+
+log = logging.getLogger("authward.connections.pages")
+
+PENDING_COOKIE = "aw_connect"
+PENDING_SECONDS = 600
+_MAX_COOKIE = 2048
+_MAX_CODE = 4096
+
+_PAGE = Template(
+    "<h1>Connected accounts</h1>\n"
+    '<p class="muted">Signed in as $username.</p>\n'
+    "$notice<ul>\n$items</ul>\n"
+)
+_NOTICE = Template('<p role="status">$message</p>\n')
+_ITEM = Template("<li><strong>$name</strong> $state\n$action</li>\n")
+_CONNECT = Template(
+    '<form method="post" action="/connections/$provider/start">'
+    '<input type="hidden" name="csrf_token" value="$csrf">'
+    '<button type="submit">$label</button></form>\n'
+)
+_VIA_LOGIN = Template('<p><a href="$href">Sign in with $name to connect</a></p>\n')
+_DISCONNECT = Template(
+    '<form method="post" action="/connections/$provider/disconnect">'
+    '<input type="hidden" name="csrf_token" value="$csrf">'
+    '<button type="submit">Disconnect</button></form>\n'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    state: str
+    code_verifier: str | None
+    account_id: str
+    created_at: int
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+class ConnectionPages:
+    def __init__(self, aw: Authward) -> None:
+        self.aw = aw
+        self.flow = BrowserFlow(aw)
+        self.vault = aw.connections
+
+    def _callback_path(self, provider: str) -> str:
+        return f"/connections/{provider}/callback"
+
+    def _redirect_uri(self, provider: str) -> str:
+        return self.aw.issuer + self._callback_path(provider)
+
+    # -- the sealed pending connection -----------------------------------------------------------
+
+    def _seal(self, provider: str, pending: _Pending) -> str:
+        data = json.dumps(asdict(pending), separators=(",", ":")).encode()
+        blob = self.aw.keys_box.seal(data, f"authward:connect:{provider}")
+        return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+
+    def _open(self, request: Request, provider: str) -> _Pending | None:
+        value = request.cookies.get(PENDING_COOKIE)
+        if not value or len(value) > _MAX_COOKIE:
+            return None
+        try:
+            blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            raw = json.loads(self.aw.keys_box.open(blob, f"authward:connect:{provider}"))
+            pending = _Pending(**raw)
+        except (binascii.Error, ValueError, TypeError, SettingsError):
+            return None  # tampered with, or sealed by another instance or for another provider
+        if not isinstance(pending.state, str) or not isinstance(pending.created_at, int):
+            return None
+        return pending
+
+    def _forget(self, request: Request, response: Response, provider: str) -> None:
+        response.delete_cookie(
+            PENDING_COOKIE,
+            path=self._callback_path(provider),
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+
+    # -- pages -----------------------------------------------------------------------------------
+
+    async def _viewer(self, request: Request) -> tuple[str, str] | None:
+        signed_in = await self.flow.signed_in(request)
+        return (signed_in[0].user_id, signed_in[1]) if signed_in else None
+
+    def _provider(self, request: Request) -> ConnectionProvider | None:
+        return self.vault.providers.get(str(request.path_params["provider"]))
+
+    async def page(self, request: Request) -> Response:
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return no_store_redirect("/login?" + urlencode({"return_to": "/connections"}))
+        user_id, username = viewer
+        mine = {c.provider: c for c in await self.vault.list(user_id) if c.kind == "account"}
+        csrf, cookie = self.flow.forms.csrf_token(request)
+        items = [
+            self._item(provider, mine.get(provider.name), csrf)
+            for provider in self.vault.providers.values()
+        ]
+        notice = Html("")
+        done = request.query_params.get("connected") or request.query_params.get("removed")
+        if done is not None and done in self.vault.providers:
+            what = "Connected" if request.query_params.get("connected") else "Disconnected"
+            notice = render(_NOTICE, message=f"{what} {self.vault.providers[done].display_name}.")
+        body = render(
+            _PAGE,
+            username=username,
+            notice=notice,
+            items=Html("".join(items)) if items else Html("<li>No providers are configured.</li>"),
+        )
+        response = html_page("Connected accounts", body)
+        self.flow.forms.set_csrf_cookie(request, response, cookie)
+        return response
+
+    def _item(self, provider: ConnectionProvider, info: ConnectionInfo | None, csrf: str) -> Html:
+        if info is None:
+            state = "not connected"
+        elif info.status == "broken":
+            state = f"broken ({info.broken_reason}): connect again"
+        else:
+            label = (
+                f" as {info.label or info.external_id}" if info.label or info.external_id else ""
+            )
+            state = f"connected{label} since {info.created_at.astimezone(UTC):%Y-%m-%d}"
+        actions: list[Html] = []
+        if info is not None:
+            actions.append(render(_DISCONNECT, provider=provider.name, csrf=csrf))
+        if info is None or info.status == "broken":
+            if provider.id_provider is not None:
+                href = f"/login/external/{provider.id_provider}?" + urlencode(
+                    {"return_to": "/connections"}
+                )
+                actions.append(render(_VIA_LOGIN, href=href, name=provider.display_name))
+            else:
+                label = "Connect" if info is None else "Reconnect"
+                actions.append(render(_CONNECT, provider=provider.name, csrf=csrf, label=label))
+        return render(_ITEM, name=provider.display_name, state=state, action=Html("".join(actions)))
+
+    async def _checked_post(self, request: Request) -> tuple[str, ConnectionProvider] | Response:
+        """The signed-in user and the provider of a CSRF-checked form post, or the refusal."""
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return error_page("Invalid form", str(exc))
+        if not self.flow.forms.csrf_ok(request, form):
+            return error_page(
+                "Form expired",
+                "This form was not sent from this site or has expired. Reload the page and try "
+                "again.",
+                status=403,
+            )
+        viewer = await self._viewer(request)
+        if viewer is None:
+            return no_store_redirect("/login?" + urlencode({"return_to": "/connections"}))
+        provider = self._provider(request)
+        if provider is None:
+            return error_page("Unknown provider", "This service has no such provider.", status=404)
+        return viewer[0], provider
+
+    async def start(self, request: Request) -> Response:
+        checked = await self._checked_post(request)
+        if isinstance(checked, Response):
+            return checked
+        user_id, provider = checked
+        if provider.id_provider is not None:
+            return no_store_redirect(
+                f"/login/external/{provider.id_provider}?"
+                + urlencode({"return_to": "/connections"})
+            )
+        client = self.vault.client(provider.name)
+        verifier, challenge = pkce_pair() if client.pkce else (None, None)
+        pending = _Pending(
+            state=secrets.token_urlsafe(32),
+            code_verifier=verifier,
+            account_id=user_id,
+            created_at=int(time.time()),
+        )
+        url = await client.authorize_url(
+            redirect_uri=self._redirect_uri(provider.name),
+            state=pending.state,
+            code_challenge=challenge,
+        )
+        response = no_store_redirect(url)
+        response.headers.update(page_headers())
+        response.set_cookie(
+            PENDING_COOKIE,
+            self._seal(provider.name, pending),
+            max_age=PENDING_SECONDS,
+            path=self._callback_path(provider.name),
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    async def callback(self, request: Request) -> Response:
+        provider = self._provider(request)
+        if provider is None or provider.id_provider is not None:
+            return error_page("Unknown provider", "This service has no such provider.", status=404)
+        pending = self._open(request, provider.name)
+        response = await self._finish(request, provider, pending)
+        # Whatever happened, this pending connection is spent.
+        self._forget(request, response, provider.name)
+        return response
+
+    async def _finish(
+        self, request: Request, provider: ConnectionProvider, pending: _Pending | None
+    ) -> Response:
+        name = provider.display_name
+        params: dict[str, str] = {}
+        for key, value in request.query_params.multi_items():
+            if key in params:
+                return self._refused(
+                    provider, "repeated_parameter", "The response repeats a value."
+                )
+            params[key] = value
+        if pending is None:
+            return self._refused(
+                provider,
+                "no_pending_connection",
+                "This connection was not started in this browser, was already used, or has "
+                "expired. Please start again.",
+            )
+        if not 0 <= time.time() - pending.created_at < PENDING_SECONDS:
+            return self._refused(provider, "expired", "This took too long. Please start again.")
+        state = params.get("state")
+        if state is None or not _same(state, pending.state):
+            return self._refused(
+                provider,
+                "state_mismatch",
+                "This response does not belong to the connection started in this browser.",
+            )
+        viewer = await self._viewer(request)
+        if viewer is None or viewer[0] != pending.account_id:
+            return self._refused(
+                provider,
+                "signed_out",
+                "You are no longer signed in as the user who started this connection.",
+            )
+        if params.get("error") is not None:
+            return self._refused(
+                provider, "provider_denied", f"The connection was cancelled or refused at {name}."
+            )
+        code = params.get("code")
+        if not code or len(code) > _MAX_CODE:
+            return self._refused(provider, "no_code", f"{name} sent no authorization code.")
+        try:
+            tokens = await self.vault.client(provider.name).exchange(
+                code,
+                redirect_uri=self._redirect_uri(provider.name),
+                code_verifier=pending.code_verifier,
+            )
+        except TokenRefused as exc:
+            return self._refused(
+                provider,
+                "token_error",
+                f"{name} refused to complete the connection ({exc.error}). Please start again.",
+            )
+        except ProviderUnreachable as exc:
+            log.warning("connecting %s failed: %s", provider.name, exc)
+            return error_page(
+                "Connection unavailable",
+                f"{name} cannot be reached right now. Please try again later.",
+                status=502,
+            )
+        await self.vault.store(pending.account_id, provider.name, tokens, actor=pending.account_id)
+        response = no_store_redirect("/connections?" + urlencode({"connected": provider.name}))
+        response.headers.update(page_headers())
+        return response
+
+    def _refused(self, provider: ConnectionProvider, reason: str, message: str) -> Response:
+        log.info("connecting %s refused: %s", provider.name, reason)
+        return error_page("Connection failed", message)
+
+    async def disconnect(self, request: Request) -> Response:
+        checked = await self._checked_post(request)
+        if isinstance(checked, Response):
+            return checked
+        user_id, provider = checked
+        await self.vault.disconnect(user_id, provider.name, actor=user_id)
+        return no_store_redirect("/connections?" + urlencode({"removed": provider.name}))
+
+
+def connection_routes(aw: Authward) -> list[BaseRoute]:
+    """The connections page and its flow (always mounted: it lists no provider when none are
+    configured)."""
+    pages = ConnectionPages(aw)
+    return [
+        Route("/connections", pages.page, methods=["GET"]),
+        Route("/connections/{provider}/start", pages.start, methods=["POST"]),
+        Route("/connections/{provider}/callback", pages.callback, methods=["GET"]),
+        Route("/connections/{provider}/disconnect", pages.disconnect, methods=["POST"]),
+    ]
