@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 import builtins
-import hmac
 import logging
 import re
 import time
@@ -55,6 +54,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, TokenError
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
@@ -136,13 +136,11 @@ class ApiKeyInfo:
         return "active"
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    auth: ApiKeyAuth
-    #: expires_at as a POSIX timestamp, compared on every hit.
-    expires_ts: float | None
-    #: when the entry was read from the store (monotonic clock).
-    loaded_at: float
+_REFUSALS = Refusals(
+    unknown=("api-key-invalid", "unknown API key"),
+    revoked=("api-key-revoked", "API key has been revoked"),
+    expired=("api-key-expired", "API key has expired"),
+)
 
 
 def _auth(row: Any) -> ApiKeyAuth:
@@ -292,12 +290,10 @@ class ApiKeys:
         self._engine = engine
         self._audit = audit or AuditStore(engine)
         self._refresh = settings.cache_refresh_seconds
-        self._max_cached = max_cached
         self._clock = clock
-        #: digest -> accepted key; insertion order is the eviction order.
-        self._cache: dict[str, _Entry] = {}
-        #: keys revoked through this process: never (re-)cached, whatever a racing read saw.
-        self._revoked_here: set[UUID] = set()
+        self._cache: SecretCache[ApiKeyAuth] = SecretCache(
+            _REFUSALS, max_entries=max_cached, refresh_seconds=self._refresh, clock=clock
+        )
         #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
         self._pending_uses: dict[UUID, float] = {}
         self._flushed_at = float("-inf")
@@ -424,8 +420,7 @@ class ApiKeys:
         """Revoke a key; this process refuses it at once, others within cache_refresh_seconds.
         Returns False when there is no such key or it was already revoked."""
         kid = _key_id(key_id)
-        self._revoked_here.add(kid)
-        self._forget(kid)
+        self._cache.revoked({kid})
         now = datetime.now(UTC)
         async with begin_write(self._engine) as conn:
             done = await conn.execute(
@@ -464,17 +459,15 @@ class ApiKeys:
             )
         digest = opaque.digest(secret)
         now = time.time()
-        entry = self._cache.get(digest)
-        if entry is not None and self._clock() - entry.loaded_at < self._refresh:
-            if entry.expires_ts is not None and now >= entry.expires_ts:
-                self._cache.pop(digest, None)
-                raise TokenError("api-key-expired", "API key has expired")
-            auth = entry.auth
-            self._pending_uses[auth.key_id] = now
-            return auth
-        return await self._verify_from_store(digest, now)
+        auth = self._cache.get(digest, now)
+        if auth is None:
+            auth = await self._cache.load(digest, lambda: self._read(digest), now)
+            if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
+                await self._flush_quietly()
+        self._pending_uses[auth.key_id] = now
+        return auth
 
-    async def _verify_from_store(self, digest: str, now: float) -> ApiKeyAuth:
+    async def _read(self, digest: str) -> Found[ApiKeyAuth] | None:
         query = select(
             api_keys.c.id,
             api_keys.c.digest,
@@ -487,33 +480,11 @@ class ApiKeys:
         ).where(api_keys.c.digest == digest)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        # The index found the row; the digest itself is still compared in constant time.
-        if row is None or not hmac.compare_digest(row.digest, digest):
-            self._cache.pop(digest, None)
-            raise TokenError("api-key-invalid", "unknown API key")
-        auth = _auth(row)
-        if row.revoked_at is not None or auth.key_id in self._revoked_here:
-            self._cache.pop(digest, None)
-            raise TokenError("api-key-revoked", "API key has been revoked")
-        expires_ts = auth.expires_at.timestamp() if auth.expires_at is not None else None
-        if expires_ts is not None and now >= expires_ts:
-            self._cache.pop(digest, None)
-            raise TokenError("api-key-expired", "API key has expired")
-        self._remember(digest, _Entry(auth, expires_ts, self._clock()))
-        if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
-            await self._flush_quietly()
-        self._pending_uses[auth.key_id] = now
-        return auth
-
-    def _remember(self, digest: str, entry: _Entry) -> None:
-        self._cache.pop(digest, None)
-        while len(self._cache) >= self._max_cached:
-            del self._cache[next(iter(self._cache))]
-        self._cache[digest] = entry
-
-    def _forget(self, key_id: UUID) -> None:
-        for digest in [d for d, e in self._cache.items() if e.auth.key_id == key_id]:
-            del self._cache[digest]
+        if row is None:
+            return None
+        return Found(
+            row.id, row.digest, row.revoked_at is not None, row.expires_at, lambda: _auth(row)
+        )
 
     async def revoke_org_keys(
         self, conn: AsyncConnection, org_id: str, *, now: datetime, actor: str | None = None
@@ -524,16 +495,13 @@ class ApiKeys:
         ids = await revoke_org_keys(conn, org_id, now=now, actor=actor, audit=self._audit)
         if ids:
             # Synchronously, before the commit: a verification that read the row before the
-            # UPDATE checks _revoked_here after its read, and whatever it cached is dropped here.
-            gone = set(ids)
-            self._revoked_here.update(gone)
-            for digest in [d for d, e in self._cache.items() if e.auth.key_id in gone]:
-                del self._cache[digest]
+            # UPDATE checks the local revocations after its read, and what it cached goes here.
+            self._cache.revoked(set(ids))
         return ids
 
     def forget_local_revocations(self, key_ids: Iterable[UUID]) -> None:
         """Undo :meth:`revoke_org_keys`'s local refusal after its transaction rolled back."""
-        self._revoked_here.difference_update(key_ids)
+        self._cache.revoked_here.difference_update(key_ids)
 
     def invalidate(self) -> None:
         """Re-read every key from the store on its next use (sees other processes' revocations)."""

@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 import builtins
-import hmac
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +54,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, TokenError
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
@@ -139,10 +139,10 @@ class Machine:
         return "revoked" if self.revoked_at is not None else "active"
 
 
-@dataclass(frozen=True, slots=True)
-class _MachineEntry:
-    machine: Machine
-    loaded_at: float
+_MACHINE_REFUSALS = Refusals(
+    unknown=("machine-secret-invalid", "unknown machine secret key"),
+    revoked=("machine-secret-invalid", "the machine has been revoked"),
+)
 
 
 def _machine(row: Any) -> Machine:
@@ -175,13 +175,13 @@ class Machines:
     ) -> None:
         self._engine = engine
         self._audit = audit or AuditStore(engine)
-        self._refresh = settings.cache_refresh_seconds
-        self._max_cached = max_cached
-        self._clock = clock
         #: digest of a machine secret key -> its (active) machine.
-        self._cache: dict[str, _MachineEntry] = {}
-        #: machines revoked through this process: never (re-)cached.
-        self._revoked_here: set[str] = set()
+        self._cache: SecretCache[Machine] = SecretCache(
+            _MACHINE_REFUSALS,
+            max_entries=max_cached,
+            refresh_seconds=settings.cache_refresh_seconds,
+            clock=clock,
+        )
 
     async def create(
         self, name: str, scopes: Iterable[str] = (), *, actor: str | None = None
@@ -254,8 +254,7 @@ class Machines:
             ).first()
             if row is None:
                 return False
-            self._revoked_here.add(row.id)
-            self._forget(row.id)
+            self._cache.revoked({row.id})
             done = await conn.execute(
                 update(machines)
                 .where(machines.c.id == row.id, machines.c.revoked_at.is_(None))
@@ -279,29 +278,25 @@ class Machines:
         """The active machine a secret key belongs to, or ``TokenError('machine-secret-invalid')``.
         A known key completes without I/O."""
         digest = opaque.digest(machine_secret_key)
-        entry = self._cache.get(digest)
-        if entry is not None and self._clock() - entry.loaded_at < self._refresh:
-            return entry.machine  # only well-formed keys are ever cached
+        now = time.time()
+        machine = self._cache.get(digest, now)
+        if machine is not None:
+            return machine  # only well-formed keys are ever cached
         if not is_machine_secret_key(machine_secret_key):
             raise TokenError(
                 "machine-secret-invalid",
                 "the machine secret key is not an authward machine secret key",
             )
+        return await self._cache.load(digest, lambda: self._read(digest), now)
+
+    async def _read(self, digest: str) -> Found[Machine] | None:
         query = select(machines).where(machines.c.secret_digest == digest)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        if row is None or not hmac.compare_digest(row.secret_digest, digest):
-            self._cache.pop(digest, None)
-            raise TokenError("machine-secret-invalid", "unknown machine secret key")
-        if row.revoked_at is not None or row.id in self._revoked_here:
-            self._cache.pop(digest, None)
-            raise TokenError("machine-secret-invalid", "the machine has been revoked")
-        machine = _machine(row)
-        self._cache.pop(digest, None)
-        while len(self._cache) >= self._max_cached:
-            del self._cache[next(iter(self._cache))]
-        self._cache[digest] = _MachineEntry(machine, self._clock())
-        return machine
+        if row is None:
+            return None
+        revoked = row.revoked_at is not None
+        return Found(row.id, row.secret_digest, revoked, None, lambda: _machine(row))
 
     async def resolve(self, names_or_ids: Iterable[str]) -> builtins.list[Machine]:
         """Active machines by name or id, in order without repeats; ConfigError naming the
@@ -328,10 +323,6 @@ class Machines:
                 f"machine {', '.join(map(repr, revoked))} has been revoked", path="audience"
             )
         return list({by_key[w].id: by_key[w] for w in wanted}.values())
-
-    def _forget(self, machine_id: str) -> None:
-        for digest in [d for d, e in self._cache.items() if e.machine.id == machine_id]:
-            del self._cache[digest]
 
     def invalidate(self) -> None:
         """Re-read every machine from the store on its next use."""
@@ -406,12 +397,15 @@ class _TokenEntry:
     audience: frozenset[str]
     scopes: tuple[str, ...]
     expires_at: datetime | None
-    #: expires_at as a POSIX timestamp, compared on every hit.
-    expires_ts: float | None
-    #: when the entry was read from the store (monotonic clock).
-    loaded_at: float
     #: machine id -> the auth object handed out there (built once).
     auths: dict[str, M2MAuth] = field(default_factory=dict)
+
+
+_TOKEN_REFUSALS = Refusals(
+    unknown=("m2m-invalid", "unknown M2M token"),
+    revoked=("m2m-revoked", "M2M token has been revoked"),
+    expired=("m2m-expired", "M2M token has expired"),
+)
 
 
 def _token_id(value: UUID | str) -> str:
@@ -453,13 +447,12 @@ class M2MTokens:
         self._engine = engine
         self._machines = machines
         self._audit = audit or AuditStore(engine)
-        self._refresh = settings.cache_refresh_seconds
-        self._max_cached = max_cached
-        self._clock = clock
-        #: token digest -> accepted token; insertion order is the eviction order.
-        self._cache: dict[str, _TokenEntry] = {}
-        #: tokens revoked through this process: never (re-)cached.
-        self._revoked_here: set[str] = set()
+        self._cache: SecretCache[_TokenEntry] = SecretCache(
+            _TOKEN_REFUSALS,
+            max_entries=max_cached,
+            refresh_seconds=settings.cache_refresh_seconds,
+            clock=clock,
+        )
 
     # -- management -----------------------------------------------------------------------------
 
@@ -590,8 +583,7 @@ class M2MTokens:
         """Revoke a token; this process refuses it at once, others within
         cache_refresh_seconds. False when there is no such token or it was already revoked."""
         tid = _token_id(token_id)
-        self._revoked_here.add(tid)
-        self._forget(tid)
+        self._cache.revoked({tid})
         now = datetime.now(UTC)
         async with begin_write(self._engine) as conn:
             done = await conn.execute(
@@ -630,12 +622,10 @@ class M2MTokens:
                 "m2m-malformed", "not an authward M2M token (wrong prefix, length or checksum)"
             )
         machine = await self._machines.identify(machine_secret_key)
-        entry = self._cache.get(digest)  # after the await: a revocation meanwhile evicted it
-        if entry is None or self._clock() - entry.loaded_at >= self._refresh:
-            entry = await self._load(digest)
-        if entry.expires_ts is not None and time.time() >= entry.expires_ts:
-            self._cache.pop(digest, None)
-            raise TokenError("m2m-expired", "M2M token has expired")
+        now = time.time()
+        entry = self._cache.get(digest, now)  # after the await: a revocation meanwhile evicted it
+        if entry is None:
+            entry = await self._cache.load(digest, lambda: self._read(digest), now)
         auth = entry.auths.get(machine.id)
         if auth is None:
             if machine.id not in entry.audience:
@@ -652,7 +642,7 @@ class M2MTokens:
             )
         return auth
 
-    async def _load(self, digest: str) -> _TokenEntry:
+    async def _read(self, digest: str) -> Found[_TokenEntry] | None:
         query = select(
             m2m_tokens.c.id,
             m2m_tokens.c.digest,
@@ -665,50 +655,38 @@ class M2MTokens:
         user = None
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-            if row is not None:
-                try:
-                    user_id = UUID(row.subject)
-                except ValueError:
-                    user_id = None
-                if user_id is not None:
-                    user = (
-                        await conn.execute(
-                            select(
-                                machine_users.c.name,
-                                machine_users.c.attributes,
-                                machine_users.c.attribute_list,
-                            ).where(machine_users.c.id == user_id)
-                        )
-                    ).first()
-        # No await below: a revocation through this process cannot slip in between.
-        self._cache.pop(digest, None)
-        # The index found the row; the digest itself is still compared in constant time.
-        if row is None or not hmac.compare_digest(row.digest, digest):
-            raise TokenError("m2m-invalid", "unknown M2M token")
-        if row.revoked_at is not None or row.id in self._revoked_here:
-            raise TokenError("m2m-revoked", "M2M token has been revoked")
-        if user is None:
-            raise TokenError("m2m-subject-unknown", "M2M token's machine user no longer exists")
-        entry = _TokenEntry(
-            token_id=row.id,
-            subject=row.subject,
-            machine_user=user.name,
-            attributes=dict(user.attributes),
-            attribute_list=tuple(user.attribute_list),
-            audience=frozenset(row.audience),
-            scopes=tuple(row.scopes),
-            expires_at=row.expires_at,
-            expires_ts=row.expires_at.timestamp() if row.expires_at is not None else None,
-            loaded_at=self._clock(),
-        )
-        while len(self._cache) >= self._max_cached:
-            del self._cache[next(iter(self._cache))]
-        self._cache[digest] = entry
-        return entry
+            if row is None:
+                return None
+            try:
+                user_id = UUID(row.subject)
+            except ValueError:
+                user_id = None
+            if user_id is not None:
+                user = (
+                    await conn.execute(
+                        select(
+                            machine_users.c.name,
+                            machine_users.c.attributes,
+                            machine_users.c.attribute_list,
+                        ).where(machine_users.c.id == user_id)
+                    )
+                ).first()
 
-    def _forget(self, token_id: str) -> None:
-        for digest in [d for d, e in self._cache.items() if e.token_id == token_id]:
-            del self._cache[digest]
+        def entry() -> _TokenEntry:
+            if user is None:
+                raise TokenError("m2m-subject-unknown", "M2M token's machine user no longer exists")
+            return _TokenEntry(
+                token_id=row.id,
+                subject=row.subject,
+                machine_user=user.name,
+                attributes=dict(user.attributes),
+                attribute_list=tuple(user.attribute_list),
+                audience=frozenset(row.audience),
+                scopes=tuple(row.scopes),
+                expires_at=row.expires_at,
+            )
+
+        return Found(row.id, row.digest, row.revoked_at is not None, row.expires_at, entry)
 
     def invalidate(self) -> None:
         """Re-read every token and machine from the store on its next use (sees other
