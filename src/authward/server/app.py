@@ -20,6 +20,7 @@ from authward.server.external_login import external_login_routes
 from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.oauth_routes import oauth_routes
+from authward.server.webhooks import webhook_routes
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
 _JWKS_MAX_AGE = 300
@@ -68,6 +69,8 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         *dashboard_routes(aw),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
         *connection_routes(aw),
+        # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
+        *webhook_routes(aw),
     ]
     management = management_app(aw)
     if management is not None:
