@@ -5,6 +5,9 @@ Starlette apps that speak their wire format; the real SDKs are pointed at them.
 
     async with serve_asgi(app) as base_url:   # "http://127.0.0.1:PORT"
         ...
+
+``port=`` serves on a port chosen beforehand (``free_port()``), for an app that must know its own
+URL before it starts (authward's issuer, which webhook URLs are made of).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from tests.peers import free_port
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    port = free_port()
+async def serve_asgi(app: Any, *, port: int | None = None) -> AsyncIterator[str]:
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", loop="none"
     )
