@@ -447,3 +447,38 @@ async def test_developer_connection_serves_integrations(
         assert await aw.connections.disconnect("", "oauth_acme", kind="developer")
         assert await aw.connections.developer_credentials("oauth_acme") is None
         assert not await aw.connections.disconnect("", "oauth_acme", kind="developer")
+
+
+async def test_external_idp_login_tokens_become_the_users_connection(
+    database_url: str, settings_for: SettingsFactory
+) -> None:
+    """What "Sign in with corp" hands the vault (the sign-in itself is test_external_login's):
+    the token response is kept as ``oauth_corp`` and refreshed at the IdP's token endpoint,
+    found in its discovery document."""
+    from authward import idp
+    from authward.server.external_login import _ExternalLogin
+
+    peer = OAuthProvider(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    async with serve_asgi(peer.app) as base:
+        provider = idp.provider(
+            "corp", "web", issuer=base, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        )
+        auth = define_auth(
+            "idp-auth",
+            user_profile={"type": USER, "username_field": "email"},
+            id_provider=provider,
+            connections=[connection.from_id_provider("corp")],
+        )
+        config = define_config(auth=auth, db=[USER])
+        aw = await Authward.open(config, settings_for(database_url, secret_key=KEY_1), migrate=True)
+        try:
+            body = peer.issue("openid email offline_access")
+            body["expires_in"] = 5
+            await _ExternalLogin(aw, provider)._keep_tokens("user_9", body, "corp-sub-9")
+            [token] = await auth.users.get_oauth_access_token("user_9", "oauth_corp")
+            assert peer.token_hits == {"refresh_token": 1}
+            assert token.token == peer.access_tokens[-1]
+            assert token.external_id == "U-PEER-1"
+            assert token.scopes == ("openid", "email", "offline_access")
+        finally:
+            await aw.close()

@@ -68,6 +68,7 @@ class OAuthProvider:
                 Route("/authorize", self.authorize, methods=["GET"]),
                 Route("/token", self.token, methods=["POST"]),
                 Route("/revoke", self.revoke, methods=["POST"]),
+                Route("/.well-known/openid-configuration", self.discovery, methods=["GET"]),
             ]
         )
 
@@ -159,6 +160,18 @@ class OAuthProvider:
                 body.pop("refresh_token")
             return JSONResponse(body, headers={"Cache-Control": "no-store"})
         return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+
+    async def discovery(self, request: Request) -> Response:
+        """Enough of OpenID Connect Discovery for a client that reads the endpoints from it."""
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/authorize",
+                "token_endpoint": f"{base}/token",
+                "revocation_endpoint": f"{base}/revoke",
+            }
+        )
 
     async def revoke(self, request: Request) -> Response:
         form = await _form(request)

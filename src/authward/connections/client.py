@@ -14,6 +14,7 @@ __all__ = [
     "TokenRefused",
     "TokenSet",
     "pkce_pair",
+    "token_set",
 ]
 
 import base64
@@ -82,7 +83,7 @@ def _scopes(value: object, separator: str) -> tuple[str, ...] | None:
     return tuple(s for s in re.split(r"[ ,]+", value) if s)
 
 
-def _token_set(body: Mapping[str, Any], separator: str, now: datetime) -> TokenSet:
+def token_set(body: Mapping[str, Any], separator: str, now: datetime) -> TokenSet:
     """RFC 6749 §5.1, reading Slack's user token (``authed_user``) when the bot token is absent."""
     source: Mapping[str, Any] = body
     authed = body.get("authed_user")
@@ -245,7 +246,7 @@ class ProviderClient:
             if status >= 500 or status == 429:
                 raise ProviderUnreachable(f"the token endpoint answered HTTP {status}")
             raise TokenRefused(_short_error(error))
-        return _token_set(body, self.provider.scope_separator, now)
+        return token_set(body, self.provider.scope_separator, now)
 
     async def _request(
         self,

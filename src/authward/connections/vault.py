@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +41,7 @@ from authward.connections.client import (
     ProviderUnreachable,
     TokenRefused,
     TokenSet,
+    token_set,
 )
 from authward.connections.errors import (
     ConnectionBroken,
@@ -592,6 +593,15 @@ class ConnectionVault:
             )
             return _info(stored)
         raise RuntimeError("could not store the connection")  # pragma: no cover
+
+    async def store_token_response(
+        self, account_id: str, provider: str, body: Mapping[str, Any], external_id: str | None
+    ) -> ConnectionInfo:
+        """Keep a provider's token response (RFC 6749 §5.1), e.g. the external IdP login's."""
+        tokens = token_set(body, self.provider(provider).scope_separator, _now())
+        if tokens.external_id is None and external_id:
+            tokens = replace(tokens, external_id=external_id[:255])
+        return await self.store(account_id, provider, tokens, actor=account_id)
 
     async def disconnect(
         self,

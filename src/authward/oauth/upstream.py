@@ -39,7 +39,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeGuard
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -130,6 +130,9 @@ class UpstreamIdentity:
     email_verified: bool
     #: Profile fields from ``IdProvider.claims``.
     profile: Mapping[str, Any]
+    #: The token response (access and refresh tokens), kept in the vault when the app declares
+    #: ``connection.from_id_provider`` (docs/connected-accounts.md); never logged.
+    tokens: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 def safe_return_to(value: str) -> str | None:
@@ -430,7 +433,7 @@ class Upstream:
                         "signed in.",
                     )
                 claims = {**userinfo, **claims}
-        return identity_from_claims(self.provider, claims)
+        return replace(identity_from_claims(self.provider, claims), tokens=tokens)
 
     async def _post_token(
         self,

@@ -20,6 +20,7 @@ import base64
 import binascii
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,6 +158,7 @@ class _ExternalLogin:
             return response
         assert pending is not None
         user = resolution.user
+        await self._keep_tokens(user.id, identity.tokens, identity.subject)
         response = no_store_redirect(pending.return_to)
         response.headers.update(page_headers())
         # A browser signed in as someone (else) before: that session ends here.
@@ -176,6 +178,17 @@ class _ExternalLogin:
             )
         )
         return response
+
+    async def _keep_tokens(self, user_id: str, tokens: Any, subject: str) -> None:
+        """The upstream tokens become the user's connection ``oauth_<name>`` when the app says
+        ``connection.from_id_provider(name)``; a failure here does not fail the sign-in."""
+        name = f"oauth_{self.provider.name}"
+        if name not in self.aw.connections.providers:
+            return
+        try:
+            await self.aw.connections.store_token_response(user_id, name, tokens, subject)
+        except Exception as exc:  # the user is signed in either way; the page says nothing
+            log.warning("keeping %s's tokens failed: %s", name, type(exc).__name__)
 
     def _unavailable(self, status: int) -> Response:
         # The details (which check of the provider's answers failed) are in the log, not here.
