@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -30,6 +31,7 @@ from tests.integration.jobs_support import (
     wait_for,
     wait_until,
 )
+from tests.private_postgres import PrivatePostgres, private_postgres
 
 JOBS_APP = """
 import asyncio
@@ -452,5 +454,62 @@ async def test_worker_processes_fire_each_schedule_occurrence_exactly_once(
         counted = await effects(aw)
         assert len(counted) == len(occurrences)
         assert set(counted.values()) == {1}  # each occurrence's effect happened once
+    finally:
+        await aw.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PrivatePostgres]:
+    yield from private_postgres()
+
+
+async def test_a_run_in_progress_completes_after_postgresql_restarts(
+    own_postgres: PrivatePostgres,
+    settings_for: SettingsFactory,
+    app_dir: Path,
+    workers: list[Worker],
+) -> None:
+    """A real restart of a server of the test's own (never the shared one): every connection
+    cut, new ones refused while it is down, then the same database back."""
+    admin = await asyncpg.connect(own_postgres.url)
+    try:
+        await admin.execute('CREATE DATABASE "jobs"')
+    finally:
+        await admin.close()
+    url = own_postgres.url.rpartition("/")[0] + "/jobs"
+    config, module = load_app(app_dir / "distributed_app.py")
+    aw = await Authward.open(config, settings_for(url), migrate=True)
+    try:
+        await create_counter(aw)
+        aw.jobs.bind(find_job_clients(module))  # this process only sends
+        start_workers(
+            workers,
+            app_dir,
+            url,
+            2,
+            AUTHWARD_JOBS_POLL_SECONDS="0.5",
+            AUTHWARD_JOBS_LEASE_SECONDS="3",
+        )
+        run_id = await send(aw, "charge", url, gate=True)
+        await wait_until(aw, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
+
+        own_postgres.stop()  # the run is in its "gate" task, charge-card done
+        await asyncio.sleep(2)  # down for a while: the workers' reconnects are refused
+        own_postgres.start()
+        await aw.engine.dispose()  # this process's pooled connections died with the server
+        async with aw.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO effects VALUES ('gate', 1)"))
+        run = await wait_for(aw, run_id)
+
+        assert run.status == "succeeded", run.error
+        assert await effects(aw) == {"charge": 1, "receipt": 1, "gate": 1}
+        assert [(t.key, t.status) for t in run.tasks] == [
+            ("charge-card", "succeeded"),
+            ("gate", "succeeded"),
+            ("receipt", "succeeded"),
+        ]
+        assert all(w.proc.poll() is None for w in workers)  # no worker gave up
+        after = await wait_for(aw, await send(aw, "count", url))
+        assert after.status == "succeeded", after.error
     finally:
         await aw.close()
