@@ -1,9 +1,11 @@
 """Real processes: `authward worker` killed with SIGKILL in the middle of a run, and the run
-finished by another worker with no completed task executed twice; `authward serve` runs the
+finished by another worker with no completed task executed twice; a run that kills every worker
+executing it is failed after AUTHWARD_JOBS_MAX_CLAIMS claims; `authward serve` runs the
 embedded worker."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ from tests.integration.jobs_support import create_counter, effects, wait_for, wa
 JOBS_APP = """
 import asyncio
 import os
+import signal
 
 from app import config  # noqa: F401 - the app's config, found by `--app`
 from sqlalchemy import text
@@ -50,6 +53,14 @@ async def charge(payload, io, ctx):
     if os.environ.get("JOBS_TEST_HANG") == "1":
         await asyncio.sleep(3600)  # killed here, after the card was charged
     await io.run_task("receipt", lambda: bump(payload["db"], "receipt"))
+    return os.getpid()
+
+
+@client.job(id="poison", name="Poison", version="1", trigger=event_trigger(name="poison"))
+async def poison(payload, io, ctx):
+    await io.run_task("charge-card", lambda: bump(payload["db"], "charge"))
+    if os.getpid() != payload["spare"]:
+        os.kill(os.getpid(), signal.SIGKILL)  # what a crash in native code or the OOM killer does
     return os.getpid()
 """
 
@@ -175,5 +186,47 @@ async def test_serve_runs_the_embedded_worker(
         assert run.status == "succeeded", run.error
         assert run.output == server.pid
         assert await effects(aw) == {"charge": 1, "receipt": 1}
+    finally:
+        await aw.close()
+
+
+async def test_a_run_that_kills_every_worker_fails_after_max_claims(
+    database_url: str,
+    settings_for: SettingsFactory,
+    app_dir: Path,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    config, module = load_app(app_dir / "jobs_app.py")
+    settings = settings_for(
+        database_url, jobs_poll_seconds=0.1, jobs_lease_seconds=1, jobs_max_claims=2
+    )
+    aw = await Authward.open(config, settings, migrate=True)
+    try:
+        await create_counter(aw)
+        async with aw.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO effects VALUES ('charge', 0)"))
+        aw.jobs.bind(find_job_clients(module))
+        # The run spares only this process: executed here, it would succeed.
+        payload = {"db": database_url, "spare": os.getpid()}
+        sent = await aw.jobs.send_event({"name": "poison", "payload": payload})
+        env = child_env(database_url, tmp_path / "authward.key", AUTHWARD_JOBS_MAX_CLAIMS="2")
+        command = ["worker", "--app", "jobs_app.py", "--lease-seconds", "1"]
+        pair = [spawn(command, app_dir, env) for _ in range(2)]
+        processes.extend(pair)
+        # Each claims the run in turn (the second once the first one's lease ran out) and dies.
+        codes = [await asyncio.to_thread(proc.wait, 120) for proc in pair]
+        assert codes == [-signal.SIGKILL, -signal.SIGKILL]
+
+        await aw.jobs.start()  # a healthy worker: it must not get the run a third time
+        run = await wait_for(aw, sent.run_ids[0])
+
+        assert run.status == "failed"
+        assert run.error is not None
+        assert "given up after 2 claims in a row whose worker went away" in run.error
+        assert "AUTHWARD_JOBS_MAX_CLAIMS=2" in run.error
+        assert run.attempts == 2
+        assert run.output is None
+        assert await effects(aw) == {"charge": 1}  # its completed task was not run again
     finally:
         await aw.close()
