@@ -21,6 +21,7 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import inspect, text
 
+from authward.connections.client import TokenSet
 from authward.integrations import AuthResolverResult, Slack
 from authward.jobs import Io, JobClient, RetryPolicy, RunContext, RunDetail, event_trigger
 from authward.runtime import Authward
@@ -34,7 +35,8 @@ BOB_TOKEN = f"xoxp-bob-{secrets.token_hex(16)}"
 ALICE_ROTATED = f"xoxp-alice2-{secrets.token_hex(16)}"
 OUR_TOKEN = f"xoxb-ours-{secrets.token_hex(16)}"
 UNKNOWN_TOKEN = f"xoxp-nobody-{secrets.token_hex(16)}"
-TOKENS = (ALICE_TOKEN, BOB_TOKEN, ALICE_ROTATED, OUR_TOKEN, UNKNOWN_TOKEN)
+VAULT_TOKEN = f"xoxb-vault-{secrets.token_hex(16)}"
+TOKENS = (ALICE_TOKEN, BOB_TOKEN, ALICE_ROTATED, OUR_TOKEN, UNKNOWN_TOKEN, VAULT_TOKEN)
 for _token in TOKENS:
     SCAN.secret(_token, "Slack token (test_integration_slack)")
 
@@ -54,6 +56,7 @@ async def peer() -> AsyncIterator[SlackPeer]:
             BOB_TOKEN: "U_BOB",
             ALICE_ROTATED: "U_ALICE",
             OUR_TOKEN: "U_OURBOT",
+            VAULT_TOKEN: "U_VAULTBOT",
         }
     )
     async with peer.serve():
@@ -569,3 +572,65 @@ async def test_a_token_argument_is_refused_and_method_names_cannot_leave_the_api
     assert [(r.api_method, r.authorization) for r in peer.requests] == [
         ("auth.test", f"Bearer {OUR_TOKEN}")
     ]
+
+
+async def test_the_developers_vault_connection_is_used_and_marked_broken_when_slack_refuses_it(
+    runtime: Authward, peer: SlackPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    await runtime.connections.store(
+        "",
+        "oauth_slack",
+        TokenSet(
+            access_token=VAULT_TOKEN,
+            refresh_token=None,
+            token_type="Bearer",
+            expires_at=None,
+            scopes=("chat:write",),
+        ),
+        kind="developer",
+    )
+    client = JobClient(id="app")
+    our_slack = Slack(id="our-slack", base_url=peer.api_url)  # no token=: the vault's
+
+    @post_a_message(client, {"slack": our_slack}, retry=RetryPolicy(limit=3, min_seconds=0))
+    async def job(payload: Message, io: Io, ctx: RunContext) -> None:
+        await io.slack.post_message("📢", channel=payload.channel, text=payload.text)
+
+    await bind(runtime, client)
+    posted = await wait_for(runtime, await send(client, text="from the vault"))
+    peer.revoked.add(VAULT_TOKEN)  # revoked at Slack, unknown to authward
+    refused = await wait_for(runtime, await send(client, text="refused"))
+
+    assert posted.status == "succeeded", posted.error
+    task = posted.tasks[0]
+    assert (task.integration, task.credential_source, task.credential_account) == (
+        "our-slack",
+        "developer",
+        None,
+    )
+    assert refused.status == "failed"
+    assert refused.error == (
+        "task '📢' failed after 1 attempt: our-slack chat.postMessage: the provider refused "
+        "the credential of the developer (token_revoked); the account must reconnect or the "
+        "resolver return a valid token"
+    )
+    (connection,) = await runtime.connections.list()
+    assert connection.status == "broken"
+    assert connection.broken_reason is not None
+    assert "token_revoked" in connection.broken_reason
+
+    # Until the developer stores a new token, runs fail without sending the refused one again.
+    blocked = await wait_for(runtime, await send(client, text="blocked"))
+    assert blocked.status == "failed"
+    assert blocked.error == (
+        "Unresolved auth for integration 'our-slack' (account none): the oauth_slack connection "
+        "of the developer is broken (our-slack chat.postMessage: the provider refused the "
+        "credential of the developer (token_revoked); the account must reconnect or the "
+        "resolver return a valid token): store a new one with `authward connection add-developer`"
+    )
+    assert [(t.key, t.status) for t in blocked.tasks] == [("📢", "failed")]
+    assert [r.authorization for r in peer.calls("chat.postMessage")] == [
+        f"Bearer {VAULT_TOKEN}",
+        f"Bearer {VAULT_TOKEN}",
+    ]
+    await assert_no_token(runtime, [posted.id, refused.id, blocked.id], caplog)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from authward.connections.errors import ConnectionBroken
 from authward.connections.reads import VaultRead, vault_reads
 from authward.jobs.context import RunContext
 from authward.jobs.errors import UnresolvedAuthError
@@ -170,7 +171,12 @@ async def resolve_credentials(
         return await _call_resolver(entry, ctx)
     account = ctx.account.id if ctx.account else None
     if isinstance(integration, HasDeveloperCredentials):
-        own = await integration.developer_credentials(aw)
+        try:
+            own = await integration.developer_credentials(aw)
+        except ConnectionBroken as exc:
+            # The provider refused the developer's stored token: no credential, like a resolver
+            # answering None (the failed call shows on the run's timeline; nothing is sent).
+            raise UnresolvedAuthError(integration.id, account, str(exc)) from None
         if own is not None:
             return own
     raise UnresolvedAuthError(
