@@ -170,6 +170,7 @@ def _jwt_kind(_key: object, claims: Any, *, typ: str) -> str:
 def instrument(scan: SecretScan) -> Callable[[], None]:
     """Wrap the generation points; returns what undoes it."""
     from authward.channel import sessions
+    from authward.jobs import dynamic_trigger
     from authward.store import principals, sync
     from authward.tokens import jwt, opaque
     from authward.users.service import Users
@@ -190,6 +191,10 @@ def instrument(scan: SecretScan) -> Callable[[], None]:
         _returns_secret(sessions._generate_secret, lambda: "session secret", scan),
     )
     replace(jwt.sign_jwt, _returns_secret(jwt.sign_jwt, _jwt_kind, scan))
+    replace(
+        dynamic_trigger._new_secret,
+        _returns_secret(dynamic_trigger._new_secret, lambda: "webhook secret", scan),
+    )
     for name in ("create", "set_password", "authenticate"):
         original = getattr(Users, name)
         setattr(Users, name, _takes_password(original, scan))

@@ -51,6 +51,10 @@ log = logging.getLogger("authward.webhooks")
 _SECRET_BYTES = 32
 
 
+def _new_secret() -> str:
+    return secrets.token_hex(_SECRET_BYTES)
+
+
 @runtime_checkable
 class TriggerEvent(Protocol):
     """What a dynamic trigger listens to (``github.events.on_issue_opened``)."""
@@ -227,7 +231,7 @@ class DynamicTrigger:
     ) -> dict[str, Any]:
         runtime = self.client.bound_runtime()
         registration_id = f"whr_{uuid.uuid4().hex}"
-        secret = secrets.token_hex(_SECRET_BYTES)
+        secret = _new_secret()
         url = f"{runtime.aw.issuer.rstrip('/')}/webhooks/{registration_id}"
         external_id = await self.source.create(
             credentials, params=params, url=url, secret=secret, events=[self.event.name]

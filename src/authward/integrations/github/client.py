@@ -98,8 +98,10 @@ class Github(IntegrationBase):
         fn: Callable[[GitHub[Any]], Awaitable[T]],
     ) -> T:
         """``await fn(client)`` with GitHub's errors mapped as in a run (for use outside one)."""
+        # githubkit's namespaces hold their client weakly: keep it alive for the whole call.
+        client = self.client(credentials)
         try:
-            return await fn(self.client(credentials))
+            return await fn(client)
         except Exception as exc:
             mapped = self.classify(exc, operation, credentials)
             if mapped is None:
@@ -205,6 +207,7 @@ class GithubCalls:
         return JSON (``response.json()``)."""
 
         async def call(credentials: Credentials) -> Any:
-            return await fn(self._integration.client(credentials))
+            client = self._integration.client(credentials)  # held: githubkit refers to it weakly
+            return await fn(client)
 
         return await self._calls.call(key, operation, call)
