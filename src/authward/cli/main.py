@@ -11,6 +11,7 @@ import typer
 from authward.cli import (
     apikeys,
     clients,
+    connections,
     consents,
     jobs,
     keys,
@@ -54,6 +55,7 @@ app.add_typer(machines.machine_app, name="machine")
 app.add_typer(machines.m2m_app, name="m2m")
 app.add_typer(users.app, name="user")
 app.add_typer(consents.app, name="consent")
+app.add_typer(connections.app, name="connection")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(jobs.runs_app, name="runs")
 
