@@ -1,0 +1,221 @@
+"""Webhook ingest for dynamic triggers (issue 6): signed GitHub deliveries into one process.
+
+    .venv/bin/python bench/webhook_load.py [--requests 3000] [--connections 16] [--rounds 3]
+        [--database sqlite|postgresql|both] [--worker]
+
+One `authward serve` process (uvicorn, 1 worker; `bench/webhook_app.py`) pinned to CPU 0; this
+script, the load generator (aiohttp, keep-alive connections), pinned to CPU 1. Before the
+server starts, the script registers one GitHub repository webhook on the app's dynamic trigger
+against a local GitHub (`tests/peers/github_api.py`), which gives it the delivery URL and the
+secret. Each request is then what GitHub's hookshot sends: a realistic `issues`/`opened`
+payload (about 4 KB), `X-Hub-Signature-256` over it and a fresh `X-GitHub-Delivery`, so every
+request is verified, recorded once and queues one run. A bounded number of requests is sent
+(`--requests`, after 200 of warm-up) with `--connections` in flight; every answer must be 202.
+Reported per database: req/s and latency p50 / p99, the median of `--rounds` rounds.
+
+By default the server's worker is off (`AUTHWARD_JOBS_WORKER=0`): the figure is ingest alone
+(verify, deduplicate, queue the run in one transaction). `--worker` also executes the runs in
+the same process, sharing its core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+from tests.peers import free_port  # noqa: E402
+from tests.peers.asgi import serve_asgi  # noqa: E402
+from tests.peers.github_api import GithubPeer  # noqa: E402
+
+from authward.config import load_app  # noqa: E402
+from authward.jobs import find_job_clients  # noqa: E402
+from authward.runtime import Authward  # noqa: E402
+from authward.settings import load_settings  # noqa: E402
+
+APP = ROOT / "bench" / "webhook_app.py"
+PG_ADMIN_URL = os.environ.get(
+    "AUTHWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SERVER_CPU, LOAD_CPU = "0", "1"
+WARMUP = 200
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: str) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp}/authward.db"
+        return
+    name = f"aw_bench_{secrets.token_hex(6)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@contextlib.asynccontextmanager
+async def registered(env: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    """Migrate, register one webhook through a local GitHub; yield (delivery URL, secret)."""
+    peer = GithubPeer({"ghp_bench_developer_token": "bench"})
+    async with serve_asgi(peer.app()) as api_url:
+        os.environ["AUTHWARD_BENCH_GITHUB_URL"] = api_url
+        config, module = load_app(APP)
+        settings = load_settings(
+            database_url=env["AUTHWARD_DATABASE_URL"],
+            key_file=env["AUTHWARD_KEY_FILE"],
+            issuer=env["AUTHWARD_ISSUER"],
+        )
+        aw = await Authward.open(config, settings, migrate=True)
+        try:
+            (client,) = find_job_clients(module)
+            aw.jobs.bind([client])
+            info = await client.dynamic_triggers["github-issue-opened"].register(
+                "bench", {"owner": "acme", "repo": "widgets"}
+            )
+        finally:
+            await aw.close()
+        (hook,) = peer.hooks.values()
+        assert hook.url == info["url"]
+        yield hook.url, hook.secret
+
+
+async def load(
+    url: str, body: bytes, signature: str, total: int, connections: int
+) -> tuple[float, list[float]]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/044aadd",
+        "X-GitHub-Event": "issues",
+        "X-Hub-Signature-256": signature,
+    }
+    latencies: list[float] = []
+    remaining = iter(range(total))
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_connection() -> None:
+            for _ in remaining:
+                h = {**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
+                start = time.perf_counter()
+                async with session.post(url, data=body, headers=h) as response:
+                    await response.read()
+                    if response.status != 202:
+                        raise SystemExit(f"answer {response.status}: {await response.text()}")
+                latencies.append(time.perf_counter() - start)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    return elapsed, latencies
+
+
+def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="authward-bench-") as tmp, database(kind, tmp) as url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "AUTHWARD_DATABASE_URL": url,
+            "AUTHWARD_KEY_FILE": f"{tmp}/authward.key",
+            "AUTHWARD_HOST": "127.0.0.1",
+            "AUTHWARD_PORT": str(port),
+            "AUTHWARD_ISSUER": f"http://127.0.0.1:{port}",
+            "AUTHWARD_JOBS_WORKER": "1" if args.worker else "0",
+        }
+
+        async def register() -> tuple[str, str]:
+            async with registered(env) as found:
+                return found
+
+        delivery_url, secret = asyncio.run(register())
+        peer = GithubPeer({})
+        body = json.dumps(peer.issue_opened_payload("acme", "widgets", 42)).encode()
+        signature = peer.sign(secret, body)["X-Hub-Signature-256"]
+        command = [sys.executable, "-m", "authward", "serve", "--app", str(APP)]
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *command],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if "authward: jobs:" in line:
+                    break
+            else:
+                raise SystemExit(f"authward serve exited with {process.wait()}")
+            rounds = []
+            for _ in range(args.rounds):
+                asyncio.run(load(delivery_url, body, signature, WARMUP, args.connections))
+                elapsed, latencies = asyncio.run(
+                    load(delivery_url, body, signature, args.requests, args.connections)
+                )
+                latencies.sort()
+                rounds.append(
+                    {
+                        "rps": args.requests / elapsed,
+                        "p50": latencies[len(latencies) // 2] * 1000,
+                        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+                    }
+                )
+                print(f"  {kind}: {rounds[-1]}", flush=True)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50", "p99")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--worker", action="store_true")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    print(
+        f"| database | req/s | p50 ms | p99 ms |  ({args.connections} connections, "
+        f"{args.requests} requests, median of {args.rounds}, worker {args.worker})"
+    )
+    results = {kind: run_database(kind, args) for kind in kinds}
+    print("| database | req/s | p50 ms | p99 ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for kind, r in results.items():
+        print(f"| {kind} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
