@@ -8,15 +8,21 @@
     ├── TaskKeyReused   one task key used twice in one run
     ├── TaskOutputError a task returned something that is not JSON-serialisable
     ├── TaskFailed      a task failed on its last attempt (the run fails with it)
-    └── UnresolvedAuthError  an integration got no credential for the run (docs/integrations.md)
+    ├── UnresolvedAuthError  an integration got no credential for the run (docs/integrations.md)
+    └── IntegrationError     a provider's error in an integration call (integrations/errors)
+        ├── ProviderError
+        └── CredentialRejected
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CredentialRejected",
     "EventRejected",
+    "IntegrationError",
     "JobsError",
     "JobsNotBound",
+    "ProviderError",
     "TaskFailed",
     "TaskKeyReused",
     "TaskOutputError",
@@ -95,4 +101,49 @@ class UnresolvedAuthError(JobsError):
         account = repr(account_id) if account_id is not None else "none"
         super().__init__(
             f"Unresolved auth for integration {integration_id!r} (account {account}): {reason}"
+        )
+
+
+class IntegrationError(JobsError):
+    code = "integration_error"
+    #: Read by ``io.run_task``: False fails the task without another attempt.
+    retryable: bool = False
+    #: Read by ``io.run_task``: seconds until the next attempt, instead of the retry policy's.
+    retry_after: float | None = None
+
+
+class ProviderError(IntegrationError):
+    code = "provider_error"
+
+    def __init__(
+        self,
+        integration_id: str,
+        operation: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.integration_id = integration_id
+        self.operation = operation
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = status is None or status == 429 or status >= 500
+        where = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"{integration_id} {operation} failed ({where}): {detail}")
+
+
+class CredentialRejected(IntegrationError):
+    code = "credential_rejected"
+
+    def __init__(
+        self, integration_id: str, operation: str, detail: str, *, account_id: str | None
+    ) -> None:
+        self.integration_id = integration_id
+        self.operation = operation
+        self.account_id = account_id
+        whose = f"account {account_id!r}" if account_id is not None else "the developer"
+        super().__init__(
+            f"{integration_id} {operation}: the provider refused the credential of {whose} "
+            f"({detail}); the account must reconnect or the resolver return a valid token"
         )
