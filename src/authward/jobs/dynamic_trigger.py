@@ -32,11 +32,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from sqlalchemy.exc import IntegrityError
+
 from authward.errors import ConfigError
-from authward.integrations.errors import CredentialRejected, ProviderError
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
 from authward.jobs.credentials import Credentials, resolve_credentials
-from authward.jobs.errors import UnresolvedAuthError
+from authward.jobs.errors import CredentialRejected, ProviderError, UnresolvedAuthError
 from authward.jobs.io import Integration, current_io
 from authward.principal import current_principal
 
@@ -405,14 +406,18 @@ async def receive_webhook(
         return WebhookAnswer(400, {"error": "malformed_json"})
     if not trigger.event.matches(delivery.event, payload):
         return WebhookAnswer(200, {"status": "ignored", "event": delivery.event})
-    duplicate, run_ids = await runtime.start_trigger_runs(
-        trigger,
-        payload,
-        registration_id=registration.id,
-        account_id=registration.account_id,
-        delivery_id=delivery.id,
-        event=delivery.event,
-    )
+    try:
+        duplicate, run_ids = await runtime.start_trigger_runs(
+            trigger,
+            payload,
+            registration_id=registration.id,
+            account_id=registration.account_id,
+            delivery_id=delivery.id,
+            event=delivery.event,
+        )
+    except IntegrityError:
+        # Unregistered (or replaced) since it was read: the delivery's foreign key says so.
+        return WebhookAnswer(404, {"error": "unknown_registration"})
     if duplicate:
         return WebhookAnswer(200, {"status": "duplicate", "run_ids": list(run_ids)})
     return WebhookAnswer(202, {"status": "accepted", "run_ids": list(run_ids)})
