@@ -243,7 +243,7 @@ class JobsRuntime:
         trigger = job.trigger_spec
         if isinstance(trigger, EventTrigger) and trigger.schema is not None:
             try:
-                return trigger.schema.model_validate(payload).model_dump(mode="json")
+                return trigger.schema.model_validate(payload).model_dump(mode="json", by_alias=True)
             except ValidationError as exc:
                 raise EventRejected(
                     f"payload does not match the schema of job {job.id!r}",
