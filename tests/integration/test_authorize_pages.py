@@ -218,7 +218,20 @@ async def test_login_without_a_request_shows_who_is_signed_in(aw: Authward, flow
     assert response.headers["location"] == "/login"
     page = await flow.http.get("/login")
     assert "You are signed in as <strong>ada@example.com</strong>" in page.text
-    assert "login.succeeded" in await kinds(aw)
+    [login] = await aw.audit.recent(kind="user.login")
+    session = await aw.sessions.session_of(flow.http.cookies["__session_secret"])
+    assert (login.subject, login.client_id) == (session.user_id, None)
+    assert login.detail == {"session_id": session.id, "method": "pwd"}
+
+
+@sqlite_only
+async def test_login_for_a_client_is_audited_with_the_client(aw: Authward, flow: Flow) -> None:
+    cid = await client_id(aw)
+    await flow.login(await flow.follow(await flow.start(auth_params(cid))))
+    [login] = await aw.audit.recent(kind="user.login")
+    session = await aw.sessions.session_of(flow.http.cookies["__session_secret"])
+    assert (login.subject, login.client_id) == (session.user_id, cid)
+    assert login.detail == {"session_id": session.id, "method": "pwd"}
 
 
 @sqlite_only
@@ -296,7 +309,7 @@ async def test_login_form_needs_its_csrf_token(aw: Authward, flow: Flow) -> None
     flow.http.cookies.delete(CSRF_COOKIE)
     response = await flow.http.post("/login", data={**creds, "csrf_token": fields["csrf_token"]})
     assert response.status_code == 403
-    assert "login.succeeded" not in await kinds(aw)
+    assert "user.login" not in await kinds(aw)
 
 
 @sqlite_only

@@ -354,6 +354,57 @@ async def test_rehash_when_parameters_change(
     assert await stored_hash(runtime, "alice@example.com") == after
 
 
+async def test_sign_in_writes_its_session_and_audit_before_it_returns(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    await make_users().create("alice@example.com", PASSWORD, profile=PROFILE)
+    await fail_times(make_users(), "alice@example.com", 2)
+    stronger = make_users(hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    signed_in = await stronger.sign_in(
+        "alice@example.com",
+        PASSWORD,
+        ip="203.0.113.9",
+        user_agent="Firefox",
+        client_id="my-oauth2-client",
+    )
+    # No flush: everything the sign-in writes is committed by the time it returns.
+    session = await runtime.sessions.session_of(signed_in.secret)
+    assert session == signed_in.session
+    assert session.status() == "active"
+    assert (session.user_id, session.ip, session.user_agent) == (
+        signed_in.account.id,
+        "203.0.113.9",
+        "Firefox",
+    )
+    assert session.claims["amr"] == ["pwd"]
+    [login] = await audit_rows(runtime, "user.login")
+    assert (login["subject"], login["client_id"], login["ip"]) == (
+        signed_in.account.id,
+        "my-oauth2-client",
+        "203.0.113.9",
+    )
+    assert login["detail"] == {"session_id": session.id, "method": "pwd", "rehashed": True}
+    [created] = await audit_rows(runtime, "session.created")
+    assert created["detail"]["session_id"] == session.id
+    assert "$m=16,t=2,p=1$" in await stored_hash(runtime, "alice@example.com")
+    # The success cleared the account's failures: five more before a lock, as after any success.
+    await fail_times(stronger, "alice@example.com", 4)
+    assert await stronger.sign_in("alice@example.com", PASSWORD, ip=None)
+
+
+async def test_a_refused_sign_in_starts_no_session(runtime: Authward, users: Users) -> None:
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    with pytest.raises(InvalidCredentials):
+        await users.sign_in("alice@example.com", "wrong password", ip="203.0.113.9")
+    await fail_times(users, "alice@example.com", ACCOUNT_POLICY.threshold - 1)
+    with pytest.raises(LoginThrottled):
+        await users.sign_in("alice@example.com", PASSWORD, ip="203.0.113.9")
+    account = await users.find("alice@example.com")
+    assert account is not None
+    assert await runtime.sessions.list(account.id, include_inactive=True) == []
+    assert await audit_rows(runtime, "user.login") == []
+
+
 async def test_owasp_parameters_in_use(runtime: Authward) -> None:
     account = await runtime.users.create("alice@example.com", PASSWORD, profile=PROFILE)
     assert (await stored_hash(runtime, "alice@example.com")).startswith(

@@ -50,14 +50,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -95,6 +95,9 @@ SESSION_COOKIE = "__session"
 SECRET_COOKIE = "__session_secret"
 DEFAULT_SESSION_LIFETIME = timedelta(days=7)
 _MAX_SESSION_LIFETIME = timedelta(days=400)
+# Built once: sign-in creates a session per request, and building the statement costs more CPU
+# than running it.
+_INSERT_SESSION = sessions.insert()
 DEFAULT_TOKEN_LIFETIME_SECONDS = 60
 #: Clock skew allowed on a session token's exp and iat (at most the instance's token leeway).
 _SESSION_LEEWAY = 5
@@ -375,9 +378,13 @@ class Sessions:
         user_agent: str | None = None,
         lifetime: timedelta | int = DEFAULT_SESSION_LIFETIME,
         actor: str | None = None,
+        also: Callable[[AsyncConnection, SessionInfo], Awaitable[Sequence[AuditEvent]]]
+        | None = None,
     ) -> tuple[str, SessionInfo]:
         """A new session for ``user_id`` (signed in by you). Returns the secret (for the
-        ``__session_secret`` cookie; never stored) and the session."""
+        ``__session_secret`` cookie; never stored) and the session. ``also`` writes what goes
+        with the session (a sign-in's own rows) in its transaction, all or nothing, and returns
+        audit events to record beside ``session.created``."""
         user = _bounded("user_id", user_id, _MAX_ID)
         if not user or user != user.strip():
             raise ConfigError("must be a non-empty id without surrounding spaces", path="user_id")
@@ -402,36 +409,36 @@ class Sessions:
             expires_at=now + span,
             revoked_at=None,
         )
+        created = AuditEvent(
+            "session.created",
+            now,
+            actor=actor,
+            subject=user,
+            ip=ip,
+            detail={
+                "session_id": info.id,
+                "org_id": org_id,
+                "expires_at": info.expires_at.isoformat(),
+            },
+        )
         async with begin_write(self._engine) as conn:
             await conn.execute(
-                sessions.insert().values(
-                    id=info.id,
-                    digest=opaque.digest(secret),
-                    user_id=user,
-                    active_org_id=org_id,
-                    claims=custom,
-                    ip=ip,
-                    user_agent=user_agent,
-                    created_at=now,
-                    last_active_at=now,
-                    expires_at=info.expires_at,
-                )
+                _INSERT_SESSION,
+                {
+                    "id": info.id,
+                    "digest": opaque.digest(secret),
+                    "user_id": user,
+                    "active_org_id": org_id,
+                    "claims": custom,
+                    "ip": ip,
+                    "user_agent": user_agent,
+                    "created_at": now,
+                    "last_active_at": now,
+                    "expires_at": info.expires_at,
+                },
             )
-            await self._audit.record(
-                AuditEvent(
-                    "session.created",
-                    now,
-                    actor=actor,
-                    subject=user,
-                    ip=ip,
-                    detail={
-                        "session_id": info.id,
-                        "org_id": org_id,
-                        "expires_at": info.expires_at.isoformat(),
-                    },
-                ),
-                conn,
-            )
+            more = await also(conn, info) if also is not None else ()
+            await self._audit.record_all([created, *more], conn)
         return secret, info
 
     async def get(self, session_id: str) -> SessionInfo | None:

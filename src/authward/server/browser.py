@@ -1,14 +1,20 @@
 """A browser's signed-in state at authward: an ``aw.sessions`` session whose secret is in the
 ``__session_secret`` cookie (HttpOnly, SameSite=Lax).
 
-Password login and external-IdP login both end in :func:`start_browser_session`; the
+External-IdP login ends in :func:`start_browser_session`; password login starts its session in
+``aw.users.sign_in`` and hands the secret to :func:`set_session_cookie`. The
 authorization endpoint reads :func:`browser_session` (its ``created_at`` is the OIDC
 ``auth_time``); end-session calls :func:`end_browser_session`.
 """
 
 from __future__ import annotations
 
-__all__ = ["browser_session", "end_browser_session", "start_browser_session"]
+__all__ = [
+    "browser_session",
+    "end_browser_session",
+    "set_session_cookie",
+    "start_browser_session",
+]
 
 from typing import TYPE_CHECKING
 
@@ -33,6 +39,12 @@ async def start_browser_session(
         user_agent=request.headers.get("user-agent"),
         actor=user_id,
     )
+    set_session_cookie(request, response, secret)
+    return info
+
+
+def set_session_cookie(request: Request, response: Response, secret: str) -> None:
+    """Give the browser its session secret (HttpOnly, SameSite=Lax)."""
     response.set_cookie(
         SECRET_COOKIE,
         secret,
@@ -41,7 +53,6 @@ async def start_browser_session(
         httponly=True,
         samesite="lax",
     )
-    return info
 
 
 async def browser_session(aw: Authward, request: Request) -> SessionInfo | None:

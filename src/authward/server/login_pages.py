@@ -28,7 +28,7 @@ from authward.server.authorize_endpoint import (
     authorize_routes,
     ticket_pairs,
 )
-from authward.server.browser import browser_session, start_browser_session
+from authward.server.browser import browser_session, set_session_cookie
 from authward.server.browser_flow import BrowserFlow, client_ip, error_page
 from authward.server.end_session import end_session_routes
 from authward.server.forms import FormError, read_form
@@ -150,7 +150,13 @@ class LoginPage:
                 request, ticket, pending, return_to=return_to, alert=_FAILED, status=401
             )
         try:
-            account = await self.aw.users.authenticate(username, password, ip=ip)
+            signed_in = await self.aw.users.sign_in(
+                username,
+                password,
+                ip=ip,
+                user_agent=request.headers.get("user-agent"),
+                client_id=pending[0].client_id if pending else None,
+            )
         except InvalidCredentials:
             await self._audit("login.failed", ip, pending, reason="invalid_credentials")
             return self._form(
@@ -179,15 +185,11 @@ class LoginPage:
             if pending
             else return_to or "/login"
         )
-        response = no_store_redirect(target)
-        previous = await browser_session(self.aw, request)
-        if previous is not None:
+        if previous := await browser_session(self.aw, request):
+            # The new session replaces the browser's old one, whoever it belonged to.
             await self.aw.sessions.revoke(previous.id, actor=previous.user_id)
-        user_id = str(account.id)
-        session = await start_browser_session(self.aw, request, response, user_id, amr="pwd")
-        await self._audit(
-            "login.succeeded", ip, pending, subject=user_id, session_id=session.id, method="pwd"
-        )
+        response = no_store_redirect(target)
+        set_session_cookie(request, response, signed_in.secret)
         return response
 
     async def _audit(
@@ -195,8 +197,6 @@ class LoginPage:
         kind: str,
         ip: str | None,
         pending: tuple[AuthorizationRequest, StoredClient] | None,
-        *,
-        subject: str | None = None,
         **detail: Any,
     ) -> None:
         # Never the username: a mistyped one may be the password.
@@ -204,8 +204,6 @@ class LoginPage:
             AuditEvent(
                 kind,
                 datetime.now(UTC),
-                actor=subject,
-                subject=subject,
                 client_id=pending[0].client_id if pending else None,
                 ip=ip,
                 detail=detail,

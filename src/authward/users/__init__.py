@@ -7,6 +7,7 @@ __all__ = [
     "InvalidPassword",
     "LoginError",
     "LoginThrottled",
+    "SignIn",
     "ThrottlePolicy",
     "UnknownUser",
     "UserAccount",
@@ -25,5 +26,5 @@ from authward.users.errors import (
     UserError,
     UsernameTaken,
 )
-from authward.users.service import UserAccount, UserClaims, Users
+from authward.users.service import SignIn, UserAccount, UserClaims, Users
 from authward.users.throttle import ThrottlePolicy

@@ -13,7 +13,7 @@ failed sign-ins are throttled per account and per address (:mod:`authward.users.
 
 from __future__ import annotations
 
-__all__ = ["UserAccount", "UserClaims", "Users"]
+__all__ = ["SignIn", "UserAccount", "UserClaims", "Users"]
 
 import asyncio
 import builtins
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from argon2 import PasswordHasher
-from sqlalchemy import Row, false, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.config.app import Config
 from authward.errors import RecordError
@@ -46,10 +46,17 @@ from authward.users.errors import (
     UsernameTaken,
 )
 from authward.users.passwords import Passwords, check_password
-from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, LoginThrottle, ThrottlePolicy
+from authward.users.throttle import (
+    ACCOUNT_POLICY,
+    IP_POLICY,
+    SUMMARY,
+    LoginThrottle,
+    ThrottleKey,
+    ThrottlePolicy,
+)
 
 if TYPE_CHECKING:
-    from authward.channel.sessions import Sessions
+    from authward.channel.sessions import SessionInfo, Sessions
     from authward.connections.vault import ConnectionVault, OAuthAccessToken
 
 log = logging.getLogger("authward.users")
@@ -81,8 +88,39 @@ class UserClaims:
     disabled: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """A password sign-in that started a browser session (:meth:`Users.sign_in`)."""
+
+    account: UserAccount
+    session: SessionInfo
+    #: For the browser's ``__session_secret`` cookie; only its digest is stored.
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """Credentials that matched, and what recording the sign-in must write."""
+
+    account: UserAccount
+    keys: builtins.list[ThrottleKey]
+    #: The account has failures on record, which the success clears.
+    clears_account: bool
+    #: The hash that matched; a rehash replaces only this one.
+    stored: str
+    #: The password hashed with the current parameters, when ``stored`` has others.
+    rehashed: str | None
+    at: datetime
+
+
 #: Users whose claims one process keeps (userinfo and token issuance read them per request).
 _MAX_CACHED_CLAIMS = 10_000
+
+
+#: The user and the throttle state of a sign-in attempt, in one statement, built once.
+_SIGN_IN_READ = select(SUMMARY, users).select_from(
+    SUMMARY.outerjoin(users, users.c.username == bindparam("username"))
+)
 
 
 def _now() -> datetime:
@@ -319,14 +357,60 @@ class Users:
     async def authenticate(self, username: str, password: str, *, ip: str | None) -> UserAccount:
         """The account these credentials sign in as, or :class:`InvalidCredentials` (the same
         for an unknown user, a wrong password and a disabled user) or :class:`LoginThrottled`."""
+        verified = await self._verify(username, password, ip)
+        event = self._login_event(verified, ip)
+        if not verified.clears_account and verified.rehashed is None:
+            # The common case writes nothing else: its audit row is written while the caller
+            # moves on, keeping sign-in bound by the hash (see flush()).
+            self._audit_later(event)
+            return verified.account
+        async with begin_write(self._engine) as conn:
+            await self._record_login(conn, verified, event)
+        return verified.account
+
+    async def sign_in(
+        self,
+        username: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_agent: str | None = None,
+        client_id: str | None = None,
+    ) -> SignIn:
+        """:meth:`authenticate`, then a browser session for the account (``amr: pwd``). The
+        session, its ``session.created`` row and the sign-in's own writes (``user.login`` with
+        the session id and ``client_id``, a throttle reset, a rehash) are one transaction, all
+        committed before this returns."""
+        verified = await self._verify(username, password, ip)
+        user_id = verified.account.id
+
+        async def record(conn: AsyncConnection, session: SessionInfo) -> list[AuditEvent]:
+            await self._record_login_writes(conn, verified)
+            event = self._login_event(
+                verified, ip, client_id=client_id, session_id=session.id, method="pwd"
+            )
+            return [event]  # recorded with session.created, in one statement
+
+        secret, session = await self._sessions.create(
+            user_id,
+            claims={"amr": ["pwd"]},
+            ip=ip,
+            user_agent=user_agent,
+            actor=user_id,
+            also=record,
+        )
+        return SignIn(verified.account, session, secret)
+
+    async def _verify(self, username: str, password: str, ip: str | None) -> _Verified:
+        """Check the credentials; a failure or a throttled attempt is recorded and raised here,
+        a success is left for the caller to record (:meth:`_record_login`)."""
         now = self._clock()
         keys = self._throttle.keys(username, ip)
         known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
-        throttle = self._throttle.summary(keys)
-        on = users.c.username == username if known else false()
-        query = select(throttle, users).select_from(throttle.outerjoin(users, on))
+        # A NULL username matches no user: one statement for every attempt.
+        params = {**self._throttle.summary_params(keys), "username": username if known else None}
         async with (self._autocommit or self._engine).connect() as conn:
-            found = (await conn.execute(query)).one()
+            found = (await conn.execute(_SIGN_IN_READ, params)).one()
         state = self._throttle.state(found.locked_until, found.account_window_until, now)
         row = found if found.id is not None else None
         subject = str(row.id) if row is not None else None
@@ -367,29 +451,43 @@ class Users:
         rehashed = None
         if self._passwords.needs_rehash(stored):
             rehashed = await self._passwords.hash(password)
-        event = AuditEvent(
+        return _Verified(_account(row), keys, state.account_failures, stored, rehashed, now)
+
+    @staticmethod
+    def _login_event(
+        verified: _Verified, ip: str | None, *, client_id: str | None = None, **detail: object
+    ) -> AuditEvent:
+        if verified.rehashed is not None:
+            detail["rehashed"] = True
+        return AuditEvent(
             "user.login",
-            now,
-            subject=subject,
+            verified.at,
+            subject=verified.account.id,
+            client_id=client_id,
             ip=ip,
-            detail={"rehashed": True} if rehashed is not None else {},
+            detail=detail,
         )
-        if not state.account_failures and rehashed is None:
-            # The common case writes nothing else: its audit row is written while the caller
-            # moves on, keeping sign-in bound by the hash (see flush()).
-            self._audit_later(event)
-            return _account(row)
-        async with begin_write(self._engine) as conn:
-            if state.account_failures:
-                await self._throttle.clear_account(conn, keys)
-            if rehashed is not None:
-                await conn.execute(
-                    update(users)
-                    .where(users.c.id == row.id, users.c.password_hash == stored)
-                    .values(password_hash=rehashed, updated_at=now)
+
+    async def _record_login(
+        self, conn: AsyncConnection, verified: _Verified, event: AuditEvent
+    ) -> None:
+        await self._record_login_writes(conn, verified)
+        await self._audit.record(event, conn)
+
+    async def _record_login_writes(self, conn: AsyncConnection, verified: _Verified) -> None:
+        """What a success changes besides its audit row: the account's failures are cleared,
+        an outdated hash replaced."""
+        if verified.clears_account:
+            await self._throttle.clear_account(conn, verified.keys)
+        if verified.rehashed is not None:
+            await conn.execute(
+                update(users)
+                .where(
+                    users.c.id == UUID(verified.account.id),
+                    users.c.password_hash == verified.stored,
                 )
-            await self._audit.record(event, conn)
-        return _account(row)
+                .values(password_hash=verified.rehashed, updated_at=verified.at)
+            )
 
     def _audit_later(self, event: AuditEvent) -> None:
         task = asyncio.get_running_loop().create_task(self._record_quietly(event))
