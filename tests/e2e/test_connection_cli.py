@@ -96,3 +96,19 @@ def test_developer_connection_from_the_cli(tmp_path: Path) -> None:
     again = cli(["remove", "user_123", "oauth_slack", "--no-revoke"], tmp_path, env)
     assert again.returncode == 1
     assert "has no oauth_slack connection" in again.stderr
+
+
+def test_a_token_given_as_an_argument_is_refused_without_being_echoed(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    env["AUTHWARD_CONNECTION_SLACK_CLIENT_ID"] = "slack-client-id"
+    env["AUTHWARD_CONNECTION_SLACK_CLIENT_SECRET"] = "slack-client-secret-0123456789"
+    token = "xoxb-" + secrets.token_urlsafe(24)
+    SCAN.secret(token, "developer token given to the CLI as an argument")
+
+    refused = cli(["add-developer", "oauth_slack", token], tmp_path, env)
+
+    assert refused.returncode != 0
+    assert "never as an argument" in refused.stderr
+    assert token not in refused.stdout + refused.stderr
+    assert not (tmp_path / "authward.db").exists()  # nothing was opened, let alone written

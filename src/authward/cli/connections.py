@@ -84,6 +84,9 @@ def remove_connection(
 @app.command("add-developer")
 def add_developer(
     provider: Annotated[str, typer.Argument(help="The provider, e.g. oauth_slack.")],
+    # Taken so that a token given by mistake as an argument is refused without being echoed
+    # (the CLI library's "unexpected extra argument" error would print it).
+    stray: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
     token_stdin: Annotated[
         bool,
         typer.Option(
@@ -102,6 +105,11 @@ def add_developer(
 ) -> None:
     """Store the developer's own token for PROVIDER: integrations without an auth resolver
     use it (docs/integrations.md)."""
+    if stray:
+        raise fail(
+            "unexpected argument (not shown: it may be a token); give the token on stdin with "
+            "--token-stdin, never as an argument"
+        )
     if not token_stdin:
         raise fail("give the token on stdin with --token-stdin (never as an argument)")
     lines = sys.stdin.read().splitlines()
