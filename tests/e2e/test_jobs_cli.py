@@ -1,8 +1,10 @@
 """``authward jobs list|test`` and ``authward runs list|show|cancel`` as a user runs them, on the
-embedded SQLite store, with a real ``authward worker`` executing the runs."""
+embedded SQLite store (and a job tested from the CLI on PostgreSQL too), with a real
+``authward worker`` executing the runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -61,6 +63,12 @@ def env(workdir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def worker(workdir: Path, env: dict[str, str]) -> Iterator[None]:
+    with run_worker(workdir, env):
+        yield
+
+
+@contextlib.contextmanager
+def run_worker(workdir: Path, env: dict[str, str]) -> Iterator[None]:
     cli(["migrate"], workdir, env)
     proc = subprocess.Popen(
         [*AUTHWARD, "worker"],
@@ -159,6 +167,18 @@ def test_list_test_show_and_cancel_runs(workdir: Path, env: dict[str, str]) -> N
 def test_a_worker_runs_what_the_cli_started(
     workdir: Path, env: dict[str, str], worker: None
 ) -> None:
+    check_a_tested_run(workdir, env)
+
+
+def test_a_worker_runs_what_the_cli_started_on_postgresql(
+    workdir: Path, env: dict[str, str], postgres_url: str
+) -> None:
+    env = {**env, "AUTHWARD_DATABASE_URL": postgres_url}
+    with run_worker(workdir, env):
+        check_a_tested_run(workdir, env)
+
+
+def check_a_tested_run(workdir: Path, env: dict[str, str]) -> None:
     done = as_json(
         [
             "jobs",
