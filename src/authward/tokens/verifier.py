@@ -30,8 +30,8 @@ from uuid import UUID
 from authward.errors import TokenError
 from authward.principal import Principal
 from authward.tokens import access_token
-from authward.tokens.jws_verify import VerifyKey, parse_compact
-from authward.tokens.jwt import check_registered_claims, verify_jwt
+from authward.tokens.jws_verify import UnknownKey, VerifyKey, verify_signed
+from authward.tokens.jwt import check_registered_claims
 
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
@@ -151,15 +151,15 @@ class JwtVerifier(Generic[V]):
                 del self._verified[token]
                 raise TokenError("token-expired", "token has expired")
             return verified, view
-        compact = parse_compact(token)
-        kid = compact.header.get("kid")
-        if (
-            reload_allowed
-            and kid not in keys
-            and time.monotonic() - loaded_at > _UNKNOWN_KID_RELOAD
-        ):
-            return None
-        claims = verify_jwt(compact, keys, typ=self._typ, kind=self._kind)
+        try:
+            header, claims = verify_signed(token, keys)
+        except UnknownKey:
+            if reload_allowed and time.monotonic() - loaded_at > _UNKNOWN_KID_RELOAD:
+                return None
+            raise
+        if header.get("typ") != self._typ:
+            # Explicit typing (RFC 8725 §3.11) keeps one kind of our tokens from passing as another.
+            raise TokenError("token-invalid", f"not {self._kind} (typ must be {self._typ})")
         check_registered_claims(
             claims,
             required=self._required,
@@ -168,7 +168,7 @@ class JwtVerifier(Generic[V]):
             now=self._clock(),
             leeway=self._leeway,
         )
-        verified = VerifiedToken(str(kid), claims, claims["exp"])
+        verified = VerifiedToken(header["kid"], claims, claims["exp"])
         if self._check is not None:
             self._check(verified)
         if self._cache_size:
@@ -285,24 +285,55 @@ def uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
     return tuple(UUID(v) for v in values)
 
 
+#: Principals by what they are built from: a machine user's tokens all carry the same.
+_principals: dict[tuple[Any, ...], Principal] = {}
+_MAX_PRINCIPALS = 1024
+
+
 def principal_from_claims(
     claims: Mapping[str, Any], *, principal_type: Literal["user", "machine"] = "machine"
 ) -> Principal:
     """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc."""
+    sub = claims["sub"]
     attribute_map = claims.get("attribute_map") or {}
     attribute_list = claims.get("attributes") or []
+    key = _memo_key(principal_type, sub, attribute_map, attribute_list)
+    principal = _principals.get(key) if key is not None else None
+    if principal is not None:
+        return principal
     try:
         if not isinstance(attribute_list, list) or not all(
             isinstance(v, str) for v in attribute_list
         ):
             raise TypeError("attributes must be a list of UUID strings")
-        return Principal(
+        principal = Principal(
             authenticator="authward",
             principal_type=principal_type,
-            principal_id=str(claims["sub"]),
-            subject=str(claims["sub"]),
+            principal_id=str(sub),
+            subject=str(sub),
             attributes=attribute_map,
             attribute_list=uuids(tuple(attribute_list)),
         )
     except (TypeError, ValueError):
         raise TokenError("token-invalid", "token carries malformed attributes") from None
+    if key is not None:
+        if len(_principals) >= _MAX_PRINCIPALS:
+            _principals.clear()
+        _principals[key] = principal
+    return principal
+
+
+def _memo_key(
+    principal_type: str, sub: object, attribute_map: object, attribute_list: object
+) -> tuple[Any, ...] | None:
+    # Only where equal keys mean equal principals: strings and booleans never compare equal to
+    # each other, whereas True == 1 == 1.0 would let one token's principal stand for another's.
+    if type(sub) is not str or type(attribute_map) is not dict or type(attribute_list) is not list:
+        return None
+    for value in attribute_map.values():
+        if type(value) is not str and type(value) is not bool:
+            return None
+    for value in attribute_list:
+        if type(value) is not str:
+            return None
+    return (principal_type, sub, tuple(attribute_map.items()), tuple(attribute_list))
