@@ -1,7 +1,7 @@
 """Webhook ingest for dynamic triggers (issue 6): signed GitHub deliveries into one process.
 
     .venv/bin/python bench/webhook_load.py [--requests 3000] [--connections 16] [--rounds 3]
-        [--database sqlite|postgresql|both] [--worker]
+        [--database sqlite|postgresql|both] [--worker] [--profile DIR]
 
 One `authward serve` process (uvicorn, 1 worker; `bench/webhook_app.py`) pinned to CPU 0; this
 script, the load generator (aiohttp, keep-alive connections), pinned to CPU 1. Before the
@@ -15,7 +15,9 @@ Reported per database: req/s and latency p50 / p99, the median of `--rounds` rou
 
 By default the server's worker is off (`AUTHWARD_JOBS_WORKER=0`): the figure is ingest alone
 (verify, deduplicate, queue the run in one transaction). `--worker` also executes the runs in
-the same process, sharing its core.
+the same process, sharing its core. `--profile DIR` serves under cProfile
+(`bench/profile_serve.py`), switched on after the warm-up of each round, and writes
+`DIR/webhook-<database>.prof` (the figures then include the profiler's overhead).
 """
 
 from __future__ import annotations
@@ -157,6 +159,10 @@ def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
         body = json.dumps(peer.issue_opened_payload("acme", "widgets", 42)).encode()
         signature = peer.sign(secret, body)["X-Hub-Signature-256"]
         command = [sys.executable, "-m", "authward", "serve", "--app", str(APP)]
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            command[1:3] = [str(ROOT / "bench" / "profile_serve.py")]
+            env["AUTHWARD_BENCH_PROFILE"] = str(args.profile / f"webhook-{kind}.prof")
         process = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, *command],
             cwd=ROOT,
@@ -174,9 +180,13 @@ def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
             rounds = []
             for _ in range(args.rounds):
                 asyncio.run(load(delivery_url, body, signature, WARMUP, args.connections))
+                if args.profile is not None:
+                    process.send_signal(signal.SIGUSR1)
                 elapsed, latencies = asyncio.run(
                     load(delivery_url, body, signature, args.requests, args.connections)
                 )
+                if args.profile is not None:
+                    process.send_signal(signal.SIGUSR2)
                 latencies.sort()
                 rounds.append(
                     {
@@ -203,6 +213,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--profile", type=Path, help="serve under cProfile, .prof files here")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]

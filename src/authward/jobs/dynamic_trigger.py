@@ -371,6 +371,11 @@ class DynamicTrigger:
         ]
 
 
+def _no_constant(name: str) -> Any:
+    # json.loads takes NaN and Infinity, which are not JSON: the run's payload column refuses them.
+    raise ValueError(f"{name} is not JSON")
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookAnswer:
     status: int
@@ -384,22 +389,23 @@ async def receive_webhook(
 
     Nothing of the body is logged or echoed: it is the provider's data about a user's repository.
     """
-    registration = (
-        await runtime.webhooks.get(registration_id) if len(registration_id) <= 64 else None
+    target = (
+        await runtime.webhooks.for_delivery(registration_id) if len(registration_id) <= 64 else None
     )
     trigger = (
-        runtime.dynamic_triggers.get(registration.dynamic_trigger_id) if registration else None
+        runtime.dynamic_triggers.get(target.registration.dynamic_trigger_id) if target else None
     )
-    if registration is None or trigger is None:
+    if target is None or trigger is None:
         return WebhookAnswer(404, {"error": "unknown_registration"})
+    registration = target.registration
     source = trigger.source
-    if not source.verify(headers, body, runtime.webhooks.secret(registration)):
+    if not source.verify(headers, body, target.secret):
         return WebhookAnswer(401, {"error": "invalid_signature"})
     delivery = source.delivery(headers)
     if delivery is None:
         return WebhookAnswer(400, {"error": "missing_delivery_headers"})
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
         return WebhookAnswer(400, {"error": "malformed_json"})
     if not isinstance(payload, dict):
@@ -416,7 +422,9 @@ async def receive_webhook(
             event=delivery.event,
         )
     except IntegrityError:
-        # Unregistered (or replaced) since it was read: the delivery's foreign key says so.
+        # Unregistered (or replaced) since it was read, perhaps by another process while it was
+        # cached here: the delivery's foreign key says so.
+        runtime.webhooks.forget(registration.id)
         return WebhookAnswer(404, {"error": "unknown_registration"})
     if duplicate:
         return WebhookAnswer(200, {"status": "duplicate", "run_ids": list(run_ids)})

@@ -101,7 +101,9 @@ class JobsRuntime:
         self.dynamic_schedules: dict[str, DynamicSchedule] = {}
         self.dynamic_triggers: dict[str, DynamicTrigger] = {}
         #: Dynamic triggers' webhook registrations (docs/dynamic-triggers.md).
-        self.webhooks = WebhookStore(self.store.writer, aw.keys_box)
+        self.webhooks = WebhookStore(
+            self.store.writer, aw.keys_box, refresh_seconds=settings.cache_refresh_seconds
+        )
         self.executor = Executor(self)
         self.worker = Worker(
             store=self.store,
@@ -482,13 +484,15 @@ class JobsRuntime:
         event: str,
     ) -> tuple[bool, tuple[str, ...]]:
         """Queue a run of every job on ``trigger`` for one webhook delivery, as ``send_event``
-        does, once per delivery id: returns (duplicate, run ids)."""
+        does, once per delivery id: returns (duplicate, run ids).
+
+        ``payload`` is the delivery's body as ``json.loads`` returned it (without NaN or
+        Infinity), so it is stored as it is, not serialised and parsed again."""
         now = self.clock()
-        raw = _json_payload(payload)
         runs = [
             self.new_run(
                 job,
-                raw,
+                payload,
                 account_id=account_id,
                 identity=(None, None),
                 event_id=delivery_id,

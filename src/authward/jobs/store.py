@@ -17,7 +17,7 @@ __all__ = [
 ]
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from authward.jobs.wakeups import NOTIFY
 from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 
 _RUNS = job_runs.c
+_NEW_RUN_FIELDS = tuple(f.name for f in fields(NewRun))
 _TASKS = job_tasks.c
 
 
@@ -202,8 +203,13 @@ class RunStore:
         if lease is not None:
             owner, until = lease
             state = {"status": "running", "attempts": 1, "lease_owner": owner, "lease_until": until}
+        # Field by field, not asdict(): asdict deep-copies the payload, a webhook's 4 KB of JSON.
         rows = [
-            {**asdict(run), **state, "started_at": run.created_at if lease else None}
+            {
+                **{name: getattr(run, name) for name in _NEW_RUN_FIELDS},
+                **state,
+                "started_at": run.created_at if lease else None,
+            }
             for run in runs
         ]
         if conn is not None:

@@ -1,15 +1,22 @@
 """Dynamic triggers' webhook registrations and the deliveries seen (``aw_webhook_*``, 0011).
 
 Each registration's HMAC secret is sealed with the instance key, bound to its row by the
-associated data; opened secrets are cached in memory (keyed by the sealed value, so a replaced
-registration never meets its predecessor's secret).
+associated data.
+
+The ingest reads a registration through ``for_delivery``: the row and its opened secret are
+cached per registration id for ``refresh_seconds``. That is safe because a registration row never
+changes: re-registering a key stores a new row under a new id and deletes the old one. So the
+only news a cached entry can miss is a deletion by another process, and a delivery to a deleted
+registration still answers 404, because its delivery row's foreign key refuses the write. This
+process's own ``replace`` and ``delete`` drop the entry at once.
 """
 
 from __future__ import annotations
 
 __all__ = ["WebhookRegistration", "WebhookStore", "secret_aad"]
 
-from collections import OrderedDict
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +32,7 @@ from authward.store.schema import webhook_deliveries, webhook_registrations
 
 _R = webhook_registrations.c
 _D = webhook_deliveries.c
-#: Opened secrets kept in memory; a busy instance has far fewer live registrations per process.
+#: Registrations kept in memory per process; the oldest loaded is dropped first beyond this.
 _CACHE_SIZE = 4096
 
 
@@ -62,25 +69,71 @@ def _registration(r: Any) -> WebhookRegistration:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """What the ingest needs of a registration: the row and its opened HMAC secret."""
+
+    registration: WebhookRegistration
+    secret: bytes = field(repr=False)
+    loaded_at: float = field(repr=False)
+
+
 class WebhookStore:
-    def __init__(self, writer: Writer, box: SecretBox) -> None:
+    def __init__(self, writer: Writer, box: SecretBox, *, refresh_seconds: float) -> None:
         self.writer = writer
         self._box = box
-        self._opened: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+        self._refresh_seconds = refresh_seconds
+        self._targets: dict[str, DeliveryTarget] = {}
+        self._loading: dict[str, asyncio.Task[DeliveryTarget | None]] = {}
+        # Bumped by every invalidation, so a read that started before it is not cached after it.
+        self._generation = 0
 
     def seal(self, registration_id: str, secret: str) -> bytes:
         return self._box.seal(secret.encode(), secret_aad(registration_id))
 
-    def secret(self, registration: WebhookRegistration) -> bytes:
-        """The registration's HMAC secret, opened once per process."""
-        key = (registration.id, registration.sealed_secret)
-        opened = self._opened.get(key)
-        if opened is None:
-            opened = self._box.open(registration.sealed_secret, secret_aad(registration.id))
-            self._opened[key] = opened
-            if len(self._opened) > _CACHE_SIZE:
-                self._opened.popitem(last=False)
-        return opened
+    async def for_delivery(self, registration_id: str) -> DeliveryTarget | None:
+        """The registration and its opened secret, from memory when read less than
+        ``refresh_seconds`` ago; one store read per registration at a time."""
+        target = self._targets.get(registration_id)
+        if target is not None and time.monotonic() - target.loaded_at < self._refresh_seconds:
+            return target
+        task = self._loading.get(registration_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(registration_id, self._generation))
+            self._loading[registration_id] = task
+            task.add_done_callback(lambda done: self._loaded(registration_id, done))
+        # Shielded: one caller giving up must not cancel the read the others wait for.
+        return await asyncio.shield(task)
+
+    def _loaded(self, registration_id: str, task: asyncio.Task[DeliveryTarget | None]) -> None:
+        if self._loading.get(registration_id) is task:
+            del self._loading[registration_id]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case every waiter was cancelled
+
+    async def _load(self, registration_id: str, generation: int) -> DeliveryTarget | None:
+        registration = await self.get(registration_id)
+        if registration is None:
+            self._targets.pop(registration_id, None)
+            return None
+        previous = self._targets.get(registration_id)
+        sealed = registration.sealed_secret
+        if previous is not None and previous.registration.sealed_secret == sealed:
+            secret = previous.secret
+        else:
+            secret = self._box.open(registration.sealed_secret, secret_aad(registration.id))
+        target = DeliveryTarget(registration, secret, time.monotonic())
+        if generation == self._generation:
+            self._targets.pop(registration_id, None)  # re-inserted last: evicted last
+            self._targets[registration_id] = target
+            if len(self._targets) > _CACHE_SIZE:
+                del self._targets[next(iter(self._targets))]
+        return target
+
+    def forget(self, registration_id: str) -> None:
+        """Drop a registration from memory (deleted, replaced, or refused by the store)."""
+        self._generation += 1
+        self._targets.pop(registration_id, None)
 
     async def get(self, registration_id: str) -> WebhookRegistration | None:
         async with self.writer.engine.connect() as conn:
@@ -123,7 +176,10 @@ class WebhookStore:
                     if old is not None:
                         await conn.execute(delete(webhook_registrations).where(_R.id == old["id"]))
                     await conn.execute(webhook_registrations.insert().values(**row))
-                return _registration(old) if old is not None else None
+                if old is None:
+                    return None
+                self.forget(old["id"])
+                return _registration(old)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -134,9 +190,7 @@ class WebhookStore:
             result = await conn.execute(
                 delete(webhook_registrations).where(_R.id == registration_id)
             )
-        self._opened = OrderedDict(
-            (k, v) for k, v in self._opened.items() if k[0] != registration_id
-        )
+        self.forget(registration_id)
         return bool(result.rowcount)
 
     @staticmethod
