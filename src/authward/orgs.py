@@ -78,7 +78,13 @@ class OrganizationConflict(OrganizationError):
 
 def random_id(prefix: str, chars: int = 22) -> str:
     """``prefix`` + ``chars`` base62 characters (22 carry 128 bits)."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(chars))
+    picked: list[str] = []
+    while len(picked) < chars:
+        # One urandom read for the whole id: secrets.choice reads once per character, 65
+        # system calls for a sign-in's session. Bytes from 248 up are dropped so that every
+        # character stays uniform (248 = 4 * 62).
+        picked += [_ALPHABET[b % 62] for b in secrets.token_bytes(chars + 8) if b < 248]
+    return prefix + "".join(picked[:chars])
 
 
 @dataclass(frozen=True, slots=True)
