@@ -176,8 +176,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def require_tools() -> None:
-    missing = [tool for tool in ("wrk", "taskset", "node", "npm") if shutil.which(tool) is None]
+def require_tools(peer: bool = True) -> None:
+    tools = ("wrk", "taskset", "node", "npm") if peer else ("wrk", "taskset")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise SystemExit(
             f"missing: {', '.join(missing)}. On Debian/Ubuntu: "
@@ -185,7 +186,7 @@ def require_tools() -> None:
         )
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("needs two CPUs: the servers run on CPU 0, wrk on CPU 1")
-    if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
+    if peer and not (PEER_DIR / "node_modules" / "oidc-provider").is_dir():
         print("installing the peer: npm ci in bench/peers/oidc-provider", flush=True)
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True)
 
@@ -485,22 +486,25 @@ from authward.users.passwords import owasp_hasher
 hasher, password = owasp_hasher(), "benchmark password"
 stored = hasher.hash(password)
 hasher.verify(stored, password)
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 for _ in range(int(sys.argv[1])):
     hasher.verify(stored, password)
-print(int(sys.argv[1]) / (time.perf_counter() - started))
+n = int(sys.argv[1])
+print(n / (time.perf_counter() - started), n / (time.process_time() - cpu))
 """
 
 
-def argon2_alone(verifications: int = 40) -> float:
-    """argon2id verifications per second on the server CPU, nothing else (OWASP parameters)."""
+def argon2_alone(verifications: int = 40) -> tuple[float, float]:
+    """argon2id verifications per second on the server CPU, nothing else (OWASP parameters),
+    and per CPU-second of that process."""
     out = subprocess.run(
         ["taskset", "-c", SERVER_CPU, sys.executable, "-c", ARGON2_ALONE, str(verifications)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return float(out)
+    wall, cpu = out.split()
+    return float(wall), float(cpu)
 
 
 def logins(server: Server, connections: list[int], seconds: int, rounds: int) -> str:
@@ -508,31 +512,38 @@ def logins(server: Server, connections: list[int], seconds: int, rounds: int) ->
     request = server.requests["login"]
     request.check()
     wrk(request, min(connections), 2)
-    alone: list[float] = []
+    alone: list[tuple[float, float]] = []
     results: dict[int, list[Result]] = {}
     for r in range(rounds):
         alone.append(argon2_alone())
         for c in connections:
             results.setdefault(c, []).append(wrk(request, c, seconds, server.process.pid))
+            run = results[c][-1]
             print(
-                f"  {c:>3} conn, round {r + 1}, login {results[c][-1].rps:6,.1f}/s, "
-                f"argon2id alone {alone[-1]:6,.1f}/s",
+                f"  {c:>3} conn, round {r + 1}, login {run.rps:6,.1f}/s "
+                f"({run.rps / run.cpu:6,.1f} per CPU-second), "
+                f"argon2id alone {alone[-1][0]:6,.1f}/s ({alone[-1][1]:6,.1f} per CPU-second)",
                 flush=True,
             )
-    hash_rate = statistics.median(alone)
+    hash_rate = statistics.median(a[0] for a in alone)
+    hash_per_cpu = statistics.median(a[1] for a in alone)
     rows = [
-        f"argon2id verify alone (OWASP m=19 MiB, t=2, p=1), CPU {SERVER_CPU}: {hash_rate:,.1f}/s",
-        "| conn | logins/s | p50 | p99 | of the hash-alone rate | refused (all rounds) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"argon2id verify alone (OWASP m=19 MiB, t=2, p=1), CPU {SERVER_CPU}: {hash_rate:,.1f}/s, "
+        f"{hash_per_cpu:,.1f} per CPU-second",
+        "| conn | logins/s | p50 | p99 | CPU | of the hash-alone rate | per CPU-second, of the "
+        "hash's | refused (all rounds) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c, runs in results.items():
         rps = statistics.median(x.rps for x in runs)
         p50 = statistics.median(x.p50_ms for x in runs)
         p99 = statistics.median(x.p99_ms for x in runs)
+        cpu = statistics.median(x.cpu for x in runs)
+        per_cpu = statistics.median(x.rps / x.cpu for x in runs)
         refused = sum(x.refused for x in runs)
         rows.append(
-            f"| {c} | {rps:,.1f} | {p50:.0f} ms | {p99:.0f} ms | {rps / hash_rate:.0%} "
-            f"| {refused} |"
+            f"| {c} | {rps:,.1f} | {p50:.0f} ms | {p99:.0f} ms | {cpu:.2f} | "
+            f"{rps / hash_rate:.0%} | {per_cpu / hash_per_cpu:.0%} | {refused} |"
         )
     return "\n".join(rows)
 
@@ -629,10 +640,15 @@ def main() -> None:
     )
     parser.add_argument("--login-connections", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--no-login", action="store_true", help="skip the password-login run")
+    parser.add_argument(
+        "--login-only",
+        action="store_true",
+        help="only the password-login run (authward alone, no endpoint comparison)",
+    )
     parser.add_argument("--profile", type=Path, help="also profile authward, .prof files here")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison")
     args = parser.parse_args()
-    require_tools()
+    require_tools(peer="oidc-provider" in args.servers and not args.login_only)
     if args.nice:
         os.nice(args.nice)
     if args.realtime:
@@ -643,12 +659,13 @@ def main() -> None:
         print(f"\n{' vs '.join(args.servers)} ({alg}; authward on {kind})", flush=True)
         with ExitStack() as stack:
             servers: dict[str, Server] = {}
-            if "authward" in args.servers:
+            if "authward" in args.servers or args.login_only:
                 url = stack.enter_context(database(kind))
                 servers["authward"] = stack.enter_context(authward(url))
-            if "oidc-provider" in args.servers:
+            if "oidc-provider" in args.servers and not args.login_only:
                 servers["oidc-provider"] = stack.enter_context(peer(alg))
-            print(measure(servers, args.connections, args.seconds, args.rounds), flush=True)
+            if not args.login_only:
+                print(measure(servers, args.connections, args.seconds, args.rounds), flush=True)
             if "authward" in servers and not args.no_login:
                 print(f"\npassword login through POST /login (authward on {kind})", flush=True)
                 table = logins(
