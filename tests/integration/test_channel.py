@@ -307,3 +307,33 @@ async def test_authenticate_request_takes_a_raw_asgi_scope(sqlite_runtime: Authw
         accepts_token=["oauth_token"],
     )
     assert (refused.is_authenticated, refused.reason) == (False, "no-token")
+
+
+async def test_a_token_already_accepted_is_checked_again_on_every_request(
+    client: httpx.AsyncClient, sqlite_runtime: Authward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aw = sqlite_runtime
+    token = await aw.machine_user_token("admin-machine-user")
+    for _ in range(2):  # the second request takes the remembered token's path
+        assert (await client.get("/whoami", headers=bearer(token))).status_code == 200
+
+    # The same header twice is still a malformed request, whatever was accepted before.
+    doubled = httpx.Headers([("authorization", f"Bearer {token}")] * 2)
+    response = await client.get("/whoami", headers=doubled)
+    assert response.status_code == 400
+    assert response.json()["message"] == "more than one Authorization header"
+
+    _, claims = parts(token)
+    monkeypatch.setattr(aw.verifier, "_clock", lambda: claims["exp"] + 31)
+    response = await client.get("/whoami", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["message"] == "token has expired"
+    monkeypatch.undo()
+
+    other = await aw.machine_user_token("admin-machine-user")
+    assert (await client.get("/whoami", headers=bearer(other))).status_code == 200
+    assert (await client.get("/whoami", headers=bearer(other))).status_code == 200
+    await aw.revoke_token(other)
+    response = await client.get("/whoami", headers=bearer(other))
+    assert response.status_code == 401
+    assert response.json()["message"] == "token has been revoked"

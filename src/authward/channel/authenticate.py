@@ -25,6 +25,7 @@ __all__ = [
     "TokenVerifier",
     "authenticate_request",
     "classify",
+    "oauth_auth",
 ]
 
 import base64
@@ -256,7 +257,7 @@ async def authenticate_request(
             if "cnf" in verified.claims:
                 # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
-            return RequestState(True, token_type, None, "", _oauth_auth(verified))
+            return RequestState(True, token_type, None, "", oauth_auth(verified))
     except TokenError as exc:
         return _refused(token_type, exc.reason, str(exc))
     return _refused(token_type, "token-type-not-accepted", f"{token_type} is not available here")
@@ -289,10 +290,10 @@ async def _with_proof(
         return _dpop_refused("dpop-nonce-required", exc.description, exc.nonce)
     except InvalidDpopProof as exc:
         return _dpop_refused("dpop-proof-invalid", exc.description)
-    return RequestState(True, "oauth_token", None, "", _oauth_auth(verified))
+    return RequestState(True, "oauth_token", None, "", oauth_auth(verified))
 
 
-def _oauth_auth(verified: VerifiedToken) -> OAuthAuth:
+def oauth_auth(verified: VerifiedToken) -> OAuthAuth:
     auth: OAuthAuth | None = verified.derived.get("oauth")
     if auth is None:
         auth = verified.derived["oauth"] = _oauth(verified.claims, for_user=verified.for_user)

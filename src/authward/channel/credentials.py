@@ -15,6 +15,7 @@ __all__ = [
     "dpop_headers",
     "read_credential",
     "request_url",
+    "single_authorization",
 ]
 
 import re
@@ -94,6 +95,18 @@ def read_credential(
             raise InvalidRequest("the session cookie is malformed")
         return Credential("cookie", cookie)
     return None
+
+
+def single_authorization(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """The raw value of the request's Authorization header; ``None`` when there is none, or
+    more than one (which :func:`read_credential` refuses)."""
+    found = None
+    for key, value in headers:
+        if key == b"authorization" or (len(key) == 13 and key.lower() == b"authorization"):
+            if found is not None:
+                return None
+            found = value
+    return found
 
 
 def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:

@@ -19,15 +19,24 @@ from authward.channel.authenticate import (
     TokenVerifier,
     authenticate_request,
     check_accepts,
+    oauth_auth,
 )
 from authward.channel.chain import AuthFn
-from authward.channel.credentials import DpopRefused, InvalidRequest
+from authward.channel.credentials import (
+    DpopRefused,
+    InvalidRequest,
+    read_credential,
+    single_authorization,
+)
 from authward.channel.m2m import is_machine_secret_key
-from authward.errors import ConfigError, UnauthenticatedError
+from authward.errors import ConfigError, TokenError, UnauthenticatedError
 from authward.principal import Principal
+from authward.tokens.verifier import VerifiedToken
 
 #: Reasons that mean "this request is not for me": the next entry of the chain may take it.
 _NOT_MINE = frozenset({"no-token", "token-foreign", "token-type-not-accepted"})
+#: Header values remembered per entry; as many as the verified-token cache holds by default.
+_HOT_SIZE = 10_000
 _DPOP_ERRORS = {"dpop-proof-invalid": "invalid_dpop_proof", "dpop-nonce-required": "use_dpop_nonce"}
 
 
@@ -57,8 +66,29 @@ def authward_tokens(
     if "session_token" in accepts_token and sessions is None:
         raise ConfigError("accepting session_token needs sessions=aw.sessions", path="sessions")
     accepted = tuple(accepts_token)
+    verify_cached: Callable[[str], VerifiedToken | None] | None = (
+        getattr(tokens, "verify_cached", None) if "oauth_token" in accepted else None
+    )
+    #: Authorization header values (``Bearer <token>``) that carried an OAuth token this entry
+    #: accepted -> the token: a token presented again skips parsing and routing, and goes
+    #: straight to the verifier's cached checks (expiry, revocation, subject, key).
+    hot: dict[bytes, str] = {}
+
+    def principal(auth: Any) -> Principal | None:
+        return to_principal(auth) if to_principal else auth.to_principal()
 
     async def authward_tokens_entry(request: HTTPConnection) -> Principal | None:
+        raw = single_authorization(request.scope["headers"]) if verify_cached else None
+        if raw is not None and verify_cached is not None:
+            token = hot.get(raw)
+            if token is not None:
+                try:
+                    verified = verify_cached(token)
+                except TokenError:
+                    verified = None  # the full path below refuses it with its reason
+                if verified is not None:
+                    return principal(oauth_auth(verified))
+                hot.pop(raw, None)
         state = await authenticate_request(
             request,
             tokens=tokens,
@@ -70,8 +100,14 @@ def authward_tokens(
             dpop=dpop,
         )
         if state.is_authenticated:
-            auth = state.to_auth()
-            return to_principal(auth) if to_principal else auth.to_principal()
+            if raw is not None and state.token_type == "oauth_token" and raw[:7] == b"Bearer ":
+                credential = read_credential(request.scope["headers"])
+                # Only while the verifier keeps it (AUTHWARD_VERIFIED_TOKEN_CACHE_SIZE > 0).
+                if credential is not None and tokens.has_verified(credential.token):
+                    if len(hot) >= _HOT_SIZE:
+                        del hot[next(iter(hot))]
+                    hot[raw] = credential.token
+            return principal(state.to_auth())
         if state.reason in _NOT_MINE:
             return None
         if state.reason == "request-invalid":

@@ -260,6 +260,22 @@ class Verifier(JwtVerifier[TokenView]):
         found = self._verify_now(token, reload_allowed=True)
         return self._dynamic(*(found or await self._verify_after_reload(token)))
 
+    def verify_cached(self, token: str) -> VerifiedToken | None:
+        """Every check of :meth:`verify_token` for a token in the verified-token cache, without a
+        coroutine; ``None`` when the full path is needed (not cached, stale view, expired).
+        Raises :class:`TokenError` for a revoked token or a subject that is gone."""
+        view = self._view
+        if view is None or time.monotonic() - self._loaded_at >= self._refresh:
+            return None
+        verified = self._verified.get(token)
+        if (
+            verified is None
+            or verified.kid not in self._keys
+            or self._clock() >= verified.exp + self._leeway
+        ):
+            return None
+        return self._dynamic(verified, view)
+
     def _dynamic(self, verified: VerifiedToken, view: TokenView) -> VerifiedToken:
         claims = verified.claims
         jti = claims["jti"]
