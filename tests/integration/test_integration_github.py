@@ -4,6 +4,7 @@ clear run failures or retries that honour its rate-limit headers."""
 
 from __future__ import annotations
 
+import email.utils
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -184,6 +185,33 @@ async def test_429_waits_for_retry_after_then_succeeds(
         assert run.status == "succeeded", run.error
         assert run.tasks[0].attempts == 2
         assert len(github.calls("/comments")) == 2
+    finally:
+        await aw.close()
+
+
+async def test_429_with_an_http_date_retry_after_waits_until_that_date(
+    database_url: str, settings_for: Any, example_config: Any, peer: tuple[GithubPeer, str]
+) -> None:
+    github, url = peer
+    aw = await Authward.open(example_config, settings_for(database_url), migrate=True)
+    try:
+        clock = FakeClock()
+        client, _ = make_client(url)
+        await bind(aw, client, clock=clock)
+        # RFC 9110 allows an HTTP date; an hour ahead leaves room for a slow machine.
+        until = email.utils.formatdate(time.time() + 3600, usegmt=True)
+        github.fail(
+            "/comments",
+            429,
+            "You have exceeded a secondary rate limit.",
+            headers={"Retry-After": until},
+        )
+        run_id = await send(aw, "comment", COMMENT, "user_alice")
+        run = await wait_for(aw, run_id, "waiting")
+        (task,) = run.tasks
+        assert task.resume_at is not None
+        assert 3000 <= (task.resume_at - T0).total_seconds() <= 3600
+        assert "HTTP 429" in (task.error or "")
     finally:
         await aw.close()
 

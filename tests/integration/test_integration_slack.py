@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import email.utils
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -385,6 +387,25 @@ async def test_a_rate_limited_call_is_retried_after_retry_after(
     assert len(peer.calls("chat.postMessage")) == 2
     assert run.output == first_ts(peer, "hi")
     await assert_no_token(runtime, [run_id], caplog)
+
+
+async def test_a_retry_after_http_date_is_waited_for(runtime: Authward, peer: SlackPeer) -> None:
+    clock = FakeClock()
+    client = JobClient(id="app")
+    our_slack = Slack(id="our-slack", token=OUR_TOKEN, base_url=peer.api_url)
+
+    @post_a_message(client, {"slack": our_slack}, retry=RetryPolicy(limit=3, min_seconds=1))
+    async def job(payload: Message, io: Io, ctx: RunContext) -> Any:
+        return (await io.slack.post_message("💬", channel=payload.channel, text="hi"))["ts"]
+
+    await bind(runtime, client, clock=clock)
+    # RFC 9110 allows an HTTP date; an hour ahead leaves room for a slow machine.
+    peer.rate_limit_next(1, retry_after=email.utils.formatdate(time.time() + 3600, usegmt=True))
+    run_id = await send(client)
+    waiting = await wait_for(runtime, run_id, "waiting")
+
+    assert waiting.resume_at is not None
+    assert 3000 <= (waiting.resume_at - T0).total_seconds() <= 3600  # not the policy's 1 s
 
 
 async def test_slack_outages_are_retried_by_the_task_policy(

@@ -82,7 +82,7 @@ class SlackPeer:
 
     # -- scripting ------------------------------------------------------------------------------
 
-    def rate_limit_next(self, n: int, *, retry_after: int) -> None:
+    def rate_limit_next(self, n: int, *, retry_after: int | str) -> None:
         for _ in range(n):
             self._script.append(
                 Answer(

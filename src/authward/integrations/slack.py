@@ -26,6 +26,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, IntegrationError, ProviderError
+from authward.integrations.retry_after import retry_after_seconds
 from authward.jobs.credentials import Credentials
 
 SLACK_API_URL = "https://slack.com/api/"
@@ -55,11 +56,7 @@ def _scrub(text: str, token: str) -> str:
 
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
-    try:
-        seconds = float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP date or garbage: the retry policy decides
-    return max(0.0, seconds) if seconds is not None else None
+    return retry_after_seconds(value) if isinstance(value, str) else None
 
 
 def _describe(data: Mapping[str, Any], code: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_API_URL", "Github", "GithubCalls", "IssuesCalls"]
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -19,6 +20,7 @@ from githubkit.utils import UNSET
 
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, ProviderError
+from authward.integrations.retry_after import retry_after_seconds
 from authward.jobs.credentials import Credentials
 
 if TYPE_CHECKING:
@@ -51,6 +53,19 @@ def _detail(response: httpx.Response) -> str:
             parts.append(error)
     detail = "; ".join(p.strip() for p in parts if p and p.strip())
     return detail[:_DETAIL_MAX]
+
+
+async def _retry_after_in_seconds(response: httpx.Response) -> None:
+    """Rewrite ``Retry-After`` as whole seconds before githubkit reads it: githubkit takes
+    ``int()`` of it, which fails on the HTTP-date form RFC 9110 allows (and on fractions)."""
+    value = response.headers.get("retry-after")
+    if value is None or value.strip().isdigit():
+        return
+    seconds = retry_after_seconds(value)
+    if seconds is None:
+        del response.headers["retry-after"]  # unreadable: the task's retry policy decides
+    else:
+        response.headers["retry-after"] = str(math.ceil(seconds))
 
 
 class Github(IntegrationBase):
@@ -89,6 +104,7 @@ class Github(IntegrationBase):
             auto_retry=False,
             http_cache=False,
             timeout=self.timeout_seconds,
+            async_event_hooks={"response": [_retry_after_in_seconds]},
         )
 
     async def request(
