@@ -43,6 +43,7 @@ class World:
     github: GithubPeer
     trigger: DynamicTrigger
     issuer: str
+    github_url: str
 
 
 def make_client(api_url: str) -> tuple[JobClient, DynamicTrigger]:
@@ -97,14 +98,17 @@ async def world(database_url: str, settings_for: Any, example_config: Any) -> As
     async with serve_asgi(github.app()) as api_url:
         port = free_port()
         issuer = f"http://127.0.0.1:{port}"
+        # A long refresh interval: what a test sees must not depend on how fast it runs.
         aw = await Authward.open(
-            example_config, settings_for(database_url, issuer=issuer), migrate=True
+            example_config,
+            settings_for(database_url, issuer=issuer, cache_refresh_seconds=300),
+            migrate=True,
         )
         try:
             client, trigger = make_client(api_url)
             await bind(aw, client)
             async with serve_asgi(build_app(aw), port=port):
-                yield World(aw, github, trigger, issuer)
+                yield World(aw, github, trigger, issuer, api_url)
         finally:
             await aw.close()
 
@@ -359,3 +363,61 @@ async def test_a_registration_without_credentials_or_refused_by_github_writes_no
 
     assert w.github.hooks == {}
     assert await table_count(w.aw, "aw_webhook_registrations") == 0
+
+
+async def test_a_cached_registration_unregistered_here_or_by_another_process_answers_404(
+    world: World, database_url: str, settings_for: Any, example_config: Any
+) -> None:
+    w = world
+    payload = w.github.issue_opened_payload("acme", "widgets", 1)
+    here = await w.trigger.register(
+        "reg_here", {"owner": "acme", "repo": "widgets"}, account_id="user_alice"
+    )
+    there = await w.trigger.register(
+        "reg_there", {"owner": "acme", "repo": "widgets"}, account_id="user_bob"
+    )
+    here_hook = hook_for(w, here["registration_id"])
+    there_hook = hook_for(w, there["registration_id"])
+    # Both registrations are now in this process's memory.
+    assert (await w.github.deliver(here_hook, "issues", payload)).status_code == 202
+    assert (await w.github.deliver(there_hook, "issues", payload)).status_code == 202
+    started = len(await listen_runs(w))
+
+    # This process forgets what it unregisters at once.
+    assert await w.trigger.unregister("reg_here") is True
+    assert (await w.github.deliver(here_hook, "issues", payload)).status_code == 404
+
+    # Another process unregisters: this one still holds the row, and the delivery's foreign key
+    # refuses it. A long refresh interval keeps the entry cached for the whole test.
+    other = await Authward.open(
+        example_config, settings_for(database_url, issuer=w.issuer), migrate=False
+    )
+    try:
+        other_client, other_trigger = make_client(w.github_url)
+        await bind(other, other_client)
+        assert await other_trigger.unregister("reg_there") is True
+    finally:
+        await other.close()
+    late = await w.github.deliver(there_hook, "issues", payload)
+    assert (late.status_code, late.json()) == (404, {"error": "unknown_registration"})
+    assert len(await listen_runs(w)) == started
+
+
+async def test_nan_or_infinity_in_a_signed_body_is_malformed_json(world: World) -> None:
+    w = world
+    info = await w.trigger.register(
+        "reg_1", {"owner": "acme", "repo": "widgets"}, account_id="user_alice"
+    )
+    hook = hook_for(w, info["registration_id"])
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        body = b'{"action": "opened", "issue": {"number": ' + constant + b"}}"
+        headers = {
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "issues",
+            "X-GitHub-Delivery": f"d-{constant.decode()}",
+            **w.github.sign(hook.secret, body),
+        }
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(hook.url, content=body, headers=headers)
+        assert (answer.status_code, answer.json()) == (400, {"error": "malformed_json"})
+    assert await listen_runs(w) == []
