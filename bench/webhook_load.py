@@ -15,9 +15,15 @@ Reported per database: req/s and latency p50 / p99, the median of `--rounds` rou
 
 By default the server's worker is off (`AUTHWARD_JOBS_WORKER=0`): the figure is ingest alone
 (verify, deduplicate, queue the run in one transaction). `--worker` also executes the runs in
-the same process, sharing its core. `--profile DIR` serves under cProfile
-(`bench/profile_serve.py`), switched on after the warm-up of each round, and writes
-`DIR/webhook-<database>.prof` (the figures then include the profiler's overhead).
+the same process, sharing its core.
+
+`--baseline SRC` also serves the authward package under SRC (an older commit's `src/`, from
+`git archive`) on its own database. Both servers stay up for the whole run, and each round loads
+them one after the other, in an order that flips every round. "server CPU" is the CPU the
+server process used (all threads, from /proc) per second of load, in cores.
+
+`--profile DIR` serves under cProfile (`bench/profile_serve.py`), switched on after each round's
+warm-up, and writes `DIR/webhook-<database>-<code>.prof` (figures then include its overhead).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +144,25 @@ async def load(
     return elapsed, latencies
 
 
-def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
+@dataclass
+class Server:
+    label: str
+    process: subprocess.Popen[str]
+    url: str
+    body: bytes
+    signature: str
+    rounds: list[dict[str, float]] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server process, all its threads (/proc/PID/stat)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server(kind: str, args: argparse.Namespace, label: str, src: Path | None) -> Iterator[Server]:
+    """Its own database, one registration through a local GitHub, then `authward serve` on CPU 0
+    (with `src` first on its path when given: the code under comparison)."""
     with tempfile.TemporaryDirectory(prefix="authward-bench-") as tmp, database(kind, tmp) as url:
         port = free_port()
         env = {
@@ -159,10 +184,12 @@ def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
         body = json.dumps(peer.issue_opened_payload("acme", "widgets", 42)).encode()
         signature = peer.sign(secret, body)["X-Hub-Signature-256"]
         command = [sys.executable, "-m", "authward", "serve", "--app", str(APP)]
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
             command[1:3] = [str(ROOT / "bench" / "profile_serve.py")]
-            env["AUTHWARD_BENCH_PROFILE"] = str(args.profile / f"webhook-{kind}.prof")
+            env["AUTHWARD_BENCH_PROFILE"] = str(args.profile / f"webhook-{kind}-{label}.prof")
         process = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, *command],
             cwd=ROOT,
@@ -177,25 +204,7 @@ def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
                     break
             else:
                 raise SystemExit(f"authward serve exited with {process.wait()}")
-            rounds = []
-            for _ in range(args.rounds):
-                asyncio.run(load(delivery_url, body, signature, WARMUP, args.connections))
-                if args.profile is not None:
-                    process.send_signal(signal.SIGUSR1)
-                elapsed, latencies = asyncio.run(
-                    load(delivery_url, body, signature, args.requests, args.connections)
-                )
-                if args.profile is not None:
-                    process.send_signal(signal.SIGUSR2)
-                latencies.sort()
-                rounds.append(
-                    {
-                        "rps": args.requests / elapsed,
-                        "p50": latencies[len(latencies) // 2] * 1000,
-                        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-                    }
-                )
-                print(f"  {kind}: {rounds[-1]}", flush=True)
+            yield Server(label, process, delivery_url, body, signature)
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -203,7 +212,48 @@ def run_database(kind: str, args: argparse.Namespace) -> dict[str, float]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        return {k: statistics.median(r[k] for r in rounds) for k in ("rps", "p50", "p99")}
+
+
+def measure(s: Server, kind: str, args: argparse.Namespace) -> None:
+    asyncio.run(load(s.url, s.body, s.signature, WARMUP, args.connections))
+    if args.profile is not None:
+        s.process.send_signal(signal.SIGUSR1)
+    cpu = s.cpu_seconds()
+    elapsed, latencies = asyncio.run(
+        load(s.url, s.body, s.signature, args.requests, args.connections)
+    )
+    cpu = s.cpu_seconds() - cpu
+    if args.profile is not None:
+        s.process.send_signal(signal.SIGUSR2)
+    latencies.sort()
+    s.rounds.append(
+        {
+            "rps": args.requests / elapsed,
+            "p50": latencies[len(latencies) // 2] * 1000,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+            "cpu": cpu / elapsed,
+            "cpu_ms": cpu / args.requests * 1000,
+        }
+    )
+    figures = ", ".join(f"{k} {v:.2f}" for k, v in s.rounds[-1].items())
+    print(f"  {kind} {s.label}: {figures}", flush=True)
+
+
+def run_database(kind: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every server up for the whole run; each round loads them one after the other, in an
+    order that flips every round, so a slow minute of the machine lands on both."""
+    with contextlib.ExitStack() as stack:
+        servers = []
+        if args.baseline is not None:
+            servers.append(stack.enter_context(server(kind, args, "baseline", args.baseline)))
+        servers.append(stack.enter_context(server(kind, args, "this", None)))
+        for n in range(args.rounds):
+            for s in servers if n % 2 == 0 else servers[::-1]:
+                measure(s, kind, args)
+        return {
+            s.label: {k: statistics.median(r[k] for r in s.rounds) for k in s.rounds[0]}
+            for s in servers
+        }
 
 
 def main() -> None:
@@ -214,18 +264,27 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--profile", type=Path, help="serve under cProfile, .prof files here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also serve the authward package under this src directory, rounds interleaved",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(
-        f"| database | req/s | p50 ms | p99 ms |  ({args.connections} connections, "
-        f"{args.requests} requests, median of {args.rounds}, worker {args.worker})"
+        f"({args.connections} connections, {args.requests} requests, median of {args.rounds}, "
+        f"worker {args.worker})"
     )
     results = {kind: run_database(kind, args) for kind in kinds}
-    print("| database | req/s | p50 ms | p99 ms |")
-    print("| --- | ---: | ---: | ---: |")
-    for kind, r in results.items():
-        print(f"| {kind} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} |")
+    print("| database | code | req/s | p50 ms | p99 ms | server CPU | CPU ms per request |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for kind, by_label in results.items():
+        for label, r in by_label.items():
+            print(
+                f"| {kind} | {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
+                f"| {r['cpu']:.2f} | {r['cpu_ms']:.2f} |"
+            )
 
 
 if __name__ == "__main__":
