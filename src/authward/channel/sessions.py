@@ -253,10 +253,11 @@ def _frozen_claims(claims: Mapping[str, Any]) -> Mapping[str, AttributeValue]:
     for name, value in claims.items():
         if name in RESERVED_CLAIMS:
             continue
-        if isinstance(value, str | bool):
+        kind = type(value)
+        if kind is str or kind is bool:
             out[name] = value
-        elif isinstance(value, list) and (
-            all(isinstance(v, str) for v in value) or all(isinstance(v, bool) for v in value)
+        elif kind is list and (
+            all(type(v) is str for v in value) or all(type(v) is bool for v in value)
         ):
             out[name] = tuple(value)
         else:
@@ -642,7 +643,7 @@ class Sessions:
                 "token-invalid",
                 "a session secret is not a session token: exchange it at POST /v1/sessions/token",
             )
-        verified, _ = await self._tokens.verify_jwt(token)
+        verified, _ = self._tokens.verify_now(token) or await self._tokens.verify_jwt(token)
         auth: SessionAuth = verified.derived["session"]
         state = self._states.get(auth.session_id)
         if state is None:

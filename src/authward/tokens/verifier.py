@@ -131,14 +131,17 @@ class JwtVerifier(Generic[V]):
 
     async def verify_jwt(self, token: str) -> tuple[VerifiedToken, V]:
         """The checked token (possibly from the cache) and the view it was checked against."""
-        found = self._verify_now(token, reload_allowed=True)
+        found = self.verify_now(token)
         if found is None:
             return await self._verify_after_reload(token)
         return found
 
-    def _verify_now(self, token: str, *, reload_allowed: bool) -> tuple[VerifiedToken, V] | None:
-        """The verification, when it needs no I/O; ``None`` when the view must be reloaded
-        first. Synchronous, so a warm verification costs its caller no coroutine."""
+    def verify_now(
+        self, token: str, *, reload_allowed: bool = True
+    ) -> tuple[VerifiedToken, V] | None:
+        """:meth:`verify_jwt` when it needs no I/O; ``None`` when the view must be reloaded
+        first (then await :meth:`verify_jwt`). Synchronous, so a warm verification costs its
+        caller no coroutine."""
         view = self._view
         loaded_at = self._loaded_at
         if view is None or (reload_allowed and time.monotonic() - loaded_at >= self._refresh):
@@ -184,7 +187,7 @@ class JwtVerifier(Generic[V]):
             await self._reload_if(lambda: time.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD)
         else:
             await self._reload_if(self._stale)
-        found = self._verify_now(token, reload_allowed=False)
+        found = self.verify_now(token, reload_allowed=False)
         assert found is not None  # the view is loaded and no reload is allowed
         return found
 
@@ -240,7 +243,7 @@ class Verifier(JwtVerifier[TokenView]):
         self._locally_revoked.add(jti)
 
     async def verify(self, token: str) -> Principal:
-        found = self._verify_now(token, reload_allowed=True)
+        found = self.verify_now(token)
         verified = self._dynamic(*(found or await self._verify_after_reload(token)))
         principal: Principal | None = verified.derived.get("principal")
         if principal is None:
@@ -257,7 +260,7 @@ class Verifier(JwtVerifier[TokenView]):
 
     async def verify_token(self, token: str) -> VerifiedToken:
         """Every check of :meth:`verify`, returning the (possibly cached) verification."""
-        found = self._verify_now(token, reload_allowed=True)
+        found = self.verify_now(token)
         return self._dynamic(*(found or await self._verify_after_reload(token)))
 
     def verify_cached(self, token: str) -> VerifiedToken | None:
