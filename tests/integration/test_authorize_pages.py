@@ -50,6 +50,14 @@ async def kinds(aw: Authward) -> list[str]:
     return [e.kind for e in reversed(await aw.audit.recent(200))]
 
 
+async def assert_one_login_for_the_session(aw: Authward, flow: Flow, client: str | None) -> None:
+    """One ``user.login`` row, naming the browser's new session and the waiting client."""
+    [login] = await aw.audit.recent(kind="user.login")
+    session = await aw.sessions.session_of(flow.http.cookies["__session_secret"])
+    assert (login.subject, login.client_id) == (session.user_id, client)
+    assert login.detail == {"session_id": session.id, "method": "pwd"}
+
+
 async def age_sessions(aw: Authward, seconds: int) -> None:
     """Pretend every session started ``seconds`` ago."""
     async with aw.engine.begin() as conn:
@@ -218,20 +226,14 @@ async def test_login_without_a_request_shows_who_is_signed_in(aw: Authward, flow
     assert response.headers["location"] == "/login"
     page = await flow.http.get("/login")
     assert "You are signed in as <strong>ada@example.com</strong>" in page.text
-    [login] = await aw.audit.recent(kind="user.login")
-    session = await aw.sessions.session_of(flow.http.cookies["__session_secret"])
-    assert (login.subject, login.client_id) == (session.user_id, None)
-    assert login.detail == {"session_id": session.id, "method": "pwd"}
+    await assert_one_login_for_the_session(aw, flow, client=None)
 
 
 @sqlite_only
 async def test_login_for_a_client_is_audited_with_the_client(aw: Authward, flow: Flow) -> None:
     cid = await client_id(aw)
     await flow.login(await flow.follow(await flow.start(auth_params(cid))))
-    [login] = await aw.audit.recent(kind="user.login")
-    session = await aw.sessions.session_of(flow.http.cookies["__session_secret"])
-    assert (login.subject, login.client_id) == (session.user_id, cid)
-    assert login.detail == {"session_id": session.id, "method": "pwd"}
+    await assert_one_login_for_the_session(aw, flow, client=cid)
 
 
 @sqlite_only
