@@ -5,6 +5,7 @@ carries that account and comments with exactly that account's token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from sqlalchemy import text
 
 from authward.integrations import CredentialRejected
@@ -421,3 +423,32 @@ async def test_nan_or_infinity_in_a_signed_body_is_malformed_json(world: World) 
             answer = await http.post(hook.url, content=body, headers=headers)
         assert (answer.status_code, answer.json()) == (400, {"error": "malformed_json"})
     assert await listen_runs(w) == []
+
+
+async def test_concurrent_deliveries_to_an_uncached_registration_read_it_once(
+    world: World,
+) -> None:
+    w = world
+    info = await w.trigger.register(
+        "reg_1", {"owner": "acme", "repo": "widgets"}, account_id="user_alice"
+    )
+    webhooks = w.aw.jobs.webhooks
+    webhooks.forget(info["registration_id"])
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM aw_webhook_registrations" in statement:
+            reads.append(statement)
+
+    engine = w.aw.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        targets = await asyncio.gather(
+            *(webhooks.for_delivery(info["registration_id"]) for _ in range(8))
+        )
+        again = await webhooks.for_delivery(info["registration_id"])
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+    assert len(reads) == 1
+    assert {t.registration.id for t in targets if t is not None} == {info["registration_id"]}
+    assert again is targets[0]
