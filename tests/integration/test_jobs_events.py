@@ -3,6 +3,7 @@ a run acts as (ctx.user)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -118,12 +119,20 @@ async def test_same_event_id_twice_starts_its_runs_once(runtime: Authward) -> No
 
 
 async def test_an_event_nobody_listens_to_starts_nothing_and_is_not_an_error(
-    runtime: Authward,
+    runtime: Authward, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = post_client([])
     await bind(runtime, client)
 
-    sent = await client.send_event({"name": "post.deleted", "payload": {"id": "p"}, "id": "x"})
+    with caplog.at_level(logging.WARNING, logger="authward.jobs"):
+        sent = await client.send_event({"name": "post.deleted", "payload": {"id": "p"}, "id": "x"})
+        await client.send_event({"name": "post.deleted", "payload": {"id": "q"}})
+
+    # A mistyped name is found in the log, once per name, with the names jobs listen to.
+    assert [r.getMessage() for r in caplog.records] == [
+        "event 'post.deleted': no job listens to it; it is stored and starts nothing "
+        "(events jobs listen to: post.created)"
+    ]
 
     assert sent.run_ids == ()
     assert not sent.duplicate

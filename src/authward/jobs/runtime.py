@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = ["JobsRuntime"]
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from authward.principal import current_principal
 if TYPE_CHECKING:
     from authward.runtime import Authward
 
+log = logging.getLogger("authward.jobs")
 Identity = tuple[str | None, dict[str, Any] | None]
 _EVENT_KEYS = {"name", "payload", "id", "timestamp"}
 
@@ -122,6 +124,8 @@ class JobsRuntime:
         if aw.engine.dialect.name == "postgresql":
             self.listener = Listener(aw.engine.url, self.worker.wake, self.poll_seconds)
         self._started = False
+        #: Event names sent here that no job listens to (each logged once).
+        self._unheard: set[str] = set()
         self.bind(clients)
 
     # -- binding and lifecycle --------------------------------------------------------------
@@ -275,6 +279,8 @@ class JobsRuntime:
             for job in self.jobs.values()
             if isinstance(job.trigger_spec, EventTrigger) and job.trigger_spec.name == name
         ]
+        if not listeners:
+            self._no_listener(name)
         payloads = {job.id: self._payload_for(job, raw) for job in listeners}
         identity = self._current_identity()
         runs = [
@@ -308,6 +314,26 @@ class JobsRuntime:
         await self._queue(runs, now, write)
         duplicate, run_ids = outcome
         return SentEvent(event_id, name, run_ids, duplicate)
+
+    def _no_listener(self, name: str) -> None:
+        """Say once per name that an event started nothing: a typo in an event name is found in
+        the log, while senders may still emit events before the jobs for them exist."""
+        if name in self._unheard:
+            return
+        self._unheard.add(name)
+        known = sorted(
+            {
+                j.trigger_spec.name
+                for j in self.jobs.values()
+                if isinstance(j.trigger_spec, EventTrigger)
+            }
+        )
+        log.warning(
+            "event %r: no job listens to it; it is stored and starts nothing (events jobs listen "
+            "to: %s)",
+            name,
+            ", ".join(known) or "none",
+        )
 
     async def _queue(
         self,
