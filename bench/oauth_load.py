@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/oauth_load.py [--seconds 8] [--rounds 3] [--connections 16 64]
         [--database sqlite|postgresql|both] [--realtime PRIORITY] [--profile DIR]
+        [--login-only] [--baseline SRC]
 
 Issue 3 ("Speed"); the method is docs/decisions/016-benchmark-method.md, the figures
 docs/benchmarks.md. One `authward serve` process (uvicorn, 1 worker; `bench/oauth_app.py`) and
@@ -364,10 +365,15 @@ def login_request(base: str, password: str) -> Request:
 
 
 @contextmanager
-def authward(database_url: str, profile_to: Path | None = None) -> Iterator[Server]:
+def authward(
+    database_url: str, profile_to: Path | None = None, src: Path | None = None
+) -> Iterator[Server]:
+    """An ``authward serve`` process; with ``src``, the authward package under that directory
+    serves (the database is still prepared by this checkout's code: no schema differs)."""
     with tempfile.TemporaryDirectory(prefix="authward-bench-") as tmp:
         env = {
             **os.environ,
+            **({"PYTHONPATH": str(src.resolve())} if src is not None else {}),
             "AUTHWARD_DATABASE_URL": database_url,
             "AUTHWARD_KEY_FILE": f"{tmp}/authward.key",
             "AUTHWARD_HOST": "127.0.0.1",
@@ -507,44 +513,51 @@ def argon2_alone(verifications: int = 40) -> tuple[float, float]:
     return float(wall), float(cpu)
 
 
-def logins(server: Server, connections: list[int], seconds: int, rounds: int) -> str:
-    """Password logins/s through the login form vs argon2id verify alone, alternated."""
-    request = server.requests["login"]
-    request.check()
-    wrk(request, min(connections), 2)
+def logins(servers: dict[str, Server], connections: list[int], seconds: int, rounds: int) -> str:
+    """Password logins/s through the login form vs argon2id verify alone, alternated round by
+    round; with several servers (``--baseline``), they take turns, the order flipping each
+    round."""
+    for server in servers.values():
+        server.requests["login"].check()
+        wrk(server.requests["login"], min(connections), 2)
     alone: list[tuple[float, float]] = []
-    results: dict[int, list[Result]] = {}
+    results: dict[tuple[str, int], list[Result]] = {}
     for r in range(rounds):
         alone.append(argon2_alone())
+        order = list(servers) if r % 2 == 0 else list(servers)[::-1]
         for c in connections:
-            results.setdefault(c, []).append(wrk(request, c, seconds, server.process.pid))
-            run = results[c][-1]
-            print(
-                f"  {c:>3} conn, round {r + 1}, login {run.rps:6,.1f}/s "
-                f"({run.rps / run.cpu:6,.1f} per CPU-second), "
-                f"argon2id alone {alone[-1][0]:6,.1f}/s ({alone[-1][1]:6,.1f} per CPU-second)",
-                flush=True,
-            )
+            for name in order:
+                server = servers[name]
+                run = wrk(server.requests["login"], c, seconds, server.process.pid)
+                results.setdefault((name, c), []).append(run)
+                print(
+                    f"  {c:>3} conn, round {r + 1}, {name:<8} login {run.rps:6,.1f}/s "
+                    f"({run.rps / run.cpu:6,.1f} per CPU-second), argon2id alone "
+                    f"{alone[-1][0]:6,.1f}/s ({alone[-1][1]:6,.1f} per CPU-second)",
+                    flush=True,
+                )
     hash_rate = statistics.median(a[0] for a in alone)
     hash_per_cpu = statistics.median(a[1] for a in alone)
     rows = [
         f"argon2id verify alone (OWASP m=19 MiB, t=2, p=1), CPU {SERVER_CPU}: {hash_rate:,.1f}/s, "
         f"{hash_per_cpu:,.1f} per CPU-second",
-        "| conn | logins/s | p50 | p99 | CPU | of the hash-alone rate | per CPU-second, of the "
-        "hash's | refused (all rounds) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| code | conn | logins/s | p50 | p99 | CPU | of the hash-alone rate | per CPU-second, "
+        "of the hash's | refused (all rounds) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for c, runs in results.items():
-        rps = statistics.median(x.rps for x in runs)
-        p50 = statistics.median(x.p50_ms for x in runs)
-        p99 = statistics.median(x.p99_ms for x in runs)
-        cpu = statistics.median(x.cpu for x in runs)
-        per_cpu = statistics.median(x.rps / x.cpu for x in runs)
-        refused = sum(x.refused for x in runs)
-        rows.append(
-            f"| {c} | {rps:,.1f} | {p50:.0f} ms | {p99:.0f} ms | {cpu:.2f} | "
-            f"{rps / hash_rate:.0%} | {per_cpu / hash_per_cpu:.0%} | {refused} |"
-        )
+    for c in connections:
+        for name in servers:
+            runs = results[(name, c)]
+            rps = statistics.median(x.rps for x in runs)
+            p50 = statistics.median(x.p50_ms for x in runs)
+            p99 = statistics.median(x.p99_ms for x in runs)
+            cpu = statistics.median(x.cpu for x in runs)
+            per_cpu = statistics.median(x.rps / x.cpu for x in runs)
+            refused = sum(x.refused for x in runs)
+            rows.append(
+                f"| {name} | {c} | {rps:,.1f} | {p50:.0f} ms | {p99:.0f} ms | {cpu:.2f} | "
+                f"{rps / hash_rate:.0%} | {per_cpu / hash_per_cpu:.0%} | {refused} |"
+            )
     return "\n".join(rows)
 
 
@@ -641,6 +654,13 @@ def main() -> None:
     parser.add_argument("--login-connections", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--no-login", action="store_true", help="skip the password-login run")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also serve the authward package under SRC (an older commit's src/, e.g. from "
+        "`git archive REV src | tar -x -C DIR`) and alternate the login runs between the two",
+    )
+    parser.add_argument(
         "--login-only",
         action="store_true",
         help="only the password-login run (authward alone, no endpoint comparison)",
@@ -656,7 +676,8 @@ def main() -> None:
     alg = load_settings().signing_alg
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     for kind in [] if args.profile_only else kinds:
-        print(f"\n{' vs '.join(args.servers)} ({alg}; authward on {kind})", flush=True)
+        names = ["authward"] if args.login_only else args.servers
+        print(f"\n{' vs '.join(names)} ({alg}; authward on {kind})", flush=True)
         with ExitStack() as stack:
             servers: dict[str, Server] = {}
             if "authward" in args.servers or args.login_only:
@@ -668,9 +689,11 @@ def main() -> None:
                 print(measure(servers, args.connections, args.seconds, args.rounds), flush=True)
             if "authward" in servers and not args.no_login:
                 print(f"\npassword login through POST /login (authward on {kind})", flush=True)
-                table = logins(
-                    servers["authward"], args.login_connections, args.seconds, args.rounds
-                )
+                contenders = {"current": servers["authward"]}
+                if args.baseline is not None:
+                    url = stack.enter_context(database(kind))
+                    contenders["baseline"] = stack.enter_context(authward(url, src=args.baseline))
+                table = logins(contenders, args.login_connections, args.seconds, args.rounds)
                 print(table, flush=True)
     if args.profile:
         for kind in kinds:
