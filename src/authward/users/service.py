@@ -2,6 +2,7 @@
 
     account = await aw.users.create("alice@example.com", "correct horse", profile={...})
     account = await aw.users.authenticate("alice@example.com", "correct horse", ip="203.0.113.9")
+    signed_in = await aw.users.sign_in("alice@example.com", "correct horse", ip="203.0.113.9")
     claims = await aw.users.claims(account.id)
 
 A user is a row in ``aw_users`` (its id is the OAuth ``sub`` and the session ``user_id``) linked
@@ -402,8 +403,9 @@ class Users:
         return SignIn(verified.account, session, secret)
 
     async def _verify(self, username: str, password: str, ip: str | None) -> _Verified:
-        """Check the credentials; a failure or a throttled attempt is recorded and raised here,
-        a success is left for the caller to record (:meth:`_record_login`)."""
+        """Check the credentials. A failure or a throttled attempt is recorded and raised here;
+        a success is left for the caller to record (``user.login``, a throttle reset, a
+        rehash)."""
         now = self._clock()
         keys = self._throttle.keys(username, ip)
         known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
