@@ -29,7 +29,7 @@ from authward.store.schema import sessions
 from authward.tokens.session_token import sign_session_token
 from tests.conftest import SettingsFactory
 from tests.integration.test_orgs import ROLES_T, org_config
-from tests.integration.test_tokens import parts
+from tests.integration.test_tokens import StepClock, parts
 
 
 @pytest.fixture
@@ -304,6 +304,48 @@ async def test_sign_out_everywhere_reaches_another_process(
         assert await reason_of(third, token_3) == "session-revoked"
     finally:
         await third.close()
+
+
+async def test_a_sign_out_elsewhere_is_read_in_the_background_ahead_of_the_interval(
+    aw: Authward, database_url: str, settings_for: SettingsFactory
+) -> None:
+    _, token = await signed_in(aw)
+    refresh = aw.settings.cache_refresh_seconds
+    view = aw.sessions.token_verifier
+    clock = StepClock()
+    view.monotonic = clock
+    other = await Authward.open(org_config(), settings_for(database_url), migrate=False)
+    try:
+        async with client_for(aw) as c:
+            aw.sessions.invalidate()
+            assert (await c.get("/whoami", headers=bearer(token))).status_code == 200
+            loaded, loads = clock.now, view.loads
+            assert await other.sessions.revoke_all("user-1") == 1
+
+            # Three quarters into the interval: answered from the view it has, reload started.
+            clock.now = loaded + refresh * 0.8
+            assert (await c.get("/whoami", headers=bearer(token))).status_code == 200
+            reload = view.reloading
+            assert reload is not None
+            assert view.loads == loads
+            await reload
+            assert view.loads == loads + 1
+
+            refused = await c.get("/whoami", headers=bearer(token))
+            assert refused.status_code == 401
+            assert refused.json()["message"] == "session has ended (signed out or revoked)"
+            assert view.loads == loads + 1
+
+            # Past the full interval a request waits for the reload: never an older view.
+            _, token_2 = await signed_in(aw, "user-2")
+            assert (await c.get("/whoami", headers=bearer(token_2))).status_code == 200
+            assert await other.sessions.revoke_all("user-2") == 1
+            clock.now += refresh
+            assert await reason_of(aw, token_2) == "session-revoked"
+            assert view.loads == loads + 2
+            assert view.reloading is None
+    finally:
+        await other.close()
 
 
 async def test_expired_tokens_and_sessions_are_refused(aw: Authward) -> None:

@@ -11,9 +11,15 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from joserfc.jwk import OKPKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from authward.channel import AuthMiddleware, authward_tokens
 from authward.errors import TokenError
 from authward.principal import Principal
 from authward.runtime import Authward
@@ -202,6 +208,80 @@ async def test_revoked_token_is_refused_here_and_in_another_process(
     events = await aw.audit.recent(kind="token.revoked")
     assert len(events) == 1
     assert token not in json.dumps([e.detail for e in events])
+
+
+class StepClock:
+    """A monotonic clock the test moves: where the view's age falls must not depend on load."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_view_past_three_quarters_of_the_interval_is_reloaded_in_the_background(
+    runtime: Authward, example_config: Any
+) -> None:
+    aw, verifier = runtime, runtime.verifier
+    refresh = aw.settings.cache_refresh_seconds
+    other = await Authward.open(example_config, aw.settings)  # another process, same database
+    try:
+        clock = StepClock()
+        verifier.monotonic = clock
+        by_http, direct, later = [
+            await aw.machine_user_token("admin-machine-user") for _ in range(3)
+        ]
+
+        async def hello(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("ok")
+
+        app = AuthMiddleware(
+            Starlette(routes=[Route("/", hello)]), auth=[authward_tokens(tokens=aw.verifier)]
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            verifier.invalidate()
+            await aw.verify_access_token(direct)  # the view is loaded at clock.now
+            loaded, loads = clock.now, verifier.loads
+            # The first request verifies in full; the second takes the channel's cached path.
+            assert (await c.get("/", headers={"Authorization": f"Bearer {by_http}"})).text == "ok"
+            for token in (by_http, direct, later):
+                assert await other.revoke_token(token) is True
+
+            # In the early window both paths answer from the view they have (the revocations
+            # are not in it yet) and leave one reload running in the background.
+            clock.now = loaded + refresh * 0.8
+            response = await c.get("/", headers={"Authorization": f"Bearer {by_http}"})
+            assert response.status_code == 200
+            reload = verifier.reloading
+            assert reload is not None
+            assert verifier.loads == loads  # answered before the reload ran
+            assert await aw.verify_access_token(direct)
+            assert verifier.reloading is reload  # one reload at a time
+            assert verifier.loads == loads
+            await reload
+            assert verifier.loads == loads + 1
+            assert verifier.reloading is None
+
+            # The background reload brought the revocations, without the clock moving on.
+            refused_now = await c.get("/", headers={"Authorization": f"Bearer {by_http}"})
+            assert refused_now.status_code == 401
+            assert refused_now.json()["message"] == "token has been revoked"
+            assert await refused(aw, direct) == "token-revoked"
+            assert verifier.loads == loads + 1
+
+            # A view as old as the full interval is never used: the request waits for the reload.
+            other_token = await other.machine_user_token("admin-machine-user")
+            await aw.verify_access_token(other_token)
+            assert await other.revoke_token(other_token) is True
+            clock.now += refresh
+            assert await refused(aw, other_token) == "token-revoked"
+            assert verifier.loads == loads + 2
+            assert verifier.reloading is None
+            assert await refused(aw, later) == "token-revoked"
+    finally:
+        await other.close()
 
 
 async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(

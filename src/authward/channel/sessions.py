@@ -15,7 +15,8 @@ an in-memory view, so the hot path does no I/O:
 - a session is read from the store the first time one of its tokens is seen, then kept;
 - every ``AUTHWARD_CACHE_REFRESH_SECONDS`` (2 s) the view reloads the published keys and the
   sessions revoked lately (one small query, however many sessions there are), so a sign-out in
-  another process is refused here within that interval, or at once after :meth:`invalidate`;
+  another process is refused here within that interval, or at once after :meth:`invalidate`
+  (the reload starts in the background at 3/4 of the interval: tokens/verifier.py);
 - a revocation made through this process is refused at once;
 - the session's own expiry is checked on every verification.
 
@@ -664,6 +665,15 @@ class Sessions:
         """Re-read sessions and keys on next use (sees other processes' revocations at once)."""
         self._tokens.invalidate()
         self._states.clear()
+
+    @property
+    def token_verifier(self) -> JwtVerifier[Any]:
+        """The machinery session tokens are verified with (its view: keys and revocations)."""
+        return self._tokens
+
+    async def close(self) -> None:
+        """Finish a background reload of the view (``Authward.close()`` calls this)."""
+        await self._tokens.close()
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 :class:`JwtVerifier` is the machinery every kind of our JWTs shares (access tokens here, session
 tokens in ``channel/sessions.py``): one key view and one verified-token cache.
 
-- The view (published keys, and whatever else the token kind's dynamic checks read) is reloaded
-  when it is older than ``refresh_seconds`` and at most once a second on an unknown ``kid``, so
-  the hot path does no I/O (docs/decisions/004).
+- The view (published keys, and whatever else the token kind's dynamic checks read) is never used
+  once it is ``refresh_seconds`` old, and is reloaded at most once a second on an unknown ``kid``,
+  so the hot path does no I/O (docs/decisions/004). A request that finds it older than 3/4 of
+  the interval starts one reload in the background and is answered from the current view; only a
+  view past the full interval is waited for (decision 004).
 - A token whose signature, ``typ``, issuer, audience and times were checked is kept, so the next
   verification of the same token re-checks only what can change: its expiry, that its key is
   still published, and the kind's dynamic checks (revocation...), which callers run on every
@@ -20,7 +22,9 @@ from __future__ import annotations
 __all__ = ["JwtVerifier", "KeyView", "TokenView", "VerifiedToken", "Verifier"]
 
 import asyncio
+import contextvars
 import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,8 +37,15 @@ from authward.tokens import access_token
 from authward.tokens.jws_verify import UnknownKey, VerifyKey, verify_signed
 from authward.tokens.jwt import check_registered_claims
 
+log = logging.getLogger("authward.tokens")
+
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
+#: Share of ``refresh_seconds`` after which a request starts the next reload in the background,
+#: so that under load the reload is usually done before any request has to wait for it.
+_RENEW_AT = 0.75
+#: How long ``close()`` lets a background reload finish before cancelling it.
+_CLOSE_WAIT = 5.0
 
 
 class KeyView(Protocol):
@@ -95,6 +106,7 @@ class JwtVerifier(Generic[V]):
         cache_size: int,
         clock: Callable[[], float] = time.time,
         check: Callable[[VerifiedToken], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load_view = load_view
         self._typ = typ
@@ -106,10 +118,21 @@ class JwtVerifier(Generic[V]):
         self._refresh = refresh_seconds
         self._clock = clock
         self._check = check
+        #: The clock the view's age is measured with.
+        self.monotonic = monotonic
         self._view: V | None = None
         #: The view's keys, plus keys this process signed with since (:meth:`note_key`).
         self._keys: Mapping[str, VerifyKey] = {}
         self._loaded_at = float("-inf")
+        #: When (``monotonic``) a request should start the next reload in the background; one
+        #: comparison on the hot path while the view is young.
+        self._renew_at = float("-inf")
+        #: The background reload in flight, if any (one at a time).
+        self._renewal: asyncio.Task[None] | None = None
+        #: How many times the view was loaded (background or not).
+        self.loads = 0
+        #: Bumped by :meth:`invalidate`, so a load already in flight does not count as fresh.
+        self._generation = 0
         self._lock = asyncio.Lock()
         #: Tokens whose signature and static claims were checked, oldest first.
         self._verified: dict[str, VerifiedToken] = {}
@@ -117,7 +140,24 @@ class JwtVerifier(Generic[V]):
 
     def invalidate(self) -> None:
         """Reload the view on next use (after a key rotation or a config sync in this process)."""
-        self._loaded_at = float("-inf")
+        self._loaded_at = self._renew_at = float("-inf")
+        self._generation += 1
+
+    @property
+    def reloading(self) -> asyncio.Task[None] | None:
+        """The reload started in the background, while it runs."""
+        return self._renewal
+
+    async def close(self) -> None:
+        """Let a background reload finish (cancel it if it takes long): call before the store it
+        reads from is closed."""
+        task = self._renewal
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait({task}, timeout=_CLOSE_WAIT)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
 
     def note_key(self, kid: str, key: Callable[[], VerifyKey]) -> None:
         """A key this process just signed with verifies here at once, before the next reload
@@ -143,8 +183,9 @@ class JwtVerifier(Generic[V]):
         first (then await :meth:`verify_jwt`). Synchronous, so a warm verification costs its
         caller no coroutine."""
         view = self._view
-        loaded_at = self._loaded_at
-        if view is None or (reload_allowed and time.monotonic() - loaded_at >= self._refresh):
+        if view is None or (
+            reload_allowed and self.monotonic() >= self._renew_at and not self._renew()
+        ):
             return None
         keys = self._keys
         verified = self._verified.get(token)
@@ -157,7 +198,7 @@ class JwtVerifier(Generic[V]):
         try:
             header, claims = verify_signed(token, keys)
         except UnknownKey:
-            if reload_allowed and time.monotonic() - loaded_at > _UNKNOWN_KID_RELOAD:
+            if reload_allowed and self.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD:
                 return None
             raise
         if header.get("typ") != self._typ:
@@ -184,7 +225,7 @@ class JwtVerifier(Generic[V]):
     async def _verify_after_reload(self, token: str) -> tuple[VerifiedToken, V]:
         if self._view is not None and not self._stale():
             # The view is fresh: this is an unknown kid, which reloads at most once a second.
-            await self._reload_if(lambda: time.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD)
+            await self._reload_if(lambda: self.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD)
         else:
             await self._reload_if(self._stale)
         found = self.verify_now(token, reload_allowed=False)
@@ -192,15 +233,59 @@ class JwtVerifier(Generic[V]):
         return found
 
     def _stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self._refresh
+        return self.monotonic() - self._loaded_at >= self._refresh
+
+    def _renew_due(self) -> bool:
+        return self.monotonic() >= self._renew_at
+
+    def _renew(self) -> bool:
+        """The view is past its renewal point: whether it may still be used (it is younger than
+        ``refresh_seconds``), having started the background reload if none is running."""
+        if self._stale():
+            return False
+        if self._renewal is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # A coroutine driven by hand has no loop to run the reload on; the view is
+                # still reloaded, by the first request past the full interval.
+                return True
+            # An empty context: the reload belongs to no request (its principal, its job run).
+            self._renewal = loop.create_task(self._renew_quietly(), context=contextvars.Context())
+        return True
+
+    async def _renew_quietly(self) -> None:
+        try:
+            await self._reload_if(self._renew_due)
+        except Exception:
+            log.warning(
+                "reloading the %s view ahead of time failed; requests will reload it "
+                "themselves once it is %s s old",
+                self._kind.removeprefix("an ").removeprefix("a "),
+                self._refresh,
+                exc_info=True,
+            )
+            # No second background attempt for this view (a store that is down would be asked
+            # on every request): past the full interval, requests reload it and see the error.
+            self._renew_at = self._loaded_at + self._refresh
+        finally:
+            self._renewal = None
 
     async def _reload_if(self, stale: Callable[[], bool]) -> V:
         async with self._lock:
             # Another task may have reloaded while this one waited for the lock.
             if self._view is None or stale():
+                generation = self._generation
+                # The view's age counts from before its reads, so it is never older than said.
+                started = self.monotonic()
                 view = await self._load_view()
                 self._view, self._keys = view, view.keys
-                self._loaded_at = time.monotonic()
+                self.loads += 1
+                # Invalidated while loading (a key rotated or a config synced meanwhile, which
+                # this load may have read before): newer than the old view, but not fresh.
+                if generation == self._generation:
+                    self._loaded_at = started
+                    self._renew_at = started + self._refresh * _RENEW_AT
             return self._view
 
 
@@ -268,7 +353,7 @@ class Verifier(JwtVerifier[TokenView]):
         coroutine; ``None`` when the full path is needed (not cached, stale view, expired).
         Raises :class:`TokenError` for a revoked token or a subject that is gone."""
         view = self._view
-        if view is None or time.monotonic() - self._loaded_at >= self._refresh:
+        if view is None or (self.monotonic() >= self._renew_at and not self._renew()):
             return None
         verified = self._verified.get(token)
         if (
