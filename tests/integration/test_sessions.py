@@ -403,6 +403,36 @@ async def test_tokens_of_unknown_sessions_and_forgeries_are_refused(aw: Authward
     assert response.json()["message"] == "token's session does not exist"
 
 
+async def test_a_session_s_tokens_share_their_answer_only_when_their_claims_are_equal(
+    aw: Authward,
+) -> None:
+    secret, token = await signed_in(aw, claims={"staff": True, "teams": ["a", "b"]})
+    _, claims = parts(token)
+    key = await aw._signing_key()
+    first = await aw.sessions.verify_token(token)
+    # The next minute's token of the same session: the same answer, not rebuilt.
+    remint = sign_session_token(key, {**claims, "iat": claims["iat"] - 1})
+    assert await aw.sessions.verify_token(remint) is first
+
+    # Claims that compare equal in Python but are not the same JSON are checked on their own.
+    for changed in ({"staff": 1}, {"teams": ["a", 1]}, {"staff": 1.0}):
+        forged = sign_session_token(key, {**claims, **changed, "iat": claims["iat"] - 2})
+        assert await reason_of(aw, forged) == "token-invalid"
+    as_text = sign_session_token(key, {**claims, "staff": "True", "iat": claims["iat"] - 3})
+    other = await aw.sessions.verify_token(as_text)
+    assert other is not first
+    assert other.session_claims["staff"] == "True"
+    assert first.session_claims["staff"] is True
+
+    # A change of organization changes the claims, hence the answer.
+    acme = await aw.organizations.create("acme", "Acme")
+    await aw.organizations.add_member("acme", "user-1", "member")
+    info = await aw.sessions.session_of(secret)
+    await aw.sessions.set_active_org(info.id, "acme")
+    in_org = await aw.sessions.verify_token(await aw.sessions.mint_token(secret))
+    assert (in_org.org_id, first.org_id) == (acme.id, None)
+
+
 async def test_what_is_not_a_session_token_is_routed_elsewhere(aw: Authward) -> None:
     secret, token = await signed_in(aw)
     _, claims = parts(token)

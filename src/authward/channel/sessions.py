@@ -347,6 +347,9 @@ class Sessions:
         self.token_lifetime_seconds = token_lifetime_seconds
         self._max_cached = max_cached
         self._clock = clock
+        #: What a session's tokens say (every claim but iat and exp) -> its SessionAuth, oldest
+        #: first: a session re-mints the same claims every minute.
+        self._auths: dict[tuple[Any, ...], SessionAuth] = {}
         # Keys and the revocation feed are reloaded together, by the shared machinery.
         self._tokens = JwtVerifier(
             self._load_view,
@@ -359,7 +362,7 @@ class Sessions:
             refresh_seconds=settings.cache_refresh_seconds,
             cache_size=settings.verified_token_cache_size,
             clock=clock,
-            check=_check_token,
+            check=self._check_token,
         )
         #: revocations stamped at or after this (POSIX time) are read at the next reload.
         self._feed_from = clock() - _FEED_OVERLAP
@@ -722,6 +725,21 @@ class Sessions:
             if state is not None:
                 self._states[sid] = _State(state.user_id, state.expires_ts, True)
 
+    def _check_token(self, verified: VerifiedToken) -> None:
+        claims = verified.claims
+        check_session_ids(claims)
+        # _auth is a pure function of the key's claims, and only its successes are kept: a hit
+        # is the answer the same checks gave the same claims before.
+        key = _auth_key(claims)
+        auth = self._auths.get(key) if key is not None else None
+        if auth is None:
+            auth = _auth(claims)
+            if key is not None:
+                if len(self._auths) >= self._max_cached:
+                    del self._auths[next(iter(self._auths))]
+                self._auths[key] = auth
+        verified.derived["session"] = auth
+
     def _note_key(self, key: SigningKey) -> None:
         # A key rotated through this process verifies its tokens here at once.
         self._tokens.note_key(key.kid, lambda: verify_key_from_jwk(key.public_jwk))
@@ -759,9 +777,23 @@ def _replace_org(info: SessionInfo, org_id: str | None) -> SessionInfo:
     )
 
 
-def _check_token(verified: VerifiedToken) -> None:
-    check_session_ids(verified.claims)
-    verified.derived["session"] = _auth(verified.claims)
+def _auth_key(claims: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A key equal only for claims :func:`_auth` turns into equal answers: every claim but the
+    times, each a string, a boolean or a list of them (``True == 1`` would otherwise let one
+    token's answer stand for another's); ``None`` when some claim is anything else."""
+    key = []
+    for name, value in claims.items():
+        kind = type(value)
+        if kind is str or kind is bool:
+            key.append((name, value))
+        elif kind is list:
+            for item in value:
+                if type(item) is not str and type(item) is not bool:
+                    return None
+            key.append((name, tuple(value)))
+        elif name != "iat" and name != "exp":  # SessionAuth does not carry them
+            return None
+    return tuple(key)
 
 
 def _auth(claims: Mapping[str, Any]) -> SessionAuth:
