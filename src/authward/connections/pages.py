@@ -38,7 +38,6 @@ from authward.config.connection import ConnectionProvider
 from authward.connections.client import ProviderUnreachable, TokenRefused, pkce_pair
 from authward.errors import SettingsError
 from authward.server.browser_flow import BrowserFlow, error_page
-from authward.server.forms import FormError, read_form
 from authward.server.pages import Html, html_page, no_store_redirect, page_headers, render
 
 if TYPE_CHECKING:
@@ -187,17 +186,9 @@ class ConnectionPages:
 
     async def _checked_post(self, request: Request) -> tuple[str, ConnectionProvider] | Response:
         """The signed-in user and the provider of a CSRF-checked form post, or the refusal."""
-        try:
-            form = await read_form(request)
-        except FormError as exc:
-            return error_page("Invalid form", str(exc))
-        if not self.flow.forms.csrf_ok(request, form):
-            return error_page(
-                "Form expired",
-                "This form was not sent from this site or has expired. Reload the page and try "
-                "again.",
-                status=403,
-            )
+        form = await self.flow.checked_form(request, then="Reload the page and try again.")
+        if isinstance(form, Response):
+            return form
         viewer = await self._viewer(request)
         if viewer is None:
             return no_store_redirect("/login?" + urlencode({"return_to": "/connections"}))

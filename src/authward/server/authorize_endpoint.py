@@ -32,7 +32,7 @@ from authward.oauth.authorize import (
 from authward.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
 from authward.oauth.grants import CodeGrant
 from authward.server.browser_flow import BrowserFlow, client_ip, error_page
-from authward.server.forms import FormError, read_form, read_form_pairs
+from authward.server.forms import FormError, read_form_pairs
 from authward.server.pages import Html, html_page, no_store_redirect, render
 from authward.server.templates import CONSENT, DESCRIPTION, SCOPE_ITEM, SCOPE_TEXT
 from authward.store.records import StoredClient
@@ -203,17 +203,11 @@ class AuthorizeEndpoint:
 
     async def consent(self, request: Request) -> Response:
         forms = self.flow.forms
-        try:
-            form = await read_form(request)
-        except FormError as exc:
-            return error_page("Invalid form", str(exc))
-        if not forms.csrf_ok(request, form):
-            return error_page(
-                "Form expired",
-                "This form was not sent from this site or has expired. Go back to the "
-                "application and start again.",
-                status=403,
-            )
+        form = await self.flow.checked_form(
+            request, then="Go back to the application and start again."
+        )
+        if isinstance(form, Response):
+            return form
         ticket = forms.open_ticket("consent", form.get("ticket"), CONSENT_TICKET_SECONDS)
         pairs = ticket_pairs(ticket)
         if ticket is None or pairs is None:

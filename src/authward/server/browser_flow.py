@@ -10,11 +10,11 @@ import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from authward.channel.sessions import SessionInfo
 from authward.server.browser import browser_session
-from authward.server.forms import FormSigner
+from authward.server.forms import FormError, FormSigner, read_form
 from authward.server.pages import html_page, render
 from authward.server.templates import MESSAGE
 from authward.store.records import StoredClient
@@ -77,6 +77,21 @@ class BrowserFlow:
         self.aw = aw
         self.forms = FormSigner(aw.keys_box.derive_keys("authward-browser-forms"))
         self.clients = ClientDirectory(aw)
+
+    async def checked_form(self, request: Request, *, then: str) -> dict[str, str] | Response:
+        """The posted form once its CSRF token checks out, or the page that refuses it; ``then``
+        tells the user what to do about an expired form."""
+        try:
+            form = await read_form(request)
+        except FormError as exc:
+            return error_page("Invalid form", str(exc))
+        if not self.forms.csrf_ok(request, form):
+            return error_page(
+                "Form expired",
+                f"This form was not sent from this site or has expired. {then}",
+                status=403,
+            )
+        return form
 
     async def signed_in(self, request: Request) -> tuple[SessionInfo, str] | None:
         """The browser's session and its user's username, if the user may still sign in."""

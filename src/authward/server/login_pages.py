@@ -31,7 +31,6 @@ from authward.server.authorize_endpoint import (
 from authward.server.browser import browser_session, set_session_cookie
 from authward.server.browser_flow import BrowserFlow, client_ip, error_page
 from authward.server.end_session import end_session_routes
-from authward.server.forms import FormError, read_form
 from authward.server.pages import Html, html_page, no_store_redirect, render
 from authward.server.templates import ALERT, EXTERNAL_LINK, LOGIN, LOGIN_CONTEXT, SIGNED_IN
 from authward.store.audit import AuditEvent
@@ -126,17 +125,9 @@ class LoginPage:
         return self._form(request, ticket, pending, return_to=return_to or "")
 
     async def post(self, request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except FormError as exc:
-            return error_page("Invalid form", str(exc))
-        if not self.flow.forms.csrf_ok(request, form):
-            return error_page(
-                "Form expired",
-                "This form was not sent from this site or has expired. Reload the sign-in "
-                "page and try again.",
-                status=403,
-            )
+        form = await self.flow.checked_form(request, then="Reload the sign-in page and try again.")
+        if isinstance(form, Response):
+            return form
         ticket = form.get("ticket", "")
         pending = await self._pending(ticket)
         if isinstance(pending, Response):
