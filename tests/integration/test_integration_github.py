@@ -90,6 +90,22 @@ async def send(aw: Authward, name: str, payload: Any, account: str | None) -> st
 COMMENT = {"owner": "acme", "repo": "widgets", "number": 7}
 
 
+@pytest.fixture
+async def clocked(
+    database_url: str, settings_for: Any, example_config: Any, peer: tuple[GithubPeer, str]
+) -> AsyncIterator[tuple[Authward, FakeClock, GithubPeer]]:
+    """A runtime on a clock the test moves, running make_client's jobs against the peer."""
+    github, url = peer
+    aw = await Authward.open(example_config, settings_for(database_url), migrate=True)
+    try:
+        clock = FakeClock()
+        client, _ = make_client(url)
+        await bind(aw, client, clock=clock)
+        yield aw, clock, github
+    finally:
+        await aw.close()
+
+
 async def test_calls_carry_exactly_the_accounts_resolved_token(
     runtime: Authward, peer: tuple[GithubPeer, str]
 ) -> None:
@@ -158,95 +174,74 @@ async def test_a_token_revoked_at_github_fails_the_run_clearly_without_retrying(
 
 
 async def test_429_waits_for_retry_after_then_succeeds(
-    database_url: str, settings_for: Any, example_config: Any, peer: tuple[GithubPeer, str]
+    clocked: tuple[Authward, FakeClock, GithubPeer],
 ) -> None:
-    github, url = peer
-    aw = await Authward.open(example_config, settings_for(database_url), migrate=True)
-    try:
-        clock = FakeClock()
-        client, _ = make_client(url)
-        await bind(aw, client, clock=clock)
-        github.fail(
-            "/comments",
-            429,
-            "You have exceeded a secondary rate limit.",
-            headers={"Retry-After": "30"},
-        )
-        run_id = await send(aw, "comment", COMMENT, "user_alice")
-        run = await wait_for(aw, run_id, "waiting")
-        (task,) = run.tasks
-        assert task.resume_at is not None
-        assert (task.resume_at - T0).total_seconds() == 30
-        assert "HTTP 429" in (task.error or "")
-        assert "secondary rate limit" in (task.error or "")
-        clock.advance(30)
-        aw.jobs.wake()
-        run = await wait_for(aw, run_id)
-        assert run.status == "succeeded", run.error
-        assert run.tasks[0].attempts == 2
-        assert len(github.calls("/comments")) == 2
-    finally:
-        await aw.close()
+    aw, clock, github = clocked
+    github.fail(
+        "/comments",
+        429,
+        "You have exceeded a secondary rate limit.",
+        headers={"Retry-After": "30"},
+    )
+    run_id = await send(aw, "comment", COMMENT, "user_alice")
+    run = await wait_for(aw, run_id, "waiting")
+    (task,) = run.tasks
+    assert task.resume_at is not None
+    assert (task.resume_at - T0).total_seconds() == 30
+    assert "HTTP 429" in (task.error or "")
+    assert "secondary rate limit" in (task.error or "")
+    clock.advance(30)
+    aw.jobs.wake()
+    run = await wait_for(aw, run_id)
+    assert run.status == "succeeded", run.error
+    assert run.tasks[0].attempts == 2
+    assert len(github.calls("/comments")) == 2
 
 
 async def test_429_with_an_http_date_retry_after_waits_until_that_date(
-    database_url: str, settings_for: Any, example_config: Any, peer: tuple[GithubPeer, str]
+    clocked: tuple[Authward, FakeClock, GithubPeer],
 ) -> None:
-    github, url = peer
-    aw = await Authward.open(example_config, settings_for(database_url), migrate=True)
-    try:
-        clock = FakeClock()
-        client, _ = make_client(url)
-        await bind(aw, client, clock=clock)
-        # RFC 9110 allows an HTTP date; an hour ahead leaves room for a slow machine.
-        until = email.utils.formatdate(time.time() + 3600, usegmt=True)
-        github.fail(
-            "/comments",
-            429,
-            "You have exceeded a secondary rate limit.",
-            headers={"Retry-After": until},
-        )
-        run_id = await send(aw, "comment", COMMENT, "user_alice")
-        run = await wait_for(aw, run_id, "waiting")
-        (task,) = run.tasks
-        assert task.resume_at is not None
-        assert 3000 <= (task.resume_at - T0).total_seconds() <= 3600
-        assert "HTTP 429" in (task.error or "")
-    finally:
-        await aw.close()
+    aw, _, github = clocked
+    # RFC 9110 allows an HTTP date; an hour ahead leaves room for a slow machine.
+    until = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    github.fail(
+        "/comments",
+        429,
+        "You have exceeded a secondary rate limit.",
+        headers={"Retry-After": until},
+    )
+    run_id = await send(aw, "comment", COMMENT, "user_alice")
+    run = await wait_for(aw, run_id, "waiting")
+    (task,) = run.tasks
+    assert task.resume_at is not None
+    assert 3000 <= (task.resume_at - T0).total_seconds() <= 3600
+    assert "HTTP 429" in (task.error or "")
 
 
 async def test_403_rate_limit_waits_until_the_reset_and_other_errors_say_what_github_said(
-    database_url: str, settings_for: Any, example_config: Any, peer: tuple[GithubPeer, str]
+    clocked: tuple[Authward, FakeClock, GithubPeer],
 ) -> None:
-    github, url = peer
-    aw = await Authward.open(example_config, settings_for(database_url), migrate=True)
-    try:
-        clock = FakeClock()
-        client, _ = make_client(url)
-        await bind(aw, client, clock=clock)
-        reset = int(time.time()) + 120
-        github.fail(
-            "/comments",
-            403,
-            "API rate limit exceeded for user ID 7.",
-            headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
-        )
-        run_id = await send(aw, "comment", COMMENT, "user_alice")
-        run = await wait_for(aw, run_id, "waiting")
-        resume_at = run.tasks[0].resume_at
-        assert resume_at is not None
-        assert 100 <= (resume_at - T0).total_seconds() <= 120
-        assert "HTTP 403" in (run.tasks[0].error or "")
+    aw, _, github = clocked
+    reset = int(time.time()) + 120
+    github.fail(
+        "/comments",
+        403,
+        "API rate limit exceeded for user ID 7.",
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+    )
+    run_id = await send(aw, "comment", COMMENT, "user_alice")
+    run = await wait_for(aw, run_id, "waiting")
+    resume_at = run.tasks[0].resume_at
+    assert resume_at is not None
+    assert 100 <= (resume_at - T0).total_seconds() <= 120
+    assert "HTTP 403" in (run.tasks[0].error or "")
 
-        # A 5xx fails the task like any retryable error: open-issue allows one attempt.
-        github.fail("/repos/acme/widgets/issues", 502, "Server Error")
-        bad = await send(aw, "open-issue", {"title": ""}, "user_bob")
-        waiting = await wait_for(aw, bad, "waiting", "failed")
-        assert waiting.status == "failed"  # open-issue has no retries (limit 1)
-        assert "HTTP 502" in (waiting.error or "")
-    finally:
-        await aw.close()
+    # A 5xx fails the task like any retryable error: open-issue allows one attempt.
+    github.fail("/repos/acme/widgets/issues", 502, "Server Error")
+    bad = await send(aw, "open-issue", {"title": ""}, "user_bob")
+    waiting = await wait_for(aw, bad, "waiting", "failed")
+    assert waiting.status == "failed"  # open-issue has no retries (limit 1)
+    assert "HTTP 502" in (waiting.error or "")
 
 
 async def test_validation_errors_are_final_and_carry_githubs_message(
