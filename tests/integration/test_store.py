@@ -13,14 +13,21 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from authward import db, define_auth, define_config
 from authward.config import Config
 from authward.errors import SettingsError, StoreError, TokenError
 from authward.runtime import Authward
 from authward.store import migrate as migrations
-from authward.store.engine import create_engine
-from authward.store.schema import machine_users, metadata, oauth2_clients, signing_keys
+from authward.store.engine import begin_write, create_engine, single_statement_reads
+from authward.store.schema import (
+    machine_users,
+    metadata,
+    oauth2_clients,
+    revoked_tokens,
+    signing_keys,
+)
 from authward.store.type_tables import type_tables
 from tests.conftest import SettingsFactory
 
@@ -274,3 +281,69 @@ async def test_postgres_server_refuses_a_stale_schema(
         assert tables == []
     finally:
         await engine.dispose()
+
+
+async def test_pooled_connections_the_server_closed_are_replaced_unnoticed(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url, pool_size=3)
+    try:
+
+        async def backend_pid() -> int:
+            async with engine.connect() as conn:
+                return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+        # Three connections in the pool at once, then every one of them terminated by the server.
+        pids = set(await asyncio.gather(*(backend_pid() for _ in range(3))))
+        assert len(pids) == 3
+        await _terminate(postgres_url, pids)
+        # Each checkout finds a closed connection, drops it and opens a new one: no error.
+        after = set(await asyncio.gather(*(backend_pid() for _ in range(3))))
+        assert after.isdisjoint(pids)
+    finally:
+        await engine.dispose()
+
+
+async def _terminate(postgres_url: str, pids: set[int]) -> None:
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            for pid in pids:
+                await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    finally:
+        await engine.dispose()
+    # The server closes each socket a moment after pg_terminate_backend returns.
+    await asyncio.sleep(0.2)
+
+
+def _revoked_row() -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"jti": uuid.uuid4().hex, "expires_at": now, "revoked_at": now, "reason": "test"}
+
+
+async def test_a_failed_write_transaction_leaves_nothing_behind(runtime: Authward) -> None:
+    """The transaction really begins (SQLite's BEGIN goes straight to the driver): a write
+    inside it that fails takes the earlier writes of the transaction with it."""
+
+    async def write_then_fail() -> None:
+        async with begin_write(runtime.engine) as conn:
+            await conn.execute(revoked_tokens.insert().values(_revoked_row()))
+            raise RuntimeError("fails after a write")
+
+    before = await _count(runtime, revoked_tokens)
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
+    assert await _count(runtime, revoked_tokens) == before
+
+
+async def test_single_statement_reads_see_committed_writes_and_hold_no_lock(
+    runtime: Authward,
+) -> None:
+    reads = single_statement_reads(runtime.engine)
+    async with reads.connect() as conn:
+        before = (await conn.execute(select(func.count()).select_from(revoked_tokens))).scalar()
+        # With the read's connection still open, another writer is not kept waiting by it.
+        async with begin_write(runtime.engine) as writer:
+            await writer.execute(revoked_tokens.insert().values(_revoked_row()))
+        after = (await conn.execute(select(func.count()).select_from(revoked_tokens))).scalar()
+    assert after == before + 1

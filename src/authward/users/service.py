@@ -36,7 +36,7 @@ from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
 from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write
+from authward.store.engine import begin_write, single_statement_reads
 from authward.store.schema import users
 from authward.store.type_records import Records
 from authward.users.errors import (
@@ -184,14 +184,8 @@ class Users:
         self._claims_epoch = 0
         #: Called with the user id once a user is disabled (the runtime revokes its grants).
         self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
-        # Sign-in reads and its audit insert are single statements: on PostgreSQL, running them
-        # outside a transaction saves the BEGIN and ROLLBACK/COMMIT round trips (SQLite has none
-        # to save, and its isolation switch costs more than it saves).
-        self._autocommit = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else None
-        )
+        # Sign-in reads and its audit insert are single statements: no transaction around them.
+        self._single = single_statement_reads(engine)
         self._profile = config.auth.user_profile
         self._records = Records(self._profile.type, engine) if self._profile is not None else None
         self._audit = audit
@@ -411,7 +405,7 @@ class Users:
         known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
         # A NULL username matches no user: one statement for every attempt.
         params = {**self._throttle.summary_params(keys), "username": username if known else None}
-        async with (self._autocommit or self._engine).connect() as conn:
+        async with self._single.connect() as conn:
             found = (await conn.execute(_SIGN_IN_READ, params)).one()
         state = self._throttle.state(found.locked_until, found.account_window_until, now)
         row = found if found.id is not None else None
@@ -498,12 +492,8 @@ class Users:
 
     async def _record_quietly(self, event: AuditEvent) -> None:
         try:
-            if self._autocommit is None:
-                async with begin_write(self._engine) as conn:
-                    await self._audit.record(event, conn)
-            else:
-                async with self._autocommit.connect() as conn:
-                    await self._audit.record(event, conn)
+            async with self._single.connect() as conn:
+                await self._audit.record(event, conn)
         except Exception as exc:
             log.warning("could not record audit event %s: %s", event.kind, type(exc).__name__)
 
