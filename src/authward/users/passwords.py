@@ -16,7 +16,9 @@ __all__ = [
 ]
 
 import asyncio
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -45,15 +47,36 @@ def check_password(password: str) -> None:
         raise InvalidPassword(f"the password must be at most {MAX_PASSWORD_LENGTH} characters")
 
 
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# One hashing thread per CPU the process may use, shared by every Passwords: more at once would
+# only time-slice the same cores and hold 19 MiB each, so a burst of sign-ins queues here, in
+# order, instead of spreading out over asyncio's default pool (and crowding what else uses it).
+_pool: ThreadPoolExecutor | None = None
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_usable_cpus(), "authward-argon2")
+    return _pool
+
+
 class Passwords:
-    """Hash and verify in a worker thread (argon2 holds the CPU for tens of milliseconds)."""
+    """Hash and verify in a hashing thread (argon2 holds the CPU for tens of milliseconds)."""
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or owasp_hasher()
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            _hashing_pool(), self._hasher.hash, password
+        )
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches. With no hash (unknown user, no local password) the
@@ -62,7 +85,9 @@ class Passwords:
             password_hash = await self._dummy_hash()
         # Stored passwords are never longer, so cutting keeps the work bounded and the answer.
         candidate = password[: MAX_PASSWORD_LENGTH + 1]
-        return await asyncio.to_thread(self._verify, password_hash, candidate)
+        return await asyncio.get_running_loop().run_in_executor(
+            _hashing_pool(), self._verify, password_hash, candidate
+        )
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
