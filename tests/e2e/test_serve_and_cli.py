@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import stat
@@ -53,8 +54,10 @@ def cli(
     return result
 
 
-def serve(workdir: Path, env: dict[str, str], app: str = "app.py") -> Iterator[str]:
-    """Run `authward serve` until the caller is done; yields the URL it printed."""
+def start(
+    workdir: Path, env: dict[str, str], app: str = "app.py"
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `authward serve` and wait until it answers; returns the process and its URL."""
     proc = subprocess.Popen(
         [*AUTHWARD, "serve", "--app", app],
         cwd=workdir,
@@ -66,14 +69,22 @@ def serve(workdir: Path, env: dict[str, str], app: str = "app.py") -> Iterator[s
     assert proc.stdout is not None
     line = proc.stdout.readline()
     url = line.rsplit(" at ", 1)[-1].strip()
+    if url != f"http://127.0.0.1:{env['AUTHWARD_PORT']}":
+        proc.kill()
+        raise AssertionError(line + proc.communicate()[1])
+    for _ in range(100):
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    return proc, url
+
+
+def serve(workdir: Path, env: dict[str, str], app: str = "app.py") -> Iterator[str]:
+    """Run `authward serve` until the caller is done; yields the URL it printed."""
+    proc, url = start(workdir, env, app)
     try:
-        assert url == f"http://127.0.0.1:{env['AUTHWARD_PORT']}", line + proc.stderr.read()  # type: ignore[union-attr]
-        for _ in range(100):
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
         yield url
     finally:
         proc.terminate()
@@ -126,6 +137,29 @@ def test_embedded_store_is_sqlite_in_wal_mode_with_a_private_key_file(
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert stat.S_IMODE((workdir / "authward.key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_stop_signal_closes_the_store_before_the_process_exits(
+    workdir: Path, env: dict[str, str], sig: signal.Signals, status: int
+) -> None:
+    proc, url = start(workdir, env)
+    client = cli(["oauth2client", "get", "my-oauth2-client", "--json"], workdir, env).stdout
+    credentials = json.loads(client)
+    for _ in range(5):  # requests that use the store, so the server holds open connections
+        answer = httpx.post(
+            url + "/oauth2/revoke",
+            data={"token": "unknown"},
+            auth=(credentials["client_id"], credentials["client_secret"]),
+        )
+        assert answer.status_code == 200
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr, stderr
+    # SQLite removes the write-ahead log when the last connection to the database closes.
+    assert (workdir / "authward.db").exists()
+    assert not (workdir / "authward.db-wal").exists()
 
 
 def test_oauth2client_get_prints_credentials_that_survive_restarts(

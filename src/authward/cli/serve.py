@@ -4,7 +4,11 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
+import asyncio
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +43,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal that stopped it as soon as it has stopped, which kills the
+    process (SIGTERM) or cancels the closing runtime (SIGINT) before authward has flushed its
+    audit rows, handed runs in flight back and closed its database. ``_serve`` handles the
+    signals instead, and acts on them once authward has closed."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     config, module = load_app(app_path)
     job_clients = find_job_clients(module)
@@ -54,7 +69,7 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     except BaseException:
         sock.close()
         raise
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             build_app(aw, mount=mount), log_level="warning", access_log=False, lifespan="off"
         )
@@ -63,6 +78,15 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     url = f"http://{shown_host}:{bound_port}"
     print(f"authward: serving {app_path} at {url}", flush=True)
     print(f"authward: issuer {aw.issuer}, database {display_url(aw.engine.url)}", flush=True)
+    stopped_by: list[int] = []
+
+    def stop(sig: int) -> None:
+        stopped_by.append(sig)
+        server.handle_exit(sig, None)  # a second Ctrl-C stops without waiting for requests
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
     try:
         aw.jobs.bind(job_clients)
         if aw.jobs.jobs and settings.jobs_worker:  # the embedded worker and scheduler
@@ -75,6 +99,10 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     finally:
         await aw.close()
         sock.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if signal.SIGINT in stopped_by:
+        raise KeyboardInterrupt  # exit status 130, as for any command stopped with Ctrl-C
 
 
 async def _migrate(app_path: Path) -> list[str]:
