@@ -20,10 +20,16 @@ used (in cores) and the ratio of req/s per CPU-second:
 
 Every endpoint is called once and its answer checked before it is loaded; a non-2xx answer
 under load aborts the run. Then password logins through authward's login form (`POST /login`)
-are set against argon2id verification alone on the same CPU. `--profile DIR` serves authward
-under cProfile (`bench/profile_serve.py`), loads each endpoint once more and prints where the
-event-loop thread's time goes. On a machine busy with other work, `--realtime 10` (root) runs
-the servers and wrk under SCHED_RR so that each server really gets its core.
+are set against argon2id verification alone on the same CPU, measured right before and right
+after each server run (this VM's CPU speed drifts by 10-25 % from minute to minute). Over the
+same run, /proc gives the share of the server's own CPU that went into its argon2id threads
+(named `authward-argon2` in the OS). Drift cannot move that share, since both parts are
+measured at the same moment on the same core; it leaves out what the server lost waiting
+(its CPU column) and a hash slowed down by its neighbours, which the other two ratios include.
+`--profile DIR` serves authward under cProfile (`bench/profile_serve.py`), loads each endpoint
+once more and prints where the event-loop thread's time goes. On a machine busy with other
+work, `--realtime 10` (root) runs the servers and wrk under SCHED_RR so that each server really
+gets its core.
 
 Needs wrk (`apt-get install -y wrk`), taskset, node and npm (`npm ci` is run in the peer's
 directory when its node_modules is missing), and for `--database postgresql` a server at
@@ -61,6 +67,7 @@ from authward.config.loader import load_app
 from authward.oauth.grants import CodeGrant
 from authward.runtime import Authward
 from authward.settings import load_settings
+from authward.users.passwords import HASHING_THREAD
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "bench" / "oauth_app.py"
@@ -108,6 +115,8 @@ class Result:
     #: CPU the server used over the run, in cores (at most 1: it is pinned to one); NaN if unknown
     cpu: float = float("nan")
     refused: int = 0  # answers outside 2xx/3xx
+    #: share of that CPU spent in authward's argon2id threads (NaN if unknown)
+    hashing: float = float("nan")
 
 
 def _lua(text: str) -> str:
@@ -131,11 +140,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int, name: str) -> float:
+    """User + system CPU of the process's threads called ``name`` (their OS-level name)."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != name:
+                continue
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(request: Request, connections: int, seconds: int, pid: int | None = None) -> Result:
     """Load ``request``; with ``pid``, also how much CPU that server process used meanwhile."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(request.lua())
     cpu_before = cpu_seconds(pid) if pid else 0.0
+    hashing_before = thread_cpu_seconds(pid, HASHING_THREAD) if pid else 0.0
     try:
         out = subprocess.run(
             [
@@ -149,6 +173,7 @@ def wrk(request: Request, connections: int, seconds: int, pid: int | None = None
     finally:
         os.unlink(script.name)
     cpu = cpu_seconds(pid) - cpu_before if pid else float("nan")
+    hashing = thread_cpu_seconds(pid, HASHING_THREAD) - hashing_before if pid else float("nan")
     refused = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if refused:
         print(f"    ({request.url}: {refused.group(1)} refused requests)", flush=True)
@@ -168,6 +193,7 @@ def wrk(request: Request, connections: int, seconds: int, pid: int | None = None
         _ms(*p99.groups()),
         share,
         int(refused.group(1)) if refused else 0,
+        hashing / cpu if cpu else float("nan"),
     )
 
 
@@ -537,7 +563,8 @@ def logins(servers: dict[str, Server], connections: list[int], seconds: int, rou
                 print(
                     f"  {c:>3} conn, round {r + 1}, {name:<8} login {run.rps:6,.1f}/s "
                     f"({run.rps / run.cpu:6,.1f} per CPU-second), argon2id alone around it "
-                    f"{wall:6,.1f}/s ({per_cpu:6,.1f} per CPU-second): {run.rps / wall:.0%}",
+                    f"{wall:6,.1f}/s ({per_cpu:6,.1f} per CPU-second): {run.rps / wall:.0%}; "
+                    f"the server's CPU in argon2id threads: {run.hashing:.1%}",
                     flush=True,
                 )
     rows = [
@@ -545,8 +572,9 @@ def logins(servers: dict[str, Server], connections: list[int], seconds: int, rou
         f"{len(alone)} measurements: {min(a[0] for a in alone):,.1f}-"
         f"{max(a[0] for a in alone):,.1f}/s",
         "| code | conn | logins/s | p50 | p99 | CPU | argon2id alone around the runs | "
-        "of the hash-alone rate | per CPU-second, of the hash's | refused (all rounds) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "of the hash-alone rate | per CPU-second, of the hash's | "
+        "server CPU in argon2id threads | refused (all rounds) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in connections:
         for name in servers:
@@ -559,9 +587,12 @@ def logins(servers: dict[str, Server], connections: list[int], seconds: int, rou
             share = statistics.median(x.rps / wall for x, wall, _ in runs)
             per_cpu = statistics.median(x.rps / x.cpu / h for x, _, h in runs)
             refused = sum(x.refused for x, _, _ in runs)
+            # 0 for code that does not name its hashing threads (a --baseline before them)
+            hashing = statistics.median(x.hashing for x, _, _ in runs)
             rows.append(
                 f"| {name} | {c} | {rps:,.1f} | {p50:.0f} ms | {p99:.0f} ms | {cpu:.2f} | "
-                f"{hash_rate:,.1f}/s | {share:.0%} | {per_cpu:.0%} | {refused} |"
+                f"{hash_rate:,.1f}/s | {share:.0%} | {per_cpu:.0%} | "
+                f"{f'{hashing:.1%}' if hashing else '—'} | {refused} |"
             )
     return "\n".join(rows)
 

@@ -264,16 +264,19 @@ class Authward:
         return value
 
     async def _load_view(self) -> TokenView:
-        published = await self.keys.published(_now())
+        # One connection for the four reads: under load each checkout can wait for the pool.
+        now = _now()
         async with self.engine.connect() as conn:
+            published = await self.keys.published(now, conn)
             rows = await conn.execute(select(machine_users.c.id, machine_users.c.client_id))
             directory = {str(r.id): r.client_id for r in rows}
             clients = frozenset((await conn.execute(select(oauth2_clients.c.client_id))).scalars())
+            revoked = frozenset(await self.revocations.live(now, conn))
         return TokenView(
             keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
             machine_users=directory,
             clients=clients,
-            revoked=frozenset(await self.revocations.live(_now())),
+            revoked=revoked,
         )
 
     def _signer_stale(self) -> bool:

@@ -347,3 +347,20 @@ async def test_single_statement_reads_see_committed_writes_and_hold_no_lock(
             await writer.execute(revoked_tokens.insert().values(_revoked_row()))
         after = (await conn.execute(select(func.count()).select_from(revoked_tokens))).scalar()
     assert after == before + 1
+
+
+async def test_writers_of_one_process_get_the_sqlite_write_lock_in_the_order_they_asked(
+    sqlite_runtime: Authward,
+) -> None:
+    # SQLite alone would let whichever writer's busy-wait happens to wake first go next, so a
+    # writer could wait seconds under load while later ones went before it.
+    order: list[int] = []
+
+    async def write(i: int) -> None:
+        async with begin_write(sqlite_runtime.engine) as conn:
+            await conn.execute(revoked_tokens.insert().values(_revoked_row()))
+            order.append(i)
+
+    await asyncio.gather(*(write(i) for i in range(24)))
+    assert order == list(range(24))
+    assert await _count(sqlite_runtime, revoked_tokens) == 24

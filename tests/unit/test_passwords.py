@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 from argon2 import PasswordHasher
 
-from authward.users.passwords import Passwords, _usable_cpus
+from authward.users.passwords import HASHING_THREAD, Passwords, _usable_cpus
 
 
 class _Watched(PasswordHasher):
@@ -44,4 +45,13 @@ async def test_a_burst_of_verifications_runs_at_most_one_per_cpu_at_a_time() -> 
     )
     assert results == [True] * 12 + [False] * 4
     assert hasher.most <= _usable_cpus()
-    assert all(name.startswith("authward-argon2") for name in hasher.threads)
+    assert all(name.startswith(HASHING_THREAD) for name in hasher.threads)
+
+
+def test_the_hashing_threads_carry_their_name_in_the_os() -> None:
+    async def hash_once() -> str:
+        return await Passwords(_Watched()).hash("correct horse battery")
+
+    asyncio.run(hash_once())
+    names = [task.read_text().strip() for task in Path("/proc/self/task").glob("*/comm")]
+    assert HASHING_THREAD in names

@@ -683,9 +683,9 @@ class Sessions:
     async def _load_view(self) -> _KeyView:
         # Called by the machinery under its lock: one reload at a time.
         started = self._clock()
-        published = await self._keys.published(datetime.now(UTC))
         since = datetime.fromtimestamp(self._feed_from, UTC)
         async with self._engine.connect() as conn:
+            published = await self._keys.published(datetime.now(UTC), conn)
             revoked = [
                 r.id
                 for r in await conn.execute(

@@ -8,18 +8,22 @@ __all__ = [
     "create_engine",
     "display_url",
     "normalise_url",
+    "reading",
     "single_statement_reads",
     "write_transaction",
 ]
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import Pool
 
 from authward.errors import SettingsError, StoreError
 
@@ -48,6 +52,8 @@ def display_url(url: URL) -> str:
 _PG_LOCK_KEY = 0x61757468_77617264
 _WRITE_LOCK = "authward_write_lock"
 _NO_BEGIN = "authward_no_begin"
+#: How long a SQLite writer waits for its turn before it fails.
+_BUSY_TIMEOUT_SECONDS = 15
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -57,7 +63,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_SECONDS * 1000}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -103,6 +109,19 @@ async def check_connection(engine: AsyncEngine) -> None:
         raise StoreError(f"cannot use database {display_url(engine.url)}: {reason}") from exc
 
 
+@asynccontextmanager
+async def reading(
+    engine: AsyncEngine, conn: AsyncConnection | None
+) -> AsyncIterator[AsyncConnection]:
+    """``conn`` when the caller has one (several reads on one connection, one snapshot), else
+    a connection of the engine's own."""
+    if conn is not None:
+        yield conn
+        return
+    async with engine.connect() as own:
+        yield own
+
+
 def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
     """The engine for hot paths that read with one statement, so need no transaction around it:
     on PostgreSQL that saves the BEGIN and ROLLBACK round trips, on SQLite the BEGIN (a single
@@ -112,11 +131,37 @@ def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_NO_BEGIN: True})
 
 
+# SQLite lets one writer in at a time and makes the others poll with growing sleeps
+# (busy_timeout), so under load an unlucky writer can wait seconds while newcomers go first.
+# Writers of one process therefore queue here, in order, before they ask SQLite; only writers
+# of other processes still meet the busy timeout.
+_sqlite_writers: WeakKeyDictionary[Pool, asyncio.Lock] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _sqlite_writers.setdefault(engine.sync_engine.pool, asyncio.Lock())
+    try:
+        async with asyncio.timeout(_BUSY_TIMEOUT_SECONDS):
+            await lock.acquire()
+    except TimeoutError:
+        raise StoreError(
+            f"the database stayed busy: no turn to write within {_BUSY_TIMEOUT_SECONDS} s"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @asynccontextmanager
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that holds the store-wide write lock: one writer of schema, config and keys
     at a time across every process sharing the database."""
-    async with engine.connect() as conn:
+    async with _writer_turn(engine), engine.connect() as conn:
         conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -127,10 +172,10 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
 @asynccontextmanager
 async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that writes rows (no store-wide lock). On SQLite it takes the database's
-    write lock at BEGIN (IMMEDIATE): concurrent writers then wait their turn (busy_timeout)
-    instead of failing a read-to-write lock upgrade with "database is locked". On PostgreSQL it
-    is a plain transaction."""
-    async with engine.connect() as conn:
+    write lock at BEGIN (IMMEDIATE), after the process's earlier writers (in order): concurrent
+    writers then wait their turn instead of failing a read-to-write lock upgrade with "database
+    is locked". On PostgreSQL it is a plain transaction."""
+    async with _writer_turn(engine), engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():

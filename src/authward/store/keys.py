@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.crypto.secretbox import SecretBox
+from authward.store.engine import reading
 from authward.store.records import StoredKey
 from authward.store.schema import signing_keys
 
@@ -23,15 +24,17 @@ class SigningKeyStore:
         self._engine = engine
         self._box = box
 
-    async def published(self, now: datetime) -> list[StoredKey]:
+    async def published(
+        self, now: datetime, conn: AsyncConnection | None = None
+    ) -> list[StoredKey]:
         """Public halves of the keys whose tokens may still be alive, newest first."""
         query = (
             select(signing_keys)
             .where(or_(signing_keys.c.publish_until.is_(None), signing_keys.c.publish_until > now))
             .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        async with reading(self._engine, conn) as c:
+            rows = (await c.execute(query)).mappings().all()
         return [
             StoredKey(
                 kid=r["kid"],

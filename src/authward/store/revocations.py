@@ -7,9 +7,9 @@ __all__ = ["RevocationStore"]
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authward.store.engine import begin_write
+from authward.store.engine import begin_write, reading
 from authward.store.schema import revoked_tokens
 
 
@@ -32,11 +32,11 @@ class RevocationStore:
             )
             return True
 
-    async def live(self, now: datetime) -> set[str]:
+    async def live(self, now: datetime, conn: AsyncConnection | None = None) -> set[str]:
         """Ids revoked whose tokens have not expired yet (expired ones are refused anyway)."""
         query = select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at > now)
-        async with self._engine.connect() as conn:
-            return set((await conn.execute(query)).scalars())
+        async with reading(self._engine, conn) as c:
+            return set((await c.execute(query)).scalars())
 
     async def purge(self, now: datetime) -> int:
         async with begin_write(self._engine) as conn:

@@ -8,6 +8,7 @@ strings (``$argon2id$v=19$m=19456,t=2,p=1$salt$hash``), so a stored hash says ho
 from __future__ import annotations
 
 __all__ = [
+    "HASHING_THREAD",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "Passwords",
@@ -16,8 +17,10 @@ __all__ = [
 ]
 
 import asyncio
+import ctypes
 import os
 import secrets
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
@@ -53,6 +56,15 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+#: The hashing threads' name, also in the OS (``top -H``, ``ps -L``, /proc/PID/task/*/comm).
+HASHING_THREAD = "authward-argon2"
+
+
+def _name_os_thread() -> None:
+    if sys.platform == "linux":  # prctl(PR_SET_NAME); the kernel keeps 15 bytes
+        ctypes.CDLL(None).prctl(15, HASHING_THREAD.encode(), 0, 0, 0)
+
+
 # One hashing thread per CPU the process may use, shared by every Passwords: more at once would
 # only time-slice the same cores and hold 19 MiB each, so a burst of sign-ins queues here, in
 # order, instead of spreading out over asyncio's default pool (and crowding what else uses it).
@@ -62,7 +74,7 @@ _pool: ThreadPoolExecutor | None = None
 def _hashing_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(_usable_cpus(), "authward-argon2")
+        _pool = ThreadPoolExecutor(_usable_cpus(), HASHING_THREAD, _name_os_thread)
     return _pool
 
 
