@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 import uuid
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from authward import db, define_auth, define_config
@@ -364,3 +365,22 @@ async def test_writers_of_one_process_get_the_sqlite_write_lock_in_the_order_the
     await asyncio.gather(*(write(i) for i in range(24)))
     assert order == list(range(24))
     assert await _count(sqlite_runtime, revoked_tokens) == 24
+
+
+async def test_a_busy_sqlite_database_at_begin_is_sqlalchemys_operational_error(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+    engine = create_engine(url)
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA busy_timeout=50")
+            await conn.commit()
+            holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            writer = await conn.execution_options(authward_write_lock=True)
+            with pytest.raises(OperationalError, match="database is locked"):
+                await writer.begin()
+    finally:
+        holder.close()
+        await engine.dispose()

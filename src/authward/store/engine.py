@@ -14,6 +14,7 @@ __all__ = [
 ]
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
@@ -77,7 +78,12 @@ def _sqlite_begin(conn: Connection) -> None:
     sql = "BEGIN IMMEDIATE" if options.get(_WRITE_LOCK, False) else "BEGIN"
     # Straight to the driver: one hop to aiosqlite's thread instead of three (cursor, execute,
     # close) through a SQLAlchemy statement, on every transaction.
-    conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))  # type: ignore[union-attr]
+    try:
+        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        # As SQLAlchemy raises it for any statement ("database is locked": OperationalError),
+        # so callers that tell a busy or lost database from a mistake still can.
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from None
 
 
 def _pg_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
