@@ -184,7 +184,7 @@ class Users:
         self._claims_epoch = 0
         #: Called with the user id once a user is disabled (the runtime revokes its grants).
         self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
-        # Sign-in reads and its audit insert are single statements: no transaction around them.
+        # The sign-in read is a single statement: no transaction around it.
         self._single = single_statement_reads(engine)
         self._profile = config.auth.user_profile
         self._records = Records(self._profile.type, engine) if self._profile is not None else None
@@ -492,8 +492,7 @@ class Users:
 
     async def _record_quietly(self, event: AuditEvent) -> None:
         try:
-            async with self._single.connect() as conn:
-                await self._audit.record(event, conn)
+            await self._audit.record(event)
         except Exception as exc:
             log.warning("could not record audit event %s: %s", event.kind, type(exc).__name__)
 
