@@ -384,3 +384,30 @@ async def test_a_busy_sqlite_database_at_begin_is_sqlalchemys_operational_error(
     finally:
         holder.close()
         await engine.dispose()
+
+
+async def test_the_sqlite_driver_keeps_dbapi_semantics(tmp_path: Path) -> None:
+    """Our adapter (one hand-off per statement) answers as SQLAlchemy's own: rows, row counts,
+    executemany, errors translated, and the connection still usable after an error."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)")
+            many = await conn.execute(
+                text("INSERT INTO t VALUES (:k, :n)"), [{"k": "a", "n": 1}, {"k": "b", "n": 2}]
+            )
+            assert many.rowcount == 2
+            one = await conn.execute(text("INSERT INTO t VALUES ('c', 3)"))
+            assert (one.rowcount, one.lastrowid) == (1, 3)
+        async with engine.connect() as conn:
+            with pytest.raises(IntegrityError):
+                await conn.execute(text("INSERT INTO t VALUES ('a', 9)"))
+            await conn.rollback()
+            rows = (await conn.execute(text("SELECT k, n FROM t ORDER BY k"))).all()
+            assert [tuple(r) for r in rows] == [("a", 1), ("b", 2), ("c", 3)]
+            updated = await conn.execute(text("UPDATE t SET n = n + 1 WHERE n > 1"))
+            assert updated.rowcount == 2
+            streamed = await conn.stream(text("SELECT n FROM t ORDER BY n"))
+            assert [r.n async for r in streamed] == [1, 3, 4]
+    finally:
+        await engine.dispose()

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import Pool
 
 from authward.errors import SettingsError, StoreError
+from authward.store.sqlite_driver import aiosqlite_module
 
 
 def normalise_url(url: str) -> URL:
@@ -96,6 +97,8 @@ def _pg_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("module", aiosqlite_module())
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine.sync_engine, "checkout", _pg_checkout)
