@@ -220,7 +220,7 @@ class StepClock:
         return self.now
 
 
-async def test_a_view_past_three_quarters_of_the_interval_is_reloaded_in_the_background(
+async def test_a_view_past_half_the_interval_is_reloaded_in_the_background(
     runtime: Authward, example_config: Any
 ) -> None:
     aw, verifier = runtime, runtime.verifier
@@ -249,9 +249,15 @@ async def test_a_view_past_three_quarters_of_the_interval_is_reloaded_in_the_bac
             for token in (by_http, direct, later):
                 assert await other.revoke_token(token) is True
 
+            # Before half the interval the view is simply used: no reload starts.
+            clock.now = loaded + refresh * 0.4
+            response = await c.get("/", headers={"Authorization": f"Bearer {by_http}"})
+            assert response.status_code == 200
+            assert verifier.reloading is None
+
             # In the early window both paths answer from the view they have (the revocations
             # are not in it yet) and leave one reload running in the background.
-            clock.now = loaded + refresh * 0.8
+            clock.now = loaded + refresh * 0.6
             response = await c.get("/", headers={"Authorization": f"Bearer {by_http}"})
             assert response.status_code == 200
             reload = verifier.reloading

@@ -16,7 +16,7 @@ an in-memory view, so the hot path does no I/O:
 - every ``AUTHWARD_CACHE_REFRESH_SECONDS`` (2 s) the view reloads the published keys and the
   sessions revoked lately (one small query, however many sessions there are), so a sign-out in
   another process is refused here within that interval, or at once after :meth:`invalidate`
-  (the reload starts in the background at 3/4 of the interval: tokens/verifier.py);
+  (the reload starts in the background at half the interval: tokens/verifier.py);
 - a revocation made through this process is refused at once;
 - the session's own expiry is checked on every verification.
 

@@ -5,7 +5,7 @@ tokens in ``channel/sessions.py``): one key view and one verified-token cache.
 
 - The view (published keys, and whatever else the token kind's dynamic checks read) is never used
   once it is ``refresh_seconds`` old, and is reloaded at most once a second on an unknown ``kid``,
-  so the hot path does no I/O (docs/decisions/004). A request that finds it older than 3/4 of
+  so the hot path does no I/O (docs/decisions/004). A request that finds it older than half
   the interval starts one reload in the background and is answered from the current view; only a
   view past the full interval is waited for (decision 004).
 - A token whose signature, ``typ``, issuer, audience and times were checked is kept, so the next
@@ -42,8 +42,10 @@ log = logging.getLogger("authward.tokens")
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
 #: Share of ``refresh_seconds`` after which a request starts the next reload in the background,
-#: so that under load the reload is usually done before any request has to wait for it.
-_RENEW_AT = 0.75
+#: so that under load the reload is done before any request has to wait for it. Under full load
+#: each hand-off to aiosqlite's thread waits for the GIL, and a reload took 0.3-0.6 s: at 3/4 of
+#: the default 2 s it was often late, and requests queued behind it (docs/benchmarks.md).
+_RENEW_AT = 0.5
 #: How long ``close()`` lets a background reload finish before cancelling it.
 _CLOSE_WAIT = 5.0
 
