@@ -21,8 +21,10 @@ from authward.config import Config
 from authward.errors import SettingsError, StoreError, TokenError
 from authward.runtime import Authward
 from authward.store import migrate as migrations
-from authward.store.engine import begin_write, create_engine, single_statement_reads
+from authward.store.audit import AuditEvent, audit_rows
+from authward.store.engine import begin_write, create_engine, insert_all, single_statement_reads
 from authward.store.schema import (
+    audit_events,
     machine_users,
     metadata,
     oauth2_clients,
@@ -379,10 +381,40 @@ async def test_a_busy_sqlite_database_at_begin_is_sqlalchemys_operational_error(
             await conn.commit()
             holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
             writer = await conn.execution_options(authward_write_lock=True)
+            await writer.begin()  # BEGIN IMMEDIATE goes with the first statement
             with pytest.raises(OperationalError, match="database is locked"):
-                await writer.begin()
+                await writer.execute(text("SELECT 1"))
+            await writer.rollback()
+            holder.execute("ROLLBACK")
+            # The failed BEGIN left nothing pending: the connection works on.
+            assert (await writer.execute(text("SELECT 1"))).scalar() == 1
     finally:
         holder.close()
+        await engine.dispose()
+
+
+async def test_a_sqlite_transaction_begins_with_its_first_statement(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE travels with the transaction's first statement: until then nothing is
+    locked, from then on the write lock is held to the end, and an empty transaction ends
+    without error."""
+    path = tmp_path / "begin.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.05)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        async with begin_write(engine) as conn:
+            other.execute("INSERT INTO t VALUES (1)")  # not locked yet
+            await conn.execute(text("SELECT count(*) FROM t"))
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("INSERT INTO t VALUES (2)")
+            await conn.execute(text("INSERT INTO t VALUES (3)"))
+        async with begin_write(engine):
+            pass  # nothing ran: nothing to commit
+        rows = other.execute("SELECT n FROM t ORDER BY n").fetchall()
+        assert rows == [(1,), (3,)]
+    finally:
+        other.close()
         await engine.dispose()
 
 
@@ -411,3 +443,80 @@ async def test_the_sqlite_driver_keeps_dbapi_semantics(tmp_path: Path) -> None:
             assert [r.n async for r in streamed] == [1, 3, 4]
     finally:
         await engine.dispose()
+
+
+async def test_insert_all_writes_rows_as_sqlalchemy_would(runtime: Authward) -> None:
+    """The rows read back the same as rows SQLAlchemy inserted itself: UTC datetimes, JSON,
+    NULLs; several tables in one transaction."""
+    at = datetime(2026, 12, 4, 3, 4, 5, 678901, tzinfo=UTC)
+    direct = AuditEvent("test.direct", at, ip="10.0.0.1", detail={"n": [1, "two", None]})
+    batched = [
+        AuditEvent("test.batched", at, actor="a", detail={"n": [1, "two", None]}),
+        AuditEvent("test.batched", at, subject="s", client_id="c", detail={}),
+    ]
+    revoked = _revoked_row()
+    async with begin_write(runtime.engine) as conn:
+        await runtime.audit.record(direct, conn)
+    await insert_all(runtime.engine, [audit_rows(batched), (revoked_tokens.insert(), [revoked])])
+    recent = await runtime.audit.recent(3)
+    assert recent[2] == direct
+    assert recent[:2][::-1] == batched
+    assert recent[2].at == recent[0].at == at
+    async with runtime.engine.connect() as conn:
+        row = (
+            await conn.execute(select(revoked_tokens).where(revoked_tokens.c.jti == revoked["jti"]))
+        ).one()
+    assert row.expires_at == revoked["expires_at"]
+    assert row.expires_at.tzinfo is UTC
+
+
+async def test_insert_all_writes_nothing_when_one_row_fails(runtime: Authward) -> None:
+    """All or nothing: a duplicate key in the last batch takes the earlier batches with it,
+    the error is SQLAlchemy's and names no parameter value (the engine hides them on every
+    path), and the next write goes through."""
+    taken = _revoked_row()
+    await insert_all(runtime.engine, [(revoked_tokens.insert(), [taken])])
+    events_before = await _count(runtime, audit_events)
+    revoked_before = await _count(runtime, revoked_tokens)
+    fresh = _revoked_row()
+    event = AuditEvent("test.rolled_back", datetime.now(UTC), detail={"secret": "never-shown"})
+    with pytest.raises(IntegrityError) as failed:
+        await insert_all(
+            runtime.engine,
+            [audit_rows([event]), (revoked_tokens.insert(), [fresh, dict(taken)])],
+        )
+    assert "never-shown" not in str(failed.value)
+    assert str(taken["jti"]) not in str(failed.value)
+    assert await _count(runtime, audit_events) == events_before
+    assert await _count(runtime, revoked_tokens) == revoked_before
+    await insert_all(runtime.engine, [(revoked_tokens.insert(), [fresh])])
+    assert await _count(runtime, revoked_tokens) == revoked_before + 1
+
+
+async def test_insert_all_refuses_rows_with_different_columns(sqlite_runtime: Authward) -> None:
+    short = _revoked_row()
+    del short["reason"]
+    with pytest.raises(ValueError, match="same keys"):
+        await insert_all(
+            sqlite_runtime.engine, [(revoked_tokens.insert(), [_revoked_row(), short])]
+        )
+    assert await _count(sqlite_runtime, revoked_tokens) == 0
+
+
+async def test_insert_all_waits_its_turn_behind_other_writers(sqlite_runtime: Authward) -> None:
+    """It takes the same place in the writers' queue as begin_write."""
+    order: list[str] = []
+
+    async def transaction(i: int) -> None:
+        async with begin_write(sqlite_runtime.engine) as conn:
+            await conn.execute(revoked_tokens.insert().values(_revoked_row()))
+            await asyncio.sleep(0.01)
+            order.append(f"txn{i}")
+
+    async def batch(i: int) -> None:
+        await insert_all(sqlite_runtime.engine, [(revoked_tokens.insert(), [_revoked_row()])])
+        order.append(f"batch{i}")
+
+    await asyncio.gather(*(transaction(i) if i % 2 else batch(i) for i in range(10)))
+    assert order == [f"txn{i}" if i % 2 else f"batch{i}" for i in range(10)]
+    assert await _count(sqlite_runtime, revoked_tokens) == 10

@@ -67,8 +67,8 @@ from authward.errors import ConfigError, TokenError
 from authward.orgs import OrganizationError, Organizations, random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.settings import Settings
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write
+from authward.store.audit import AuditEvent, AuditStore, audit_rows
+from authward.store.engine import begin_write, insert_all
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
 from authward.tokens import opaque
@@ -383,13 +383,15 @@ class Sessions:
         user_agent: str | None = None,
         lifetime: timedelta | int = DEFAULT_SESSION_LIFETIME,
         actor: str | None = None,
-        also: Callable[[AsyncConnection, SessionInfo], Awaitable[Sequence[AuditEvent]]]
-        | None = None,
+        events: Callable[[SessionInfo], Sequence[AuditEvent]] | None = None,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> tuple[str, SessionInfo]:
         """A new session for ``user_id`` (signed in by you). Returns the secret (for the
-        ``__session_secret`` cookie; never stored) and the session. ``also`` writes what goes
-        with the session (a sign-in's own rows) in its transaction, all or nothing, and returns
-        audit events to record beside ``session.created``."""
+        ``__session_secret`` cookie; never stored) and the session. ``events`` gives audit
+        events to record beside ``session.created`` (a sign-in's ``user.login``), and ``also``
+        writes other rows that go with the session; all in the session's transaction, all or
+        nothing. Without ``also`` the transaction is inserts only, which SQLite commits in one
+        hand-off (decision 032)."""
         user = _bounded("user_id", user_id, _MAX_ID)
         if not user or user != user.strip():
             raise ConfigError("must be a non-empty id without surrounding spaces", path="user_id")
@@ -426,24 +428,26 @@ class Sessions:
                 "expires_at": info.expires_at.isoformat(),
             },
         )
+        row = {
+            "id": info.id,
+            "digest": opaque.digest(secret),
+            "user_id": user,
+            "active_org_id": org_id,
+            "claims": custom,
+            "ip": ip,
+            "user_agent": user_agent,
+            "created_at": now,
+            "last_active_at": now,
+            "expires_at": info.expires_at,
+        }
+        recorded = [created, *(events(info) if events is not None else ())]
+        if also is None:
+            await insert_all(self._engine, [(_INSERT_SESSION, [row]), audit_rows(recorded)])
+            return secret, info
         async with begin_write(self._engine) as conn:
-            await conn.execute(
-                _INSERT_SESSION,
-                {
-                    "id": info.id,
-                    "digest": opaque.digest(secret),
-                    "user_id": user,
-                    "active_org_id": org_id,
-                    "claims": custom,
-                    "ip": ip,
-                    "user_agent": user_agent,
-                    "created_at": now,
-                    "last_active_at": now,
-                    "expires_at": info.expires_at,
-                },
-            )
-            more = await also(conn, info) if also is not None else ()
-            await self._audit.record_all([created, *more], conn)
+            await conn.execute(_INSERT_SESSION, row)
+            await also(conn)
+            await self._audit.record_all(recorded, conn)
         return secret, info
 
     async def get(self, session_id: str) -> SessionInfo | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AuditEvent", "AuditStore"]
+__all__ = ["AuditEvent", "AuditStore", "audit_rows"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authward.store.engine import begin_write
+from authward.store.engine import Rows, insert_all
 from authward.store.schema import audit_events
 
 
@@ -30,6 +30,12 @@ class AuditEvent:
 # Built once: several requests record events, and building the statement each time costs more
 # CPU than running it.
 _INSERT = audit_events.insert()
+
+
+def audit_rows(events: Sequence[AuditEvent]) -> Rows:
+    """``events`` as rows for :func:`authward.store.engine.insert_all`, to write them in the
+    transaction of other inserts."""
+    return _INSERT, [_values(e) for e in events]
 
 
 def _values(event: AuditEvent) -> dict[str, Any]:
@@ -56,14 +62,12 @@ class AuditStore:
     ) -> None:
         """Record ``events`` in one statement, in ``conn``'s transaction or in one of their
         own."""
-        rows = [_values(e) for e in events]
-        if not rows:
+        if not events:
             return
         if conn is not None:
-            await conn.execute(_INSERT, rows)
+            await conn.execute(_INSERT, [_values(e) for e in events])
             return
-        async with begin_write(self._engine) as own:
-            await own.execute(_INSERT, rows)
+        await insert_all(self._engine, [audit_rows(events)])
 
     async def recent(self, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
         query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)

@@ -7,6 +7,7 @@ __all__ = [
     "check_connection",
     "create_engine",
     "display_url",
+    "insert_all",
     "normalise_url",
     "reading",
     "single_statement_reads",
@@ -15,19 +16,19 @@ __all__ = [
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, event, make_url, text
+from sqlalchemy import Connection, Dialect, Insert, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
 from authward.errors import SettingsError, StoreError
-from authward.store.sqlite_driver import aiosqlite_module
+from authward.store.sqlite_driver import SQLiteConnection, aiosqlite_module
 
 
 def normalise_url(url: str) -> URL:
@@ -77,14 +78,9 @@ def _sqlite_begin(conn: Connection) -> None:
     # A writer that first reads (migrations, config sync) takes the write lock up front, so two
     # processes starting together queue up instead of failing on a lock upgrade.
     sql = "BEGIN IMMEDIATE" if options.get(_WRITE_LOCK, False) else "BEGIN"
-    # Straight to the driver: one hop to aiosqlite's thread instead of three (cursor, execute,
-    # close) through a SQLAlchemy statement, on every transaction.
-    try:
-        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))  # type: ignore[union-attr]
-    except sqlite3.Error as exc:
-        # As SQLAlchemy raises it for any statement ("database is locked": OperationalError),
-        # so callers that tell a busy or lost database from a mistake still can.
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from None
+    # Not a statement of its own: it goes to aiosqlite's thread with the transaction's first
+    # statement, one hand-off instead of two (sqlite_driver.py).
+    cast(SQLiteConnection, conn.connection.dbapi_connection).begin_with_next_statement(sql)
 
 
 def _pg_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -99,6 +95,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("module", aiosqlite_module())
+    # A database error's text leaves out the statement's parameters: they may be digests, codes
+    # or personal data, and such a text can end up in a log.
+    kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine.sync_engine, "checkout", _pg_checkout)
@@ -189,3 +188,72 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():
             yield conn
+
+
+#: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
+#: with the same keys.
+Rows = tuple[Insert, Sequence[Mapping[str, Any]]]
+_Compiled = tuple[str, tuple[str, ...], dict[str, Any]]
+_compiled: dict[tuple[Dialect, Insert, tuple[str, ...]], _Compiled] = {}
+
+
+def _compile(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> _Compiled:
+    """The SQL, its parameters' order and their type conversions (UTC datetimes, JSON), as
+    SQLAlchemy's execution would make them; compiled once per statement and set of columns."""
+    found = _compiled.get((dialect, statement, keys))
+    if found is None:
+        table = statement.table
+        for column in table.c:
+            if column.key not in keys and (column.default is not None or column.onupdate):
+                raise ValueError(f"insert_all: {table}.{column.key} has a client-side default")
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        order = tuple(compiled.positiontup or ())
+        if set(order) != set(keys):
+            raise ValueError(f"insert_all: {statement} does not bind exactly {keys}")
+        found = (compiled.string, order, dict(compiled._bind_processors))
+        if len(_compiled) >= 256:  # statements are module-level constants: never reached
+            _compiled.clear()
+        _compiled[(dialect, statement, keys)] = found
+    return found
+
+
+async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
+    """Insert every batch's rows in one transaction, after the process's earlier writers (as
+    :func:`begin_write`). On SQLite the whole transaction is one hand-off to aiosqlite's
+    thread, where SQLAlchemy's statements would cost one each plus ``COMMIT`` (decision 032);
+    an error is raised as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``), and
+    nothing is written. On PostgreSQL it is :func:`begin_write` with one ``executemany`` per
+    batch."""
+    batches = [(statement, rows) for statement, rows in batches if rows]
+    if not batches:
+        return
+    if engine.dialect.name != "sqlite":
+        async with begin_write(engine) as conn:
+            for statement, rows in batches:
+                await conn.execute(statement, rows)
+        return
+    steps = []
+    for statement, rows in batches:
+        keys = tuple(rows[0])
+        sql, order, convert = _compile(engine.dialect, statement, keys)
+        if any(tuple(row) != keys for row in rows):
+            raise ValueError("insert_all: every row of a batch must have the same keys")
+        plain = {name: convert.get(name) for name in order}
+        steps.append(
+            (
+                sql,
+                [
+                    tuple(row[n] if f is None else f(row[n]) for n, f in plain.items())
+                    for row in rows
+                ],
+            )
+        )
+    async with _writer_turn(engine), engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = cast(SQLiteConnection, raw.dbapi_connection)
+        try:
+            await driver.run_transaction("BEGIN IMMEDIATE", steps)
+        except sqlite3.Error as exc:
+            failed = (getattr(exc, "__notes__", None) or [""])[-1]
+            # No parameters in the error: they may be digests or personal data.
+            raise DBAPIError.instance(failed, None, exc, sqlite3.Error) from None

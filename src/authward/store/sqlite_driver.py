@@ -5,11 +5,15 @@ hand-offs to the connection's thread. On a loaded core each hand-off costs more 
 statement itself (decision 031). Here the cursor is made and closed on the calling thread,
 which is no SQLite call (sqlite3 cursors are plain objects until they execute; closing one
 resets a finished statement), and execute and fetch go to the connection's thread together.
+
+Two more hand-offs per transaction are saved (decision 032): a transaction's ``BEGIN`` travels
+with its first statement, and a rollback with no transaction open (the pool's reset of a
+connection that committed, or that only read outside a transaction) is not sent at all.
 """
 
 from __future__ import annotations
 
-__all__ = ["aiosqlite_module"]
+__all__ = ["SQLiteConnection", "aiosqlite_module"]
 
 import collections
 import sqlite3
@@ -40,8 +44,17 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         return cast(sqlite3.Cursor, self._cursor)
 
     async def _on_thread(self, call: Callable[[], Any]) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            return await self._connection._execute(call)
+        connection = cast(SQLiteConnection, self._adapt_connection)
+        async with connection._execute_mutex:
+            begin, connection._begin = connection._begin, None
+            if begin is None:
+                return await self._connection._execute(call)
+
+            def begin_then_call() -> Any:
+                self._connection._conn.execute(begin)
+                return call()
+
+            return await self._connection._execute(begin_then_call)
 
     async def _execute_async(
         self, operation: Any, parameters: Sequence[Any] | Mapping[str, Any] | None
@@ -76,14 +89,73 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
             self._sqlite.close()
 
 
-class _Connection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+class SQLiteConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ("_begin",)
     _cursor_cls = _Cursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        #: A ``BEGIN`` asked for and not yet sent: it goes with the next statement.
+        self._begin: str | None = None
+
+    def begin_with_next_statement(self, sql: str) -> None:
+        """Start a transaction with ``sql`` (``BEGIN`` or ``BEGIN IMMEDIATE``), sent to SQLite
+        in the same hand-off as the transaction's first statement. As with a deferred
+        ``BEGIN``, nothing is locked before that statement; an error in ``sql`` (``database is
+        locked``) is raised by it."""
+        self._begin = sql
+
+    def _open(self) -> bool:
+        """Whether SQLite has a transaction open on this connection. ``in_transaction`` reads
+        a flag of the connection (``sqlite3_get_autocommit``): no hand-off, and nothing runs
+        on the connection's thread meanwhile, since every call on it goes through this
+        adapter one at a time."""
+        driver = self._connection._connection
+        return driver is not None and bool(driver.in_transaction)
+
+    async def run_transaction(
+        self, begin: str, steps: Sequence[tuple[str, Sequence[Sequence[Any]]]]
+    ) -> None:
+        """``begin``, then each step's statement once per row of parameters, then ``COMMIT``: a
+        whole transaction in one hand-off to the connection's thread. On an error SQLite's
+        transaction is rolled back there too, and the ``sqlite3`` error is raised, with the
+        statement it came from as ``__notes__``."""
+        driver = self._connection
+
+        def run() -> None:
+            sqlite = driver._conn
+            sql = begin
+            try:
+                sqlite.execute(begin)
+                for sql, rows in steps:
+                    sqlite.executemany(sql, rows)
+                sql = "COMMIT"
+                sqlite.execute(sql)
+            except BaseException as exc:
+                if sqlite.in_transaction:
+                    sqlite.execute("ROLLBACK")
+                exc.add_note(sql)
+                raise
+
+        async with self._execute_mutex:
+            await driver._execute(run)
+
+    def commit(self) -> None:
+        if self._begin is not None:  # the transaction never ran a statement
+            self._begin = None
+            return
+        if self._open():
+            super().commit()
+
+    def rollback(self) -> None:
+        self._begin = None
+        if self._open():
+            super().rollback()
 
 
 class _Module(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *arg: Any, **kw: Any) -> _Connection:
-        return _Connection(self, super().connect(*arg, **kw)._connection)
+    def connect(self, *arg: Any, **kw: Any) -> SQLiteConnection:
+        return SQLiteConnection(self, super().connect(*arg, **kw)._connection)
 
 
 def aiosqlite_module() -> AsyncAdapt_aiosqlite_dbapi:

@@ -379,12 +379,14 @@ class Users:
         verified = await self._verify(username, password, ip)
         user_id = verified.account.id
 
-        async def record(conn: AsyncConnection, session: SessionInfo) -> list[AuditEvent]:
-            await self._record_login_writes(conn, verified)
+        def login(session: SessionInfo) -> list[AuditEvent]:
             event = self._login_event(
                 verified, ip, client_id=client_id, session_id=session.id, method="pwd"
             )
             return [event]  # recorded with session.created, in one statement
+
+        async def writes(conn: AsyncConnection) -> None:
+            await self._record_login_writes(conn, verified)
 
         secret, session = await self._sessions.create(
             user_id,
@@ -392,7 +394,9 @@ class Users:
             ip=ip,
             user_agent=user_agent,
             actor=user_id,
-            also=record,
+            events=login,
+            # Most sign-ins clear no failures and keep their hash: inserts only.
+            also=writes if verified.clears_account or verified.rehashed is not None else None,
         )
         return SignIn(verified.account, session, secret)
 
