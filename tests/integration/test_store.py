@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -22,7 +22,13 @@ from authward.errors import SettingsError, StoreError, TokenError
 from authward.runtime import Authward
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, audit_rows
-from authward.store.engine import begin_write, create_engine, insert_all, single_statement_reads
+from authward.store.engine import (
+    begin_write,
+    create_engine,
+    first_row,
+    insert_all,
+    single_statement_reads,
+)
 from authward.store.schema import (
     audit_events,
     machine_users,
@@ -520,3 +526,36 @@ async def test_insert_all_waits_its_turn_behind_other_writers(sqlite_runtime: Au
     await asyncio.gather(*(transaction(i) if i % 2 else batch(i) for i in range(10)))
     assert order == [f"txn{i}" if i % 2 else f"batch{i}" for i in range(10)]
     assert await _count(sqlite_runtime, revoked_tokens) == 10
+
+
+async def test_first_row_reads_what_sqlalchemy_reads(runtime: Authward) -> None:
+    """Values and types as SQLAlchemy's own execution gives them (UTC datetimes, JSON, integers,
+    NULLs, a bound parameter used twice), ``None`` when nothing matches, and no transaction
+    left open (a writer is not kept waiting)."""
+    at = datetime(2026, 12, 4, 3, 4, 5, 678901, tzinfo=UTC)
+    await insert_all(
+        runtime.engine,
+        [audit_rows([AuditEvent("test.read", at, ip=None, detail={"n": [1, "two"]})])],
+    )
+    kind = bindparam("kind")
+    query = select(audit_events).where(
+        audit_events.c.kind == kind, func.length(audit_events.c.kind) == func.length(kind)
+    )
+    ours = await first_row(runtime.engine, query, {"kind": "test.read"})
+    async with runtime.engine.connect() as conn:
+        theirs = (await conn.execute(query, {"kind": "test.read"})).one()
+    assert tuple(ours) == tuple(theirs)
+    assert ours._fields == tuple(theirs._fields)
+    assert ours.at == at
+    assert ours.at.tzinfo is UTC
+    assert ours.detail == {"n": [1, "two"]}
+    assert ours.ip is None
+    assert await first_row(runtime.engine, query, {"kind": "test.none"}) is None
+    async with begin_write(runtime.engine) as writer:
+        await writer.execute(revoked_tokens.insert().values(_revoked_row()))
+
+
+async def test_first_row_needs_distinct_column_names(sqlite_runtime: Authward) -> None:
+    query = select(audit_events.c.id, revoked_tokens.c.jti.label("id"))
+    with pytest.raises(ValueError, match="distinct names"):
+        await first_row(sqlite_runtime.engine, query, {})

@@ -7,6 +7,7 @@ __all__ = [
     "check_connection",
     "create_engine",
     "display_url",
+    "first_row",
     "insert_all",
     "normalise_url",
     "reading",
@@ -16,12 +17,13 @@ __all__ = [
 
 import asyncio
 import sqlite3
+from collections import namedtuple
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Insert, event, make_url, text
+from sqlalchemy import Connection, Dialect, Insert, Select, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -257,3 +259,53 @@ async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
             failed = (getattr(exc, "__notes__", None) or [""])[-1]
             # No parameters in the error: they may be digests or personal data.
             raise DBAPIError.instance(failed, None, exc, sqlite3.Error) from None
+
+
+_Read = tuple[str, tuple[str, ...], dict[str, Any], type, tuple[Any, ...]]
+_reads: dict[tuple[Dialect, Select[Any]], _Read] = {}
+
+
+def _compile_read(dialect: Dialect, statement: Select[Any]) -> _Read:
+    found = _reads.get((dialect, statement))
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        columns = list(statement.selected_columns)
+        names = [str(c.key) for c in columns]
+        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            raise ValueError(f"first_row: the columns of {statement} need distinct names")
+        processors = tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+        )
+        found = (
+            compiled.string,
+            tuple(compiled.positiontup or ()),
+            dict(compiled._bind_processors),
+            namedtuple("Row", names),
+            processors,
+        )
+        if len(_reads) >= 256:
+            _reads.clear()
+        _reads[(dialect, statement)] = found
+    return found
+
+
+async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:
+    """The first row ``statement`` selects (attribute access by column name), or ``None``: one
+    statement, outside any transaction (:func:`single_statement_reads`). On SQLite it is one
+    hand-off to aiosqlite's thread, the SQL, parameters and result types as SQLAlchemy makes
+    them, without its execution layer (decision 032)."""
+    if engine.dialect.name != "sqlite":
+        async with single_statement_reads(engine).connect() as conn:
+            return (await conn.execute(statement, params)).first()
+    sql, order, convert, row_type, processors = _compile_read(engine.dialect, statement)
+    bound = tuple(params[n] if (f := convert.get(n)) is None else f(params[n]) for n in order)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = cast(SQLiteConnection, raw.dbapi_connection)
+        try:
+            values = await driver.fetch_first(sql, bound)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from None
+    if values is None:
+        return None
+    return row_type(*(v if f is None else f(v) for f, v in zip(processors, values, strict=True)))

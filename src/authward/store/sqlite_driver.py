@@ -140,6 +140,23 @@ class SQLiteConnection(AsyncAdapt_aiosqlite_connection):
         async with self._execute_mutex:
             await driver._execute(run)
 
+    async def fetch_first(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row of one statement run outside any transaction, in one hand-off."""
+        driver = self._connection
+
+        def run() -> tuple[Any, ...] | None:
+            cursor = driver._conn.execute(sql, parameters)
+            try:
+                row: tuple[Any, ...] | None = cursor.fetchone()
+                return row
+            finally:
+                cursor.close()
+
+        async with self._execute_mutex:
+            if self._begin is not None or driver._conn.in_transaction:
+                raise RuntimeError("fetch_first runs outside transactions")
+            return cast(tuple[Any, ...] | None, await driver._execute(run))
+
     def commit(self) -> None:
         if self._begin is not None:  # the transaction never ran a statement
             self._begin = None

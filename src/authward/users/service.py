@@ -36,7 +36,7 @@ from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
 from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write, single_statement_reads
+from authward.store.engine import begin_write, first_row
 from authward.store.schema import users
 from authward.store.type_records import Records
 from authward.users.errors import (
@@ -184,8 +184,6 @@ class Users:
         self._claims_epoch = 0
         #: Called with the user id once a user is disabled (the runtime revokes its grants).
         self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
-        # The sign-in read is a single statement: no transaction around it.
-        self._single = single_statement_reads(engine)
         self._profile = config.auth.user_profile
         self._records = Records(self._profile.type, engine) if self._profile is not None else None
         self._audit = audit
@@ -409,8 +407,7 @@ class Users:
         known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
         # A NULL username matches no user: one statement for every attempt.
         params = {**self._throttle.summary_params(keys), "username": username if known else None}
-        async with self._single.connect() as conn:
-            found = (await conn.execute(_SIGN_IN_READ, params)).one()
+        found = await first_row(self._engine, _SIGN_IN_READ, params)
         state = self._throttle.state(found.locked_until, found.account_window_until, now)
         row = found if found.id is not None else None
         subject = str(row.id) if row is not None else None
