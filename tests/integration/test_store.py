@@ -22,13 +22,8 @@ from authward.errors import SettingsError, StoreError, TokenError
 from authward.runtime import Authward
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, audit_rows
-from authward.store.engine import (
-    begin_write,
-    create_engine,
-    first_row,
-    insert_all,
-    single_statement_reads,
-)
+from authward.store.direct import first_row, insert_all
+from authward.store.engine import begin_write, create_engine, single_statement_reads
 from authward.store.schema import (
     audit_events,
     machine_users,

@@ -68,7 +68,8 @@ from authward.orgs import OrganizationError, Organizations, random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore, audit_rows
-from authward.store.engine import begin_write, insert_all
+from authward.store.direct import insert_all
+from authward.store.engine import begin_write
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
 from authward.tokens import opaque

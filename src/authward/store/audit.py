@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from authward.store.engine import Rows, insert_all
+from authward.store.direct import Rows, insert_all
 from authward.store.schema import audit_events
 
 

@@ -7,25 +7,22 @@ __all__ = [
     "check_connection",
     "create_engine",
     "display_url",
-    "first_row",
-    "insert_all",
     "normalise_url",
     "reading",
     "single_statement_reads",
     "write_transaction",
+    "writer_turn",
 ]
 
 import asyncio
-import sqlite3
-from collections import namedtuple
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Insert, Select, event, make_url, text
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
@@ -149,7 +146,8 @@ _sqlite_writers: WeakKeyDictionary[Pool, asyncio.Lock] = WeakKeyDictionary()
 
 
 @asynccontextmanager
-async def _writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+async def writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """On SQLite, wait for the process's earlier writers (in order), then write."""
     if engine.dialect.name != "sqlite":
         yield
         return
@@ -171,7 +169,7 @@ async def _writer_turn(engine: AsyncEngine) -> AsyncIterator[None]:
 async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that holds the store-wide write lock: one writer of schema, config and keys
     at a time across every process sharing the database."""
-    async with _writer_turn(engine), engine.connect() as conn:
+    async with writer_turn(engine), engine.connect() as conn:
         conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -185,127 +183,8 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     write lock at BEGIN (IMMEDIATE), after the process's earlier writers (in order): concurrent
     writers then wait their turn instead of failing a read-to-write lock upgrade with "database
     is locked". On PostgreSQL it is a plain transaction."""
-    async with _writer_turn(engine), engine.connect() as conn:
+    async with writer_turn(engine), engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():
             yield conn
-
-
-#: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
-#: with the same keys.
-Rows = tuple[Insert, Sequence[Mapping[str, Any]]]
-_Compiled = tuple[str, tuple[str, ...], dict[str, Any]]
-_compiled: dict[tuple[Dialect, Insert, tuple[str, ...]], _Compiled] = {}
-
-
-def _compile(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> _Compiled:
-    """The SQL, its parameters' order and their type conversions (UTC datetimes, JSON), as
-    SQLAlchemy's execution would make them; compiled once per statement and set of columns."""
-    found = _compiled.get((dialect, statement, keys))
-    if found is None:
-        table = statement.table
-        for column in table.c:
-            if column.key not in keys and (column.default is not None or column.onupdate):
-                raise ValueError(f"insert_all: {table}.{column.key} has a client-side default")
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        order = tuple(compiled.positiontup or ())
-        if set(order) != set(keys):
-            raise ValueError(f"insert_all: {statement} does not bind exactly {keys}")
-        found = (compiled.string, order, dict(compiled._bind_processors))
-        if len(_compiled) >= 256:  # statements are module-level constants: never reached
-            _compiled.clear()
-        _compiled[(dialect, statement, keys)] = found
-    return found
-
-
-async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
-    """Insert every batch's rows in one transaction, after the process's earlier writers (as
-    :func:`begin_write`). On SQLite the whole transaction is one hand-off to aiosqlite's
-    thread, where SQLAlchemy's statements would cost one each plus ``COMMIT`` (decision 032);
-    an error is raised as SQLAlchemy raises it (``IntegrityError``, ``OperationalError``), and
-    nothing is written. On PostgreSQL it is :func:`begin_write` with one ``executemany`` per
-    batch."""
-    batches = [(statement, rows) for statement, rows in batches if rows]
-    if not batches:
-        return
-    if engine.dialect.name != "sqlite":
-        async with begin_write(engine) as conn:
-            for statement, rows in batches:
-                await conn.execute(statement, rows)
-        return
-    steps = []
-    for statement, rows in batches:
-        keys = tuple(rows[0])
-        sql, order, convert = _compile(engine.dialect, statement, keys)
-        if any(tuple(row) != keys for row in rows):
-            raise ValueError("insert_all: every row of a batch must have the same keys")
-        plain = {name: convert.get(name) for name in order}
-        steps.append(
-            (
-                sql,
-                [
-                    tuple(row[n] if f is None else f(row[n]) for n, f in plain.items())
-                    for row in rows
-                ],
-            )
-        )
-    async with _writer_turn(engine), engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver = cast(SQLiteConnection, raw.dbapi_connection)
-        try:
-            await driver.run_transaction("BEGIN IMMEDIATE", steps)
-        except sqlite3.Error as exc:
-            failed = (getattr(exc, "__notes__", None) or [""])[-1]
-            # No parameters in the error: they may be digests or personal data.
-            raise DBAPIError.instance(failed, None, exc, sqlite3.Error) from None
-
-
-_Read = tuple[str, tuple[str, ...], dict[str, Any], type, tuple[Any, ...]]
-_reads: dict[tuple[Dialect, Select[Any]], _Read] = {}
-
-
-def _compile_read(dialect: Dialect, statement: Select[Any]) -> _Read:
-    found = _reads.get((dialect, statement))
-    if found is None:
-        compiled = statement.compile(dialect=dialect)
-        columns = list(statement.selected_columns)
-        names = [str(c.key) for c in columns]
-        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
-            raise ValueError(f"first_row: the columns of {statement} need distinct names")
-        processors = tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        )
-        found = (
-            compiled.string,
-            tuple(compiled.positiontup or ()),
-            dict(compiled._bind_processors),
-            namedtuple("Row", names),
-            processors,
-        )
-        if len(_reads) >= 256:
-            _reads.clear()
-        _reads[(dialect, statement)] = found
-    return found
-
-
-async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:
-    """The first row ``statement`` selects (attribute access by column name), or ``None``: one
-    statement, outside any transaction (:func:`single_statement_reads`). On SQLite it is one
-    hand-off to aiosqlite's thread, the SQL, parameters and result types as SQLAlchemy makes
-    them, without its execution layer (decision 032)."""
-    if engine.dialect.name != "sqlite":
-        async with single_statement_reads(engine).connect() as conn:
-            return (await conn.execute(statement, params)).first()
-    sql, order, convert, row_type, processors = _compile_read(engine.dialect, statement)
-    bound = tuple(params[n] if (f := convert.get(n)) is None else f(params[n]) for n in order)
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver = cast(SQLiteConnection, raw.dbapi_connection)
-        try:
-            values = await driver.fetch_first(sql, bound)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from None
-    if values is None:
-        return None
-    return row_type(*(v if f is None else f(v) for f, v in zip(processors, values, strict=True)))

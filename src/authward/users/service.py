@@ -36,7 +36,8 @@ from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
 from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write, first_row
+from authward.store.direct import first_row
+from authward.store.engine import begin_write
 from authward.store.schema import users
 from authward.store.type_records import Records
 from authward.users.errors import (

@@ -1,0 +1,179 @@
+"""Hot-path statements: SQLAlchemy compiles them, the driver runs them (decision 032).
+
+SQLAlchemy's execution layer (pool events, execution contexts, result objects, a greenlet switch
+per statement) costs several times what a short statement costs the driver. The sign-in path
+needs only two kinds of statement: inserts whose results nobody reads, and one-statement reads.
+For those, the SQL, the parameters' order and the type conversions (UTC datetimes, JSON, UUIDs)
+come from SQLAlchemy's compiler, once per statement, and the driver runs them:
+
+- SQLite: one hand-off to aiosqlite's thread for a whole transaction of inserts, or for a read;
+- PostgreSQL: asyncpg on the pooled connection (its own prepared-statement cache).
+
+Errors are raised as SQLAlchemy raises them (``IntegrityError``, ``OperationalError``), without
+the statement's parameters.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Rows", "first_row", "insert_all"]
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Dialect, Insert, Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.compiler import Compiled
+
+from authward.store.engine import writer_turn
+from authward.store.sqlite_driver import SQLiteConnection
+
+#: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
+#: with the same keys.
+Rows = tuple[Insert, Sequence[Mapping[str, Any]]]
+
+
+class _Plan(NamedTuple):
+    sql: str
+    #: (name, conversion or None) for each positional parameter, in order
+    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+    def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[n] if f is None else f(values[n]) for n, f in self.binds)
+
+
+class _Read(NamedTuple):
+    plan: _Plan
+    row: Callable[..., Any]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+def _plan(compiled: Compiled) -> _Plan:
+    convert = compiled._bind_processors  # type: ignore[attr-defined]
+    order = compiled.positiontup or ()  # type: ignore[attr-defined]
+    return _Plan(compiled.string, tuple((n, convert.get(n)) for n in order))
+
+
+# Statements are module-level constants, so these stay small; the bound is a safety net.
+_MAX_CACHED = 256
+_inserts: dict[tuple[Dialect, Insert, tuple[str, ...]], _Plan] = {}
+_reads: dict[tuple[Dialect, Select[Any]], _Read] = {}
+
+
+def _insert_plan(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> _Plan:
+    found = _inserts.get((dialect, statement, keys))
+    if found is None:
+        table = statement.table
+        for column in table.c:
+            if column.key not in keys and (column.default is not None or column.onupdate):
+                raise ValueError(f"insert_all: {table}.{column.key} has a client-side default")
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+        found = _plan(compiled)
+        if {n for n, _ in found.binds} != set(keys) or "RETURNING" in found.sql.upper():
+            raise ValueError(f"insert_all: {statement} must bind exactly {keys}, return nothing")
+        if len(_inserts) >= _MAX_CACHED:
+            _inserts.clear()
+        _inserts[(dialect, statement, keys)] = found
+    return found
+
+
+def _read_plan(dialect: Dialect, statement: Select[Any]) -> _Read:
+    found = _reads.get((dialect, statement))
+    if found is None:
+        columns = list(statement.selected_columns)
+        names = [str(c.key) for c in columns]
+        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            raise ValueError(f"first_row: the columns of {statement} need distinct names")
+        found = _Read(
+            _plan(statement.compile(dialect=dialect)),
+            namedtuple("Row", names),
+            tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+        )
+        if len(_reads) >= _MAX_CACHED:
+            _reads.clear()
+        _reads[(dialect, statement)] = found
+    return found
+
+
+async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
+    """Insert every batch's rows in one transaction, after the process's earlier writers (as
+    :func:`authward.store.engine.begin_write`): all or nothing. On SQLite, ``BEGIN IMMEDIATE``,
+    the inserts and ``COMMIT`` are one hand-off to aiosqlite's thread."""
+    steps: list[tuple[str, list[tuple[Any, ...]]]] = []
+    for statement, rows in batches:
+        if not rows:
+            continue
+        keys = tuple(rows[0])
+        if any(tuple(row) != keys for row in rows):
+            raise ValueError("insert_all: every row of a batch must have the same keys")
+        plan = _insert_plan(engine.dialect, statement, keys)
+        steps.append((plan.sql, [plan.bind(row) for row in rows]))
+    if not steps:
+        return
+    async with writer_turn(engine), engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        if engine.dialect.name == "sqlite":
+            sqlite_conn = cast(SQLiteConnection, raw.dbapi_connection)
+            try:
+                await sqlite_conn.run_transaction("BEGIN IMMEDIATE", steps)
+            except sqlite3.Error as exc:
+                failed = (getattr(exc, "__notes__", None) or [""])[-1]
+                raise DBAPIError.instance(failed, None, exc, sqlite3.Error) from None
+            return
+
+        async def transaction(driver: Any) -> None:
+            async with driver.transaction():
+                for sql, rows in steps:
+                    await driver.executemany(sql, rows)
+
+        await _on_asyncpg(engine, raw, steps[0][0], transaction)
+
+
+async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:
+    """The first row ``statement`` selects (a named tuple with the fields and values of
+    SQLAlchemy's ``Row``), or ``None``: one statement, outside any transaction."""
+    read = _read_plan(engine.dialect, statement)
+    bound = read.plan.bind(params)
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        if engine.dialect.name == "sqlite":
+            try:
+                values = await cast(SQLiteConnection, raw.dbapi_connection).fetch_first(
+                    read.plan.sql, bound
+                )
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(read.plan.sql, None, exc, sqlite3.Error) from None
+        else:
+            values = await _on_asyncpg(
+                engine, raw, read.plan.sql, lambda driver: driver.fetchrow(read.plan.sql, *bound)
+            )
+    if values is None:
+        return None
+    return read.row(*(v if f is None else f(v) for f, v in zip(read.results, values, strict=True)))
+
+
+async def _on_asyncpg(
+    engine: AsyncEngine,
+    raw: PoolProxiedConnection,
+    sql: str,
+    call: Callable[[Any], Awaitable[Any]],
+) -> Any:
+    """``call(asyncpg connection)`` with the adapter's lock held, its errors translated as
+    SQLAlchemy's adapter translates them."""
+    adapter: Any = raw.dbapi_connection
+    async with adapter._execute_mutex:
+        if adapter._transaction is not None:
+            raise RuntimeError("the connection is inside a SQLAlchemy transaction")
+        try:
+            return await call(raw.driver_connection)
+        except Exception as exc:
+            try:
+                adapter._handle_exception(exc)
+            except engine.dialect.loaded_dbapi.Error as translated:
+                raise DBAPIError.instance(
+                    sql, None, translated, engine.dialect.loaded_dbapi.Error
+                ) from None
+            raise
