@@ -23,7 +23,7 @@ from authward.runtime import Authward
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, audit_rows
 from authward.store.direct import first_row, insert_all
-from authward.store.engine import begin_write, create_engine, single_statement_reads
+from authward.store.engine import begin_write, create_engine
 from authward.store.schema import (
     audit_events,
     machine_users,
@@ -338,19 +338,6 @@ async def test_a_failed_write_transaction_leaves_nothing_behind(runtime: Authwar
     with pytest.raises(RuntimeError):
         await write_then_fail()
     assert await _count(runtime, revoked_tokens) == before
-
-
-async def test_single_statement_reads_see_committed_writes_and_hold_no_lock(
-    runtime: Authward,
-) -> None:
-    reads = single_statement_reads(runtime.engine)
-    async with reads.connect() as conn:
-        before = (await conn.execute(select(func.count()).select_from(revoked_tokens))).scalar()
-        # With the read's connection still open, another writer is not kept waiting by it.
-        async with begin_write(runtime.engine) as writer:
-            await writer.execute(revoked_tokens.insert().values(_revoked_row()))
-        after = (await conn.execute(select(func.count()).select_from(revoked_tokens))).scalar()
-    assert after == before + 1
 
 
 async def test_writers_of_one_process_get_the_sqlite_write_lock_in_the_order_they_asked(

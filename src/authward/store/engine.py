@@ -9,7 +9,6 @@ __all__ = [
     "display_url",
     "normalise_url",
     "reading",
-    "single_statement_reads",
     "write_transaction",
     "writer_turn",
 ]
@@ -53,7 +52,6 @@ def display_url(url: URL) -> str:
 # Any constant works; it only has to be the same in every authward process.
 _PG_LOCK_KEY = 0x61757468_77617264
 _WRITE_LOCK = "authward_write_lock"
-_NO_BEGIN = "authward_no_begin"
 #: How long a SQLite writer waits for its turn before it fails.
 _BUSY_TIMEOUT_SECONDS = 15
 
@@ -72,8 +70,6 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     options = conn.get_execution_options()
-    if options.get(_NO_BEGIN, False):
-        return
     # A writer that first reads (migrations, config sync) takes the write lock up front, so two
     # processes starting together queue up instead of failing on a lock upgrade.
     sql = "BEGIN IMMEDIATE" if options.get(_WRITE_LOCK, False) else "BEGIN"
@@ -127,15 +123,6 @@ async def reading(
         return
     async with engine.connect() as own:
         yield own
-
-
-def single_statement_reads(engine: AsyncEngine) -> AsyncEngine:
-    """The engine for hot paths that read with one statement, so need no transaction around it:
-    on PostgreSQL that saves the BEGIN and ROLLBACK round trips, on SQLite the BEGIN (a single
-    SELECT reads one consistent snapshot either way)."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine.execution_options(**{_NO_BEGIN: True})
 
 
 # SQLite lets one writer in at a time and makes the others poll with growing sleeps
