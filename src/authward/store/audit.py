@@ -33,7 +33,7 @@ _INSERT = audit_events.insert()
 
 
 def audit_rows(events: Sequence[AuditEvent]) -> Rows:
-    """``events`` as rows for :func:`authward.store.engine.insert_all`, to write them in the
+    """``events`` as rows for :func:`authward.store.direct.insert_all`, to write them in the
     transaction of other inserts."""
     return _INSERT, [_values(e) for e in events]
 
