@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["Authward"]
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,8 +90,6 @@ class Authward:
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None
-        self._signer_loaded = float("-inf")
-        self._signer_lock = asyncio.Lock()
         self._jwks: tuple[float, dict[str, Any]] | None = None
         self.sessions = Sessions(
             engine,
@@ -195,7 +192,6 @@ class Authward:
                 )
         self.verifier.invalidate()
         self.oauth.clients.invalidate()
-        self._signer_loaded = float("-inf")
         self._jwks = None
         return changes
 
@@ -246,7 +242,6 @@ class Authward:
                 AuditEvent("keys.rotated", now, actor="cli", detail={"kid": key.kid}), conn
             )
         self.verifier.invalidate()
-        self._signer_loaded = float("-inf")
         self._jwks = None
         return key
 
@@ -264,7 +259,7 @@ class Authward:
         return value
 
     async def _load_view(self) -> TokenView:
-        # One connection for the four reads: under load each checkout can wait for the pool.
+        # One connection for the five reads: under load each checkout can wait for the pool.
         now = _now()
         async with self.engine.connect() as conn:
             published = await self.keys.published(now, conn)
@@ -272,35 +267,25 @@ class Authward:
             directory = {str(r.id): r.client_id for r in rows}
             clients = frozenset((await conn.execute(select(oauth2_clients.c.client_id))).scalars())
             revoked = frozenset(await self.revocations.live(now, conn))
+            signing = await self.keys.signing_key(conn)
         return TokenView(
             keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
             machine_users=directory,
             clients=clients,
             revoked=revoked,
-        )
-
-    def _signer_stale(self) -> bool:
-        return (
-            self._signer is None
-            or time.monotonic() - self._signer_loaded >= self.settings.cache_refresh_seconds
+            signing=signing,
         )
 
     async def _signing_key(self) -> SigningKey:
-        if not self._signer_stale():
-            assert self._signer is not None
-            return self._signer
-        # One reload at a time: under load every request would otherwise read the key at once.
-        async with self._signer_lock:
-            if not self._signer_stale():
-                assert self._signer is not None
-                return self._signer
-            stored = await self.keys.signing_key()
-            if stored is None:
-                raise SettingsError("no signing key: run `authward serve` or `authward migrate`")
-            kid, alg, pem = stored
-            if self._signer is None or self._signer.kid != kid:
-                self._signer = load_signing_key(kid, alg, pem)
-            self._signer_loaded = time.monotonic()
+        # The signing key comes with the verifier's view, so it is re-read in the background
+        # ahead of time, and a request waits only for a view past the full interval (the
+        # signer's own reload used to hold every token request while it read the store).
+        stored = (await self.verifier.current_view()).signing
+        if stored is None:
+            raise SettingsError("no signing key: run `authward serve` or `authward migrate`")
+        kid, alg, pem = stored
+        if self._signer is None or self._signer.kid != kid:
+            self._signer = load_signing_key(kid, alg, pem)
         return self._signer
 
     async def machine_user_token(

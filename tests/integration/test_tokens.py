@@ -290,6 +290,37 @@ async def test_a_view_past_half_the_interval_is_reloaded_in_the_background(
         await other.close()
 
 
+async def test_a_key_rotated_in_another_process_signs_here_after_a_background_reload(
+    runtime: Authward, example_config: Any
+) -> None:
+    """The signing key comes with the verifier's view: token requests never wait for it while
+    the view is younger than the interval, and the key rotated elsewhere signs here once the
+    background reload has read it."""
+    aw, verifier = runtime, runtime.verifier
+    refresh = aw.settings.cache_refresh_seconds
+    other = await Authward.open(example_config, aw.settings)  # another process, same database
+    try:
+        clock = StepClock()
+        verifier.monotonic = clock
+        verifier.invalidate()
+        before = parts(await aw.machine_user_token("admin-machine-user"))[0]["kid"]
+        loads = verifier.loads
+        rotated = await other.rotate_keys()
+
+        clock.now += refresh * 0.6  # past half the interval: a background reload starts
+        issued = parts(await aw.machine_user_token("admin-machine-user"))[0]["kid"]
+        assert issued == before  # answered from the view it had, without waiting
+        reload = verifier.reloading
+        assert reload is not None
+        await reload
+        assert verifier.loads == loads + 1
+        after = await aw.machine_user_token("admin-machine-user")
+        assert parts(after)[0]["kid"] == rotated.kid
+        assert (await other.verify_access_token(after)).principal_type == "machine"
+    finally:
+        await other.close()
+
+
 async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
     sqlite_runtime: Authward,
 ) -> None:

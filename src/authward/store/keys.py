@@ -74,7 +74,9 @@ class SigningKeyStore:
             )
         )
 
-    async def signing_key(self) -> tuple[str, str, bytes] | None:
+    async def signing_key(
+        self, conn: AsyncConnection | None = None
+    ) -> tuple[str, str, bytes] | None:
         """``(kid, alg, private PEM)`` of the key that signs now, opened with the instance key."""
         query = (
             select(signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_key)
@@ -82,8 +84,8 @@ class SigningKeyStore:
             .order_by(signing_keys.c.created_at.desc())
             .limit(1)
         )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        async with reading(self._engine, conn) as own:
+            row = (await own.execute(query)).first()
         if row is None:
             return None
         return row.kid, row.alg, self._box.open(row.private_key, _aad(row.kid))

@@ -68,6 +68,9 @@ class TokenView:
     revoked: frozenset[str] = field(default_factory=frozenset)
     #: client ids of the OAuth clients whose users' tokens (``sub`` = a user id) verify
     clients: frozenset[str] = field(default_factory=frozenset)
+    #: ``(kid, alg, private PEM)`` of the key that signs now, read with the rest so that the
+    #: signer is renewed in the background too; never in a repr
+    signing: tuple[str, str, bytes] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -160,6 +163,14 @@ class JwtVerifier(Generic[V]):
         if not done:
             task.cancel()
             await asyncio.wait({task})
+
+    async def current_view(self) -> V:
+        """The view as a verification would use it: reloaded in the background ahead of time,
+        waited for only once it is ``refresh_seconds`` old."""
+        view = self._view
+        if view is not None and (self.monotonic() < self._renew_at or self._renew()):
+            return view
+        return await self._reload_if(self._stale)
 
     def note_key(self, kid: str, key: Callable[[], VerifyKey]) -> None:
         """A key this process just signed with verifies here at once, before the next reload
