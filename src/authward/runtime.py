@@ -168,6 +168,7 @@ class Authward:
             # Background reloads of the verifiers' views read the store: done before it closes.
             await self.verifier.close()
             await self.sessions.close()
+            await self.oauth.clients.close()
             await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.flush()  # batched last_used_at
             await self.users.flush()  # sign-in audit rows still being written

@@ -25,11 +25,9 @@ __all__ = [
     "secret_digest",
 ]
 
-import asyncio
 import binascii
 import hashlib
 import hmac
-import time
 from base64 import b64decode
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from authward.oauth.errors import InvalidClient, InvalidRequest
+from authward.refreshing import Refreshing
 from authward.store.records import StoredMachineUser
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
@@ -68,26 +67,23 @@ ClientLoader = Callable[[], Awaitable[list[Client]]]
 
 
 class ClientDirectory:
-    """Every client by ``client_id``, in memory, reloaded when older than ``refresh_seconds``
-    (a config sync in this process reloads it at once)."""
+    """Every client by ``client_id``, in memory for at most ``refresh_seconds``, reloaded in
+    the background ahead of time (a config sync in this process reloads it at once)."""
 
     def __init__(self, load: ClientLoader, *, refresh_seconds: float) -> None:
-        self._load = load
-        self._refresh = refresh_seconds
-        self._clients: dict[str, Client] = {}
-        self._loaded_at = float("-inf")
-        self._lock = asyncio.Lock()
+        async def by_id() -> dict[str, Client]:
+            return {c.client_id: c for c in await load()}
+
+        self.view = Refreshing(by_id, refresh_seconds=refresh_seconds, what="the OAuth clients")
 
     def invalidate(self) -> None:
-        self._loaded_at = float("-inf")
+        self.view.invalidate()
 
     async def get(self, client_id: str) -> Client | None:
-        if time.monotonic() - self._loaded_at >= self._refresh:
-            async with self._lock:
-                if time.monotonic() - self._loaded_at >= self._refresh:
-                    self._clients = {c.client_id: c for c in await self._load()}
-                    self._loaded_at = time.monotonic()
-        return self._clients.get(client_id)
+        return (await self.view.get()).get(client_id)
+
+    async def close(self) -> None:
+        await self.view.close()
 
 
 @dataclass(frozen=True, slots=True)
