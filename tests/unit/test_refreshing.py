@@ -19,10 +19,13 @@ class Store:
         self.reads = 0
         self.gate: asyncio.Event | None = None
         self.fail = False
+        #: Set once a read has taken its value.
+        self.read = asyncio.Event()
 
     async def load(self) -> str:
         self.reads += 1
         value = self.value  # what the read saw, however long it then takes to return
+        self.read.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
@@ -84,8 +87,8 @@ async def test_invalidate_loads_on_next_use_even_while_a_load_was_in_flight() ->
     await cached.get()  # starts a background load, held open by the gate
     renewal = cached.reloading
     assert renewal is not None
-    while store.reads < 2:  # the load has read the old value
-        await asyncio.sleep(0)
+    store.read.clear()
+    await store.read.wait()  # the load has read the old value
     cached.invalidate()  # a change made meanwhile, which that load may have missed
     store.value = "v2"
     store.gate.set()
