@@ -34,11 +34,12 @@ from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.consents import ConsentStore
+from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, write_transaction
-from authward.store.keys import SigningKeyStore
+from authward.store.keys import PUBLISHED_KEYS, SIGNING_KEY, SigningKeyStore
 from authward.store.principals import ClientStore, MachineUserStore
-from authward.store.revocations import RevocationStore
+from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import instance, machine_users, oauth2_clients
 from authward.store.sync import sync_config
 from authward.store.type_records import Records
@@ -47,6 +48,10 @@ from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
 from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
 from authward.tokens.verifier import TokenView, Verifier
 from authward.users import Users
+
+#: What the token view needs of machine users and OAuth clients (built once, run by all_rows).
+_MACHINE_USER_CLIENTS = select(machine_users.c.id, machine_users.c.client_id)
+_CLIENT_IDS = select(oauth2_clients.c.client_id)
 
 
 def _now() -> datetime:
@@ -260,21 +265,25 @@ class Authward:
         return value
 
     async def _load_view(self) -> TokenView:
-        # One connection for the five reads: under load each checkout can wait for the pool.
+        # One snapshot, and on SQLite one hand-off: under load each hand-off waits for the busy
+        # event loop, and a reload that outlasts its margin stalls requests (decision 004).
         now = _now()
-        async with self.engine.connect() as conn:
-            published = await self.keys.published(now, conn)
-            rows = await conn.execute(select(machine_users.c.id, machine_users.c.client_id))
-            directory = {str(r.id): r.client_id for r in rows}
-            clients = frozenset((await conn.execute(select(oauth2_clients.c.client_id))).scalars())
-            revoked = frozenset(await self.revocations.live(now, conn))
-            signing = await self.keys.signing_key(conn)
+        published, directory, clients, revoked, signing = await all_rows(
+            self.engine,
+            [
+                (PUBLISHED_KEYS, {"now": now}),
+                (_MACHINE_USER_CLIENTS, {}),
+                (_CLIENT_IDS, {}),
+                (LIVE_REVOCATIONS, {"now": now}),
+                (SIGNING_KEY, {}),
+            ],
+        )
         return TokenView(
-            keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
-            machine_users=directory,
-            clients=clients,
-            revoked=revoked,
-            signing=signing,
+            keys={r.kid: verify_key_from_jwk(r.public_jwk) for r in published},
+            machine_users={str(r.id): r.client_id for r in directory},
+            clients=frozenset(r.client_id for r in clients),
+            revoked=frozenset(r.jti for r in revoked),
+            signing=self.keys.open_signing_key(signing[0] if signing else None),
         )
 
     async def _signing_key(self) -> SigningKey:

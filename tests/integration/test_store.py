@@ -22,7 +22,7 @@ from authward.errors import SettingsError, StoreError, TokenError
 from authward.runtime import Authward
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, audit_rows
-from authward.store.direct import first_row, insert_all
+from authward.store.direct import all_rows, first_row, insert_all
 from authward.store.engine import begin_write, create_engine
 from authward.store.schema import (
     audit_events,
@@ -541,3 +541,33 @@ async def test_first_row_needs_distinct_column_names(sqlite_runtime: Authward) -
     query = select(audit_events.c.id, revoked_tokens.c.jti.label("id"))
     with pytest.raises(ValueError, match="distinct names"):
         await first_row(sqlite_runtime.engine, query, {})
+
+
+async def test_all_rows_reads_several_queries_as_sqlalchemy_would(runtime: Authward) -> None:
+    """Each query's rows with SQLAlchemy's values and types, a LIMIT the statement holds itself,
+    a parameter the caller gives, and no transaction left open afterwards."""
+    at = datetime(2026, 12, 4, 4, 5, 6, 789012, tzinfo=UTC)
+    events = [AuditEvent(f"test.all_rows.{i}", at, detail={"i": i}) for i in range(3)]
+    await insert_all(runtime.engine, [audit_rows(events)])
+    newest = select(audit_events).order_by(audit_events.c.id.desc()).limit(2)
+    kind = select(audit_events.c.kind, audit_events.c.detail).where(
+        audit_events.c.kind == bindparam("kind")
+    )
+    ours = await all_rows(runtime.engine, [(newest, {}), (kind, {"kind": "test.all_rows.1"})])
+    async with runtime.engine.connect() as conn:
+        theirs = [
+            (await conn.execute(newest)).all(),
+            (await conn.execute(kind, {"kind": "test.all_rows.1"})).all(),
+        ]
+    assert [[tuple(r) for r in rows] for rows in ours] == [
+        [tuple(r) for r in rows] for rows in theirs
+    ]
+    assert [r.kind for r in ours[0]] == ["test.all_rows.2", "test.all_rows.1"]
+    assert ours[0][0].at == at
+    assert ours[0][0].at.tzinfo is UTC
+    assert ours[1][0].detail == {"i": 1}
+    assert await all_rows(runtime.engine, []) == []
+    with pytest.raises(KeyError):
+        await all_rows(runtime.engine, [(kind, {})])
+    async with begin_write(runtime.engine) as writer:  # nothing left holding a lock
+        await writer.execute(revoked_tokens.insert().values(_revoked_row()))

@@ -15,7 +15,7 @@ the statement's parameters.
 
 from __future__ import annotations
 
-__all__ = ["Rows", "first_row", "insert_all"]
+__all__ = ["Query", "Rows", "all_rows", "first_row", "insert_all"]
 
 import sqlite3
 from collections import namedtuple
@@ -34,15 +34,26 @@ from authward.store.sqlite_driver import SQLiteConnection
 #: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
 #: with the same keys.
 Rows = tuple[Insert, Sequence[Mapping[str, Any]]]
+#: A SELECT and its parameters.
+Query = tuple[Select[Any], Mapping[str, Any]]
+
+
+#: A parameter the caller must give (the statement holds no value for it).
+_GIVEN: Any = object()
 
 
 class _Plan(NamedTuple):
     sql: str
-    #: (name, conversion or None) for each positional parameter, in order
-    binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    #: (name, conversion or None, the statement's own value or _GIVEN) for each positional
+    #: parameter, in order
+    binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(values[n] if f is None else f(values[n]) for n, f in self.binds)
+        out = []
+        for name, convert, own in self.binds:
+            value = values[name] if own is _GIVEN or name in values else own
+            out.append(value if convert is None else convert(value))
+        return tuple(out)
 
 
 class _Read(NamedTuple):
@@ -52,9 +63,18 @@ class _Read(NamedTuple):
 
 
 def _plan(compiled: Compiled) -> _Plan:
+    if "POSTCOMPILE" in compiled.string:
+        raise ValueError("store.direct runs no expanding (IN list) parameters")
     convert = compiled._bind_processors  # type: ignore[attr-defined]
+    binds = compiled.binds  # type: ignore[attr-defined]
     order = compiled.positiontup or ()  # type: ignore[attr-defined]
-    return _Plan(compiled.string, tuple((n, convert.get(n)) for n in order))
+    return _Plan(
+        compiled.string,
+        tuple(
+            (n, convert.get(n), _GIVEN if binds[n].required else binds[n].effective_value)
+            for n in order
+        ),
+    )
 
 
 # Statements are module-level constants, so these stay small; the bound is a safety net.
@@ -72,7 +92,7 @@ def _insert_plan(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> 
                 raise ValueError(f"insert_all: {table}.{column.key} has a client-side default")
         compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
         found = _plan(compiled)
-        if {n for n, _ in found.binds} != set(keys) or "RETURNING" in found.sql.upper():
+        if {n for n, _, _ in found.binds} != set(keys) or "RETURNING" in found.sql.upper():
             raise ValueError(f"insert_all: {statement} must bind exactly {keys}, return nothing")
         if len(_inserts) >= _MAX_CACHED:
             _inserts.clear()
@@ -150,8 +170,37 @@ async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping
             values = await _on_asyncpg(
                 engine, raw, read.plan.sql, lambda driver: driver.fetchrow(read.plan.sql, *bound)
             )
-    if values is None:
-        return None
+    return None if values is None else _row(read, values)
+
+
+async def all_rows(engine: AsyncEngine, queries: Sequence[Query]) -> list[list[Any]]:
+    """Every row of each query (named tuples, as :func:`first_row` gives), all read in one
+    transaction, so from one snapshot: on SQLite in one hand-off, on PostgreSQL in one
+    repeatable-read, read-only transaction."""
+    reads = [_read_plan(engine.dialect, statement) for statement, _ in queries]
+    steps = [
+        (r.plan.sql, r.plan.bind(params)) for r, (_, params) in zip(reads, queries, strict=True)
+    ]
+    if not steps:
+        return []
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        if engine.dialect.name == "sqlite":
+            try:
+                results = await cast(SQLiteConnection, raw.dbapi_connection).fetch_all(steps)
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(steps[0][0], None, exc, sqlite3.Error) from None
+        else:
+
+            async def snapshot(driver: Any) -> list[Any]:
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    return [await driver.fetch(sql, *bound) for sql, bound in steps]
+
+            results = await _on_asyncpg(engine, raw, steps[0][0], snapshot)
+    return [[_row(r, values) for values in rows] for r, rows in zip(reads, results, strict=True)]
+
+
+def _row(read: _Read, values: Sequence[Any]) -> Any:
     return read.row(*(v if f is None else f(v) for f, v in zip(read.results, values, strict=True)))
 
 

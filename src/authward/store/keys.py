@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["SigningKeyStore"]
+__all__ = ["PUBLISHED_KEYS", "SIGNING_KEY", "SigningKeyStore", "stored_key"]
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.crypto.secretbox import SecretBox
@@ -19,6 +20,35 @@ def _aad(kid: str) -> str:
     return f"aw_signing_keys.private_key:{kid}"
 
 
+#: The keys whose tokens may still be alive, newest first (parameter: ``now``).
+PUBLISHED_KEYS = (
+    select(signing_keys)
+    .where(
+        or_(signing_keys.c.publish_until.is_(None), signing_keys.c.publish_until > bindparam("now"))
+    )
+    .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
+)
+#: The key that signs now (sealed: :meth:`SigningKeyStore.open_signing_key` opens it).
+SIGNING_KEY = (
+    select(signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_key)
+    .where(signing_keys.c.retired_at.is_(None))
+    .order_by(signing_keys.c.created_at.desc())
+    .limit(1)
+)
+
+
+def stored_key(row: Any) -> StoredKey:
+    """The public half of a row of :data:`PUBLISHED_KEYS`."""
+    return StoredKey(
+        kid=row.kid,
+        alg=row.alg,
+        public_jwk=row.public_jwk,
+        created_at=row.created_at,
+        retired_at=row.retired_at,
+        publish_until=row.publish_until,
+    )
+
+
 class SigningKeyStore:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -28,24 +58,9 @@ class SigningKeyStore:
         self, now: datetime, conn: AsyncConnection | None = None
     ) -> list[StoredKey]:
         """Public halves of the keys whose tokens may still be alive, newest first."""
-        query = (
-            select(signing_keys)
-            .where(or_(signing_keys.c.publish_until.is_(None), signing_keys.c.publish_until > now))
-            .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
-        )
         async with reading(self._engine, conn) as c:
-            rows = (await c.execute(query)).mappings().all()
-        return [
-            StoredKey(
-                kid=r["kid"],
-                alg=r["alg"],
-                public_jwk=r["public_jwk"],
-                created_at=r["created_at"],
-                retired_at=r["retired_at"],
-                publish_until=r["publish_until"],
-            )
-            for r in rows
-        ]
+            rows = (await c.execute(PUBLISHED_KEYS, {"now": now})).all()
+        return [stored_key(r) for r in rows]
 
     async def add(
         self,
@@ -78,14 +93,11 @@ class SigningKeyStore:
         self, conn: AsyncConnection | None = None
     ) -> tuple[str, str, bytes] | None:
         """``(kid, alg, private PEM)`` of the key that signs now, opened with the instance key."""
-        query = (
-            select(signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_key)
-            .where(signing_keys.c.retired_at.is_(None))
-            .order_by(signing_keys.c.created_at.desc())
-            .limit(1)
-        )
         async with reading(self._engine, conn) as own:
-            row = (await own.execute(query)).first()
+            return self.open_signing_key((await own.execute(SIGNING_KEY)).first())
+
+    def open_signing_key(self, row: Any) -> tuple[str, str, bytes] | None:
+        """``(kid, alg, private PEM)`` from a row of :data:`SIGNING_KEY` (or ``None``)."""
         if row is None:
             return None
         return row.kid, row.alg, self._box.open(row.private_key, _aad(row.kid))

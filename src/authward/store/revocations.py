@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["RevocationStore"]
+__all__ = ["LIVE_REVOCATIONS", "RevocationStore"]
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.store.engine import begin_write, reading
 from authward.store.schema import revoked_tokens
+
+#: Ids revoked whose tokens have not expired yet (parameter: ``now``).
+LIVE_REVOCATIONS = select(revoked_tokens.c.jti).where(
+    revoked_tokens.c.expires_at > bindparam("now")
+)
 
 
 class RevocationStore:
@@ -34,9 +39,8 @@ class RevocationStore:
 
     async def live(self, now: datetime, conn: AsyncConnection | None = None) -> set[str]:
         """Ids revoked whose tokens have not expired yet (expired ones are refused anyway)."""
-        query = select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at > now)
         async with reading(self._engine, conn) as c:
-            return set((await c.execute(query)).scalars())
+            return set((await c.execute(LIVE_REVOCATIONS, {"now": now})).scalars())
 
     async def purge(self, now: datetime) -> int:
         async with begin_write(self._engine) as conn:

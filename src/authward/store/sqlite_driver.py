@@ -157,6 +157,30 @@ class SQLiteConnection(AsyncAdapt_aiosqlite_connection):
                 raise RuntimeError("fetch_first runs outside transactions")
             return cast(tuple[Any, ...] | None, await driver._execute(run))
 
+    async def fetch_all(
+        self, steps: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """Every row of each statement, read in one transaction (one snapshot) and one
+        hand-off."""
+        driver = self._connection
+
+        def run() -> list[list[tuple[Any, ...]]]:
+            sqlite = driver._conn
+            sqlite.execute("BEGIN")
+            try:
+                rows = [sqlite.execute(sql, parameters).fetchall() for sql, parameters in steps]
+            except BaseException:
+                if sqlite.in_transaction:
+                    sqlite.execute("ROLLBACK")
+                raise
+            sqlite.execute("COMMIT")
+            return rows
+
+        async with self._execute_mutex:
+            if self._begin is not None or driver._conn.in_transaction:
+                raise RuntimeError("fetch_all runs outside transactions")
+            return cast(list[list[tuple[Any, ...]]], await driver._execute(run))
+
     def commit(self) -> None:
         if self._begin is not None:  # the transaction never ran a statement
             self._begin = None
