@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PUBLISHED_KEYS", "SIGNING_KEY", "SigningKeyStore", "stored_key"]
+__all__ = ["PUBLISHED_KEYS", "SIGNING_KEY", "SigningKeyStore"]
 
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,7 @@ SIGNING_KEY = (
 )
 
 
-def stored_key(row: Any) -> StoredKey:
+def _stored_key(row: Any) -> StoredKey:
     """The public half of a row of :data:`PUBLISHED_KEYS`."""
     return StoredKey(
         kid=row.kid,
@@ -60,7 +60,7 @@ class SigningKeyStore:
         """Public halves of the keys whose tokens may still be alive, newest first."""
         async with reading(self._engine, conn) as c:
             rows = (await c.execute(PUBLISHED_KEYS, {"now": now})).all()
-        return [stored_key(r) for r in rows]
+        return [_stored_key(r) for r in rows]
 
     async def add(
         self,
@@ -88,13 +88,6 @@ class SigningKeyStore:
                 created_at=now,
             )
         )
-
-    async def signing_key(
-        self, conn: AsyncConnection | None = None
-    ) -> tuple[str, str, bytes] | None:
-        """``(kid, alg, private PEM)`` of the key that signs now, opened with the instance key."""
-        async with reading(self._engine, conn) as own:
-            return self.open_signing_key((await own.execute(SIGNING_KEY)).first())
 
     def open_signing_key(self, row: Any) -> tuple[str, str, bytes] | None:
         """``(kid, alg, private PEM)`` from a row of :data:`SIGNING_KEY` (or ``None``)."""

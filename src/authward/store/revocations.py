@@ -7,9 +7,9 @@ __all__ = ["LIVE_REVOCATIONS", "RevocationStore"]
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authward.store.engine import begin_write, reading
+from authward.store.engine import begin_write
 from authward.store.schema import revoked_tokens
 
 #: Ids revoked whose tokens have not expired yet (parameter: ``now``).
@@ -36,11 +36,6 @@ class RevocationStore:
                 )
             )
             return True
-
-    async def live(self, now: datetime, conn: AsyncConnection | None = None) -> set[str]:
-        """Ids revoked whose tokens have not expired yet (expired ones are refused anyway)."""
-        async with reading(self._engine, conn) as c:
-            return set((await c.execute(LIVE_REVOCATIONS, {"now": now})).scalars())
 
     async def purge(self, now: datetime) -> int:
         async with begin_write(self._engine) as conn:
