@@ -33,6 +33,7 @@ from uuid import UUID
 
 from authward.errors import TokenError
 from authward.principal import Principal
+from authward.refreshing import RENEW_AT, finish_in_background
 from authward.tokens import access_token
 from authward.tokens.jws_verify import UnknownKey, VerifyKey, verify_signed
 from authward.tokens.jwt import check_registered_claims
@@ -41,13 +42,6 @@ log = logging.getLogger("authward.tokens")
 
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
-#: Share of ``refresh_seconds`` after which a request starts the next reload in the background,
-#: so that under load the reload is done before any request has to wait for it. Under full load
-#: each hand-off to aiosqlite's thread waits for the GIL, and a reload took 0.3-0.6 s: at 3/4 of
-#: the default 2 s it was often late, and requests queued behind it (docs/benchmarks.md).
-_RENEW_AT = 0.5
-#: How long ``close()`` lets a background reload finish before cancelling it.
-_CLOSE_WAIT = 5.0
 
 
 class KeyView(Protocol):
@@ -154,15 +148,8 @@ class JwtVerifier(Generic[V]):
         return self._renewal
 
     async def close(self) -> None:
-        """Let a background reload finish (cancel it if it takes long): call before the store it
-        reads from is closed."""
-        task = self._renewal
-        if task is None or task.done():
-            return
-        done, _ = await asyncio.wait({task}, timeout=_CLOSE_WAIT)
-        if not done:
-            task.cancel()
-            await asyncio.wait({task})
+        """Call before the store the view reads from is closed."""
+        await finish_in_background(self._renewal)
 
     async def current_view(self) -> V:
         """The view as a verification would use it: reloaded in the background ahead of time,
@@ -298,7 +285,7 @@ class JwtVerifier(Generic[V]):
                 # this load may have read before): newer than the old view, but not fresh.
                 if generation == self._generation:
                     self._loaded_at = started
-                    self._renew_at = started + self._refresh * _RENEW_AT
+                    self._renew_at = started + self._refresh * RENEW_AT
             return self._view
 
 
