@@ -62,6 +62,9 @@ instance = Table(
     # Which instance key sealed this store's secrets (a key id, not the key).
     Column("key_id", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # The issuer `authward serve` derived from its address when AUTHWARD_ISSUER is unset, so
+    # that the other commands sign and verify for the server that runs (decision 033).
+    Column("issuer", String(2048), nullable=True),
 )
 
 signing_keys = Table(
