@@ -10,13 +10,18 @@ from __future__ import annotations
 __all__ = ["Authward"]
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
 
 from authward.channel.api_keys import ApiKeys
+from authward.channel.authenticate import TokenType
+from authward.channel.chain import AuthFn
+from authward.channel.from_runtime import authenticate_with, tokens_entry
 from authward.channel.m2m import M2MTokens, Machines
 from authward.channel.sessions import Sessions
 from authward.config.app import Config
@@ -317,6 +322,33 @@ class Authward:
     async def verify_access_token(self, token: str) -> Principal:
         """The principal a token acts as, or :class:`TokenError` with a stable ``reason``."""
         return await self.verifier.verify(token)
+
+    def tokens_entry(
+        self,
+        *,
+        accepts_token: Sequence[TokenType] = ("oauth_token",),
+        machine_secret_key: str | None = None,
+        to_principal: Callable[[Any], Principal | None] | None = None,
+    ) -> AuthFn:
+        """A chain entry accepting this runtime's tokens (docs/channel.md)."""
+        return tokens_entry(
+            self,
+            accepts_token=accepts_token,
+            machine_secret_key=machine_secret_key,
+            to_principal=to_principal,
+        )
+
+    async def authenticate_request(
+        self,
+        request: HTTPConnection,
+        *,
+        accepts_token: Sequence[TokenType] = ("oauth_token",),
+        machine_secret_key: str | None = None,
+    ) -> Principal:
+        """The request's principal, or :class:`UnauthenticatedError` (401) with the reason."""
+        return await authenticate_with(
+            self, request, accepts_token=accepts_token, machine_secret_key=machine_secret_key
+        )
 
     async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
         """Revoke an access token this issuer signed (even one that no longer verifies)."""

@@ -89,14 +89,16 @@ def server_error_response() -> JSONResponse:
 
 def exception_handlers(realm: str = "authward") -> dict[Any, Any]:
     """For ``Starlette(exception_handlers=...)`` / FastAPI: a ``@requires`` refusal inside a
-    handler becomes 403 ``insufficient_scope`` instead of a 500."""
+    handler becomes 403 ``insufficient_scope`` instead of a 500, and a dependency's
+    ``UnauthenticatedError`` a 401 (a bare challenge when the request sent no credentials)."""
 
     async def on_forbidden(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, Forbidden)
         return forbidden_response(exc, realm=realm)
 
-    async def on_unauthenticated(_: Request, exc: Exception) -> Response:
+    async def on_unauthenticated(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, UnauthenticatedError)
-        return error_response(exc, had_credentials=True, realm=realm)
+        had = any(k.lower() in (b"authorization", b"cookie") for k, _ in request.scope["headers"])
+        return error_response(exc, had_credentials=had, realm=realm)
 
     return {Forbidden: on_forbidden, UnauthenticatedError: on_unauthenticated}

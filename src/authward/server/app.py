@@ -29,8 +29,12 @@ _JWKS_MAX_AGE = 300
 AppFactory = Callable[[Authward], ASGIApp]
 
 
-def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
-    """authward's endpoints, plus the app module's own ASGI app (its ``asgi(aw)``) under ``/``."""
+def build_app(
+    aw: Authward, *, mount: AppFactory | None = None, embedded: bool = False
+) -> Starlette:
+    """authward's endpoints, plus the app module's own ASGI app (its ``asgi(aw)``) under ``/``.
+    ``embedded``: only authward's own endpoints; ``/`` and ``/healthz`` belong to the app
+    authward runs inside (docs/your-own-app.md)."""
 
     async def jwks(_: Request) -> JSONResponse:
         return JSONResponse(
@@ -56,7 +60,7 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
         # First: the token endpoint is the hottest route (Starlette matches in order).
         # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
         *oauth_routes(aw),
-        Route("/healthz", health),
+        *([] if embedded else [Route("/healthz", health)]),
         Route("/.well-known/jwks.json", jwks),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
         # sessions.md).
@@ -75,5 +79,8 @@ def build_app(aw: Authward, *, mount: AppFactory | None = None) -> Starlette:
     management = management_app(aw)
     if management is not None:
         routes.append(Mount("/v1", app=management))
-    routes.append(Mount("/", app=mount(aw)) if mount else Route("/", index))
+    if mount is not None:
+        routes.append(Mount("/", app=mount(aw)))
+    elif not embedded:
+        routes.append(Route("/", index))
     return Starlette(routes=routes)
