@@ -59,6 +59,8 @@ class Client:
     access_token_lifetime_seconds: int | None = None
     refresh_token_lifetime_seconds: int | None = None
     require_dpop: bool = False
+    refresh_token_absolute_lifetime_seconds: int | None = None
+    refresh_token_rotation_grace_seconds: int | None = None
     #: For a machine user: its stored row (what its tokens carry), so issuing reads nothing.
     machine_user: StoredMachineUser | None = None
 

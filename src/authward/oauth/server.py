@@ -24,6 +24,7 @@ from authward.oauth.errors import InvalidClient, InvalidRequest
 from authward.oauth.grants import CODE_LIFETIME_SECONDS, CODE_PREFIX, CodeGrant, code_data
 from authward.oauth.introspection import INACTIVE, access_token_info, refresh_token_info
 from authward.oauth.metadata import server_metadata
+from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.token import REFRESH_PREFIX, TokenEndpoint, TokenRequest, TokenTarget
 from authward.store.audit import AuditEvent
 from authward.store.client_directory import load_clients
@@ -52,8 +53,12 @@ class AuthorizationServer:
                 issuer=aw.issuer,
                 audience=aw.audience,
                 default_access_lifetime=settings.default_access_token_lifetime_seconds,
-                default_refresh_lifetime=settings.default_refresh_token_lifetime_seconds,
                 machine_user_lifetime=settings.machine_user_token_lifetime_seconds,
+                refresh_defaults=RefreshPolicy(
+                    idle_seconds=settings.default_refresh_token_lifetime_seconds,
+                    absolute_seconds=settings.default_refresh_token_absolute_lifetime_seconds,
+                    grace_seconds=settings.default_refresh_token_rotation_grace_seconds,
+                ),
             ),
             clients=self.clients,
             grants=self.grants,
@@ -63,6 +68,7 @@ class AuthorizationServer:
             audit=aw.audit,
             revoke_family=self.revoke_family,
         )
+            revoke_access=self.revoke_access,
 
     def metadata(self) -> dict[str, Any]:
         profile = self._aw.config.auth.user_profile
@@ -106,10 +112,14 @@ class AuthorizationServer:
     async def revoke_family(self, family_id: str, reason: str) -> None:
         """Revoke a code's family: its refresh tokens and every access token issued from it, at
         once in this process and within the cache interval in the others."""
-        now = _now()
-        for jti, expires_at in await self.grants.revoke_family(family_id, now):
-            await self._aw.revocations.revoke(jti, expires_at=expires_at, now=now, reason=reason)
-            self._aw.verifier.note_revoked(jti)
+        for jti, expires_at in await self.grants.revoke_family(family_id, _now()):
+            await self.revoke_access(jti, expires_at, reason)
+
+    async def revoke_access(self, jti: str, expires_at: datetime, reason: str) -> None:
+        """Put access token ``jti`` on the revocation list: refused at once in this process and
+        within the cache interval in the others."""
+        await self._aw.revocations.revoke(jti, expires_at=expires_at, now=_now(), reason=reason)
+        self._aw.verifier.note_revoked(jti)
 
     async def _refresh_row(self, token: str, client: Client) -> GrantRow | None:
         """The live refresh token ``token`` of ``client``, else ``None``."""

@@ -25,7 +25,8 @@ _MACHINE_USERS = select(machine_users)
 async def load_clients(
     engine: AsyncEngine, box: SecretBox, configured: Mapping[str, OAuth2Client]
 ) -> list[Client]:
-    """``configured`` (the config's clients by name) says which ones are public."""
+    """``configured`` (the config's clients by name) gives what only the config holds: which
+    clients are public, and their refresh grants' absolute lifetime and rotation grace."""
     client_rows, user_rows = await all_rows(engine, [(_CLIENTS, {}), (_MACHINE_USERS, {})])
     out: list[Client] = []
     for r in client_rows:
@@ -42,6 +43,12 @@ async def load_clients(
                 redirect_uris=tuple(r.redirect_uris),
                 access_token_lifetime_seconds=r.access_token_lifetime_seconds,
                 refresh_token_lifetime_seconds=r.refresh_token_lifetime_seconds,
+                refresh_token_absolute_lifetime_seconds=(
+                    spec.refresh_token_absolute_lifetime_seconds if spec is not None else None
+                ),
+                refresh_token_rotation_grace_seconds=(
+                    spec.refresh_token_rotation_grace_seconds if spec is not None else None
+                ),
                 require_dpop=r.require_dpop,
             )
         )

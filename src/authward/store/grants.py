@@ -8,11 +8,15 @@ revoke all of it (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
 Redeeming is one transaction: the conditional ``UPDATE ... WHERE used_at IS NULL`` both decides
 the single winner across processes and locks the row, so a family revocation racing with it
 waits and then sees the tokens the winner recorded.
+
+A refresh token's ``data`` names the token it was rotated from (``PARENT``), so a client that
+lost the answer to a rotation can retry it within the grace window (``redeem(retry_since=...)``):
+the retry takes the place of the unused successor, whose row then counts as used.
 """
 
 from __future__ import annotations
 
-__all__ = ["GrantRow", "GrantStore", "NewGrant", "Redeemed"]
+__all__ = ["PARENT", "GrantRow", "GrantStore", "NewGrant", "Redeemed"]
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,12 +24,14 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.store.engine import begin_write
 from authward.store.schema import grants
 
 T = TypeVar("T")
+#: The key of a refresh token's ``data`` that holds the digest of the token it was rotated from.
+PARENT = "parent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +62,12 @@ class GrantRow:
 @dataclass(frozen=True, slots=True)
 class Redeemed(Generic[T]):
     """``value`` is what ``mint`` returned when the grant was redeemed; otherwise ``None`` and
-    ``row`` (when there is one) says why: used, revoked or expired."""
+    ``row`` (when there is one) says why: used, revoked or expired. ``superseded`` is the
+    successor a retry within the grace window took the place of."""
 
     row: GrantRow | None
     value: T | None = None
+    superseded: GrantRow | None = None
 
 
 def _row(r: Any) -> GrantRow:
@@ -110,9 +118,15 @@ class GrantStore:
         kind: str,
         now: datetime,
         mint: Callable[[GrantRow], tuple[T, list[NewGrant]]],
+        *,
+        retry_since: datetime | None = None,
     ) -> Redeemed[T]:
         """Use the live grant ``digest`` once: ``mint(row)`` returns a value and the grants to
-        record with it, in the same transaction. If ``mint`` raises, nothing changes."""
+        record with it, in the same transaction. If ``mint`` raises, nothing changes.
+
+        With ``retry_since``, a grant used since then is redeemed again if its successor (the
+        live grant naming it as ``PARENT``) is still unused: the successor is marked used in
+        the same transaction, so exactly one of the retry and the successor ever wins."""
         live = and_(
             grants.c.digest == digest,
             grants.c.kind == kind,
@@ -128,12 +142,18 @@ class GrantStore:
                 .first()
             )
             row = _row(found) if found is not None and found["kind"] == kind else None
-            if row is None or won.rowcount != 1:
-                return Redeemed(row)
+            if row is None:
+                return Redeemed(None)
+            superseded = None
+            if won.rowcount != 1:
+                retried = retry_since is not None and _retryable(row, retry_since, now)
+                superseded = await _supersede(conn, row, now) if retried else None
+                if superseded is None:
+                    return Redeemed(row)
             value, issued = mint(row)
             if issued:
                 await conn.execute(grants.insert(), [_values(g, now) for g in issued])
-            return Redeemed(row, value)
+            return Redeemed(row, value, superseded)
 
     async def live_families(
         self, subject: str, now: datetime, *, client_id: str | None = None
@@ -154,12 +174,16 @@ class GrantStore:
     async def revoke_family(self, family_id: str, now: datetime) -> list[tuple[str, datetime]]:
         """Mark every grant of the family revoked; return ``(jti, expires_at)`` of its access
         tokens that have not expired yet (the caller puts them on the revocation list)."""
+        revoke = (
+            update(grants)
+            .where(grants.c.family_id == family_id, grants.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         async with begin_write(self._engine) as conn:
-            await conn.execute(
-                update(grants)
-                .where(grants.c.family_id == family_id, grants.c.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            # On PostgreSQL a redemption that commits while this statement waits for its row
+            # adds tokens the statement's snapshot cannot see; the next statement sees them.
+            while (await conn.execute(revoke)).rowcount:
+                pass
             rows = await conn.execute(
                 select(grants.c.data, grants.c.expires_at).where(
                     grants.c.family_id == family_id,
@@ -168,3 +192,40 @@ class GrantStore:
                 )
             )
             return [(str(r.data["jti"]), r.expires_at) for r in rows]
+
+
+def _retryable(row: GrantRow, since: datetime, now: datetime) -> bool:
+    return (
+        row.used_at is not None
+        and row.used_at >= since
+        and row.revoked_at is None
+        and row.expires_at > now
+    )
+
+
+async def _supersede(conn: AsyncConnection, row: GrantRow, now: datetime) -> GrantRow | None:
+    """Mark used the unused successor of ``row`` (a family has one live grant of a kind at a
+    time), if it is ``row``'s; return it."""
+    live = select(grants).where(
+        grants.c.family_id == row.family_id,
+        grants.c.kind == row.kind,
+        grants.c.used_at.is_(None),
+        grants.c.revoked_at.is_(None),
+        grants.c.expires_at > now,
+    )
+    for child in (await conn.execute(live)).mappings():
+        if child["data"].get(PARENT) != row.digest:
+            continue
+        # Conditional, like a redemption: the successor's own redemption and a second retry
+        # race for this row, and exactly one of them wins.
+        took = await conn.execute(
+            update(grants)
+            .where(
+                grants.c.digest == child["digest"],
+                grants.c.used_at.is_(None),
+                grants.c.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return _row(child) if took.rowcount == 1 else None
+    return None
