@@ -181,7 +181,6 @@ class Authward:
             await self.oauth.clients.close()
             await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.flush()  # batched last_used_at
-            await self.users.flush()  # sign-in audit rows still being written
             await self.connections.close()
         finally:
             if getattr(self.config.auth, "_users", None) is self.users:

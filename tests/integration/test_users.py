@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,18 +62,13 @@ def users_of(aw: Authward, **kwargs: Any) -> Users:
 
 
 @pytest.fixture
-async def make_users(runtime: Authward) -> AsyncIterator[Callable[..., Users]]:
-    """``Users`` on the test's runtime; their background audit writes are awaited before the
-    runtime closes."""
-    made: list[Users] = []
+def make_users(runtime: Authward) -> Callable[..., Users]:
+    """``Users`` on the test's runtime."""
 
     def make(**kwargs: Any) -> Users:
-        made.append(users_of(runtime, **kwargs))
-        return made[-1]
+        return users_of(runtime, **kwargs)
 
-    yield make
-    for users in made:
-        await users.flush()
+    return make
 
 
 @pytest.fixture
@@ -219,7 +214,6 @@ async def test_sign_in_and_one_refusal_for_every_failure(runtime: Authward, user
     external = await users.create("carol@example.com", None, profile=PROFILE)
 
     assert await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.9") == alice
-    await users.flush()  # the sign-in's audit row is written in the background
     [login] = await audit_rows(runtime, "user.login")
     assert (login["subject"], login["ip"]) == (alice.id, "203.0.113.9")
 
@@ -479,7 +473,6 @@ async def test_passwords_never_reach_logs_audit_or_throttle(
         await users.set_password("alice@example.com", "short")
     assert "short" not in str(refused.value)
 
-    await users.flush()
     async with runtime.engine.connect() as conn:
         throttled = [dict(r) for r in (await conn.execute(select(login_throttle))).mappings()]
     stored = json.dumps({"audit": await audit_rows(runtime), "throttle": throttled}, default=str)
@@ -541,7 +534,9 @@ async def test_concurrent_failures_all_count(
 async def test_concurrent_sign_ins_keep_every_audit_row(
     runtime: Authward, make_users: Callable[..., Users]
 ) -> None:
-    users = make_users()
+    # 16 attempts in flight at once on one account: more than the default limit lets through.
+    policy = ThrottlePolicy(100, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
+    users = make_users(account_policy=policy)
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     attempts = [PASSWORD if n % 4 else "wrong password" for n in range(16)]
     outcomes = await asyncio.gather(
@@ -555,6 +550,64 @@ async def test_concurrent_sign_ins_keep_every_audit_row(
     assert not [
         o for o in outcomes if isinstance(o, Exception) and not isinstance(o, InvalidCredentials)
     ]
-    await users.flush()
     assert len(await audit_rows(runtime, "user.login")) == 12
     assert len(await audit_rows(runtime, "user.login_failed")) == 4
+
+
+async def test_concurrent_wrong_passwords_reach_the_hash_at_most_limit_times(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    """Issue 13, item 8: the attempt is counted before the hash, so a burst of guesses at one
+    account gets ``threshold`` answers "wrong password" and every other one is refused unchecked,
+    and the right password right after the burst is refused too."""
+    users = make_users()
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    outcomes = await asyncio.gather(
+        *(users.authenticate("alice@example.com", f"wrong {n}", ip=None) for n in range(30)),
+        return_exceptions=True,
+    )
+    checked = [o for o in outcomes if isinstance(o, InvalidCredentials)]
+    refused = [o for o in outcomes if isinstance(o, LoginThrottled)]
+    assert (len(checked), len(refused)) == (ACCOUNT_POLICY.threshold, 30 - ACCOUNT_POLICY.threshold)
+    with pytest.raises(LoginThrottled):
+        await users.authenticate("alice@example.com", PASSWORD, ip=None)
+    assert len(await audit_rows(runtime, "user.login_failed")) == ACCOUNT_POLICY.threshold
+
+
+async def test_concurrent_guesses_from_one_address_reach_the_hash_at_most_limit_times(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    policy = ThrottlePolicy(4, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
+    users = make_users(ip_policy=policy)
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    outcomes = await asyncio.gather(
+        *(
+            users.authenticate(f"user{n}@example.com", PASSWORD, ip="203.0.113.7")
+            for n in range(20)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, InvalidCredentials) for o in outcomes) == 4
+    assert sum(isinstance(o, LoginThrottled) for o in outcomes) == 16
+    with pytest.raises(LoginThrottled):
+        await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.7")
+    # Another address is not held back.
+    assert await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.8")
+
+
+async def test_successes_give_the_address_its_attempts_back(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    """Counted before the hash, a success must not use up the address's limit: an office behind
+    one address signs in all day."""
+    policy = ThrottlePolicy(3, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
+    users = make_users(ip_policy=policy)
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    await fail_times(users, "bob@example.com", 2, ip="203.0.113.9")
+    for _ in range(5):
+        assert await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.9")
+        await users.sign_in("alice@example.com", PASSWORD, ip="203.0.113.9")
+    # The third failure locks the address: the two before it were not forgotten.
+    await fail_times(users, "carol@example.com", 1, ip="203.0.113.9")
+    with pytest.raises(LoginThrottled):
+        await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.9")

@@ -68,7 +68,7 @@ from authward.orgs import OrganizationError, Organizations, random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore, audit_rows
-from authward.store.direct import insert_all
+from authward.store.direct import Rows, insert_all
 from authward.store.engine import begin_write
 from authward.store.keys import SigningKeyStore
 from authward.store.schema import memberships, sessions
@@ -385,13 +385,15 @@ class Sessions:
         lifetime: timedelta | int = DEFAULT_SESSION_LIFETIME,
         actor: str | None = None,
         events: Callable[[SessionInfo], Sequence[AuditEvent]] | None = None,
+        writes: Sequence[Rows] = (),
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> tuple[str, SessionInfo]:
         """A new session for ``user_id`` (signed in by you). Returns the secret (for the
         ``__session_secret`` cookie; never stored) and the session. ``events`` gives audit
-        events to record beside ``session.created`` (a sign-in's ``user.login``), and ``also``
-        writes other rows that go with the session; all in the session's transaction, all or
-        nothing. Without ``also`` the transaction is inserts only, which SQLite commits in one
+        events to record beside ``session.created`` (a sign-in's ``user.login``), ``writes``
+        other statements built once (as :func:`~authward.store.direct.insert_all` takes them)
+        and ``also`` writes other rows that go with the session; all in the session's
+        transaction, all or nothing. Without ``also`` SQLite commits the transaction in one
         hand-off (decision 032)."""
         user = _bounded("user_id", user_id, _MAX_ID)
         if not user or user != user.strip():
@@ -443,10 +445,14 @@ class Sessions:
         }
         recorded = [created, *(events(info) if events is not None else ())]
         if also is None:
-            await insert_all(self._engine, [(_INSERT_SESSION, [row]), audit_rows(recorded)])
+            await insert_all(
+                self._engine, [(_INSERT_SESSION, [row]), audit_rows(recorded), *writes]
+            )
             return secret, info
         async with begin_write(self._engine) as conn:
             await conn.execute(_INSERT_SESSION, row)
+            for statement, params in writes:
+                await conn.execute(statement, list(params))
             await also(conn)
             await self._audit.record_all(recorded, conn)
         return secret, info

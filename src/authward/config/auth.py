@@ -41,6 +41,8 @@ GrantType = Literal["authorization_code", "refresh_token"]
 GRANT_TYPES: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
 ACCESS_LIFETIME_RANGE = (60, 86_400)
 REFRESH_LIFETIME_RANGE = (60, 604_800)
+REFRESH_ABSOLUTE_LIFETIME_RANGE = (60, 31_536_000)
+REFRESH_GRACE_RANGE = (0, 60)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -63,6 +65,10 @@ class OAuth2ClientSpec(TypedDict, total=False):
     grant_types: Sequence[GrantType]
     access_token_lifetime_seconds: int
     refresh_token_lifetime_seconds: int
+    #: The grant (every rotation of one authorization) ends this long after it; RFC 9700 §4.14.
+    refresh_token_absolute_lifetime_seconds: int
+    #: How long a rotated-out refresh token may be retried while its successor is unused.
+    refresh_token_rotation_grace_seconds: int
     require_dpop: bool
     public: bool
     #: Where end-session (RP-Initiated Logout) may send the browser back to, exactly.
@@ -98,6 +104,9 @@ class OAuth2Client:
     #: authenticates with ``none`` and PKCE; a confidential one with its client secret.
     public: bool = False
     post_logout_redirect_uris: tuple[str, ...] = ()
+    #: ``None``: the instance defaults (settings), as for the lifetimes above.
+    refresh_token_absolute_lifetime_seconds: int | None = None
+    refresh_token_rotation_grace_seconds: int | None = None
 
 
 NameT_contra = TypeVar("NameT_contra", bound=str, contravariant=True)
@@ -450,6 +459,7 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
         if not isinstance(public, bool):
             issues.add(f"{path}.public", "expected True or False")
             public = False
+        absolute, grace = _refresh_grant(path, c, issues)
         out[name] = OAuth2Client(
             name=name,
             redirect_uris=tuple(str(u) for u in uris),
@@ -470,8 +480,35 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
             require_dpop=require_dpop,
             public=public,
             post_logout_redirect_uris=logout_uris,
+            refresh_token_absolute_lifetime_seconds=absolute,
+            refresh_token_rotation_grace_seconds=grace,
         )
     return out
+
+
+def _refresh_grant(
+    path: str, c: Mapping[str, Any], issues: _Issues
+) -> tuple[int | None, int | None]:
+    """The client's refresh grant absolute lifetime and rotation grace (``None``: defaults)."""
+    absolute = _lifetime(
+        f"{path}.refresh_token_absolute_lifetime_seconds",
+        c.get("refresh_token_absolute_lifetime_seconds"),
+        REFRESH_ABSOLUTE_LIFETIME_RANGE,
+        issues,
+    )
+    idle = c.get("refresh_token_lifetime_seconds")
+    if absolute is not None and isinstance(idle, int) and absolute < idle:
+        issues.add(
+            f"{path}.refresh_token_absolute_lifetime_seconds",
+            f"must be at least refresh_token_lifetime_seconds ({idle}), got {absolute}",
+        )
+    grace = _lifetime(
+        f"{path}.refresh_token_rotation_grace_seconds",
+        c.get("refresh_token_rotation_grace_seconds"),
+        REFRESH_GRACE_RANGE,
+        issues,
+    )
+    return absolute, grace
 
 
 def _post_logout_redirect_uris(client_path: str, uris: object, issues: _Issues) -> tuple[str, ...]:

@@ -67,8 +67,8 @@ class AuthorizationServer:
             dpop=aw.dpop,
             audit=aw.audit,
             revoke_family=self.revoke_family,
-        )
             revoke_access=self.revoke_access,
+        )
 
     def metadata(self) -> dict[str, Any]:
         profile = self._aw.config.auth.user_profile

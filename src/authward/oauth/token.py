@@ -5,7 +5,9 @@
   verifier must match. A second use is refused and revokes every token issued from the code
   (§4.1.2, RFC 9700 §4.2.4).
 - ``refresh_token`` (§6, RFC 9700 §4.14.2): rotated on every use; a rotated-out token revokes its
-  whole family. ``scope`` may narrow the grant, never widen it.
+  whole family, unless it is retried within the rotation grace while its successor is unused
+  (oauth/refresh.py). The grant ends at its absolute lifetime. ``scope`` may narrow the grant,
+  never widen it.
 - ``client_credentials`` (§4.4): machine users only; the same token ``aw.machine_user_token``
   makes, issued without touching the database.
 
@@ -23,9 +25,10 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from authward.oauth import refresh_grant
 from authward.oauth.clients import Client, ClientDirectory, authenticate
 from authward.oauth.dpop import DpopProof
 from authward.oauth.errors import (
@@ -39,7 +42,7 @@ from authward.oauth.errors import (
 from authward.oauth.grants import CODE_PREFIX, code_grant
 from authward.oauth.id_token import IdTokenInput, id_token_claims, scoped_claims
 from authward.oauth.pkce import verify_s256
-from authward.oauth.scopes import OFFLINE_ACCESS, OPENID, parse_scope
+from authward.oauth.scopes import OFFLINE_ACCESS, OPENID
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.grants import GrantRow, GrantStore, NewGrant
 from authward.store.records import StoredMachineUser
@@ -86,8 +89,9 @@ class TokenTarget:
     issuer: str
     audience: str
     default_access_lifetime: int
-    default_refresh_lifetime: int
     machine_user_lifetime: int
+    #: Refresh-token lifetimes and grace for clients that set none of their own.
+    refresh_defaults: refresh_grant.RefreshPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,8 @@ class _Issue:
     nonce: str | None
     #: The DPoP key the grant's refresh token is already bound to, if any.
     refresh_jkt: str | None
+    #: Where the next refresh token goes: its grant's end, the token it rotates out.
+    chain: refresh_grant.RefreshChain
     #: The scopes the next refresh token keeps, when wider than ``scopes``.
     refresh_scopes: tuple[str, ...] | None = None
 
@@ -155,6 +161,7 @@ class TokenEndpoint:
         dpop: ProofChecker,
         audit: AuditStore,
         revoke_family: Callable[[str, str], Awaitable[None]],
+        revoke_access: Callable[[str, datetime, str], Awaitable[None]],
     ) -> None:
         self._target = target
         self._clients = clients
@@ -164,6 +171,7 @@ class TokenEndpoint:
         self._dpop = dpop
         self._audit = audit
         self._revoke_family = revoke_family
+        self._revoke_access = revoke_access
 
     async def handle(self, request: TokenRequest) -> dict[str, Any]:
         """The §5.1 response body, or an :class:`OAuthError` to send as §5.2 says."""
@@ -263,6 +271,7 @@ class TokenEndpoint:
             session_id=grant.session_id,
             nonce=grant.nonce,
             refresh_jkt=None,
+            chain=refresh_grant.chain_of(row, self._refresh_policy(client), _now()),
         )
         audit = _Audit("token.issued", grant.user_id, {"grant_type": "authorization_code"})
         return await self._redeem(digest, "code", client, request, issue, audit)
@@ -271,7 +280,8 @@ class TokenEndpoint:
         self, credential: str, prefix: str, kind: str, client: Client, request: TokenRequest
     ) -> tuple[str, GrantRow]:
         """The digest and row of ``client``'s live grant ``credential``; a spent one is refused
-        here (and a used one revokes its family) before anything else is checked."""
+        here (and a used one revokes its family) before anything else is checked, unless it
+        is a refresh token retried within the client's rotation grace."""
         what = _WHAT[kind]
         if not opaque.is_well_formed(credential, prefix):
             raise InvalidGrant(f"the {what} is not valid")
@@ -279,7 +289,9 @@ class TokenEndpoint:
         row = await self._grants.get(digest)
         if row is None or row.kind != kind or row.client_id != client.client_id:
             raise InvalidGrant(f"the {what} is not valid")
-        await self._refuse_spent(row, kind, request)
+        policy = self._refresh_policy(client)
+        if kind != "refresh" or not refresh_grant.in_grace(row, _now(), policy):
+            await self._refuse_spent(row, kind, request)
         return digest, row
 
     async def _redeem(
@@ -292,7 +304,9 @@ class TokenEndpoint:
         audit: _Audit,
     ) -> dict[str, Any]:
         """Redeem the grant once, recording what it issues in the same transaction, and audit
-        the issue. Losing the race to another request makes this one the replay."""
+        the issue. Losing the race to another request makes this one the replay. Within the
+        rotation grace a used refresh token is redeemed again in place of its unused successor,
+        whose access token is revoked: the first answer stops working."""
         key = await self._signer()
         now = _now()
 
@@ -300,11 +314,17 @@ class TokenEndpoint:
             minted = self._mint(key, client, live.family_id, issue, now)
             return minted, minted.rows
 
-        redeemed = await self._grants.redeem(digest, kind, now, mint)
+        since = issue.chain.retry_since(now)
+        redeemed = await self._grants.redeem(digest, kind, now, mint, retry_since=since)
         if redeemed.value is None:
             if redeemed.row is not None:
                 await self._refuse_spent(redeemed.row, kind, request)
             raise InvalidGrant(f"the {_WHAT[kind]} is not valid")
+        detail = {**audit.detail, "jti": redeemed.value.jti}
+        if redeemed.superseded is not None:
+            jti, exp = redeemed.superseded.data["access"]
+            await self._revoke_access(str(jti), datetime.fromtimestamp(exp, UTC), "refresh_retry")
+            detail["retry"] = True
         await self._audit.record(
             AuditEvent(
                 audit.event,
@@ -312,7 +332,7 @@ class TokenEndpoint:
                 subject=audit.subject,
                 client_id=client.client_id,
                 ip=request.ip,
-                detail={**audit.detail, "jti": redeemed.value.jti},
+                detail=detail,
             )
         )
         return redeemed.value.body
@@ -359,19 +379,9 @@ class TokenEndpoint:
             raise InvalidRequest("refresh_token is required")
         digest, row = await self._live_row(token, REFRESH_PREFIX, "refresh", client, request)
         granted = tuple(row.data["scopes"])
-        scopes = granted
-        if "scope" in request.form:
-            scopes = parse_scope(request.form["scope"])
-            wider = [s for s in scopes if s not in granted]
-            if wider:
-                raise InvalidScope(f"scope may not go beyond the grant: {' '.join(wider)}")
-        bound = row.data.get("jkt")
-        if bound is not None:
-            # RFC 9449 §5: a public client's refresh token works only with its DPoP key.
-            if proof is None:
-                raise InvalidDpopProof("this refresh token is bound to a DPoP key")
-            if not hmac.compare_digest(proof.jkt.encode(), str(bound).encode()):
-                raise InvalidDpopProof("the DPoP proof's key is not the refresh token's")
+        scopes = refresh_grant.narrowed_scopes(granted, request.form)
+        bound = refresh_grant.bound_key(row, proof)
+        policy = self._refresh_policy(client)
         issue = _Issue(
             user=await self._user_claims(row.subject),
             scopes=scopes,
@@ -380,12 +390,16 @@ class TokenEndpoint:
             session_id=row.data.get("sid"),
             nonce=None,
             refresh_jkt=bound,
+            chain=refresh_grant.chain_of(row, policy, _now()),
             refresh_scopes=granted,
         )
         audit = _Audit("token.refreshed", row.subject, {"family": row.family_id})
         return await self._redeem(digest, "refresh", client, request, issue, audit)
 
     # -- minting ------------------------------------------------------------------------------
+
+    def _refresh_policy(self, client: Client) -> refresh_grant.RefreshPolicy:
+        return refresh_grant.refresh_policy(client, self._target.refresh_defaults)
 
     def _issues_refresh(self, client: Client, scopes: tuple[str, ...]) -> bool:
         """Decision 012: a refresh token when the client may refresh, and for OpenID requests
@@ -424,26 +438,24 @@ class TokenEndpoint:
         kept_scopes = issue.refresh_scopes or scopes
         if self._issues_refresh(client, kept_scopes):
             refresh = opaque.generate(REFRESH_PREFIX)
-            refresh_life = (
-                client.refresh_token_lifetime_seconds or self._target.default_refresh_lifetime
-            )
             refresh_jkt = issue.refresh_jkt
             if refresh_jkt is None and client.public and proof is not None:
                 refresh_jkt = proof.jkt
+            data = {
+                "scopes": list(kept_scopes),
+                "auth_time": issue.auth_time,
+                "sid": issue.session_id,
+                "jkt": refresh_jkt,
+            }
             rows.append(
-                NewGrant(
-                    digest=opaque.digest(refresh),
-                    kind="refresh",
+                issue.chain.next_grant(
+                    refresh,
                     family_id=family_id,
                     client_id=client.client_id,
                     subject=user.user_id,
-                    data={
-                        "scopes": list(kept_scopes),
-                        "auth_time": issue.auth_time,
-                        "sid": issue.session_id,
-                        "jkt": refresh_jkt,
-                    },
-                    expires_at=now + timedelta(seconds=refresh_life),
+                    data=data,
+                    access=(jti, issued + lifetime),
+                    now=now,
                 )
             )
             body["refresh_token"] = refresh

@@ -15,14 +15,14 @@ the statement's parameters.
 
 from __future__ import annotations
 
-__all__ = ["Query", "Rows", "all_rows", "first_row", "insert_all"]
+__all__ = ["Query", "Rows", "all_rows", "first_row", "insert_all", "write_returning"]
 
 import sqlite3
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Dialect, Insert, Select
+from sqlalchemy import Delete, Dialect, Insert, Select, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
@@ -32,8 +32,9 @@ from authward.store.engine import writer_turn
 from authward.store.sqlite_driver import SQLiteConnection
 
 #: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
-#: with the same keys.
-Rows = tuple[Insert, Sequence[Mapping[str, Any]]]
+#: with the same keys; or an UPDATE or DELETE (no RETURNING) and the values of its parameters,
+#: once per run.
+Rows = tuple[Insert | Update | Delete, Sequence[Mapping[str, Any]]]
 #: A SELECT and its parameters.
 Query = tuple[Select[Any], Mapping[str, Any]]
 
@@ -81,6 +82,7 @@ def _plan(compiled: Compiled) -> _Plan:
 _MAX_CACHED = 256
 _inserts: dict[tuple[Dialect, Insert, tuple[str, ...]], _Plan] = {}
 _reads: dict[tuple[Dialect, Select[Any]], _Read] = {}
+_writes: dict[tuple[Dialect, Insert | Update | Delete], _Read] = {}
 
 
 def _insert_plan(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> _Plan:
@@ -118,6 +120,22 @@ def _read_plan(dialect: Dialect, statement: Select[Any]) -> _Read:
     return found
 
 
+def _write_plan(dialect: Dialect, statement: Insert | Update | Delete) -> _Read:
+    """A statement with its parameters bound by name (and its RETURNING columns, if any)."""
+    found = _writes.get((dialect, statement))
+    if found is None:
+        columns = list(statement.exported_columns)
+        found = _Read(
+            _plan(statement.compile(dialect=dialect)),
+            namedtuple("Row", [str(c.key) for c in columns]),
+            tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
+        )
+        if len(_writes) >= _MAX_CACHED:
+            _writes.clear()
+        _writes[(dialect, statement)] = found
+    return found
+
+
 async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
     """Insert every batch's rows in one transaction, after the process's earlier writers (as
     :func:`authward.store.engine.begin_write`): all or nothing. On SQLite, ``BEGIN IMMEDIATE``,
@@ -125,6 +143,12 @@ async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
     steps: list[tuple[str, list[tuple[Any, ...]]]] = []
     for statement, rows in batches:
         if not rows:
+            continue
+        if not isinstance(statement, Insert):
+            write = _write_plan(engine.dialect, statement).plan
+            if "RETURNING" in write.sql.upper():
+                raise ValueError(f"insert_all: {statement} must return nothing")
+            steps.append((write.sql, [write.bind(row) for row in rows]))
             continue
         keys = tuple(rows[0])
         if any(tuple(row) != keys for row in rows):
@@ -150,6 +174,30 @@ async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
                     await driver.executemany(sql, rows)
 
         await _on_asyncpg(engine, raw, steps[0][0], transaction)
+
+
+async def write_returning(
+    engine: AsyncEngine, statement: Insert | Update | Delete, params: Mapping[str, Any]
+) -> list[Any]:
+    """The rows one writing statement returns (named tuples, as :func:`first_row` gives), run
+    in a transaction of its own after the process's earlier writers (SQLite: one hand-off,
+    ``BEGIN IMMEDIATE`` to ``COMMIT``; PostgreSQL: one round trip, autocommit)."""
+    write = _write_plan(engine.dialect, statement)
+    bound = write.plan.bind(params)
+    async with writer_turn(engine), engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        if engine.dialect.name == "sqlite":
+            try:
+                rows = await cast(SQLiteConnection, raw.dbapi_connection).write_returning(
+                    "BEGIN IMMEDIATE", write.plan.sql, bound
+                )
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(write.plan.sql, None, exc, sqlite3.Error) from None
+        else:
+            rows = await _on_asyncpg(
+                engine, raw, write.plan.sql, lambda driver: driver.fetch(write.plan.sql, *bound)
+            )
+    return [_row(write, values) for values in rows]
 
 
 async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:

@@ -140,6 +140,30 @@ class SQLiteConnection(AsyncAdapt_aiosqlite_connection):
         async with self._execute_mutex:
             await driver._execute(run)
 
+    async def write_returning(
+        self, begin: str, sql: str, parameters: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """``begin``, one writing statement, its rows (``RETURNING``), ``COMMIT``: one
+        hand-off. On an error the transaction is rolled back there and the error raised."""
+        driver = self._connection
+
+        def run() -> list[tuple[Any, ...]]:
+            sqlite = driver._conn
+            try:
+                sqlite.execute(begin)
+                rows: list[tuple[Any, ...]] = sqlite.execute(sql, parameters).fetchall()
+                sqlite.execute("COMMIT")
+            except BaseException:
+                if sqlite.in_transaction:
+                    sqlite.execute("ROLLBACK")
+                raise
+            return rows
+
+        async with self._execute_mutex:
+            if self._begin is not None or driver._conn.in_transaction:
+                raise RuntimeError("write_returning runs outside transactions")
+            return cast(list[tuple[Any, ...]], await driver._execute(run))
+
     async def fetch_first(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
         """The first row of one statement run outside any transaction, in one hand-off."""
         driver = self._connection

@@ -9,7 +9,7 @@ A user is a row in ``aw_users`` (its id is the OAuth ``sub`` and the session ``u
 to a record of the app's ``user_profile`` type, whose ``username_field`` holds the username. The
 profile record is written through :class:`~authward.store.type_records.Records`, so the type's
 hooks and validators apply. Passwords are argon2id hashes (:mod:`authward.users.passwords`);
-failed sign-ins are throttled per account and per address (:mod:`authward.users.throttle`).
+sign-in attempts are throttled per account and per address (:mod:`authward.users.throttle`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ __all__ = ["SignIn", "UserAccount", "UserClaims", "Users"]
 
 import asyncio
 import builtins
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.direct import first_row
+from authward.store.audit import AuditEvent, AuditStore, audit_rows
+from authward.store.direct import first_row, insert_all
 from authward.store.engine import begin_write
 from authward.store.schema import users
 from authward.store.type_records import Records
@@ -51,9 +50,8 @@ from authward.users.passwords import Passwords, check_password
 from authward.users.throttle import (
     ACCOUNT_POLICY,
     IP_POLICY,
-    SUMMARY,
     LoginThrottle,
-    ThrottleKey,
+    ThrottleKeys,
     ThrottlePolicy,
 )
 
@@ -61,7 +59,6 @@ if TYPE_CHECKING:
     from authward.channel.sessions import SessionInfo, Sessions
     from authward.connections.vault import ConnectionVault, OAuthAccessToken
 
-log = logging.getLogger("authward.users")
 
 _MAX_USERNAME = 320  # the longest email address
 
@@ -105,9 +102,8 @@ class _Verified:
     """Credentials that matched, and what recording the sign-in must write."""
 
     account: UserAccount
-    keys: builtins.list[ThrottleKey]
-    #: The account has failures on record, which the success clears.
-    clears_account: bool
+    #: The attempt was counted against these before the password was checked.
+    keys: ThrottleKeys
     #: The hash that matched; a rehash replaces only this one.
     stored: str
     #: The password hashed with the current parameters, when ``stored`` has others.
@@ -119,10 +115,8 @@ class _Verified:
 _MAX_CACHED_CLAIMS = 10_000
 
 
-#: The user and the throttle state of a sign-in attempt, in one statement, built once.
-_SIGN_IN_READ = select(SUMMARY, users).select_from(
-    SUMMARY.outerjoin(users, users.c.username == bindparam("username"))
-)
+#: The user of a sign-in attempt, built once.
+_SIGN_IN_READ = select(users).where(users.c.username == bindparam("username"))
 
 
 def _now() -> datetime:
@@ -190,9 +184,8 @@ class Users:
         self._audit = audit
         self._sessions = sessions
         self._passwords = Passwords(hasher)
-        self._throttle = LoginThrottle(account_policy, ip_policy)
+        self._throttle = LoginThrottle(engine, account_policy, ip_policy)
         self._clock = clock
-        self._pending: set[asyncio.Task[None]] = set()
         #: The connected-accounts vault (set by the runtime), for get_oauth_access_token.
         self.vault: ConnectionVault | None = None
 
@@ -353,10 +346,12 @@ class Users:
         for an unknown user, a wrong password and a disabled user) or :class:`LoginThrottled`."""
         verified = await self._verify(username, password, ip)
         event = self._login_event(verified, ip)
-        if not verified.clears_account and verified.rehashed is None:
-            # The common case writes nothing else: its audit row is written while the caller
-            # moves on, keeping sign-in bound by the hash (see flush()).
-            self._audit_later(event)
+        if verified.rehashed is None:
+            # The common case: the throttle's release and the audit row, one hand-off on SQLite.
+            # Written before returning, so the next attempt sees the account's count cleared.
+            await insert_all(
+                self._engine, [self._throttle.success_rows(verified.keys), audit_rows([event])]
+            )
             return verified.account
         async with begin_write(self._engine) as conn:
             await self._record_login(conn, verified, event)
@@ -394,35 +389,40 @@ class Users:
             user_agent=user_agent,
             actor=user_id,
             events=login,
-            # Most sign-ins clear no failures and keep their hash: inserts only.
-            also=writes if verified.clears_account or verified.rehashed is not None else None,
+            # The attempt counted before the hash is given back in the session's transaction.
+            writes=[self._throttle.success_rows(verified.keys)],
+            # Most sign-ins keep their hash: no statement built per call.
+            also=writes if verified.rehashed is not None else None,
         )
         return SignIn(verified.account, session, secret)
 
     async def _verify(self, username: str, password: str, ip: str | None) -> _Verified:
         """Check the credentials. A failure or a throttled attempt is recorded and raised here;
-        a success is left for the caller to record (``user.login``, a throttle reset, a
+        a success is left for the caller to record (``user.login``, the throttle's release, a
         rehash)."""
         now = self._clock()
         keys = self._throttle.keys(username, ip)
+        # Counted before the hash (one statement), so concurrent guesses in any process cannot
+        # all pass the throttle before the first failure is recorded (decision 037).
+        taken = await self._throttle.take(keys, now)
         known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
         # A NULL username matches no user: one statement for every attempt.
-        params = {**self._throttle.summary_params(keys), "username": username if known else None}
-        found = await first_row(self._engine, _SIGN_IN_READ, params)
-        state = self._throttle.state(found.locked_until, found.account_window_until, now)
-        row = found if found.id is not None else None
+        row = await first_row(
+            self._engine, _SIGN_IN_READ, {"username": username if known else None}
+        )
         subject = str(row.id) if row is not None else None
-        if state.retry_after_seconds:
+        if not taken.granted:
+            retry_after = taken.retry_after_seconds(now)
             await self._audit.record(
                 AuditEvent(
                     "user.login_throttled",
                     now,
                     subject=subject,
                     ip=ip,
-                    detail={"retry_after_seconds": state.retry_after_seconds},
+                    detail={"retry_after_seconds": retry_after},
                 )
             )
-            raise LoginThrottled(state.retry_after_seconds)
+            raise LoginThrottled(retry_after)
         stored = row.password_hash if row is not None else None
         matches = await self._passwords.verify(stored, password) and stored is not None
         reason = None
@@ -435,21 +435,18 @@ class Users:
         elif row.disabled:
             reason = "disabled"
         if reason is not None:
-            async with begin_write(self._engine) as conn:
-                await self._throttle.record_failure(conn, keys, now)
-                await self._audit.record(
-                    AuditEvent(
-                        "user.login_failed", now, subject=subject, ip=ip, detail={"reason": reason}
-                    ),
-                    conn,
-                )
+            # The failure was counted before the hash; expired counts go with its audit row.
+            failed = AuditEvent(
+                "user.login_failed", now, subject=subject, ip=ip, detail={"reason": reason}
+            )
+            await insert_all(self._engine, [audit_rows([failed]), self._throttle.prune_rows(now)])
             raise InvalidCredentials()
         assert row is not None
         assert stored is not None
         rehashed = None
         if self._passwords.needs_rehash(stored):
             rehashed = await self._passwords.hash(password)
-        return _Verified(_account(row), keys, state.account_failures, stored, rehashed, now)
+        return _Verified(_account(row), keys, stored, rehashed, now)
 
     @staticmethod
     def _login_event(
@@ -474,9 +471,9 @@ class Users:
 
     async def _record_login_writes(self, conn: AsyncConnection, verified: _Verified) -> None:
         """What a success changes besides its audit row: the account's failures are cleared,
-        an outdated hash replaced."""
-        if verified.clears_account:
-            await self._throttle.clear_account(conn, verified.keys)
+        the address's attempt given back, an outdated hash replaced."""
+        statement, [params] = self._throttle.success_rows(verified.keys)
+        await conn.execute(statement, params)
         if verified.rehashed is not None:
             await conn.execute(
                 update(users)
@@ -486,17 +483,6 @@ class Users:
                 )
                 .values(password_hash=verified.rehashed, updated_at=verified.at)
             )
-
-    def _audit_later(self, event: AuditEvent) -> None:
-        task = asyncio.get_running_loop().create_task(self._record_quietly(event))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _record_quietly(self, event: AuditEvent) -> None:
-        try:
-            await self._audit.record(event)
-        except Exception as exc:
-            log.warning("could not record audit event %s: %s", event.kind, type(exc).__name__)
 
     async def get_oauth_access_token(
         self, account_id: str, provider: str
@@ -508,11 +494,6 @@ class Users:
         if self.vault is None:
             raise UserError("the connected-accounts vault is not open")
         return await self.vault.get_oauth_access_token(account_id, provider)
-
-    async def flush(self) -> None:
-        """Wait for audit rows still being written (the runtime does this when it closes)."""
-        while self._pending:
-            await asyncio.gather(*self._pending)
 
     # -- claims ---------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""Failed sign-in throttling per account and per address, kept in the database so every server
-process sharing it applies the same limits (docs/decisions/010-passwords-and-login-throttling.md).
+"""Sign-in throttling per account and per address, kept in the database so every server process
+sharing it applies the same limits (docs/decisions/010-passwords-and-login-throttling.md, 037).
 
-Each key (an account's username, or a client address) has a row counting its failures within a
-window. From the ``threshold``-th failure on, the key is locked for a delay that doubles with each
-further failure, up to ``max_delay``; a locked key refuses attempts without checking a password.
-The count is forgotten ``window`` after the last failure (or after the lock ends).
+Each attempt is counted against its keys (the username as typed, and the client address) before
+its password is checked (:class:`authward.store.limits.Attempts`): at most ``threshold``
+guesses per key reach the hash before the key is locked, however many arrive at once. A success
+clears the account's count and gives the address its attempt back.
 """
 
 from __future__ import annotations
@@ -12,45 +12,22 @@ from __future__ import annotations
 __all__ = [
     "ACCOUNT_POLICY",
     "IP_POLICY",
-    "SUMMARY",
     "LoginThrottle",
-    "ThrottleKey",
+    "ThrottleKeys",
     "ThrottlePolicy",
-    "ThrottleState",
+    "address_key",
 ]
 
-import hashlib
 import ipaddress
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-from sqlalchemy import bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authward.store.schema import login_throttle
+from authward.store.direct import Rows
+from authward.store.limits import Attempts, LimitKey, LimitPolicy, Taken, limit_key
 
-Scope = Literal["account", "ip"]
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottlePolicy:
-    threshold: int
-    window: timedelta
-    first_delay: timedelta
-    max_delay: timedelta
-
-    def delay(self, failures: int) -> timedelta:
-        """The lock after ``failures`` failures (none below the threshold)."""
-        if failures < self.threshold:
-            return timedelta(0)
-        doublings = min(failures - self.threshold, 32)
-        delay: timedelta = self.first_delay * 2**doublings
-        return min(delay, self.max_delay)
-
+ThrottlePolicy = LimitPolicy
 
 #: 5 failures lock the account for 1 min, then 2, 4, 8, 15, 15... (about 100 guesses a day).
 ACCOUNT_POLICY = ThrottlePolicy(
@@ -68,46 +45,6 @@ IP_POLICY = ThrottlePolicy(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ThrottleKey:
-    scope: Scope
-    digest: str
-    policy: ThrottlePolicy
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleState:
-    #: Seconds until every lock on the attempt's keys ends; 0 when none is locked.
-    retry_after_seconds: int
-    #: The account key has failures on record (a success clears them).
-    account_failures: bool
-
-
-#: One row, whatever is stored: the latest lock among an attempt's keys (``account_key`` and
-#: ``ip_key``, which is NULL for an attempt without an address, matching nothing) and when the
-#: account's count expires. Joined to the user lookup, so a sign-in reads both in one statement.
-#: Built once: constructing it per sign-in costs more CPU than running it.
-SUMMARY = (
-    select(
-        func.max(login_throttle.c.locked_until).label("locked_until"),
-        func.max(
-            case(
-                (
-                    login_throttle.c.key == bindparam("account_key"),
-                    login_throttle.c.window_until,
-                )
-            )
-        ).label("account_window_until"),
-    )
-    .where(login_throttle.c.key.in_([bindparam("account_key"), bindparam("ip_key")]))
-    .subquery("throttle")
-)
-
-
-def _digest(scope: Scope, value: str) -> str:
-    return hashlib.sha256(f"{scope}\x00{value}".encode()).hexdigest()
-
-
 def address_key(ip: str) -> str:
     """IPv6 clients get a /64 each, so one client is one /64, not 2**64 addresses."""
     try:
@@ -121,73 +58,38 @@ def address_key(ip: str) -> str:
     return str(address)
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleKeys:
+    account: LimitKey
+    address: LimitKey | None
+
+    @property
+    def all(self) -> list[LimitKey]:
+        return [self.account] if self.address is None else [self.account, self.address]
+
+
 class LoginThrottle:
     def __init__(
-        self, account_policy: ThrottlePolicy = ACCOUNT_POLICY, ip_policy: ThrottlePolicy = IP_POLICY
+        self,
+        engine: AsyncEngine,
+        account_policy: ThrottlePolicy = ACCOUNT_POLICY,
+        ip_policy: ThrottlePolicy = IP_POLICY,
     ) -> None:
         self._account = account_policy
         self._ip = ip_policy
+        self._attempts = Attempts(engine, {"account": account_policy, "ip": ip_policy})
 
-    def keys(self, username: str, ip: str | None) -> list[ThrottleKey]:
-        keys = [ThrottleKey("account", _digest("account", username), self._account)]
-        if ip:
-            keys.append(ThrottleKey("ip", _digest("ip", address_key(ip)), self._ip))
-        return keys
+    def keys(self, username: str, ip: str | None) -> ThrottleKeys:
+        address = limit_key("ip", address_key(ip), self._ip) if ip else None
+        return ThrottleKeys(limit_key("account", username, self._account), address)
 
-    @staticmethod
-    def summary_params(keys: Iterable[ThrottleKey]) -> dict[str, str | None]:
-        """The bound values of :data:`SUMMARY` for ``keys``."""
-        by_scope = {k.scope: k.digest for k in keys}
-        return {"account_key": by_scope["account"], "ip_key": by_scope.get("ip")}
+    async def take(self, keys: ThrottleKeys, now: datetime) -> Taken:
+        """Count the attempt before its password is checked (one statement), or refuse it."""
+        return await self._attempts.take(keys.all, now)
 
-    @staticmethod
-    def state(
-        locked_until: datetime | None, account_window_until: datetime | None, now: datetime
-    ) -> ThrottleState:
-        """What :data:`SUMMARY` read, as of ``now``."""
-        wait = (locked_until - now).total_seconds() if locked_until is not None else 0.0
-        return ThrottleState(
-            retry_after_seconds=max(0, math.ceil(wait)),
-            account_failures=account_window_until is not None and account_window_until > now,
-        )
+    def success_rows(self, keys: ThrottleKeys) -> Rows:
+        """A success forgets the account's failures and gives the address its attempt back."""
+        return self._attempts.give_back_rows(keys.account, keys.address)
 
-    async def record_failure(
-        self, conn: AsyncConnection, keys: Iterable[ThrottleKey], now: datetime
-    ) -> None:
-        """Count one failure against each key, locking those that reach their threshold. The
-        increment is one upsert, so concurrent failures in any process all count."""
-        t = login_throttle
-        await conn.execute(delete(t).where(t.c.window_until < now))
-        upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        for key in keys:
-            policy = key.policy
-            counted = (
-                upsert(t)
-                .values(
-                    key=key.digest,
-                    scope=key.scope,
-                    failures=1,
-                    window_until=now + policy.window,
-                    locked_until=None,
-                )
-                .on_conflict_do_update(
-                    index_elements=[t.c.key],
-                    set_={
-                        "failures": case((t.c.window_until <= now, 1), else_=t.c.failures + 1),
-                        "window_until": now + policy.window,
-                    },
-                )
-                .returning(t.c.failures)
-            )
-            failures = int((await conn.execute(counted)).scalar_one())
-            lock = policy.delay(failures)
-            if lock:
-                await conn.execute(
-                    update(t)
-                    .where(t.c.key == key.digest)
-                    .values(locked_until=now + lock, window_until=now + lock + policy.window)
-                )
-
-    async def clear_account(self, conn: AsyncConnection, keys: Iterable[ThrottleKey]) -> None:
-        digests = [k.digest for k in keys if k.scope == "account"]
-        await conn.execute(delete(login_throttle).where(login_throttle.c.key.in_(digests)))
+    def prune_rows(self, now: datetime) -> Rows:
+        return self._attempts.prune_rows(now)
