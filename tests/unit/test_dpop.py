@@ -283,6 +283,60 @@ async def test_iat_inside_the_window_is_accepted(
     await verifier.verify(make_proof(new_key(), iat=int(clock.now) - age), method="GET", url=URL)
 
 
+@pytest.mark.parametrize(
+    ("nbf", "description"),
+    [
+        (lambda now: now + 6, "the DPoP proof is not valid yet (nbf)"),
+        (lambda now: now + 3600, "the DPoP proof is not valid yet (nbf)"),
+        (lambda now: str(now), "the DPoP proof's nbf is not a number"),
+        (lambda now: True, "the DPoP proof's nbf is not a number"),
+    ],
+    ids=["just past the skew", "an hour ahead", "a string", "a boolean"],
+)
+async def test_an_nbf_ahead_of_the_skew_or_not_a_number_is_refused(
+    verifier: DpopVerifier, clock: Clock, nbf: Any, description: str
+) -> None:
+    proof = make_proof(new_key(), iat=int(clock.now), nbf=nbf(int(clock.now)))
+    assert await refusal(verifier, proof) == description
+
+
+@pytest.mark.parametrize("ahead", [5, 0, -60])
+async def test_an_nbf_within_the_skew_is_accepted(
+    verifier: DpopVerifier, clock: Clock, ahead: int
+) -> None:
+    proof = make_proof(new_key(), iat=int(clock.now), nbf=int(clock.now) + ahead)
+    await verifier.verify(proof, method="GET", url=URL)
+
+
+def _proof_with_dash_or_underscore(key: ProofKey) -> str:
+    # Standard base64 spells these two differently ("+/"): the signature must have one.
+    for _ in range(200):
+        proof = make_proof(key)
+        if any(char in proof.rsplit(".", 1)[1] for char in "-_"):
+            return proof
+    raise AssertionError("no signature with '-' or '_' in 200 proofs")
+
+
+def _standard_base64_signature(proof: str) -> str:
+    signed, _, signature = proof.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    return f"{signed}.{base64.b64encode(raw).decode()}"
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [lambda p: p + "~", lambda p: p + "==", _standard_base64_signature],
+    ids=["tilde appended", "padding appended", "signature in standard base64"],
+)
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+async def test_another_spelling_of_a_valid_proof_is_refused(
+    verifier: DpopVerifier, alg: str, respell: Any
+) -> None:
+    proof = _proof_with_dash_or_underscore(new_key(alg))
+    assert await refusal(verifier, respell(proof)) == "the DPoP proof is malformed"
+    await verifier.verify(proof, method="GET", url=URL)  # the proof as its client wrote it
+
+
 async def test_alg_none_is_refused(verifier: DpopVerifier) -> None:
     key = new_key()
     head = {"typ": "dpop+jwt", "alg": "none", "jwk": key.as_dict(private=False)}

@@ -36,7 +36,6 @@ import binascii
 import json
 import logging
 import time
-from base64 import urlsafe_b64decode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
@@ -52,6 +51,7 @@ from authward.principal import Principal
 from authward.tokens.jws_verify import (
     SUPPORTED_ALGS,
     VerifyKey,
+    b64url_decode,
     jwk_algorithms,
     parse_compact,
     verify_compact,
@@ -337,7 +337,7 @@ async def _read(client: httpx.AsyncClient, url: str) -> bytes:
 
 def _unverified_payload(payload: str) -> dict[str, Any] | None:
     try:
-        claims = json.loads(urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode())
+        claims = json.loads(b64url_decode(payload).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
     return claims if isinstance(claims, dict) else None
@@ -364,14 +364,16 @@ def _check_claims(
     granted = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     if not any(a in granted for a in audiences):
         raise _refuse("token is not meant for this audience")
-    exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+    exp, iat = claims.get("exp"), claims.get("iat")
     if not _is_number(exp):
         raise _refuse("token has no valid expiry")
-    if any(v is not None and not _is_number(v) for v in (nbf, iat)):
+    # Present means checked: a null nbf is not a number either (RFC 7519 §4.1.5).
+    nbf = claims.get("nbf", 0)
+    if not _is_number(nbf) or (iat is not None and not _is_number(iat)):
         raise _refuse("nbf and iat must be numbers")
     if now >= exp + leeway:
         raise _refuse("token has expired")
-    if nbf is not None and nbf > now + leeway:
+    if nbf > now + leeway:
         raise _refuse("token is not valid yet")
     if iat is not None and iat > now + leeway:
         raise _refuse("token was issued in the future")

@@ -7,13 +7,15 @@
 What §4.3 asks of a receiver, in the order it is checked here (each refusal is
 :class:`InvalidDpopProof`, or :class:`UseDpopNonce` for a missing or stale nonce):
 
-- exactly one ``DPoP`` header (:func:`single_dpop_header`), a compact JWS of bounded size;
+- exactly one ``DPoP`` header (:func:`single_dpop_header`), a compact JWS of bounded size, each
+  segment canonical base64url (no padding, no ``+/``, nothing outside the alphabet);
 - header ``typ`` is ``dpop+jwt``; ``alg`` is an asymmetric algorithm of :data:`ALGORITHMS`
   (never ``none``, never HMAC); ``jwk`` is a public key (no private members) that can verify
   ``alg``; the signature verifies with that key; no ``crit`` extension;
 - ``jti`` (a string of at most 256 characters), ``htm`` equal to the request's method, ``htu``
   equal to the request's URL without query and fragment (scheme and host case and default
   ports normalised), ``iat`` at most ``max_age`` seconds old and at most ``max_skew`` ahead;
+  ``nbf``, when present, a number at most ``max_skew`` ahead;
 - §7.1 at a resource: ``ath`` is the base64url SHA-256 of the access token, and the key is the
   one the token names in ``cnf.jkt``;
 - §8 server nonces, when required: the ``nonce`` claim is one this server (any process of it)
@@ -58,8 +60,14 @@ from cryptography.exceptions import InvalidSignature
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 
+from authward.errors import TokenError
 from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
-from authward.tokens.jws_verify import VerifyKey, verify_key_from_jwk
+from authward.tokens.jws_verify import (
+    VerifyKey,
+    b64url_decode,
+    compact_segments,
+    verify_key_from_jwk,
+)
 
 #: Asymmetric JWS algorithms a proof may use (advertised as ``dpop_signing_alg_values_supported``);
 #: ``Ed25519`` is RFC 9864's fully specified name for ``EdDSA`` with that curve.
@@ -98,10 +106,6 @@ class DpopProof:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 def access_token_hash(access_token: str) -> str:
@@ -170,7 +174,7 @@ class DpopNonces:
 
     def is_valid(self, nonce: str) -> bool:
         try:
-            raw = _unb64(nonce) if len(nonce) == 32 else b""
+            raw = b64url_decode(nonce) if len(nonce) == 32 else b""
         except (ValueError, binascii.Error):
             return False
         if len(raw) != 24:
@@ -193,7 +197,7 @@ class _ProofKey:
 
 def _header_key(head: str, algorithms: frozenset[str]) -> _ProofKey:
     try:
-        header = json.loads(_unb64(head).decode())
+        header = json.loads(b64url_decode(head).decode())
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidDpopProof("the DPoP proof is malformed") from None
     if not isinstance(header, dict):
@@ -285,13 +289,17 @@ class DpopVerifier:
             raise InvalidDpopProof("the request has no DPoP proof")
         if len(proof) > MAX_PROOF_LENGTH:
             raise InvalidDpopProof("the DPoP proof is too large")
-        if proof.count(".") != 2:
-            raise InvalidDpopProof("the DPoP proof is not a signed JWT")
-        head, payload, signature = proof.split(".")
+        try:
+            head, payload, signature = compact_segments(proof)
+        except TokenError:
+            # Three segments of canonical base64url, nothing else: one proof, one spelling.
+            if proof.count(".") != 2:
+                raise InvalidDpopProof("the DPoP proof is not a signed JWT") from None
+            raise InvalidDpopProof("the DPoP proof is malformed") from None
         key = self._proof_key(head)
         try:
-            key.key.check(_unb64(signature), f"{head}.{payload}".encode())
-            claims = json.loads(_unb64(payload).decode())
+            key.key.check(b64url_decode(signature), f"{head}.{payload}".encode())
+            claims = json.loads(b64url_decode(payload).decode())
         except InvalidSignature:
             raise InvalidDpopProof("the DPoP proof's signature is not valid") from None
         except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -336,6 +344,13 @@ class DpopVerifier:
             raise InvalidDpopProof("the DPoP proof's iat is in the future")
         if iat < now - self.max_age:
             raise InvalidDpopProof("the DPoP proof is too old")
+        # RFC 9449 defines no nbf, but a proof that carries one is not valid before it
+        # (RFC 7519 §4.1.5), with the same skew as iat.
+        nbf = claims.get("nbf", 0)
+        if not isinstance(nbf, int | float) or isinstance(nbf, bool):
+            raise InvalidDpopProof("the DPoP proof's nbf is not a number")
+        if nbf > now + self.max_skew:
+            raise InvalidDpopProof("the DPoP proof is not valid yet (nbf)")
         return jti, int(iat)
 
     def _check_nonce(self, nonce: object, require: bool | None) -> None:
