@@ -156,7 +156,10 @@ class ConnectionPages:
             notice=notice,
             items=Html("".join(items)) if items else Html("<li>No providers are configured.</li>"),
         )
-        response = html_page("Connected accounts", body)
+        # Chromium applies form-action to the redirects that follow a submission, so the
+        # Connect form's 303 to a provider needs that provider's origin listed.
+        targets = [p.authorize_url for p in self.vault.providers.values() if p.authorize_url]
+        response = html_page("Connected accounts", body, form_targets=targets)
         self.flow.forms.set_csrf_cookie(request, response, cookie)
         return response
 
