@@ -65,3 +65,10 @@ def check_registered_claims(
         raise TokenError("token-expired", "token has expired")
     if iat > now + leeway:
         raise TokenError("token-not-active-yet", "token was issued in the future")
+    # RFC 7519 §4.1.5: optional, but when present it holds, with the leeway exp has.
+    if "nbf" in claims:
+        nbf = claims["nbf"]
+        if not isinstance(nbf, int | float) or isinstance(nbf, bool):
+            raise TokenError("token-invalid", "nbf must be a number")
+        if nbf > now + leeway:
+            raise TokenError("token-not-active-yet", "token is not valid yet (nbf)")
