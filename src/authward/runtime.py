@@ -36,6 +36,7 @@ from authward.oauth.server import AuthorizationServer
 from authward.orgs import Organizations
 from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
+from authward.store import instance as instance_store
 from authward.store import migrate as migrations
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.consents import ConsentStore
@@ -79,6 +80,16 @@ async def _open_secret_box(engine: AsyncEngine, settings: Settings) -> SecretBox
                 "sealed with: restore the original key file or AUTHWARD_SECRET_KEY"
             )
     return SecretBox(keys.keys)
+
+
+async def _settle_issuer(engine: AsyncEngine, settings: Settings, *, record: bool) -> Settings:
+    if record:
+        await instance_store.record_issuer(engine, settings.effective_issuer)
+    elif settings.issuer is None:
+        recorded = await instance_store.recorded_issuer(engine)
+        if recorded is not None:
+            return settings.model_copy(update={"issuer": recorded})
+    return settings
 
 
 class Authward:
@@ -154,9 +165,18 @@ class Authward:
 
     @classmethod
     async def open(
-        cls, config: Config, settings: Settings | None = None, *, migrate: bool | None = None
+        cls,
+        config: Config,
+        settings: Settings | None = None,
+        *,
+        migrate: bool | None = None,
+        record_issuer: bool = False,
     ) -> Authward:
-        """Connect, migrate (by default only on the embedded store), and sync the config."""
+        """Connect, migrate (by default only on the embedded store), and sync the config.
+
+        The issuer is ``AUTHWARD_ISSUER``, else the one the last `authward serve` recorded in
+        the store, else derived from the host and port settings. ``record_issuer`` (what
+        `authward serve` does) records this process's issuer instead (decision 033)."""
         settings = settings or load_settings()
         engine = create_engine(settings.database_url)
         try:
@@ -166,6 +186,7 @@ class Authward:
             else:
                 await migrations.require_current_schema(engine)
             box = await _open_secret_box(engine, settings)
+            settings = await _settle_issuer(engine, settings, record=record_issuer)
             self = cls(config, settings, engine, box)
             await self.sync()
         except BaseException:

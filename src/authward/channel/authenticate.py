@@ -31,6 +31,7 @@ __all__ = [
 import base64
 import functools
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -45,6 +46,8 @@ from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
 from authward.principal import Principal
 from authward.tokens.verifier import VerifiedToken, uuids
 
+log = logging.getLogger("authward.channel")
+
 TokenType = Literal["session_token", "api_key", "m2m_token", "oauth_token"]
 TOKEN_TYPES: tuple[TokenType, ...] = ("session_token", "api_key", "m2m_token", "oauth_token")
 #: Token types whose verification arrives with later issues (none now).
@@ -55,6 +58,8 @@ class TokenVerifier(Protocol):
     issuer: str
 
     def has_verified(self, token: str) -> bool: ...
+
+    async def knows_key(self, kid: str) -> bool: ...
 
     async def verify_token(self, token: str) -> VerifiedToken: ...
 
@@ -181,6 +186,21 @@ def classify(credential: Credential, tokens: TokenVerifier) -> tuple[TokenType |
     return None, False
 
 
+async def _names_our_key(token: str, tokens: TokenVerifier) -> bool:
+    """A JWT that names one of our keys is ours whatever its ``iss`` says, so it is refused with
+    its reason (such as a CLI and a server that disagree on the issuer) rather than passed on
+    as another issuer's."""
+    kid = _jwt_header_and_payload(token)[0].get("kid")
+    return isinstance(kid, str) and await tokens.knows_key(kid)
+
+
+def _log_issuer_mismatch(exc: TokenError) -> None:
+    # A token signed with our key for another issuer is a misconfiguration worth a line in the
+    # log (the message names the two issuers, never the token).
+    if exc.reason == "token-invalid-issuer":
+        log.warning("refused an access token signed with this server's key: %s", exc)
+
+
 def check_accepts(accepts_token: Sequence[str], *, machine_secret_key: str | None) -> None:
     """Refuse impossible settings at start-up, not at the first request."""
     unknown = [t for t in accepts_token if t not in TOKEN_TYPES]
@@ -235,6 +255,8 @@ async def authenticate_request(
     if credential is None:
         return _refused(None, "no-token", "the request carries no token")
     token_type, ours = classify(credential, tokens)
+    if token_type == "oauth_token" and not ours and "oauth_token" in accepts_token:
+        ours = await _names_our_key(credential.token, tokens)
     if token_type is None or not ours:
         return _refused(token_type, "token-foreign", "not a token of this issuer")
     if token_type not in accepts_token:
@@ -259,6 +281,7 @@ async def authenticate_request(
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
             return RequestState(True, token_type, None, "", oauth_auth(verified))
     except TokenError as exc:
+        _log_issuer_mismatch(exc)
         return _refused(token_type, exc.reason, str(exc))
     return _refused(token_type, "token-type-not-accepted", f"{token_type} is not available here")
 
@@ -273,6 +296,7 @@ async def _with_proof(
     try:
         verified = await tokens.verify_token(token)
     except TokenError as exc:
+        _log_issuer_mismatch(exc)
         return _dpop_refused(exc.reason, str(exc))
     cnf = verified.claims.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None

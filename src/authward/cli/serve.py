@@ -65,7 +65,7 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     bound_port = sock.getsockname()[1]
     settings = load_settings(host=host or base.host, port=bound_port)
     try:
-        aw = await Authward.open(config, settings)
+        aw = await Authward.open(config, settings, record_issuer=True)
     except BaseException:
         sock.close()
         raise

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote_plus
 
+from authward.config.auth import IdTokenAlg
 from authward.oauth.errors import InvalidClient, InvalidRequest
 from authward.refreshing import Refreshing
 from authward.store.records import StoredMachineUser
@@ -61,6 +62,7 @@ class Client:
     require_dpop: bool = False
     refresh_token_absolute_lifetime_seconds: int | None = None
     refresh_token_rotation_grace_seconds: int | None = None
+    id_token_alg: IdTokenAlg = "RS256"  # noqa: S105 - an algorithm name
     #: For a machine user: its stored row (what its tokens carry), so issuing reads nothing.
     machine_user: StoredMachineUser | None = None
 

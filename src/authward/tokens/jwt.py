@@ -54,7 +54,12 @@ def check_registered_claims(
         missing = [c for c in required if c not in claims]
         raise TokenError("token-invalid", f"token lacks required claims: {', '.join(missing)}")
     if claims["iss"] != issuer:
-        raise TokenError("token-invalid-issuer", "token was issued by another issuer")
+        # Both names, so a client and a server that disagree on the issuer can tell (they are
+        # URLs, never secrets; this token's signature has been checked already).
+        raise TokenError(
+            "token-invalid-issuer",
+            f"token was issued by {str(claims['iss'])[:200]!r}, this server is {issuer!r}",
+        )
     aud = claims["aud"]
     if aud != audience and not (isinstance(aud, list) and audience in aud):
         raise TokenError("token-invalid-audience", "token is not meant for this audience")

@@ -65,6 +65,8 @@ class TokenView:
     #: ``(kid, alg, private PEM)`` of the key that signs now, read with the rest so that the
     #: signer is renewed in the background too; never in a repr
     signing: tuple[str, str, bytes] | None = field(default=None, repr=False)
+    #: The same for the key that signs ID tokens of each algorithm (decision 034).
+    id_token_signing: Mapping[str, tuple[str, str, bytes]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(slots=True)
