@@ -11,7 +11,8 @@ The authorization code flow of OIDC Core §3.1 with the defences of RFC 9700: PK
 and the ``iss`` authorization response parameter (RFC 9207) against mix-up when the provider
 advertises it. The ID token is checked as OIDC Core §3.1.3.7 says: the signature with the
 provider's JWKS (the cache of ``channel/oidc.py``, an asymmetric-algorithm allow-list), ``iss``,
-``aud`` containing our client id, ``azp``, ``exp`` / ``iat`` with leeway, and ``nonce``.
+``aud`` containing our client id, ``azp``, ``exp`` / ``iat`` / ``nbf`` (when present) with leeway,
+and ``nonce``; a token that is not three segments of canonical base64url is refused.
 
 Every refusal is an :class:`UpstreamError` with a stable ``reason`` (for audit and logs) and a
 message for the person signing in; neither carries a code, token or secret.
@@ -543,6 +544,11 @@ class Upstream:
             raise refuse("that has expired")
         if iat > now + self._leeway:
             raise refuse("issued in the future")
+        nbf = claims.get("nbf", 0)
+        if not _is_number(nbf):
+            raise refuse("with an nbf that is not a number")
+        if nbf > now + self._leeway:
+            raise refuse("that is not valid yet (nbf)")
         got = claims.get("nonce")
         if not isinstance(got, str) or not _same(got, nonce):
             raise refuse("that was not issued for this sign-in")
