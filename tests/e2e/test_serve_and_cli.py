@@ -198,12 +198,13 @@ def test_keys_rotate_keeps_the_old_key_published(workdir: Path, env: dict[str, s
     before = json.loads(cli(["keys", "list", "--json"], workdir, env).stdout)
     out = cli(["keys", "rotate", "--alg", "ES256"], workdir, env).stdout
     after = json.loads(cli(["keys", "list", "--json"], workdir, env).stdout)
-    assert after[0]["kid"] in out
-    assert after[0]["alg"] == "ES256"
-    assert after[0]["signing"] is True
-    assert after[1]["kid"] == before[0]["kid"]
-    assert after[1]["signing"] is False
-    assert after[1]["published_until"] is not None
+    # The access-token key (ES256 now), and the RS256 one for the app's client's ID tokens.
+    new = [k for k in after if k["signing"]]
+    assert [(k["alg"], k["signs_access"]) for k in new] == [("ES256", True), ("RS256", False)]
+    assert all(k["kid"] in out for k in new)
+    old = [k for k in after if not k["signing"]]
+    assert {k["kid"] for k in old} == {k["kid"] for k in before}
+    assert all(k["published_until"] is not None for k in old)
 
 
 @pytest.mark.parametrize(

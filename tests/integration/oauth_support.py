@@ -11,6 +11,7 @@ import secrets
 import time
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -48,8 +49,8 @@ CLIENTS: dict[str, Any] = {
 }
 
 
-def oauth_config(example: Config) -> Config:
-    """The example app's profile and machine users, with the clients above."""
+def oauth_config(example: Config, clients: Mapping[str, Any] = CLIENTS) -> Config:
+    """The example app's profile and machine users, with the clients above (or ``clients``)."""
     base = example.auth
     assert base.user_profile is not None
     user = base.user_profile.type
@@ -68,7 +69,7 @@ def oauth_config(example: Config) -> Config:
             }
             for mu in base.machine_users.values()
         },
-        oauth2_clients=CLIENTS,
+        oauth2_clients=clients,
     )
     return define_config(auth=auth, db=[user])
 

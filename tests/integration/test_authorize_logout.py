@@ -5,17 +5,22 @@ error. And the config field it relies on, checked when the app is loaded."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from joserfc.jwk import RSAKey
 
 from authward import db, define_auth
 from authward.errors import ConfigError
 from authward.runtime import Authward
 from authward.tokens.jwt import sign_jwt
-from authward.tokens.keys import generate_signing_key
+from authward.tokens.keys import KeyAlg, SigningKey, generate_signing_key
 from tests.conftest import SettingsFactory
 from tests.integration.authorize_support import (
     LOGOUT_TARGET,
@@ -200,6 +205,68 @@ async def test_a_hint_for_another_user_asks_first(aw: Authward, flow: Flow) -> N
     assert page.status_code == 200
     assert "Sign out?" in page.text
     assert await signed_in(aw, flow)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _segment(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value).encode())
+
+
+async def forged_hints(aw: Authward, genuine: str) -> dict[str, str]:
+    """Hints made from an RS256 ID token of ours without our private key, and one token of ours
+    of another kind."""
+    head, payload, signature = genuine.split(".")
+    header = json.loads(base64.urlsafe_b64decode(head + "=="))
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    assert header["alg"] == "RS256"
+    kid = header["kid"]
+    jwk = next(k for k in (await aw.jwks())["keys"] if k["kid"] == kid)
+    public_pem = RSAKey.import_key(jwk).as_pem(private=False)
+
+    def signed_with(alg: KeyAlg, body: dict[str, Any]) -> str:
+        impostor = SigningKey(kid=kid, alg=alg, key=generate_signing_key(alg).key)
+        return sign_jwt(impostor, body, typ="JWT")
+
+    confused = f"{_segment({**header, 'alg': 'HS256'})}.{payload}"
+    hmac_signature = hmac.new(public_pem, confused.encode(), hashlib.sha256).digest()
+    return {
+        "alg none": f"{_segment({**header, 'alg': 'none'})}.{payload}.",
+        "alg HS256 keyed with our public key": f"{confused}.{_b64(hmac_signature)}",
+        "alg swapped, signature kept": (
+            f"{_segment({**header, 'alg': 'PS256'})}.{payload}.{signature}"
+        ),
+        "another RSA key under our kid": signed_with("RS256", claims),
+        "an EdDSA key under our RSA kid": signed_with("EdDSA", claims),
+        "claims changed, signature kept": (
+            f"{head}.{_segment({**claims, 'sub': 'someone-else'})}.{signature}"
+        ),
+        "signed by us, but not an ID token": sign_jwt(
+            await aw._signing_key(), claims, typ="at+jwt"
+        ),
+    }
+
+
+@sqlite_only
+async def test_forged_rs256_hints_are_refused(aw: Authward, flow: Flow) -> None:
+    genuine = await sign_in_for_id_token(aw, flow)
+    for what, hint in (await forged_hints(aw, genuine)).items():
+        response = await flow.http.get(
+            "/oauth2/logout",
+            params={"id_token_hint": hint, "post_logout_redirect_uri": LOGOUT_TARGET},
+        )
+        assert response.status_code == 400, what
+        assert "location" not in response.headers
+        assert "id_token_hint is not an ID token issued here" in response.text, what
+    assert await signed_in(aw, flow)
+    response = await flow.http.get(
+        "/oauth2/logout",
+        params={"id_token_hint": genuine, "post_logout_redirect_uri": LOGOUT_TARGET},
+    )
+    assert response.status_code == 303
+    assert not await signed_in(aw, flow)
 
 
 @sqlite_only

@@ -359,7 +359,7 @@ async def test_metadata_documents(aw: Authward) -> None:
         "client_secret_post",
         "none",
     }
-    assert oidc["id_token_signing_alg_values_supported"] == ["EdDSA"]
+    assert oidc["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert "ES256" in oidc["dpop_signing_alg_values_supported"]
     assert "none" not in oidc["dpop_signing_alg_values_supported"]
     assert oidc["subject_types_supported"] == ["public"]

@@ -293,15 +293,18 @@ async def test_code_flow_with_authlib(aw: Authward) -> None:
     principal = await aw.verify_access_token(token["access_token"])
     assert (principal.principal_type, principal.subject) == ("user", user)
 
+    # The access token keeps the server's algorithm; the ID token is RS256 by default (OIDC).
+    assert jwt_header(token["access_token"])["alg"] == "EdDSA"
     header = jwt_header(token["id_token"])
     id_claims = jwt.decode(
         token["id_token"],
         key=jwt.PyJWKSet.from_dict(jwks)[header["kid"]],
-        algorithms=["EdDSA"],
+        algorithms=["RS256"],
         audience=web_id,
         issuer=aw.issuer,
     )
     assert header["typ"] == "JWT"
+    assert header["alg"] == "RS256"
     assert id_claims["sub"] == user
     assert id_claims["nonce"] == "n-0S6_WzA2Mj"
     assert id_claims["sid"] == "sess-123"
@@ -309,8 +312,8 @@ async def test_code_flow_with_authlib(aw: Authward) -> None:
     assert id_claims["email_verified"] is True
     assert id_claims["preferred_username"] == "alice@example.com"
     assert isinstance(id_claims["auth_time"], int)
-    # OIDC Core §3.1.3.6 with EdDSA: left half of SHA-512 of the access token.
-    digest = hashlib.sha512(token["access_token"].encode()).digest()[:32]
+    # OIDC Core §3.1.3.6 with RS256: left half of SHA-256 of the access token.
+    digest = hashlib.sha256(token["access_token"].encode()).digest()[:16]
     assert id_claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     assert "token.issued" in await audit_kinds(aw)
 

@@ -305,7 +305,7 @@ async def test_a_key_rotated_in_another_process_signs_here_after_a_background_re
         verifier.invalidate()
         before = parts(await aw.machine_user_token("admin-machine-user"))[0]["kid"]
         loads = verifier.loads
-        rotated = await other.rotate_keys()
+        rotated = (await other.rotate_keys())[0]
 
         clock.now += refresh * 0.6  # past half the interval: a background reload starts
         issued = parts(await aw.machine_user_token("admin-machine-user"))[0]["kid"]
@@ -326,14 +326,17 @@ async def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(
 ) -> None:
     aw = sqlite_runtime
     old = await aw.machine_user_token("admin-machine-user")
-    new_key = await aw.rotate_keys("ES256")
+    rotated = await aw.rotate_keys("ES256")
+    new_key = rotated[0]
     new = await aw.machine_user_token("admin-machine-user")
     assert parts(new)[0] == {"alg": "ES256", "kid": new_key.kid, "typ": "at+jwt"}
     assert parts(old)[0]["kid"] != new_key.kid
     await aw.verify_access_token(old)
     await aw.verify_access_token(new)
     kids = [k["kid"] for k in (await aw.jwks())["keys"]]
-    assert kids == [new_key.kid, parts(old)[0]["kid"]]
+    # The new keys (the access-token key first, then the ID-token ones), then the old ones.
+    assert kids[: len(rotated)] == [k.kid for k in rotated]
+    assert parts(old)[0]["kid"] in kids[len(rotated) :]
 
 
 async def test_retired_key_leaves_the_jwks_after_its_tokens_expire(
@@ -345,7 +348,7 @@ async def test_retired_key_leaves_the_jwks_after_its_tokens_expire(
 
     aw = sqlite_runtime
     old = await aw.machine_user_token("admin-machine-user")
-    await aw.rotate_keys()
+    rotated = await aw.rotate_keys()
     async with aw.engine.begin() as conn:
         await conn.execute(
             signing_keys.update()
@@ -353,7 +356,7 @@ async def test_retired_key_leaves_the_jwks_after_its_tokens_expire(
             .values(publish_until=datetime.now(UTC) - timedelta(seconds=1))
         )
     aw.verifier.invalidate()
-    assert len((await aw.jwks())["keys"]) == 1
+    assert [k["kid"] for k in (await aw.jwks())["keys"]] == [k.kid for k in rotated]
     assert await refused(aw, old) == "token-invalid"
 
 

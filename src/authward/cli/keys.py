@@ -22,13 +22,16 @@ def rotate(
     app_path: AppOption = Path("app.py"),
     alg: Annotated[SigningAlg | None, typer.Option(help="EdDSA (Ed25519) or ES256.")] = None,
 ) -> None:
-    """Add a new signing key; older keys stay published until their tokens have expired."""
+    """New signing keys: one for access tokens (--alg), one for the ID tokens of each other
+    algorithm the clients use; older keys stay published until their tokens have expired."""
 
-    async def body() -> str:
+    async def body() -> list[tuple[str, str]]:
         async with open_runtime(app_path) as aw:
-            return (await aw.rotate_keys(alg)).kid
+            return [(k.kid, k.alg) for k in await aw.rotate_keys(alg)]
 
-    console.print(f"new signing key {run(body())}", highlight=False)
+    for i, (kid, key_alg) in enumerate(run(body())):
+        signs = "access and ID tokens" if i == 0 else "ID tokens"
+        console.print(f"new signing key {kid} ({key_alg}, {signs})", highlight=False)
 
 
 @app.command("list")
@@ -44,6 +47,7 @@ def list_keys(app_path: AppOption = Path("app.py"), as_json: JsonOption = False)
                 "alg": k.alg,
                 "created_at": k.created_at,
                 "signing": k.retired_at is None,
+                "signs_access": k.signs_access,
                 "published_until": k.publish_until,
             }
             for k in keys
@@ -53,13 +57,14 @@ def list_keys(app_path: AppOption = Path("app.py"), as_json: JsonOption = False)
     if as_json:
         print_json(rows)
         return
-    table = make_table("kid", "alg", "created", "signing", "published until")
+    table = make_table("kid", "alg", "created", "signing", "signs", "published until")
     for r in rows:
         table.add_row(
             str(r["kid"]),
             str(r["alg"]),
             str(r["created_at"]),
             "yes" if r["signing"] else "no",
+            "access and ID tokens" if r["signs_access"] else "ID tokens",
             str(r["published_until"] or "-"),
         )
     console.print(table)

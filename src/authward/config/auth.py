@@ -7,8 +7,10 @@ Every rule of the seed is enforced here and every refusal names the path that is
 from __future__ import annotations
 
 __all__ = [
+    "ID_TOKEN_ALGS",
     "Auth",
     "AuthUsers",
+    "IdTokenAlg",
     "Invoker",
     "MachineUser",
     "MachineUserSpec",
@@ -39,6 +41,9 @@ from authward.principal import AttributeValue
 
 GrantType = Literal["authorization_code", "refresh_token"]
 GRANT_TYPES: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
+IdTokenAlg = Literal["RS256", "ES256", "EdDSA"]
+#: OIDC Dynamic Client Registration §2 makes RS256 the default ``id_token_signed_response_alg``.
+ID_TOKEN_ALGS: tuple[IdTokenAlg, ...] = ("RS256", "ES256", "EdDSA")
 ACCESS_LIFETIME_RANGE = (60, 86_400)
 REFRESH_LIFETIME_RANGE = (60, 604_800)
 REFRESH_ABSOLUTE_LIFETIME_RANGE = (60, 31_536_000)
@@ -73,6 +78,7 @@ class OAuth2ClientSpec(TypedDict, total=False):
     public: bool
     #: Where end-session (RP-Initiated Logout) may send the browser back to, exactly.
     post_logout_redirect_uris: Sequence[str]
+    id_token_signed_response_alg: IdTokenAlg
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,8 @@ class OAuth2Client:
     #: ``None``: the instance defaults (settings), as for the lifetimes above.
     refresh_token_absolute_lifetime_seconds: int | None = None
     refresh_token_rotation_grace_seconds: int | None = None
+    #: What this client's ID tokens are signed with (its access tokens: the server's key).
+    id_token_signed_response_alg: IdTokenAlg = "RS256"  # noqa: S105 - an algorithm name
 
 
 NameT_contra = TypeVar("NameT_contra", bound=str, contravariant=True)
@@ -459,6 +467,13 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
         if not isinstance(public, bool):
             issues.add(f"{path}.public", "expected True or False")
             public = False
+        id_token_alg = c.get("id_token_signed_response_alg", "RS256")
+        if id_token_alg not in ID_TOKEN_ALGS:
+            issues.add(
+                f"{path}.id_token_signed_response_alg",
+                f"{id_token_alg!r} is not supported (allowed: {', '.join(ID_TOKEN_ALGS)})",
+            )
+            id_token_alg = "RS256"  # noqa: S105 - an algorithm name
         absolute, grace = _refresh_grant(path, c, issues)
         out[name] = OAuth2Client(
             name=name,
@@ -482,6 +497,7 @@ def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
             post_logout_redirect_uris=logout_uris,
             refresh_token_absolute_lifetime_seconds=absolute,
             refresh_token_rotation_grace_seconds=grace,
+            id_token_signed_response_alg=id_token_alg,
         )
     return out
 

@@ -1,7 +1,8 @@
 """RP-Initiated Logout 1.0 requests, validated without a web framework.
 
-- §2: ``id_token_hint`` must be an ID token this issuer signed (its signature and ``iss``
-  checked; an expired one is accepted: the point is to end a session that may have outlived it).
+- §2: ``id_token_hint`` must be an ID token this issuer signed (its signature, with whichever of
+  our published keys and algorithms its ``kid`` names, its ``typ`` and ``iss`` checked; an
+  expired one is accepted: the point is to end a session that may have outlived it).
 - §2: ``client_id`` and the hint's audience must agree.
 - §3: ``post_logout_redirect_uri`` must exactly match one registered for that client (the
   ``post_logout_redirect_uris`` of its config); without a client to check it against it is refused.
@@ -19,7 +20,9 @@ from typing import Any
 from authward.errors import TokenError
 from authward.oauth.authorize import MAX_PARAMETER_CHARS
 from authward.oauth.errors import InvalidRequest
-from authward.tokens.jws_verify import VerifyKey, parse_compact, verify_compact
+from authward.oauth.token import ID_TOKEN_TYP
+from authward.tokens.jws_verify import VerifyKey, parse_compact
+from authward.tokens.jwt import verify_jwt
 
 _PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 #: ID tokens are small; a hint longer than this is not one of ours.
@@ -37,7 +40,7 @@ class LogoutRequest:
 
 def _hint_claims(hint: str, keys: Mapping[str, VerifyKey], issuer: str) -> dict[str, Any]:
     try:
-        claims = verify_compact(parse_compact(hint), keys)
+        claims = verify_jwt(parse_compact(hint), keys, typ=ID_TOKEN_TYP, kind="an ID token")
     except TokenError:
         raise InvalidRequest("id_token_hint is not an ID token issued here") from None
     if claims.get("iss") != issuer or not isinstance(claims.get("sub"), str):

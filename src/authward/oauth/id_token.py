@@ -1,8 +1,9 @@
 """ID tokens, OpenID Connect Core 1.0 §2 and §3.1.3.6, and the claims scopes release (§5.4).
 
-Signed with the instance signing key, ``typ: JWT`` (never ``at+jwt``, so an ID token cannot pass
-as an access token). §3.1.3.6: ``at_hash`` is the left half of the access token's hash, with the
-hash of the signing algorithm: SHA-256 for ES256, SHA-512 for EdDSA over Ed25519.
+Signed with the client's ``id_token_signed_response_alg`` (RS256 by default, decision 034),
+``typ: JWT`` (never ``at+jwt``, so an ID token cannot pass as an access token). §3.1.3.6:
+``at_hash`` is the left half of the access token's hash, with the hash of the ID token's
+algorithm: SHA-256 for RS256 and ES256, SHA-512 for EdDSA over Ed25519.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ CLAIMS_SUPPORTED: tuple[str, ...] = (
 RESERVED = frozenset(
     (*CLAIMS_SUPPORTED, "id", "jti", "nbf", "cnf", "acr", "amr", "client_id", "scope", "profile")
 )
-_HASHES = {"EdDSA": hashlib.sha512, "ES256": hashlib.sha256}
+_HASHES = {"EdDSA": hashlib.sha512, "ES256": hashlib.sha256, "RS256": hashlib.sha256}
 
 
 def at_hash(access_token: str, alg: str) -> str:

@@ -11,6 +11,7 @@ __all__ = ["ENDPOINTS", "server_metadata"]
 from collections.abc import Iterable
 from typing import Any
 
+from authward.config.auth import ID_TOKEN_ALGS
 from authward.oauth.clients import AUTH_METHODS
 from authward.oauth.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from authward.oauth.id_token import CLAIMS_SUPPORTED, RESERVED
@@ -28,9 +29,7 @@ ENDPOINTS = {
 }
 
 
-def server_metadata(
-    issuer: str, *, signing_alg: str, profile_fields: Iterable[str] = ()
-) -> dict[str, Any]:
+def server_metadata(issuer: str, *, profile_fields: Iterable[str] = ()) -> dict[str, Any]:
     """``profile_fields``: the user profile's fields, released as claims under ``profile``."""
     confidential = [m for m in AUTH_METHODS if m != "none"]
     claims = [*CLAIMS_SUPPORTED, *(f for f in profile_fields if f not in RESERVED)]
@@ -46,7 +45,8 @@ def server_metadata(
         "introspection_endpoint_auth_methods_supported": confidential,
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
-        "id_token_signing_alg_values_supported": [signing_alg],
+        # Per client (id_token_signed_response_alg); RS256 first, as Discovery §3 requires it.
+        "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "subject_types_supported": ["public"],
         "claims_supported": claims,
         "claims_parameter_supported": False,

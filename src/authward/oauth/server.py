@@ -63,6 +63,7 @@ class AuthorizationServer:
             clients=self.clients,
             grants=self.grants,
             signer=aw._signing_key,
+            id_token_signer=aw._id_token_key,
             users=aw.users,
             dpop=aw.dpop,
             audit=aw.audit,
@@ -74,7 +75,6 @@ class AuthorizationServer:
         profile = self._aw.config.auth.user_profile
         return server_metadata(
             self._aw.issuer,
-            signing_alg=self._aw.settings.signing_alg,
             profile_fields=profile.type.fields if profile is not None else (),
         )
 

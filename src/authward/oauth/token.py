@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from authward.config.auth import IdTokenAlg
 from authward.oauth import refresh_grant
 from authward.oauth.clients import Client, ClientDirectory, authenticate
 from authward.oauth.dpop import DpopProof
@@ -157,6 +158,7 @@ class TokenEndpoint:
         clients: ClientDirectory,
         grants: GrantStore,
         signer: Callable[[], Awaitable[SigningKey]],
+        id_token_signer: Callable[[IdTokenAlg], Awaitable[SigningKey]],
         users: UserDirectory,
         dpop: ProofChecker,
         audit: AuditStore,
@@ -167,6 +169,7 @@ class TokenEndpoint:
         self._clients = clients
         self._grants = grants
         self._signer = signer
+        self._id_token_signer = id_token_signer
         self._users = users
         self._dpop = dpop
         self._audit = audit
@@ -308,10 +311,13 @@ class TokenEndpoint:
         rotation grace a used refresh token is redeemed again in place of its unused successor,
         whose access token is revoked: the first answer stops working."""
         key = await self._signer()
+        id_key = (
+            await self._id_token_signer(client.id_token_alg) if OPENID in issue.scopes else None
+        )
         now = _now()
 
         def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
-            minted = self._mint(key, client, live.family_id, issue, now)
+            minted = self._mint(key, id_key, client, live.family_id, issue, now)
             return minted, minted.rows
 
         since = issue.chain.retry_since(now)
@@ -409,7 +415,13 @@ class TokenEndpoint:
         return OPENID not in scopes or OFFLINE_ACCESS in scopes
 
     def _mint(
-        self, key: SigningKey, client: Client, family_id: str, issue: _Issue, now: datetime
+        self,
+        key: SigningKey,
+        id_key: SigningKey | None,
+        client: Client,
+        family_id: str,
+        issue: _Issue,
+        now: datetime,
     ) -> _Minted:
         user, scopes, proof = issue.user, issue.scopes, issue.proof
         issued = int(now.timestamp())
@@ -459,7 +471,7 @@ class TokenEndpoint:
                 )
             )
             body["refresh_token"] = refresh
-        if OPENID in scopes:
+        if id_key is not None:
             user_claims = scoped_claims(
                 scopes,
                 username=user.username,
@@ -478,9 +490,10 @@ class TokenEndpoint:
                     nonce=issue.nonce,
                     session_id=issue.session_id,
                     access_token=access_token,
-                    alg=key.alg,
+                    alg=id_key.alg,
                 ),
                 user_claims,
             )
-            body["id_token"] = sign_jwt(key, id_claims, typ=ID_TOKEN_TYP)
+            # The client's algorithm (RS256 by default), not the access token's (decision 034).
+            body["id_token"] = sign_jwt(id_key, id_claims, typ=ID_TOKEN_TYP)
         return _Minted(body, jti, rows)

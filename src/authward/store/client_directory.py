@@ -50,6 +50,7 @@ async def load_clients(
                     spec.refresh_token_rotation_grace_seconds if spec is not None else None
                 ),
                 require_dpop=r.require_dpop,
+                id_token_alg=spec.id_token_signed_response_alg if spec is not None else "RS256",
             )
         )
     for r in user_rows:

@@ -1,9 +1,14 @@
-"""Signing keys: private halves sealed with the instance key, public halves published."""
+"""Signing keys: private halves sealed with the instance key, public halves published.
+
+At most one current (unretired) key per algorithm; the one marked ``signs_access`` signs access
+and session tokens, and every current key signs the ID tokens of its algorithm (decision 034).
+"""
 
 from __future__ import annotations
 
-__all__ = ["PUBLISHED_KEYS", "SIGNING_KEY", "SigningKeyStore"]
+__all__ = ["CURRENT_KEYS", "PUBLISHED_KEYS", "OpenedKey", "SigningKeyStore"]
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,21 +25,31 @@ def _aad(kid: str) -> str:
     return f"aw_signing_keys.private_key:{kid}"
 
 
-#: The keys whose tokens may still be alive, newest first (parameter: ``now``).
+#: The keys whose tokens may still be alive, newest first, of keys made together the access-token
+#: key first (parameter: ``now``).
 PUBLISHED_KEYS = (
     select(signing_keys)
     .where(
         or_(signing_keys.c.publish_until.is_(None), signing_keys.c.publish_until > bindparam("now"))
     )
+    .order_by(
+        signing_keys.c.created_at.desc(), signing_keys.c.signs_access.desc(), signing_keys.c.kid
+    )
+)
+#: The keys that sign now, newest first (sealed: :meth:`SigningKeyStore.open_current` opens
+#: them).
+CURRENT_KEYS = (
+    select(
+        signing_keys.c.kid,
+        signing_keys.c.alg,
+        signing_keys.c.private_key,
+        signing_keys.c.signs_access,
+    )
+    .where(signing_keys.c.retired_at.is_(None))
     .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid)
 )
-#: The key that signs now (sealed: :meth:`SigningKeyStore.open_signing_key` opens it).
-SIGNING_KEY = (
-    select(signing_keys.c.kid, signing_keys.c.alg, signing_keys.c.private_key)
-    .where(signing_keys.c.retired_at.is_(None))
-    .order_by(signing_keys.c.created_at.desc())
-    .limit(1)
-)
+#: ``(kid, alg, private PEM)`` of a key that signs now.
+OpenedKey = tuple[str, str, bytes]
 
 
 def _stored_key(row: Any) -> StoredKey:
@@ -46,6 +61,7 @@ def _stored_key(row: Any) -> StoredKey:
         created_at=row.created_at,
         retired_at=row.retired_at,
         publish_until=row.publish_until,
+        signs_access=row.signs_access,
     )
 
 
@@ -71,14 +87,8 @@ class SigningKeyStore:
         private_pem: bytes,
         public_jwk: dict[str, object],
         now: datetime,
-        retire_others_until: datetime,
+        signs_access: bool,
     ) -> None:
-        """Make a new key the signing key; older ones stay published until their tokens expire."""
-        await conn.execute(
-            update(signing_keys)
-            .where(signing_keys.c.retired_at.is_(None))
-            .values(retired_at=now, publish_until=retire_others_until)
-        )
         await conn.execute(
             signing_keys.insert().values(
                 kid=kid,
@@ -86,15 +96,38 @@ class SigningKeyStore:
                 private_key=self._box.seal(private_pem, _aad(kid)),
                 public_jwk=public_jwk,
                 created_at=now,
+                signs_access=signs_access,
             )
         )
 
-    def open_signing_key(self, row: Any) -> tuple[str, str, bytes] | None:
-        """``(kid, alg, private PEM)`` from a row of :data:`SIGNING_KEY` (or ``None``)."""
-        if row is None:
-            return None
-        return row.kid, row.alg, self._box.open(row.private_key, _aad(row.kid))
+    async def retire(
+        self, conn: AsyncConnection, *, now: datetime, until: datetime, alg: str | None = None
+    ) -> None:
+        """Retire the current keys (of ``alg``, or all): they stop signing and stay published
+        until ``until``, when the tokens they signed have expired."""
+        query = update(signing_keys).where(signing_keys.c.retired_at.is_(None))
+        if alg is not None:
+            query = query.where(signing_keys.c.alg == alg)
+        await conn.execute(query.values(retired_at=now, publish_until=until))
 
-    async def has_active(self, conn: AsyncConnection) -> bool:
-        query = select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None)).limit(1)
-        return (await conn.execute(query)).first() is not None
+    async def current(self, conn: AsyncConnection) -> dict[str, bool]:
+        """The algorithms of the current keys, each with whether its key signs access tokens."""
+        rows = (await conn.execute(CURRENT_KEYS)).all()
+        out: dict[str, bool] = {}
+        for r in rows:
+            out[r.alg] = out.get(r.alg, False) or r.signs_access
+        return out
+
+    def open_current(self, rows: Sequence[Any]) -> tuple[OpenedKey | None, dict[str, OpenedKey]]:
+        """From the rows of :data:`CURRENT_KEYS`: the key that signs access tokens, and the key
+        that signs ID tokens of each algorithm (the newest, should two processes have raced)."""
+        access: OpenedKey | None = None
+        by_alg: dict[str, OpenedKey] = {}
+        for row in rows:
+            if row.alg in by_alg and (access is not None or not row.signs_access):
+                continue
+            opened = (row.kid, row.alg, self._box.open(row.private_key, _aad(row.kid)))
+            by_alg.setdefault(row.alg, opened)
+            if access is None and row.signs_access:
+                access = opened
+        return access, by_alg

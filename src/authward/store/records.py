@@ -19,6 +19,8 @@ class StoredKey:
     created_at: datetime
     retired_at: datetime | None
     publish_until: datetime | None
+    #: Signs access tokens (or was the key that did); otherwise only ID tokens of its alg.
+    signs_access: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     false,
+    true,
 )
 
 from authward.store.types import UTCDateTime
@@ -78,6 +79,9 @@ signing_keys = Table(
     # Set when a newer key takes over signing; the key stays published until publish_until.
     Column("retired_at", UTCDateTime),
     Column("publish_until", UTCDateTime),
+    # The key signs access and session tokens (and ID tokens of its alg); otherwise it signs
+    # only ID tokens of its alg (decision 034). Keys from before 0014 all signed access tokens.
+    Column("signs_access", Boolean, nullable=False, server_default=true()),
 )
 
 machine_users = Table(
