@@ -620,6 +620,8 @@ async def test_id_token_shaped_jwts_of_a_user(local: tuple[LocalIssuer, httpx.As
         ({}, {"aud": None}, "token is not meant for this audience"),
         ({}, {"exp": None}, "token has no valid expiry"),
         ({}, {"nbf": int(time.time()) + 3600}, "token is not valid yet"),
+        ({}, {"nbf": str(int(time.time()))}, "nbf and iat must be numbers"),
+        ({}, {"nbf": True}, "nbf and iat must be numbers"),
         ({}, {"iat": int(time.time()) + 3600}, "token was issued in the future"),
         ({}, {"cnf": {"jkt": "abc"}}, "a DPoP-bound token needs DPoP"),
     ],
@@ -633,6 +635,41 @@ async def test_bad_headers_and_claims_are_refused(
     issuer, http = local
     token = issuer.token(headers, **claims)
     assert_refused(await call(oidc(LOCAL, audience=AUDIENCE, http=http), token), message)
+
+
+@pytest.mark.parametrize("ahead", [30, 0, -3600])
+async def test_a_token_within_the_leeway_of_its_nbf_is_accepted(
+    local: tuple[LocalIssuer, httpx.AsyncClient], ahead: int
+) -> None:
+    issuer, http = local
+    token = issuer.token(nbf=int(time.time()) + ahead)  # the entry's leeway is 30 s
+    response = await call(oidc(LOCAL, audience=AUDIENCE, http=http), token)
+    assert response.status_code == 200, response.text
+
+
+def _standard_base64_signature(token: str) -> str:
+    signed, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    return f"{signed}.{base64.b64encode(raw).decode()}"
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [lambda t: t + "~", lambda t: t + "==", _standard_base64_signature],
+    ids=["tilde appended", "padding appended", "signature in standard base64"],
+)
+async def test_another_spelling_of_a_token_is_not_accepted(
+    local: tuple[LocalIssuer, httpx.AsyncClient], respell: Any
+) -> None:
+    issuer, http = local
+    entry = oidc(LOCAL, audience=AUDIENCE, http=http)
+    token = next(
+        t
+        for t in (issuer.token(jti=str(n)) for n in range(200))
+        if any(char in t.rsplit(".", 1)[1] for char in "-_")
+    )
+    assert (await call(entry, respell(token))).status_code == 401
+    assert (await call(entry, token)).status_code == 200
 
 
 async def test_a_small_rsa_key_is_never_used(
