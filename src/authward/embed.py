@@ -67,6 +67,7 @@ async def open_runtime(
     *,
     app_file: str | os.PathLike[str] | None = None,
     jobs: Sequence[JobClient] | None = None,
+    migrate: bool | None = None,
 ) -> AsyncIterator[Authward]:
     """Open authward for a server of your own, as `authward serve` opens it: migrate the
     embedded store, write the config (refusing to delete without ``AUTHWARD_SYNC_PRUNE``),
@@ -74,13 +75,14 @@ async def open_runtime(
 
     ``app_file`` (default: ``app`` when it is a path) is the file ``authward --app`` names for
     this app, whose own database is the default one. ``jobs``: the job clients to run (default:
-    those the app file defines)."""
+    those the app file defines). ``migrate``: as `authward serve`, only the embedded SQLite
+    store migrates by itself unless this says otherwise (PostgreSQL: `authward migrate`)."""
     config, module, path = _load(app)
     source = app_file if app_file is not None else path
     if settings is None:
         settings = load_settings(app=Path(source)) if source is not None else load_settings()
     clients = list(jobs) if jobs is not None else find_job_clients(module) if module else []
-    aw = await Authward.open(config, settings, record_issuer=True)
+    aw = await Authward.open(config, settings, migrate=migrate, record_issuer=True)
     try:
         aw.jobs.bind(clients)
         if aw.jobs.jobs:  # run here, or only queued for `authward worker`s
@@ -114,12 +116,14 @@ class AuthwardApp:
         accepts_token: Sequence[TokenType] = ("oauth_token",),
         machine_secret_key: str | None = None,
         jobs: Sequence[JobClient] | None = None,
+        migrate: bool | None = None,
     ) -> None:
         self.config, module, path = _load(app)
         self.accepts_token = self._checked(accepts_token, machine_secret_key)
         self._machine_secret_key = machine_secret_key
         self._app_file = app_file if app_file is not None else path
         self._settings = settings
+        self._migrate = migrate
         self._jobs = list(jobs) if jobs is not None else find_job_clients(module) if module else []
         self._stack: AsyncExitStack | None = None
         self._runtime: Authward | None = None
@@ -150,7 +154,13 @@ class AuthwardApp:
         stack = AsyncExitStack()
         async with stack:
             aw = await stack.enter_async_context(
-                open_runtime(self.config, self._settings, app_file=self._app_file, jobs=self._jobs)
+                open_runtime(
+                    self.config,
+                    self._settings,
+                    app_file=self._app_file,
+                    jobs=self._jobs,
+                    migrate=self._migrate,
+                )
             )
             # Built now, so a mistake in its settings stops the server from starting.
             endpoints = build_app(aw, embedded=True)
