@@ -36,11 +36,11 @@ class Settings(BaseSettings):
     machine_user_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
     default_access_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)
     default_refresh_token_lifetime_seconds: int = Field(86_400, ge=60, le=604_800)
-    #: Lifetime of a browser session's token; the frontend re-mints it before it runs out.
     #: A refresh grant ends this long after the user's authorization, however often it rotates.
     default_refresh_token_absolute_lifetime_seconds: int = Field(2_592_000, ge=60, le=31_536_000)
     #: How long a rotated-out refresh token may be retried while its successor is unused.
     default_refresh_token_rotation_grace_seconds: int = Field(30, ge=0, le=60)
+    #: Lifetime of a browser session's token; the frontend re-mints it before it runs out.
     session_token_lifetime_seconds: int = Field(60, ge=10, le=3600)
     #: How old the in-memory view of revocations, machine users and keys may get.
     cache_refresh_seconds: float = Field(2.0, gt=0, le=300)

@@ -59,9 +59,9 @@ class Client:
     redirect_uris: tuple[str, ...] = ()
     access_token_lifetime_seconds: int | None = None
     refresh_token_lifetime_seconds: int | None = None
-    require_dpop: bool = False
     refresh_token_absolute_lifetime_seconds: int | None = None
     refresh_token_rotation_grace_seconds: int | None = None
+    require_dpop: bool = False
     id_token_alg: IdTokenAlg = "RS256"  # noqa: S105 - an algorithm name
     #: For a machine user: its stored row (what its tokens carry), so issuing reads nothing.
     machine_user: StoredMachineUser | None = None
