@@ -32,6 +32,7 @@ from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
 from authward.jobs.runtime import JobsRuntime
 from authward.oauth.dpop import DpopNonces, DpopVerifier
+from authward.oauth.failures import FailedAuthentications
 from authward.oauth.server import AuthorizationServer
 from authward.orgs import Organizations
 from authward.principal import Principal
@@ -54,6 +55,7 @@ from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
 from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
 from authward.tokens.verifier import TokenView, Verifier
 from authward.users import Users
+from authward.users.throttle import login_policies
 
 #: What the token view needs of machine users and OAuth clients (built once, run by all_rows).
 _MACHINE_USER_CLIENTS = select(machine_users.c.id, machine_users.c.client_id)
@@ -121,13 +123,18 @@ class Authward:
             audit=self.audit,
             token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
+        account_policy, ip_policy = login_policies(settings)
         self.users = Users(
             engine,
             config,
             audit=self.audit,
             sessions=self.sessions,
             claims_ttl_seconds=settings.cache_refresh_seconds,
+            account_policy=account_policy,
+            ip_policy=ip_policy,
         )
+        # Failed client authentications at the token endpoint and its neighbours (decision 037).
+        self.failed_authentications = FailedAuthentications(engine, settings)
         self.consents = ConsentStore(engine, audit=self.audit)
         self.verifier = Verifier(
             self._load_view,
@@ -200,6 +207,7 @@ class Authward:
             await self.verifier.close()
             await self.sessions.close()
             await self.oauth.clients.close()
+            await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.flush()  # batched last_used_at
             await self.connections.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["Settings", "load_settings"]
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +72,31 @@ class Settings(BaseSettings):
     #: Whether `authward serve` also executes job runs and fires schedules (`authward worker`
     #: always does). Off: the server only queues runs, for the workers to execute.
     jobs_worker: bool = True
+    #: Proxies (comma-separated IP addresses or CIDR networks) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` `authward serve` believes. Empty: none, the peer is the client.
+    trusted_proxies: str = ""
+    #: Sign-in attempts per account and per address before a lock (docs/users.md).
+    login_account_limit: int = Field(5, ge=1, le=100_000)
+    login_address_limit: int = Field(20, ge=1, le=100_000)
+    #: The first lock after the limit; each further attempt doubles it, up to the window.
+    login_lock_seconds: int = Field(60, ge=1, le=86_400)
+    #: How long attempts are remembered, and the longest lock.
+    login_window_seconds: int = Field(900, ge=1, le=86_400)
+    #: Failed client authentications per client (token, introspection and revocation endpoints)
+    #: and failed client or API-key authentications per address, before 429 for the window.
+    auth_failure_client_limit: int = Field(20, ge=1, le=1_000_000)
+    auth_failure_address_limit: int = Field(100, ge=1, le=1_000_000)
+    auth_failure_window_seconds: float = Field(60.0, gt=0, le=86_400)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
 
     @field_validator("issuer")
     @classmethod

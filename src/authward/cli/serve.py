@@ -64,6 +64,7 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     sock = _bind(host or base.host, base.port if port is None else port)
     bound_port = sock.getsockname()[1]
     settings = load_settings(host=host or base.host, port=bound_port)
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     try:
         aw = await Authward.open(config, settings, record_issuer=True)
     except BaseException:
@@ -71,7 +72,14 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
         raise
     server = _Server(
         uvicorn.Config(
-            build_app(aw, mount=mount), log_level="warning", access_log=False, lifespan="off"
+            build_app(aw, mount=mount),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            # uvicorn believes X-Forwarded-For from loopback by default, which would let any
+            # local peer pick its address, and so its throttling key (decision 037).
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
         )
     )
     shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -11,7 +11,9 @@
     ├── AccessDenied             access_denied (authorization endpoint)
     ├── LoginRequired / ConsentRequired / InteractionRequired   OIDC Core §3.1.2.6 (prompt=none)
     ├── InvalidDpopProof         invalid_dpop_proof (400 at the token endpoint, 401 at resources)
-    └── UseDpopNonce             use_dpop_nonce (carries the nonce to send as ``DPoP-Nonce``)
+    ├── UseDpopNonce             use_dpop_nonce (carries the nonce to send as ``DPoP-Nonce``)
+    └── TemporarilyUnavailable   temporarily_unavailable (429 with ``Retry-After``: too many failed
+                                 client authentications, decision 037)
 
 ``description`` is written for the client's developer and never contains a secret.
 """
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidScope",
     "LoginRequired",
     "OAuthError",
+    "TemporarilyUnavailable",
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
@@ -106,3 +109,14 @@ class UseDpopNonce(OAuthError):
     def __init__(self, description: str, nonce: str) -> None:
         super().__init__(description)
         self.nonce = nonce
+
+
+class TemporarilyUnavailable(OAuthError):
+    code = "temporarily_unavailable"
+    status = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"too many failed client authentications: try again in {retry_after_seconds} seconds"
+        )
+        self.retry_after_seconds = retry_after_seconds

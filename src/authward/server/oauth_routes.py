@@ -15,7 +15,8 @@ from __future__ import annotations
 
 __all__ = ["oauth_routes"]
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,12 +24,21 @@ from starlette.routing import BaseRoute, Route
 
 from authward.channel.authenticate import RequestState, authenticate_request
 from authward.channel.credentials import dpop_headers, request_url
+from authward.oauth.clients import presented
 from authward.oauth.dpop import single_dpop_header
-from authward.oauth.errors import InvalidClient, InvalidRequest, OAuthError, UseDpopNonce
+from authward.oauth.errors import (
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    TemporarilyUnavailable,
+    UseDpopNonce,
+)
 from authward.oauth.forms import MAX_BODY_BYTES, parse_form
 from authward.oauth.token import TokenRequest
 from authward.oauth.userinfo import UserInfoError, granted_scopes, userinfo_claims
 from authward.runtime import Authward
+
+T = TypeVar("T")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _METADATA_MAX_AGE = 300
@@ -65,6 +75,8 @@ def _error(request: Request, exc: OAuthError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Basic realm="authward"'
     if isinstance(exc, UseDpopNonce):
         headers["DPoP-Nonce"] = exc.nonce
+    if isinstance(exc, TemporarilyUnavailable):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
     return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
 
@@ -96,11 +108,34 @@ def _userinfo_refused(aw: Authward, state: RequestState) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _claimed_client(form: dict[str, str], request: Request) -> str | None:
+    """The client id the request names, before anything is checked."""
+    try:
+        return presented(form, request.headers.get("authorization")).client_id
+    except OAuthError:
+        return None
+
+
 def oauth_routes(aw: Authward) -> list[BaseRoute]:
-    async def token(request: Request) -> Response:
+    failures = aw.failed_authentications
+
+    async def limited(request: Request, call: Callable[[dict[str, str]], Awaitable[T]]) -> T:
+        """``call(form)`` unless the client or the address has failed to authenticate too often
+        (429); an ``invalid_client`` answer counts against both (decision 037)."""
+        form = await _form(request)
+        keys = failures.keys(_claimed_client(form, request), _ip(request))
+        wait = await failures.retry_after(keys)
+        if wait:
+            raise TemporarilyUnavailable(wait)
         try:
-            form = await _form(request)
-            body = await aw.oauth.token(
+            return await call(form)
+        except InvalidClient:
+            await failures.failed(keys)
+            raise
+
+    async def token(request: Request) -> Response:
+        def issue(form: dict[str, str]) -> Awaitable[dict[str, Any]]:
+            return aw.oauth.token(
                 TokenRequest(
                     form=form,
                     authorization=request.headers.get("authorization"),
@@ -109,22 +144,29 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
                     ip=_ip(request),
                 )
             )
+
+        try:
+            body = await limited(request, issue)
         except OAuthError as exc:
             return _error(request, exc)
         return JSONResponse(body, headers=_NO_STORE)
 
     async def introspect(request: Request) -> Response:
+        def inspect(form: dict[str, str]) -> Awaitable[dict[str, Any]]:
+            return aw.oauth.introspect(form, request.headers.get("authorization"))
+
         try:
-            form = await _form(request)
-            body = await aw.oauth.introspect(form, request.headers.get("authorization"))
+            body = await limited(request, inspect)
         except OAuthError as exc:
             return _error(request, exc)
         return JSONResponse(body, headers=_NO_STORE)
 
     async def revoke(request: Request) -> Response:
+        def take_back(form: dict[str, str]) -> Awaitable[None]:
+            return aw.oauth.revoke(form, request.headers.get("authorization"), ip=_ip(request))
+
         try:
-            form = await _form(request)
-            await aw.oauth.revoke(form, request.headers.get("authorization"), ip=_ip(request))
+            await limited(request, take_back)
         except OAuthError as exc:
             return _error(request, exc)
         return Response(status_code=200, headers=_NO_STORE)

@@ -19,7 +19,7 @@ __all__ = ["Attempts", "LimitKey", "LimitPolicy", "Taken", "limit_key"]
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,6 +88,8 @@ class Taken:
     #: When granted: the latest lock the attempt set (the next ones are refused until then).
     #: When refused: the latest lock that refused it.
     locked_until: datetime | None
+    #: When granted: the keys (digests) the attempt locked, with their locks' ends.
+    locks: Mapping[str, datetime] = field(default_factory=dict)
 
     def retry_after_seconds(self, now: datetime) -> int:
         if self.locked_until is None:
@@ -234,9 +236,9 @@ class Attempts:
             if self._policies.get(key.scope) != key.policy:
                 raise ValueError(f"no such limit: {key.scope}")
         rows = await write_returning(self._engine, self._take(len(keys)), self._params(keys, now))
-        locks = [r.locked_until for r in rows if r.locked_until is not None]
+        locks = {r.key: r.locked_until for r in rows if r.locked_until is not None}
         if len(rows) == len(keys):
-            return Taken(True, max(locks, default=None))
+            return Taken(True, max(locks.values(), default=None), locks)
         # Another key was locked: what this statement counted on the others goes back.
         for row in rows:
             key = next(k for k in keys if k.digest == row.key)

@@ -16,6 +16,7 @@ __all__ = [
     "ThrottleKeys",
     "ThrottlePolicy",
     "address_key",
+    "login_policies",
 ]
 
 import ipaddress
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.settings import Settings
 from authward.store.direct import Rows
 from authward.store.limits import Attempts, LimitKey, LimitPolicy, Taken, limit_key
 
@@ -43,6 +45,16 @@ IP_POLICY = ThrottlePolicy(
     first_delay=timedelta(minutes=1),
     max_delay=timedelta(minutes=15),
 )
+
+
+def login_policies(settings: Settings) -> tuple[ThrottlePolicy, ThrottlePolicy]:
+    """The account's and the address's policies, from the ``AUTHWARD_LOGIN_*`` settings."""
+    lock = timedelta(seconds=settings.login_lock_seconds)
+    window = timedelta(seconds=settings.login_window_seconds)
+    return (
+        ThrottlePolicy(settings.login_account_limit, window, lock, window),
+        ThrottlePolicy(settings.login_address_limit, window, lock, window),
+    )
 
 
 def address_key(ip: str) -> str:

@@ -1,0 +1,82 @@
+"""Failed client authentications, limited per client and per address (decision 037).
+
+The token, introspection and revocation endpoints count each ``invalid_client`` answer against
+the client id the request named and against its address, in the store
+(:class:`authward.store.limits.Attempts`), so every process sharing the database adds to the same
+counts. A key that reaches its limit is locked for the window: its requests are answered 429,
+even with the right secret, until the window passes.
+
+Only failures write. A request checks the keys it would use against what this process holds in
+memory: the locks its own failures returned, and every lock in the store, read in the
+background at most every ``cache_refresh_seconds`` (as the other views are). A successful
+request therefore runs no statement of its own, and a lock set by another process is honoured
+here within that interval.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FailedAuthentications"]
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from authward.refreshing import Refreshing
+from authward.settings import Settings
+from authward.store.limits import Attempts, LimitKey, LimitPolicy, limit_key
+from authward.users.throttle import address_key
+
+
+class FailedAuthentications:
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        window = timedelta(seconds=settings.auth_failure_window_seconds)
+
+        def policy(limit: int) -> LimitPolicy:
+            return LimitPolicy(limit, window, window, window)
+
+        self._client = policy(settings.auth_failure_client_limit)
+        self._address = policy(settings.auth_failure_address_limit)
+        self._attempts = Attempts(engine, {"client": self._client, "client_ip": self._address})
+        self._locks = Refreshing(
+            self._load, refresh_seconds=settings.cache_refresh_seconds, what="the locked clients"
+        )
+        #: Locks this process's own failures set, seen before the next reload.
+        self._local: dict[str, datetime] = {}
+
+    async def _load(self) -> dict[str, datetime]:
+        return await self._attempts.locked(datetime.now(UTC))
+
+    def keys(self, client_id: str | None, ip: str | None) -> list[LimitKey]:
+        keys = []
+        if client_id:
+            keys.append(limit_key("client", client_id, self._client))
+        if ip:
+            keys.append(limit_key("client_ip", address_key(ip), self._address))
+        return keys
+
+    async def retry_after(self, keys: list[LimitKey]) -> int:
+        """Seconds until every lock on ``keys`` ends (0: none), from memory."""
+        if not keys:
+            return 0
+        now = datetime.now(UTC)
+        stored = await self._locks.get()
+        latest = None
+        for key in keys:
+            for until in (stored.get(key.digest), self._local.get(key.digest)):
+                if until is not None and until > now and (latest is None or until > latest):
+                    latest = until
+        if latest is None:
+            return 0
+        return max(1, int((latest - now).total_seconds() + 0.999))
+
+    async def failed(self, keys: list[LimitKey]) -> None:
+        """Count a failure against ``keys`` (one statement) and remember a lock it set."""
+        now = datetime.now(UTC)
+        taken = await self._attempts.take(keys, now)
+        if not taken.granted:
+            # Locked by another process since this one last looked: read the locks again.
+            self._locks.invalidate()
+        self._local = {k: v for k, v in self._local.items() if v > now} | dict(taken.locks)
+
+    async def close(self) -> None:
+        await self._locks.close()
