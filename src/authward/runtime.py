@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["Authward"]
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ from authward.store.consents import ConsentStore
 from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, write_transaction
-from authward.store.keys import PUBLISHED_KEYS, SIGNING_KEY, SigningKeyStore
+from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import instance, machine_users, oauth2_clients
@@ -52,7 +53,7 @@ from authward.store.sync import sync_config
 from authward.store.type_records import Records
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
-from authward.tokens.keys import SigningKey, generate_signing_key, load_signing_key
+from authward.tokens.keys import KeyAlg, SigningKey, generate_signing_key, load_signing_key
 from authward.tokens.verifier import TokenView, Verifier
 from authward.users import Users
 from authward.users.throttle import login_policies
@@ -113,6 +114,7 @@ class Authward:
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None
+        self._id_token_signers: dict[str, SigningKey] = {}
         self._jwks: tuple[float, dict[str, Any]] | None = None
         self.sessions = Sessions(
             engine,
@@ -221,9 +223,7 @@ class Authward:
         now = _now()
         async with write_transaction(self.engine) as conn:
             changes = await sync_config(conn, self.config.auth, self.keys_box, now)
-            if not await self.keys.has_active(conn):
-                await self._add_key(conn, self.settings.signing_alg, now)
-                changes.append(f"created signing key ({self.settings.signing_alg})")
+            changes += await self._add_missing_keys(conn, now)
             if changes:
                 await self.audit.record(
                     AuditEvent("config.synced", now, actor="authward", detail={"changes": changes}),
@@ -259,8 +259,16 @@ class Authward:
         ]
         return max(lifetimes) + self.settings.token_leeway_seconds
 
-    async def _add_key(self, conn: Any, alg: SigningAlg, now: datetime) -> SigningKey:
-        key = generate_signing_key(alg)
+    def _id_token_algs(self) -> list[KeyAlg]:
+        return sorted(
+            {c.id_token_signed_response_alg for c in self.config.auth.oauth2_clients.values()}
+        )
+
+    async def _add_key(
+        self, conn: Any, alg: KeyAlg, now: datetime, *, signs_access: bool
+    ) -> SigningKey:
+        # An RSA key takes tens of milliseconds to generate: not on the event loop.
+        key = await asyncio.to_thread(generate_signing_key, alg)
         await self.keys.add(
             conn,
             kid=key.kid,
@@ -268,21 +276,49 @@ class Authward:
             private_pem=key.private_pem,
             public_jwk=key.public_jwk,
             now=now,
-            retire_others_until=now + timedelta(seconds=self._max_token_lifetime()),
+            signs_access=signs_access,
         )
         return key
 
-    async def rotate_keys(self, alg: SigningAlg | None = None) -> SigningKey:
-        """A new key signs from now on; the old ones stay published until their tokens expire."""
+    async def _add_missing_keys(self, conn: Any, now: datetime) -> list[str]:
+        """A key for access tokens, and one for the ID tokens of each algorithm the clients use
+        (the access-token key serves its own algorithm)."""
+        current = await self.keys.current(conn)
+        changes = []
+        if not any(current.values()):
+            access_alg = self.settings.signing_alg
+            await self._add_key(conn, access_alg, now, signs_access=True)
+            current[access_alg] = True
+            changes.append(f"created signing key ({access_alg})")
+        for alg in self._id_token_algs():
+            if alg not in current:
+                await self._add_key(conn, alg, now, signs_access=False)
+                changes.append(f"created ID-token signing key ({alg})")
+        return changes
+
+    async def rotate_keys(self, alg: SigningAlg | None = None) -> list[SigningKey]:
+        """New keys sign from now on: first the access-token key (``alg``, by default the
+        setting), then one for the ID tokens of each other algorithm the clients use. The old
+        keys stay published until their tokens expire."""
         now = _now()
+        access_alg = alg or self.settings.signing_alg
+        algs = [access_alg, *(a for a in self._id_token_algs() if a != access_alg)]
+        until = now + timedelta(seconds=self._max_token_lifetime())
         async with write_transaction(self.engine) as conn:
-            key = await self._add_key(conn, alg or self.settings.signing_alg, now)
+            await self.keys.retire(conn, now=now, until=until)
+            keys = [await self._add_key(conn, a, now, signs_access=a == access_alg) for a in algs]
             await self.audit.record(
-                AuditEvent("keys.rotated", now, actor="cli", detail={"kid": key.kid}), conn
+                AuditEvent(
+                    "keys.rotated",
+                    now,
+                    actor="cli",
+                    detail={"kid": keys[0].kid, "id_token_kids": [k.kid for k in keys[1:]]},
+                ),
+                conn,
             )
         self.verifier.invalidate()
         self._jwks = None
-        return key
+        return keys
 
     async def jwks(self) -> dict[str, Any]:
         """The published keys, re-read at most every ``cache_refresh_seconds`` (and at once after
@@ -301,22 +337,24 @@ class Authward:
         # One snapshot, and on SQLite one hand-off: under load each hand-off waits for the busy
         # event loop, and a reload that outlasts its margin stalls requests (decision 004).
         now = _now()
-        published, directory, clients, revoked, signing = await all_rows(
+        published, directory, clients, revoked, current = await all_rows(
             self.engine,
             [
                 (PUBLISHED_KEYS, {"now": now}),
                 (_MACHINE_USER_CLIENTS, {}),
                 (_CLIENT_IDS, {}),
                 (LIVE_REVOCATIONS, {"now": now}),
-                (SIGNING_KEY, {}),
+                (CURRENT_KEYS, {}),
             ],
         )
+        signing, id_token_signing = self.keys.open_current(current)
         return TokenView(
             keys={r.kid: verify_key_from_jwk(r.public_jwk) for r in published},
             machine_users={str(r.id): r.client_id for r in directory},
             clients=frozenset(r.client_id for r in clients),
             revoked=frozenset(r.jti for r in revoked),
-            signing=self.keys.open_signing_key(signing[0] if signing else None),
+            signing=signing,
+            id_token_signing=id_token_signing,
         )
 
     async def _signing_key(self) -> SigningKey:
@@ -330,6 +368,30 @@ class Authward:
         if self._signer is None or self._signer.kid != kid:
             self._signer = load_signing_key(kid, alg, pem)
         return self._signer
+
+    async def _id_token_key(self, alg: KeyAlg) -> SigningKey:
+        """The key that signs ID tokens of ``alg``, renewed with the view like the one above."""
+        stored = (await self.verifier.current_view()).id_token_signing.get(alg)
+        if stored is None:
+            stored = await self._add_id_token_key(alg)
+        kid, stored_alg, pem = stored
+        signer = self._id_token_signers.get(alg)
+        if signer is None or signer.kid != kid:
+            signer = self._id_token_signers[alg] = load_signing_key(kid, stored_alg, pem)
+        return signer
+
+    async def _add_id_token_key(self, alg: KeyAlg) -> OpenedKey:
+        # Sync adds the keys the config's clients need; this covers a store that another app's
+        # config (or a rotation there) left without a key of this algorithm.
+        async with write_transaction(self.engine) as conn:
+            if alg not in await self.keys.current(conn):
+                await self._add_key(conn, alg, _now(), signs_access=False)
+        self.verifier.invalidate()
+        self._jwks = None
+        stored = (await self.verifier.current_view()).id_token_signing.get(alg)
+        if stored is None:
+            raise SettingsError(f"no {alg} signing key: run `authward migrate`")
+        return stored
 
     async def machine_user_token(
         self, name: str, *, lifetime_seconds: int | None = None, audience: str | None = None
