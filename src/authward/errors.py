@@ -2,6 +2,7 @@
 
     AuthwardError       anything authward refuses; ``code`` is stable, ``str()`` is one line
     ├── ConfigError     the app's configuration is wrong (raised when the app is loaded)
+    │   └── PruneRequired  the store holds machine users / clients the config no longer declares
     ├── SettingsError   an environment setting or instance file is wrong or missing
     ├── StoreError      the database cannot be used (unreachable, newer schema, ...)
     ├── RecordError     a db type record is refused; ``field`` names the field (``Type.field: ...``)
@@ -21,6 +22,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "Forbidden",
+    "PruneRequired",
     "RecordError",
     "SettingsError",
     "StoreError",
@@ -54,6 +56,22 @@ class ConfigError(AuthwardError):
             issues = [ConfigIssue(path, issues)]
         self.issues = tuple(issues)
         super().__init__("; ".join(str(i) for i in self.issues))
+
+
+class PruneRequired(ConfigError):
+    """The config no longer declares machine users or clients the store holds; deleting them
+    ends their tokens, so it needs ``--prune`` (``would_remove`` names each, as "oauth2 client
+    NAME"). Nothing was changed."""
+
+    code = "prune_required"
+
+    def __init__(self, would_remove: tuple[str, ...]) -> None:
+        self.would_remove = would_remove
+        super().__init__(
+            f"the store holds {', '.join(would_remove)}, which the app does not declare; "
+            "nothing was changed: run with --prune (or AUTHWARD_SYNC_PRUNE=true) to delete "
+            "them and end their tokens, or use this app's own database"
+        )
 
 
 class SettingsError(AuthwardError):

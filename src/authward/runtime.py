@@ -1,6 +1,6 @@
 """``Authward``: the one place that wires config, settings, store, keys and tokens together.
 
-aw = await Authward.open(config)          # migrates (embedded) and syncs the config
+aw = await Authward.open(config)          # migrates (embedded) and syncs the config (decision 035)
 token = await aw.machine_user_token("admin-machine-user")
 principal = await aw.verify_access_token(token)
 """
@@ -49,7 +49,7 @@ from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, Signing
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import instance, machine_users, oauth2_clients
-from authward.store.sync import sync_config
+from authward.store.sync import SyncChange, plan_sync, sync_config
 from authward.store.type_records import Records
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
@@ -180,8 +180,10 @@ class Authward:
         *,
         migrate: bool | None = None,
         record_issuer: bool = False,
+        sync: bool = True,
     ) -> Authward:
-        """Connect, migrate (by default only on the embedded store), and sync the config.
+        """Connect, migrate (by default only on the embedded store), and sync the config (unless
+        ``sync`` is false: the CLI's other commands read the store and never write the config).
 
         The issuer is ``AUTHWARD_ISSUER``, else the one the last `authward serve` recorded in
         the store, else derived from the host and port settings. ``record_issuer`` (what
@@ -197,7 +199,8 @@ class Authward:
             box = await _open_secret_box(engine, settings)
             settings = await _settle_issuer(engine, settings, record=record_issuer)
             self = cls(config, settings, engine, box)
-            await self.sync()
+            if sync:
+                await self.sync()
         except BaseException:
             await engine.dispose()
             raise
@@ -218,11 +221,16 @@ class Authward:
                 self.config.auth.bind_users(None)
             await self.engine.dispose()
 
-    async def sync(self) -> list[str]:
-        """Apply the config to the store and make sure a signing key exists. Idempotent."""
+    async def sync(self, *, prune: bool | None = None) -> list[str]:
+        """Apply the config to the store and make sure a signing key exists. Idempotent.
+
+        Deleting what the config no longer declares needs ``prune`` (default: the
+        ``sync_prune`` setting); without it :class:`PruneRequired` is raised, nothing changed."""
         now = _now()
+        prune = self.settings.sync_prune if prune is None else prune
         async with write_transaction(self.engine) as conn:
-            changes = await sync_config(conn, self.config.auth, self.keys_box, now)
+            applied = await sync_config(conn, self.config.auth, self.keys_box, now, prune=prune)
+            changes = [str(c) for c in applied]
             changes += await self._add_missing_keys(conn, now)
             if changes:
                 await self.audit.record(
@@ -233,6 +241,11 @@ class Authward:
         self.oauth.clients.invalidate()
         self._jwks = None
         return changes
+
+    async def sync_plan(self) -> list[SyncChange]:
+        """What :meth:`sync` would change in the machine users and clients, read only."""
+        async with self.engine.connect() as conn:
+            return await plan_sync(conn, self.config.auth)
 
     def records(self, db_type: DbType) -> Records:
         """Create, read, update and delete the records of one of the app's db types."""

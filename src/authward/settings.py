@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "default_database_url", "load_settings"]
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     #: Whether `authward serve` also executes job runs and fires schedules (`authward worker`
     #: always does). Off: the server only queues runs, for the workers to execute.
     jobs_worker: bool = True
+    #: Whether `authward serve`, `migrate` and `worker` delete the machine users and OAuth
+    #: clients the config no longer declares (as ``--prune`` does); off, they refuse instead.
+    sync_prune: bool = False
     #: Proxies (comma-separated IP addresses or CIDR networks) whose ``X-Forwarded-For`` and
     #: ``X-Forwarded-Proto`` `authward serve` believes. Empty: none, the peer is the client.
     trusted_proxies: str = ""
@@ -140,10 +144,23 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment; a mistake names the variable and never echoes secrets."""
+def default_database_url(app: Path) -> str:
+    """The embedded store of the app in file ``app`` when AUTHWARD_DATABASE_URL is unset, in the
+    current directory: ``authward.db`` for ``app.py``, ``authward-<name>.db`` for any other file,
+    so two apps never share one by accident (decision 036)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(app).stem)
+    return f"sqlite+aiosqlite:///./{'authward' if stem == 'app' else f'authward-{stem}'}.db"
+
+
+def load_settings(*, app: Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment; a mistake names the variable and never echoes secrets.
+
+    With ``app`` (the app file a command runs), the database defaults to that app's own."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        if app is not None and "database_url" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"database_url": default_database_url(app)})
+        return settings
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "AUTHWARD_" + str(first["loc"][0]).upper() if first["loc"] else "AUTHWARD_*"

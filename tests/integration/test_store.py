@@ -194,7 +194,7 @@ async def test_removed_machine_user_is_deleted_and_its_tokens_stop_verifying(
         },
     )
     shrunk = await Authward.open(
-        define_config(auth=smaller), settings_for(database_url), migrate=True
+        define_config(auth=smaller), settings_for(database_url, sync_prune=True), migrate=True
     )
     try:
         assert [mu.name for mu in await shrunk.machine_users.list()] == ["admin-machine-user"]

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from authward.cli.common import AppOption, JsonOption, console, fail, open_runtime, print_json, run
+from authward.cli.common import (
+    AppOption,
+    JsonOption,
+    console,
+    fail,
+    not_in_store,
+    note_unsynced,
+    open_runtime,
+    print_json,
+    run,
+)
 from authward.cli.common import table as make_table
 from authward.store.records import StoredClient
 
@@ -36,6 +46,7 @@ def list_clients(app_path: AppOption = Path("app.py"), as_json: JsonOption = Fal
 
     async def body() -> list[dict[str, Any]]:
         async with open_runtime(app_path) as aw:
+            await note_unsynced(aw, app_path)
             return [_as_dict(c) for c in await aw.clients.list()]
 
     rows = run(body())
@@ -67,6 +78,8 @@ def get_client(
             client = await aw.clients.get(name)
             secret = await aw.clients.client_secret(name)
             if client is None or secret is None:
+                if name in aw.config.auth.oauth2_clients:
+                    raise not_in_store("OAuth 2.0 client", name)
                 return None
             return {**_as_dict(client), "client_secret": secret.get_secret_value()}
 

@@ -7,6 +7,8 @@ __all__ = [
     "JsonOption",
     "console",
     "fail",
+    "not_in_store",
+    "note_unsynced",
     "open_runtime",
     "print_json",
     "print_rows",
@@ -14,12 +16,14 @@ __all__ = [
     "run",
     "table",
     "when",
+    "write_config",
 ]
 
 import asyncio
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -32,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from authward.config.loader import load_app
-from authward.errors import AuthwardError
+from authward.errors import AuthwardError, PruneRequired, SettingsError
 from authward.runtime import Authward
 from authward.settings import Settings, load_settings
 
@@ -74,14 +78,54 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
+async def note_unsynced(aw: Authward, app: Path) -> None:
+    """For a list of machine users or clients: say so on stderr when the store does not hold
+    the app's config (before any serve or migrate, or another app's store), since the list
+    shows the store and this command will not write it."""
+    plan = Counter(c.action for c in await aw.sync_plan())
+    if plan:
+        parts = [
+            f"{plan[action]} {label}"
+            for action, label in (("add", "to add"), ("change", "to change"), ("remove", "extra"))
+            if plan[action]
+        ]
+        err_console.print(
+            f"note: the store is not in step with {app} (machine users and clients: "
+            f"{', '.join(parts)}); `authward migrate --app {app}` writes it",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 @asynccontextmanager
 async def open_runtime(app: Path, settings: Settings | None = None) -> AsyncIterator[Authward]:
     config, _ = load_app(app)
-    aw = await Authward.open(config, settings or load_settings())
+    # Only serve, migrate and worker write the config to the store (decision 035).
+    aw = await Authward.open(config, settings or load_settings(app=app), sync=False)
     try:
         yield aw
     finally:
         await aw.close()
+
+
+def not_in_store(what: str, name: str) -> SettingsError:
+    """A machine user or client the app declares but no serve or migrate has written yet."""
+    return SettingsError(
+        f"{what} {name!r} is declared by the app but not in its store yet: "
+        "run `authward migrate` or `authward serve` with this app first"
+    )
+
+
+async def write_config(aw: Authward, prune: bool) -> list[str]:
+    """What serve, migrate and worker do first: write the config to the store (``prune``, or
+    the sync_prune setting, lets it delete what the config no longer declares). When it refuses
+    to delete, one line per machine user or client that would go, before the error."""
+    try:
+        return await aw.sync(prune=prune or None)
+    except PruneRequired as exc:
+        for what in exc.would_remove:
+            print(f"authward: would remove {what}", file=sys.stderr, flush=True)
+        raise
 
 
 def table(*columns: str) -> Table:

@@ -44,7 +44,7 @@ async def open_jobs(app: Path) -> AsyncIterator[Authward]:
     """The runtime with the app module's JobClients bound (no worker started here)."""
     config, module = load_app(app)
     clients = find_job_clients(module)
-    aw = await Authward.open(config, load_settings())
+    aw = await Authward.open(config, load_settings(app=app), sync=False)
     try:
         aw.jobs.bind(clients)
         yield aw

@@ -15,6 +15,8 @@ from authward.cli.common import (
     JsonOption,
     console,
     fail,
+    not_in_store,
+    note_unsynced,
     open_runtime,
     print_json,
     run,
@@ -42,6 +44,7 @@ def list_machine_users(app_path: AppOption = Path("app.py"), as_json: JsonOption
 
     async def body() -> list[dict[str, Any]]:
         async with open_runtime(app_path) as aw:
+            await note_unsynced(aw, app_path)
             return [_as_dict(mu) for mu in await aw.machine_users.list()]
 
     rows = run(body())
@@ -86,6 +89,8 @@ def credentials(
             stored = await aw.machine_users.get(name)
             secret = await aw.machine_users.client_secret(name)
             if stored is None or secret is None:
+                if name in aw.config.auth.machine_users:
+                    raise not_in_store("machine user", name)
                 return None
             return {
                 "name": name,

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from authward.cli.common import AppOption, console, run
+from authward.cli.common import AppOption, console, run, write_config
 from authward.codegen import write_types
 from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
@@ -25,6 +25,15 @@ from authward.server.app import build_app
 from authward.settings import load_settings
 from authward.store import migrate as migrations
 from authward.store.engine import check_connection, create_engine, display_url
+
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete the machine users and OAuth clients the app no longer declares "
+        "(their tokens stop working); without it the command refuses and lists them.",
+    ),
+]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -54,20 +63,26 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
+async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool) -> None:
     config, module = load_app(app_path)
     job_clients = find_job_clients(module)
     mount = getattr(module, "asgi", None)
     if mount is not None and not callable(mount):
         raise ConfigError(f"{app_path}: asgi must be a function asgi(aw) returning an ASGI app")
-    base = load_settings()
+    base = load_settings(app=app_path)
     sock = _bind(host or base.host, base.port if port is None else port)
     bound_port = sock.getsockname()[1]
-    settings = load_settings(host=host or base.host, port=bound_port)
+    settings = load_settings(app=app_path, host=host or base.host, port=bound_port)
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     try:
-        aw = await Authward.open(config, settings, record_issuer=True)
+        aw = await Authward.open(config, settings, record_issuer=True, sync=False)
     except BaseException:
+        sock.close()
+        raise
+    try:
+        changes = await write_config(aw, prune)
+    except BaseException:
+        await aw.close()
         sock.close()
         raise
     server = _Server(
@@ -86,6 +101,8 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
     url = f"http://{shown_host}:{bound_port}"
     print(f"authward: serving {app_path} at {url}", flush=True)
     print(f"authward: issuer {aw.issuer}, database {display_url(aw.engine.url)}", flush=True)
+    for change in changes:
+        print(f"authward: {change}", flush=True)
     stopped_by: list[int] = []
 
     def stop(sig: int) -> None:
@@ -113,18 +130,18 @@ async def _serve(app_path: Path, host: str | None, port: int | None) -> None:
         raise KeyboardInterrupt  # exit status 130, as for any command stopped with Ctrl-C
 
 
-async def _migrate(app_path: Path) -> list[str]:
+async def _migrate(app_path: Path, prune: bool) -> list[str]:
     config, _ = load_app(app_path)
-    settings = load_settings()
+    settings = load_settings(app=app_path)
     engine = create_engine(settings.database_url)
     try:
         await check_connection(engine)
         changes = await migrations.migrate(engine, config.db_types)
     finally:
         await engine.dispose()
-    aw = await Authward.open(config, settings, migrate=False)
+    aw = await Authward.open(config, settings, migrate=False, sync=False)
     try:
-        return changes + await aw.sync()
+        return changes + await write_config(aw, prune)
     finally:
         await aw.close()
 
@@ -135,14 +152,15 @@ def register(app: typer.Typer) -> None:
         app_path: AppOption = Path("app.py"),
         host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
         port: Annotated[int | None, typer.Option(help="Port (0 picks a free one).")] = None,
+        prune: PruneOption = False,
     ) -> None:
-        """Serve the app (migrating the embedded SQLite store first)."""
-        run(_serve(app_path, host, port))
+        """Serve the app (migrating the embedded SQLite store first, then syncing the config)."""
+        run(_serve(app_path, host, port, prune))
 
     @app.command("migrate")
-    def migrate(app_path: AppOption = Path("app.py")) -> None:
+    def migrate(app_path: AppOption = Path("app.py"), prune: PruneOption = False) -> None:
         """Apply schema migrations and the app's type tables, then sync the config."""
-        changes = run(_migrate(app_path))
+        changes = run(_migrate(app_path, prune))
         for change in changes:
             console.print(f"  {change}", highlight=False)
         console.print("up to date" if not changes else f"{len(changes)} change(s) applied")

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from authward.cli.common import AppOption, run
+from authward.cli.common import AppOption, run, write_config
 from authward.config.loader import load_app
 from authward.errors import ConfigError
 from authward.jobs.discovery import find_job_clients
@@ -24,12 +24,14 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
     clients = find_job_clients(module)
     if not any(c.jobs for c in clients):
         raise ConfigError(f"{app_path} defines no jobs: add a JobClient and define_job(...)")
-    aw = await Authward.open(config, load_settings(**overrides))
+    aw = await Authward.open(config, load_settings(app=app_path, **overrides), sync=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        for change in await write_config(aw, prune=False):
+            print(f"authward: {change}", flush=True)
         aw.jobs.bind(clients)
         await aw.jobs.start()
         print(
