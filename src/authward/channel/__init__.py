@@ -1,7 +1,7 @@
 """Request authentication: who is calling, as what, with which attributes.
 
-    app = AuthMiddleware(app, auth=[my_fn, aw.authward_tokens(accepts_token=["api_key",
-                                                                              "oauth_token"])])
+    app = AuthMiddleware(app, auth=[my_fn, aw.tokens_entry(accepts_token=["api_key",
+                                                                           "oauth_token"])])
 
 See docs/channel.md for the chain, the token types and the attribute mapping.
 """
