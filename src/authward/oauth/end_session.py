@@ -2,7 +2,8 @@
 
 - §2: ``id_token_hint`` must be an ID token this issuer signed (its signature, with whichever of
   our published keys and algorithms its ``kid`` names, its ``typ`` and ``iss`` checked; an
-  expired one is accepted: the point is to end a session that may have outlived it).
+  expired one is accepted: the point is to end a session that may have outlived it; one whose
+  ``nbf`` is ahead of the token leeway, or not a number, is not).
 - §2: ``client_id`` and the hint's audience must agree.
 - §3: ``post_logout_redirect_uri`` must exactly match one registered for that client (the
   ``post_logout_redirect_uris`` of its config); without a client to check it against it is refused.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 __all__ = ["LogoutRequest", "parse_logout_request"]
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,13 +40,23 @@ class LogoutRequest:
     hint_subject: str | None
 
 
-def _hint_claims(hint: str, keys: Mapping[str, VerifyKey], issuer: str) -> dict[str, Any]:
+def _hint_claims(
+    hint: str, keys: Mapping[str, VerifyKey], issuer: str, *, now: float, leeway: int
+) -> dict[str, Any]:
     try:
         claims = verify_jwt(parse_compact(hint), keys, typ=ID_TOKEN_TYP, kind="an ID token")
     except TokenError:
         raise InvalidRequest("id_token_hint is not an ID token issued here") from None
-    if claims.get("iss") != issuer or not isinstance(claims.get("sub"), str):
+    nbf = claims.get("nbf", 0)
+    if (
+        claims.get("iss") != issuer
+        or not isinstance(claims.get("sub"), str)
+        or not isinstance(nbf, int | float)
+        or isinstance(nbf, bool)
+    ):
         raise InvalidRequest("id_token_hint is not an ID token issued here")
+    if nbf > now + leeway:
+        raise InvalidRequest("id_token_hint is not valid yet")
     return claims
 
 
@@ -65,8 +77,11 @@ def parse_logout_request(
     issuer: str,
     keys: Mapping[str, VerifyKey],
     registered_uris: Callable[[str], tuple[str, ...] | None],
+    leeway: int,
+    now: float | None = None,
 ) -> LogoutRequest:
-    """``registered_uris(client_id)`` is the client's post-logout URIs, ``None`` if unknown."""
+    """``registered_uris(client_id)`` is the client's post-logout URIs, ``None`` if unknown;
+    ``leeway`` the clock skew allowed on the hint's ``nbf`` (``now``: the current time)."""
     values: dict[str, str] = {}
     for name, value in params:
         if name not in _PARAMETERS:
@@ -81,7 +96,13 @@ def parse_logout_request(
     client_id = values.get("client_id")
     subject = None
     if "id_token_hint" in values:
-        claims = _hint_claims(values["id_token_hint"], keys, issuer)
+        claims = _hint_claims(
+            values["id_token_hint"],
+            keys,
+            issuer,
+            now=time.time() if now is None else now,
+            leeway=leeway,
+        )
         hinted = _hint_client(claims)
         if client_id is not None and client_id != hinted:
             raise InvalidRequest("client_id is not the audience of id_token_hint")

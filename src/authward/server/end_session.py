@@ -55,6 +55,7 @@ class EndSession:
                 issuer=self.aw.issuer,
                 keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
                 registered_uris=self.flow.clients.post_logout_uris,
+                leeway=self.aw.settings.token_leeway_seconds,
             )
         except InvalidRequest as exc:
             return error_page(
