@@ -144,7 +144,8 @@ async def test_sync_is_idempotent(
         assert await again.clients.client_secret("my-oauth2-client") == secret
         assert await _count(again, machine_users) == 2
         assert await _count(again, oauth2_clients) == 1
-        assert await _count(again, signing_keys) == 1
+        # The access-token key, and the RS256 one for the client's ID tokens.
+        assert await _count(again, signing_keys) == 2
     finally:
         await again.close()
 
@@ -164,7 +165,7 @@ async def test_concurrent_starts_do_not_duplicate(
         )
         for other in others:
             await other.close()
-        assert await _count(first, signing_keys) == 1
+        assert await _count(first, signing_keys) == 2  # EdDSA for access tokens, RS256
         assert await _count(first, machine_users) == 2
     finally:
         await first.close()
@@ -247,7 +248,7 @@ async def test_missing_key_file_is_refused_without_touching_the_store(
     with pytest.raises(SettingsError, match=r"key file .* is missing"):
         await Authward.open(example_config, settings_for(database_url), migrate=True)
     assert not (tmp_path / "authward.key").exists()
-    assert await _count(runtime, signing_keys) == 1
+    assert await _count(runtime, signing_keys) == 2  # EdDSA for access tokens, RS256
 
 
 async def test_a_different_instance_key_is_refused(
