@@ -106,10 +106,10 @@ def authenticated(
     principal_type: str | Collection[str] | None = None,
     attribute: Mapping[str, RequiredValue] | None = None,
 ) -> Callable[..., AsyncIterator[Principal]]:
-    """A dependency that authenticates the request with ``authenticate`` (unless an
-    ``AuthMiddleware`` already did), checks the requirements (else 403) and yields the
-    principal, which is also ``authward.current_principal()`` for the handler. ``accepts_token``
-    (the types ``authenticate`` accepts) become the operation's OpenAPI security schemes."""
+    """A dependency that authenticates the request with ``authenticate``, checks the
+    requirements (else 403) and yields the principal, which is also
+    ``authward.current_principal()`` for the handler. ``accepts_token`` (the types
+    ``authenticate`` accepts) become the operation's OpenAPI security schemes."""
     unknown = sorted(set(accepts_token) - set(SECURITY_SCHEMES))
     if unknown or not accepts_token:
         raise ConfigError(
@@ -137,10 +137,10 @@ def authenticated(
         _session: Annotated[object, Security(session)],
         _m2m: Annotated[object, Security(m2m)],
     ) -> AsyncIterator[Principal]:
-        principal = principal_of(request)
-        if principal is None:
-            principal = await authenticate(request)
-            request.state.auth = principal
+        # Always its own check, even when a middleware or another dependency accepted the
+        # request: a token type that one accepts must not pass here.
+        principal = await authenticate(request)
+        request.state.auth = principal
         checks.check_principal(principal, f"{request.method} {request.url.path}")
         with use_principal(principal):
             yield principal
