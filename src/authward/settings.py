@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     audience: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    #: A request whose header lines (names, values, ": " and line ends) add up to more is
+    #: answered 431 before any route runs.
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
     signing_alg: SigningAlg = "EdDSA"
     token_leeway_seconds: int = Field(30, ge=0, le=300)
     machine_user_token_lifetime_seconds: int = Field(3600, ge=60, le=86_400)

@@ -4,6 +4,7 @@ keys, organizations and their members, users' sessions."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -398,3 +399,37 @@ async def test_off_by_default_and_unknown_admins_refused_at_start(
             build_app(bad)
     finally:
         await bad.close()
+
+
+async def test_out_of_range_numbers_and_unreadable_bodies_are_refused_not_500(
+    client: httpx.AsyncClient, admin_runtime: Authward
+) -> None:
+    headers = await bearer(admin_runtime, "admin-machine-user")
+    for lifetime in (1e30, 10**30, 315_360_001, 1e308):
+        refused = await client.post(
+            "/v1/api-keys",
+            json={"name": "ci", "user_id": "u1", "expires_in_seconds": lifetime},
+            headers=headers,
+        )
+        assert refused.status_code == 422, (lifetime, refused.text)
+        assert [e["loc"] for e in refused.json()["detail"]] == [["body", "expires_in_seconds"]]
+    assert await admin_runtime.api_keys.list(include_revoked=True) == []
+    ten_years = await client.post(
+        "/v1/api-keys",
+        json={"name": "ci", "user_id": "u1", "expires_in_seconds": 315_360_000},
+        headers=headers,
+    )
+    assert ten_years.status_code == 201
+    assert ten_years.json()["expires_at"].startswith(str(datetime.now(UTC).year + 10))
+    runs = await client.get("/v1/runs", params={"limit": "1e30"}, headers=headers)
+    assert runs.status_code == 422
+
+    # A body that is not text: the documented refusal, not FastAPI's bare {"detail": ...}.
+    unreadable = await client.post(
+        "/v1/organizations",
+        content=b'{"slug": "\xff\xfe"}',
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert unreadable.status_code == 400, unreadable.text
+    assert unreadable.json()["error"] == "invalid_request"
+    assert unreadable.json()["message"]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 __all__ = ["build_app"]
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -17,6 +18,7 @@ from authward.connections.pages import connection_routes
 from authward.runtime import Authward
 from authward.server.dashboard import dashboard_routes
 from authward.server.external_login import external_login_routes
+from authward.server.guards import RequestGuard
 from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.oauth_routes import oauth_routes
@@ -83,4 +85,5 @@ def build_app(
         routes.append(Mount("/", app=mount(aw)))
     elif not embedded:
         routes.append(Route("/", index))
-    return Starlette(routes=routes)
+    guard = Middleware(RequestGuard, max_header_bytes=aw.settings.max_header_bytes)
+    return Starlette(routes=routes, middleware=[guard])

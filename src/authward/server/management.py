@@ -22,6 +22,7 @@ from uuid import UUID
 from fastapi import FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
@@ -58,6 +59,13 @@ _ERRORS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+#: The longest lifetime an API key may be created with (ten years).
+MAX_KEY_SECONDS = 10 * 365 * 86_400
+#: The ``error`` of a refusal Starlette or FastAPI raise themselves (a body that is not JSON,
+#: a path or method no route has).
+_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+
 class ErrorOut(BaseModel):
     error: str = Field(description="invalid_request, not_found or conflict")
     message: str
@@ -76,7 +84,8 @@ class ApiKeyCreate(BaseModel):
         description="an existing organization's id or slug (the key records its id)",
     )
     scopes: list[str] = Field(default_factory=list)
-    expires_in_seconds: int | None = Field(default=None, ge=60)
+    #: Bounded: a huge lifetime overflowed the expiry time (a 500 instead of a 422).
+    expires_in_seconds: int | None = Field(default=None, ge=60, le=MAX_KEY_SECONDS)
 
 
 class ApiKeyOut(BaseModel):
@@ -239,6 +248,15 @@ def management_app(aw: Authward) -> ASGIApp | None:
         status, error = next(_ERRORS[c] for c in type(exc).__mro__ if c in _ERRORS)
         return JSONResponse({"error": error, "message": str(exc)}, status_code=status)
 
+    async def http_refused(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = _HTTP_ERRORS.get(exc.status_code, "invalid_request")
+        return JSONResponse(
+            {"error": error, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
     Admin = Annotated[Principal, Security(admin)]
     api = FastAPI(
         title="authward management API",
@@ -248,6 +266,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         exception_handlers={
             **exception_handlers(),
             **dict.fromkeys(_ERRORS, refused),
+            HTTPException: http_refused,
         },
     )
 

@@ -1,0 +1,53 @@
+"""HTTP-level guards in front of every route ``build_app`` mounts (so also of `authward serve`).
+
+- A request whose header lines add up to more than ``AUTHWARD_MAX_HEADER_BYTES`` is answered
+  ``431 Request Header Fields Too Large`` before any route runs. uvicorn's C parser (httptools)
+  sets no limit of its own, and its h11 limit would answer a bare 400.
+- A client that goes away before it has sent the whole body makes the route reading it raise
+  Starlette's ``ClientDisconnect``; nobody is left to answer, so the request ends quietly (a debug
+  line) instead of reaching uvicorn as "Exception in ASGI application" with a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RequestGuard"]
+
+import logging
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("authward.server")
+
+#: ": " between a header's name and value, and the CRLF that ends its line.
+_LINE_OVERHEAD = 4
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = sum(len(name) + len(value) + _LINE_OVERHEAD for name, value in scope["headers"])
+        if size > self.max_header_bytes:
+            response = JSONResponse(
+                {
+                    "error": "invalid_request",
+                    "message": f"the request's headers exceed {self.max_header_bytes} bytes",
+                },
+                status_code=431,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.debug(
+                "%s %s: the client left before sending its body", scope["method"], scope["path"]
+            )
