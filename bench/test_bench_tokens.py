@@ -21,6 +21,7 @@ from authward.config import load_app
 from authward.runtime import Authward
 from authward.settings import SigningAlg, load_settings
 from authward.tokens.access_token import sign_access_token
+from authward.tokens.jwt import sign_jwt
 
 T = TypeVar("T")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
@@ -136,4 +137,25 @@ def test_issue_machine_user_token_with_store_lookup(
     aw, _, loop = setup
     benchmark.group = f"issue {aw.settings.signing_alg}"
     token = benchmark(lambda: loop.run_until_complete(aw.machine_user_token("admin-machine-user")))
+    assert token.count(".") == 2
+
+
+def test_sign_rs256_id_token(benchmark: Any, setup: tuple[Authward, str, Any]) -> None:
+    """What an RS256 ID token costs to sign (the default for clients, decision 034); access
+    tokens never pay it."""
+    aw, _, loop = setup
+    key = loop.run_until_complete(aw._id_token_key("RS256"))
+    claims = {
+        "iss": aw.issuer,
+        "sub": "x",
+        "aud": "c",
+        "azp": "c",
+        "exp": 2,
+        "iat": 1,
+        "auth_time": 1,
+        "nonce": "n",
+        "at_hash": "h" * 22,
+    }
+    benchmark.group = "issue RS256 ID token"
+    token = benchmark(sign_jwt, key, claims, typ="JWT")
     assert token.count(".") == 2
