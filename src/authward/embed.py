@@ -1,17 +1,17 @@
 """authward inside your own ASGI app (FastAPI, Starlette), served by ``uvicorn main:app``.
 
-    auth = AuthwardApp(config, app_file=__file__, accepts_token=["oauth_token", "api_key"])
+    aw = AuthwardApp(config, app_file=__file__, accepts_token=["oauth_token", "api_key"])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with auth:            # opens authward as `authward serve` does; closed after
+        async with aw:              # opens authward as `authward serve` does; closed after
             yield
 
     app = FastAPI(lifespan=lifespan)
-    auth.install(app)               # authward's endpoints beside yours, RFC 6750 refusals
+    aw.install(app)                 # authward's endpoints beside yours, RFC 6750 refusals
 
     @app.get("/me")
-    async def me(principal: Annotated[Principal, Security(auth.principal())]) -> ...
+    async def me(principal: Annotated[Principal, Security(aw.principal())]) -> ...
 
 Nothing opens at import: the dependencies and entries built here find the runtime when a
 request comes. See docs/your-own-app.md.
@@ -94,7 +94,7 @@ async def open_runtime(
 
 def _not_open() -> ConfigError:
     return ConfigError(
-        "authward is not open: open it in your app's lifespan (`async with auth:`), "
+        "authward is not open: enter the AuthwardApp in your app's lifespan (`async with aw:`), "
         "see docs/your-own-app.md",
         path="AuthwardApp",
     )
