@@ -164,3 +164,48 @@ def test_no_token_and_forged_tokens_are_401(served: Served) -> None:
         assert refused.status_code == 401, bad
         assert refused.json()["error"] == "invalid_token"
         assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+
+
+def test_the_docs_snippet_runs_as_written(tmp_path: Path) -> None:
+    """docs/your-own-app.md's main.py beside the README's app.py, served by `uvicorn main:app`."""
+    page = (ROOT / "docs" / "your-own-app.md").read_text()
+    snippet = page.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "main.py").write_text(snippet)
+    (tmp_path / "app.py").write_text((ROOT / "examples" / "app.py").read_text())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "main:app", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "AUTHWARD_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                httpx.get(url + "/.well-known/jwks.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        token = subprocess.run(
+            [*AUTHWARD, "machineuser", "token", "admin-machine-user", "--app", "app.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        me = httpx.get(url + "/me", headers=bearer(token))
+        assert me.status_code == 200, me.text
+        assert set(me.json()) == {"id"}
+        assert httpx.get(url + "/me").status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    assert "Traceback" not in stderr, stderr
+    assert (tmp_path / "authward.db").is_file()  # app.py's own database, as the CLI's
