@@ -104,6 +104,17 @@ class TokenError(AuthwardError):
         super().__init__(message)
 
 
+class TooManyFailures(TokenError):
+    """A credential was not checked: its caller's address failed too often (decision 037)."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            "too-many-failures",
+            f"too many failed authentications: try again in {retry_after_seconds} seconds",
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
 class UnauthenticatedError(AuthwardError):
     """Refuse a request with 401, ending the auth chain at once (the seed's eve semantics).
 
@@ -118,6 +129,16 @@ class UnauthenticatedError(AuthwardError):
         self.code = code
         self.message = message or "authentication required"
         super().__init__(self.message)
+
+
+class RateLimited(UnauthenticatedError):
+    """Refuse a request with 429 and ``Retry-After``: too many failed authentications."""
+
+    status = 429
+
+    def __init__(self, *, message: str, retry_after_seconds: int) -> None:
+        super().__init__(code="too_many_requests", message=message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Forbidden(AuthwardError):

@@ -137,6 +137,7 @@ class Authward:
         )
         # Failed client authentications at the token endpoint and its neighbours (decision 037).
         self.failed_authentications = FailedAuthentications(engine, settings)
+        self.api_keys.failures = self.failed_authentications
         self.consents = ConsentStore(engine, audit=self.audit)
         self.verifier = Verifier(
             self._load_view,

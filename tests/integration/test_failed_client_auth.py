@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from authward.channel import AuthMiddleware, authward_tokens
+from authward.channel.api_keys import generate_api_key
 from authward.config import Config
 from authward.runtime import Authward
 from authward.server.app import build_app
@@ -146,3 +152,42 @@ async def test_the_limit_is_shared_by_two_runtimes(
     finally:
         await second.close()
         await first.close()
+
+
+def protected(aw: Authward, address: str) -> httpx.AsyncClient:
+    """An app of the user's that accepts authward API keys, called from ``address``."""
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"principal_id": request.state.auth.principal_id})
+
+    app = AuthMiddleware(
+        Starlette(routes=[Route("/whoami", whoami)]),
+        auth=[authward_tokens(tokens=aw.verifier, api_keys=aw.api_keys, accepts_token=["api_key"])],
+    )
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_failed_api_key_checks_are_limited_per_address(aw: Authward) -> None:
+    secret, _ = await aw.api_keys.create("deploys", user_id="user-1")
+    guesses = [generate_api_key() for _ in range(5)]  # well formed, unknown
+    async with protected(aw, "203.0.113.30") as c:
+        for guess in guesses:
+            wrong = await c.get("/whoami", headers={"Authorization": f"Bearer {guess}"})
+            assert wrong.status_code == 401
+        limited = await c.get("/whoami", headers={"Authorization": f"Bearer {secret}"})
+    async with protected(aw, "203.0.113.31") as elsewhere:
+        fine = await elsewhere.get("/whoami", headers={"Authorization": f"Bearer {secret}"})
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "too_many_requests"
+    assert 1 <= int(limited.headers["retry-after"]) <= 2
+    assert secret not in limited.text
+    assert fine.status_code == 200, fine.text
+    # Good keys never count: many uses write no count.
+    async with protected(aw, "203.0.113.32") as c:
+        for _ in range(50):
+            ok = await c.get("/whoami", headers={"Authorization": f"Bearer {secret}"})
+            assert ok.status_code == 200
+    async with aw.engine.connect() as conn:
+        counted = (await conn.execute(select(login_throttle.c.scope))).scalars().all()
+    assert counted == ["api_key_ip"]

@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID, uuid4
 
 from sqlalchemy import bindparam, or_, select, update
@@ -55,13 +55,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.channel.secret_cache import Found, Refusals, SecretCache
-from authward.errors import ConfigError, TokenError
+from authward.errors import ConfigError, TokenError, TooManyFailures
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.engine import begin_write
 from authward.store.schema import api_keys, organizations
 from authward.tokens import opaque
+
+if TYPE_CHECKING:
+    from authward.oauth.failures import FailedAuthentications
 
 log = logging.getLogger("authward.api_keys")
 
@@ -297,6 +300,8 @@ class ApiKeys:
         #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
         self._pending_uses: dict[UUID, float] = {}
         self._flushed_at = float("-inf")
+        #: Failed checks per address (set by the runtime; decision 037).
+        self.failures: FailedAuthentications | None = None
 
     # -- management -----------------------------------------------------------------------------
 
@@ -451,8 +456,24 @@ class ApiKeys:
 
     # -- verification ---------------------------------------------------------------------------
 
-    async def verify(self, secret: str) -> ApiKeyAuth:
-        """The key ``secret`` is, or :class:`TokenError`. A cached key completes without I/O."""
+    async def verify(self, secret: str, *, address: str | None = None) -> ApiKeyAuth:
+        """The key ``secret`` is, or :class:`TokenError`. A cached key completes without I/O.
+        A refusal counts against ``address`` (the caller's); an address that failed too often
+        gets :class:`TooManyFailures` without its key being looked at."""
+        failures = self.failures
+        if failures is None or address is None:
+            return await self._verify(secret)
+        keys = failures.api_key_keys(address)
+        wait = await failures.retry_after(keys)
+        if wait:
+            raise TooManyFailures(wait)
+        try:
+            return await self._verify(secret)
+        except TokenError:
+            await failures.failed(keys)
+            raise
+
+    async def _verify(self, secret: str) -> ApiKeyAuth:
         if not is_well_formed(secret):
             raise TokenError(
                 "api-key-malformed", "not an authward API key (wrong prefix, length or checksum)"

@@ -40,7 +40,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from authward.channel.credentials import Credential, dpop_headers, read_credential, request_url
-from authward.errors import ConfigError, TokenError, UnauthenticatedError
+from authward.errors import ConfigError, TokenError, TooManyFailures, UnauthenticatedError
 from authward.oauth.dpop import single_dpop_header
 from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
 from authward.principal import Principal
@@ -69,7 +69,7 @@ class _Principled(Protocol):
 
 
 class ApiKeyVerifier(Protocol):
-    async def verify(self, secret: str) -> Any: ...
+    async def verify(self, secret: str, *, address: str | None = None) -> Any: ...
 
 
 class M2MVerifier(Protocol):
@@ -141,6 +141,8 @@ class RequestState:
     challenge: Literal["Bearer", "DPoP"] = "Bearer"
     #: With reason ``dpop-nonce-required``: the nonce to send as ``DPoP-Nonce``.
     dpop_nonce: str | None = None
+    #: With reason ``too-many-failures``: when to try again (``Retry-After``).
+    retry_after_seconds: int = 0
 
     def to_auth(self) -> Any:
         """The typed auth object (``OAuthAuth``, ``ApiKeyAuth``...), ``None`` when refused."""
@@ -263,7 +265,9 @@ async def authenticate_request(
         return _refused(token_type, "token-type-not-accepted", f"{token_type} is not accepted here")
     try:
         if token_type == "api_key" and api_keys is not None:
-            return RequestState(True, token_type, None, "", await api_keys.verify(credential.token))
+            client = scope.get("client")
+            auth = await api_keys.verify(credential.token, address=client[0] if client else None)
+            return RequestState(True, token_type, None, "", auth)
         if token_type == "m2m_token" and m2m is not None and machine_secret_key:
             auth = await m2m.verify(credential.token, machine_secret_key)
             return RequestState(True, token_type, None, "", auth)
@@ -280,6 +284,10 @@ async def authenticate_request(
                 # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
             return RequestState(True, token_type, None, "", oauth_auth(verified))
+    except TooManyFailures as exc:
+        return RequestState(
+            False, token_type, exc.reason, str(exc), retry_after_seconds=exc.retry_after_seconds
+        )
     except TokenError as exc:
         _log_issuer_mismatch(exc)
         return _refused(token_type, exc.reason, str(exc))

@@ -29,7 +29,7 @@ from authward.channel.credentials import (
     single_authorization,
 )
 from authward.channel.m2m import is_machine_secret_key
-from authward.errors import ConfigError, TokenError, UnauthenticatedError
+from authward.errors import ConfigError, RateLimited, TokenError, UnauthenticatedError
 from authward.principal import Principal
 from authward.tokens.verifier import VerifiedToken
 
@@ -112,6 +112,8 @@ def authward_tokens(
             return None
         if state.reason == "request-invalid":
             raise InvalidRequest(state.message)
+        if state.reason == "too-many-failures":
+            raise RateLimited(message=state.message, retry_after_seconds=state.retry_after_seconds)
         if state.challenge == "DPoP":
             raise DpopRefused(
                 code=_DPOP_ERRORS.get(state.reason or "", "invalid_token"),

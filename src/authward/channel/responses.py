@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from authward.channel.credentials import DpopRefused
-from authward.errors import Forbidden, UnauthenticatedError
+from authward.errors import Forbidden, RateLimited, UnauthenticatedError
 
 _RFC_CODES = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 _DPOP_CODES = frozenset({"invalid_token", "invalid_dpop_proof", "use_dpop_nonce"})
@@ -35,6 +35,12 @@ def error_response(
     if isinstance(exc, DpopRefused):
         return _dpop_response(exc, realm)
     status = getattr(exc, "status", 401)
+    if isinstance(exc, RateLimited):
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message},
+            status_code=status,
+            headers={"Retry-After": str(exc.retry_after_seconds), "Cache-Control": "no-store"},
+        )
     challenge = f'Bearer realm="{_quote(realm)}"'
     if had_credentials or exc.code in _RFC_CODES:
         rfc_code = exc.code if exc.code in _RFC_CODES else "invalid_token"

@@ -1,7 +1,8 @@
 """Failed client authentications, limited per client and per address (decision 037).
 
 The token, introspection and revocation endpoints count each ``invalid_client`` answer against
-the client id the request named and against its address, in the store
+the client id the request named and against its address, and API-key checks count each refused
+key against the address, in the store
 (:class:`authward.store.limits.Attempts`), so every process sharing the database adds to the same
 counts. A key that reaches its limit is locked for the window: its requests are answered 429,
 even with the right secret, until the window passes.
@@ -36,7 +37,10 @@ class FailedAuthentications:
 
         self._client = policy(settings.auth_failure_client_limit)
         self._address = policy(settings.auth_failure_address_limit)
-        self._attempts = Attempts(engine, {"client": self._client, "client_ip": self._address})
+        self._attempts = Attempts(
+            engine,
+            {"client": self._client, "client_ip": self._address, "api_key_ip": self._address},
+        )
         self._locks = Refreshing(
             self._load, refresh_seconds=settings.cache_refresh_seconds, what="the locked clients"
         )
@@ -53,6 +57,10 @@ class FailedAuthentications:
         if ip:
             keys.append(limit_key("client_ip", address_key(ip), self._address))
         return keys
+
+    def api_key_keys(self, ip: str | None) -> list[LimitKey]:
+        """Failed API-key checks count per address only: a wrong key names nobody."""
+        return [limit_key("api_key_ip", address_key(ip), self._address)] if ip else []
 
     async def retry_after(self, keys: list[LimitKey]) -> int:
         """Seconds until every lock on ``keys`` ends (0: none), from memory."""
