@@ -6,7 +6,7 @@
   (§4.1.2, RFC 9700 §4.2.4).
 - ``refresh_token`` (§6, RFC 9700 §4.14.2): rotated on every use; a rotated-out token revokes its
   whole family, unless it is retried within the rotation grace while its successor is unused
-  (oauth/refresh.py). The grant ends at its absolute lifetime. ``scope`` may narrow the grant,
+  (oauth/refresh_grant.py). The grant ends at its absolute lifetime. ``scope`` may narrow the grant,
   never widen it.
 - ``client_credentials`` (§4.4): machine users only; the same token ``aw.machine_user_token``
   makes, issued without touching the database.

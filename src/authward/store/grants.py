@@ -213,7 +213,7 @@ async def _supersede(conn: AsyncConnection, row: GrantRow, now: datetime) -> Gra
         grants.c.revoked_at.is_(None),
         grants.c.expires_at > now,
     )
-    for child in (await conn.execute(live)).mappings():
+    for child in (await conn.execute(live)).mappings().all():
         if child["data"].get(PARENT) != row.digest:
             continue
         # Conditional, like a redemption: the successor's own redemption and a second retry
