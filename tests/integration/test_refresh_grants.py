@@ -24,8 +24,10 @@ from authward.store.schema import audit_events, grants
 from tests.conftest import SettingsFactory
 from tests.integration.oauth_support import (
     REDIRECT,
+    DpopKey,
     authlib_client,
     credentials,
+    http,
     issue_code,
     make_user,
     new_verifier,
@@ -45,6 +47,8 @@ CLIENTS: dict[str, Any] = {
     "plain": {"redirect_uris": [REDIRECT]},
     # no grace: strict rotation, as before
     "strict": {"redirect_uris": [REDIRECT], "refresh_token_rotation_grace_seconds": 0},
+    # a browser app: its refresh tokens are bound to its DPoP key
+    "browser": {"redirect_uris": [REDIRECT], "public": True},
 }
 
 
@@ -273,3 +277,50 @@ async def test_a_retry_races_its_successor_across_two_runtimes(
         assert lost["refresh_token"] != retried["refresh_token"]
     finally:
         await other.close()
+
+
+async def test_a_retry_needs_what_the_token_needs(aw: Authward) -> None:
+    user = await make_user(aw)
+    browser_id, _ = await credentials(aw, "browser")
+    key = DpopKey()
+    verifier = new_verifier()
+    code = await issue_code(aw, browser_id, user, verifier)
+    url = token_url(aw)
+
+    async def post(form: dict[str, str], proof: str | None = None, **kw: Any) -> Any:
+        async with http(aw) as client:
+            headers = {"DPoP": proof} if proof else {}
+            return await client.post("/oauth2/token", data=form, headers=headers, **kw)
+
+    first = await post(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "client_id": browser_id,
+        },
+        key.proof(url),
+    )
+    retry = {
+        "grant_type": "refresh_token",
+        "refresh_token": first.json()["refresh_token"],
+        "client_id": browser_id,
+    }
+    assert (await post(retry, key.proof(url))).status_code == 200  # the lost answer
+    # Within the window, a retry still needs the token's DPoP key and its client; refusing
+    # one that lacks them spends nothing.
+    for proof in (None, DpopKey().proof(url)):
+        response = await post(retry, proof)
+        assert response.json()["error"] == "invalid_dpop_proof"
+    capped = await credentials(aw, "capped")
+    form = {k: v for k, v in retry.items() if k != "client_id"}
+    response = await post(form, key.proof(url), auth=capped)
+    assert response.json()["error"] == "invalid_grant"
+    retried = await post(retry, key.proof(url))
+    assert retried.status_code == 200
+    # The retried answer's refresh token is bound to the same key.
+    again = {**retry, "refresh_token": retried.json()["refresh_token"]}
+    response = await post(again, DpopKey().proof(url))
+    assert response.json()["error"] == "invalid_dpop_proof"
+    assert (await post(again, key.proof(url))).status_code == 200
