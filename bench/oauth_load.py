@@ -404,6 +404,10 @@ def authward(
             "AUTHWARD_KEY_FILE": f"{tmp}/authward.key",
             "AUTHWARD_HOST": "127.0.0.1",
             "AUTHWARD_PORT": str(free_port()),
+            # One user signs in over up to 16 connections at once from one address: each
+            # attempt in flight counts until it succeeds (decision 037).
+            "AUTHWARD_LOGIN_ACCOUNT_LIMIT": "1000",
+            "AUTHWARD_LOGIN_ADDRESS_LIMIT": "1000",
         }
         env.pop("AUTHWARD_ISSUER", None)
         setup = asyncio.run(prepare(env))
