@@ -36,4 +36,4 @@ bench: install
 	$(BIN)/pytest bench --benchmark-only --benchmark-columns=min,median,mean,stddev,ops -q
 
 clean:
-	rm -rf $(VENV) authward.db authward.db-* authward.key
+	rm -rf $(VENV) authward.db authward.db-* authward-*.db authward-*.db-* authward.key
