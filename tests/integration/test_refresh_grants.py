@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from authward.config import Config
 from authward.errors import TokenError
@@ -324,3 +324,51 @@ async def test_a_retry_needs_what_the_token_needs(aw: Authward) -> None:
     response = await post(again, DpopKey().proof(url))
     assert response.json()["error"] == "invalid_dpop_proof"
     assert (await post(again, key.proof(url))).status_code == 200
+
+
+async def until_a_statement_waits_for_a_lock(aw: Authward) -> None:
+    waiting = (
+        select(func.count())
+        .select_from(text("pg_stat_activity"))
+        .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+    )
+    async with aw.engine.connect() as conn:
+        for _ in range(3000):
+            if (await conn.execute(waiting)).scalar():
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the revocation never waited for the rotation's lock")
+
+
+async def test_a_grant_revocation_sees_a_rotation_that_commits_while_it_waits(
+    postgres_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    aw = await Authward.open(
+        oauth_config(example_config, CLIENTS), settings_for(postgres_url), migrate=True
+    )
+    try:
+        await authorize(aw, "capped")
+        *_, token = await refresh_rows(aw)
+        successor = token.digest[::-1]
+        # Another process rotates the token: its row is locked and the successor inserted, but
+        # not committed yet when the grant is revoked here.
+        async with aw.engine.connect() as rotation:
+            commit = await rotation.begin()
+            now = datetime.now(UTC)
+            await rotation.execute(
+                update(grants).where(grants.c.digest == token.digest).values(used_at=now)
+            )
+            await rotation.execute(
+                grants.insert().values(
+                    {**token._asdict(), "digest": successor, "created_at": now, "used_at": None}
+                )
+            )
+            revoking = asyncio.create_task(aw.oauth.revoke_family(token.family_id, "test"))
+            await until_a_statement_waits_for_a_lock(aw)
+            await commit.commit()
+        await revoking
+        async with aw.engine.connect() as conn:
+            query = select(grants.c.revoked_at).where(grants.c.digest == successor)
+            assert (await conn.execute(query)).scalar() is not None
+    finally:
+        await aw.close()
