@@ -53,7 +53,7 @@ def list_clients(app_path: AppOption = Path("app.py"), as_json: JsonOption = Fal
     if as_json:
         print_json(rows)
         return
-    table = make_table("name", "client id", "grant types", "redirect URIs", "DPoP")
+    table = make_table("name", "client_id", "grant types", "redirect URIs", "DPoP")
     for r in rows:
         table.add_row(
             r["name"],

@@ -35,12 +35,13 @@ import uvloop
 from rich.console import Console
 from rich.table import Table
 
+from authward.cli.output import ScriptableTable, stdout_console
 from authward.config.loader import load_app
 from authward.errors import AuthwardError, PruneRequired, SettingsError
 from authward.runtime import Authward
 from authward.settings import Settings, load_settings
 
-console = Console()
+console = stdout_console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -129,8 +130,9 @@ async def write_config(aw: Authward, prune: bool) -> list[str]:
 
 
 def table(*columns: str) -> Table:
-    """A table whose cells wrap rather than cut: ids and secrets must stay copyable."""
-    t = Table()
+    """A table whose cells wrap rather than cut: ids and secrets must stay copyable. In a pipe
+    it prints plain tab-separated lines instead (:class:`ScriptableTable`)."""
+    t = ScriptableTable()
     for column in columns:
         t.add_column(column, overflow="fold")
     return t

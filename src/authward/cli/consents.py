@@ -57,7 +57,7 @@ def list_consents(
     if as_json:
         print_json(rows)
         return
-    table = make_table("client", "client id", "scopes", "since")
+    table = make_table("client", "client_id", "scopes", "since")
     for r in rows:
         table.add_row(
             r["client"] or "(removed)",

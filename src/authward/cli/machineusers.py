@@ -51,7 +51,7 @@ def list_machine_users(app_path: AppOption = Path("app.py"), as_json: JsonOption
     if as_json:
         print_json(rows)
         return
-    table = make_table("name", "client id", "attributes", "attribute list")
+    table = make_table("name", "client_id", "attributes", "attribute list")
     for r in rows:
         attrs = ", ".join(f"{k}={v}" for k, v in r["attributes"].items())
         table.add_row(r["name"], r["client_id"], attrs, "\n".join(r["attribute_list"]))
