@@ -100,12 +100,16 @@ def test_commands_with_another_app_leave_the_first_apps_credentials(
     cli(["migrate", "--app", "app.py"], workdir, env)
     before = credentials(workdir, env)
     token = cli(["machineuser", "token", "admin-machine-user", "--app", "app.py"], workdir, env)
-    for args in (["runs", "list"], ["oauth2client", "list"], ["machineuser", "list"]):
-        result = cli([*args, "--app", "byo_auth.py"], workdir, env)
-        assert "not in step with byo_auth.py" in result.stderr or args == ["runs", "list"]
+    stderr = {
+        args[0]: cli([*args, "--app", "byo_auth.py"], workdir, env).stderr
+        for args in (["runs", "list"], ["oauth2client", "list"], ["machineuser", "list"])
+    }
     assert credentials(workdir, env) == before
     verified = cli(["token", "verify", token.stdout.strip(), "--app", "app.py"], workdir, env)
     assert json.loads(verified.stdout)["attributes"] == {"role": "ADMIN"}
+    # The lists show the store, and say it is not byo_auth.py's.
+    assert "not in step with byo_auth.py" in stderr["oauth2client"]
+    assert "not in step with byo_auth.py" in stderr["machineuser"]
 
 
 def test_serve_and_migrate_refuse_to_remove_without_prune(

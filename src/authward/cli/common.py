@@ -83,7 +83,7 @@ async def note_unsynced(aw: Authward, app: Path) -> None:
     """For a list of machine users or clients: say so on stderr when the store does not hold
     the app's config (before any serve or migrate, or another app's store), since the list
     shows the store and this command will not write it."""
-    plan = Counter(c.action for c in await aw.sync_plan())
+    plan: Counter[str] = Counter(c.action for c in await aw.sync_plan())
     if plan:
         parts = [
             f"{plan[action]} {label}"
