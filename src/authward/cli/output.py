@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = ["ScriptableTable", "stdout_console"]
 
 import re
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
@@ -13,11 +14,17 @@ from rich.table import Table
 from rich.text import Text
 
 
+class _StdoutConsole(Console):
+    def print(self, *objects: Any, **options: Any) -> None:
+        # In a pipe nothing is wrapped or cut at 80 columns: one line stays one line for grep.
+        # Decided per call: stdout may be swapped after start-up (a test runner's capture).
+        if options.get("soft_wrap") is None:
+            options["soft_wrap"] = not self.is_terminal
+        super().print(*objects, **options)
+
+
 def stdout_console() -> Console:
-    console = Console()
-    # In a pipe nothing is wrapped or cut at 80 columns: one line stays one line for grep.
-    console.soft_wrap = not console.is_terminal
-    return console
+    return _StdoutConsole()
 
 
 def _plain(cell: RenderableType) -> str:
