@@ -3,11 +3,11 @@
 Run with ``make bench``, and for the headline ratio ``.venv/bin/python -m bench.test_bench_login``
 (interleaved rounds, like bench/verify_ratio.py, so a slow minute of the VM slows both sides).
 Target (issue 3): the sign-in path is at least 90 % hash-bound, i.e. argon2id verify alone
-takes >= 90 % of a successful sign-in. Two are timed: ``Users.authenticate`` (user and throttle
-lookup, verify in a worker thread, the ``user.login`` audit row written in the background) and
-``Users.sign_in``, what the login page does (the same, then the browser session, its
-``session.created`` row and the ``user.login`` row in one transaction, committed before it
-returns).
+takes >= 90 % of a successful sign-in. Two are timed: ``Users.authenticate`` (the attempt
+counted by the throttle, the user's lookup, verify in a worker thread, then the attempt's release
+and the ``user.login`` audit row in one transaction) and ``Users.sign_in``, what the login page
+does (the same, then the browser session, its ``session.created`` row, the release and the
+``user.login`` row in one transaction, committed before it returns).
 
 Both use the real OWASP parameters (m=19456 KiB, t=2, p=1), on the embedded SQLite store and on
 PostgreSQL (127.0.0.1:5432, as the tests use) when one answers.

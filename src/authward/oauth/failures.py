@@ -46,6 +46,8 @@ class FailedAuthentications:
         )
         #: Locks this process's own failures set, seen before the next reload.
         self._local: dict[str, datetime] = {}
+        self._window = window
+        self._pruned_at: datetime | None = None
 
     async def _load(self) -> dict[str, datetime]:
         return await self._attempts.locked(datetime.now(UTC))
@@ -85,6 +87,10 @@ class FailedAuthentications:
             # Locked by another process since this one last looked: read the locks again.
             self._locks.invalidate()
         self._local = {k: v for k, v in self._local.items() if v > now} | dict(taken.locks)
+        if self._pruned_at is None or now - self._pruned_at > self._window:
+            # Expired counts go at most once a window (sign-in failures prune them too).
+            self._pruned_at = now
+            await self._attempts.prune(now)
 
     async def close(self) -> None:
         await self._locks.close()

@@ -262,6 +262,9 @@ class Attempts:
         """Forget expired counts (through the index on ``window_until``), for :func:`insert_all`."""
         return (_PRUNE, [{"now": now}])
 
+    async def prune(self, now: datetime) -> None:
+        await insert_all(self._engine, [self.prune_rows(now)])
+
     async def locked(self, now: datetime) -> dict[str, datetime]:
         """Every key of these scopes locked at ``now``, with its lock's end: what a process keeps
         in memory to refuse attempts without a statement."""
