@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
@@ -44,7 +45,7 @@ from authward.store.audit import AuditEvent, AuditStore
 from authward.store.consents import ConsentStore
 from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
-from authward.store.engine import check_connection, create_engine, write_transaction
+from authward.store.engine import check_connection, create_engine, unusable, write_transaction
 from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
@@ -202,6 +203,9 @@ class Authward:
             self = cls(config, settings, engine, box)
             if sync:
                 await self.sync()
+        except DBAPIError as exc:  # a corrupt file, one locked by another process, ...
+            await engine.dispose()
+            raise unusable(engine, exc) from exc
         except BaseException:
             await engine.dispose()
             raise

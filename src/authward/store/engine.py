@@ -8,20 +8,23 @@ __all__ = [
     "create_engine",
     "display_url",
     "normalise_url",
+    "opening",
     "reading",
+    "unusable",
     "write_transaction",
     "writer_turn",
 ]
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
@@ -86,10 +89,22 @@ def _pg_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("connection closed by the server")
 
 
+def _create_private(url: URL) -> None:
+    """Create a new SQLite file readable by its owner only, like the key file: SQLite would make
+    it 0644 (less the umask), and it makes the -wal and -shm files with the database's mode."""
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:") or url.query.get("mode"):
+        return
+    # It exists already, or SQLite will say in one line why it cannot be created.
+    with suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("module", aiosqlite_module())
+        _create_private(parsed)
     # A database error's text leaves out the statement's parameters: they may be digests, codes
     # or personal data, and such a text can end up in a log.
     kwargs.setdefault("hide_parameters", True)
@@ -102,14 +117,29 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+def unusable(engine: AsyncEngine, exc: BaseException) -> StoreError:
+    """One line naming the database (never its password) and the driver's reason."""
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return StoreError(f"cannot use database {display_url(engine.url)}: {reason}")
+
+
 async def check_connection(engine: AsyncEngine) -> None:
     """Fail with one line naming the database (never its password) when it cannot be used."""
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"cannot use database {display_url(engine.url)}: {reason}") from exc
+        raise unusable(engine, exc) from exc
+
+
+@asynccontextmanager
+async def opening(engine: AsyncEngine) -> AsyncIterator[None]:
+    """While a command opens the store: a database error (a corrupt file, one locked by another
+    process past the busy timeout) becomes :func:`unusable`'s one line, not a traceback."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise unusable(engine, exc) from exc
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.config.db import DbType
 from authward.errors import StoreError
-from authward.store.engine import write_transaction
+from authward.store.engine import opening, write_transaction
 from authward.store.type_tables import sync_type_tables
 
 
@@ -60,7 +60,7 @@ def _upgrade(conn: Connection, types: Sequence[DbType]) -> list[str]:
 
 async def migrate(engine: AsyncEngine, types: Sequence[DbType]) -> list[str]:
     """Apply pending migrations and type-table changes in one transaction; returns the changes."""
-    async with write_transaction(engine) as conn:
+    async with opening(engine), write_transaction(engine) as conn:
         return await conn.run_sync(_upgrade, types)
 
 
@@ -71,7 +71,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def require_current_schema(engine: AsyncEngine) -> None:
     """For servers that must not migrate by themselves (PostgreSQL): refuse a stale schema."""
-    async with engine.connect() as conn:
+    async with opening(engine), engine.connect() as conn:
         await conn.run_sync(_refuse_newer)
         current = await conn.run_sync(_current)
     if current != head_revision():
