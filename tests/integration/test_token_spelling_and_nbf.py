@@ -9,8 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
+from authward.channel import AuthMiddleware, authward_tokens
 from authward.errors import TokenError
 from authward.runtime import Authward
 from authward.tokens.access_token import sign_access_token
@@ -63,6 +69,31 @@ async def test_another_spelling_of_an_access_token_is_refused(
     assert refused.reason == "token-invalid"
     assert str(refused) == "token is malformed (not canonical base64url)"
     assert (await sqlite_runtime.verify_access_token(token)).attributes == {"role": "READER"}
+
+
+async def test_a_protected_endpoint_refuses_another_spelling_after_the_real_one(
+    sqlite_runtime: Authward,
+) -> None:
+    """The channel remembers the exact header values it accepted (its hot path): another
+    spelling of the same token is not one of them and takes the full, strict path."""
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = AuthMiddleware(
+        Starlette(routes=[Route("/", hello)]),
+        auth=[authward_tokens(tokens=sqlite_runtime.verifier)],
+    )
+    token = await access_token(sqlite_runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for _ in range(2):
+            response = await client.get("/", headers={"Authorization": f"Bearer {token}"})
+            assert response.text == "ok"
+        for name, respell in RESPELLINGS.items():
+            response = await client.get("/", headers={"Authorization": f"Bearer {respell(token)}"})
+            assert response.status_code == 401, name
+            assert "not canonical base64url" in response.headers["www-authenticate"], name
 
 
 @pytest.mark.parametrize("respell", RESPELLINGS.values(), ids=RESPELLINGS.keys())
