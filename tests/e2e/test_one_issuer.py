@@ -129,3 +129,21 @@ def test_a_token_of_another_issuer_is_refused_naming_both(
     log = _stop(proc)
     assert reason in log
     assert token.split(".")[2] not in log
+
+
+def test_a_token_of_another_store_is_refused_naming_both_issuers(
+    served: tuple[str, subprocess.Popen[str]], tmp_path: Path, env: dict[str, str]
+) -> None:
+    url, _ = served
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(EXAMPLE_APP, other / "app.py")
+    cli(["migrate"], other, env)
+    # Another store, never served: its own key, and the issuer of the default port.
+    token = cli(["machineuser", "token", "admin-machine-user"], other, env).stdout.strip()
+
+    response = httpx.get(url + "/v1/organizations", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    reason = f"token was issued by 'http://127.0.0.1:8000', this server is {url!r}"
+    assert response.json()["message"] == f"no authenticator accepted this request: {reason}"
+    assert reason in response.headers["WWW-Authenticate"]

@@ -196,6 +196,15 @@ async def _names_our_key(token: str, tokens: TokenVerifier) -> bool:
     return isinstance(kid, str) and await tokens.knows_key(kid)
 
 
+def _not_ours(token: str, issuer: str) -> str:
+    """Why a token is another issuer's, for the answer when no chain entry takes it (its
+    ``iss`` is the caller's own, unverified text: answered, never logged)."""
+    iss = _jwt_header_and_payload(token)[1].get("iss") if token.count(".") == 2 else None
+    if isinstance(iss, str) and iss != issuer:
+        return f"token was issued by {iss[:200]!r}, this server is {issuer!r}"
+    return "not a token of this issuer"
+
+
 def _log_issuer_mismatch(exc: TokenError) -> None:
     # A token signed with our key for another issuer is a misconfiguration worth a line in the
     # log (the message names the two issuers, never the token).
@@ -260,7 +269,7 @@ async def authenticate_request(
     if token_type == "oauth_token" and not ours and "oauth_token" in accepts_token:
         ours = await _names_our_key(credential.token, tokens)
     if token_type is None or not ours:
-        return _refused(token_type, "token-foreign", "not a token of this issuer")
+        return _refused(token_type, "token-foreign", _not_ours(credential.token, tokens.issuer))
     if token_type not in accepts_token:
         return _refused(token_type, "token-type-not-accepted", f"{token_type} is not accepted here")
     try:

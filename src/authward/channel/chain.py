@@ -7,7 +7,7 @@ bug in that entry: logged with its traceback, answered with a 500 that says noth
 
 from __future__ import annotations
 
-__all__ = ["AuthChainFailure", "AuthFn", "run_chain"]
+__all__ = ["AuthChainFailure", "AuthFn", "passed_over", "run_chain"]
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +23,17 @@ log = logging.getLogger("authward.channel")
 
 class AuthChainFailure(Exception):
     """An entry raised something other than UnauthenticatedError (already logged)."""
+
+
+#: The scope key of why an entry passed a request's token over (see :func:`passed_over`).
+_PASSED_OVER = "authward.passed_over"
+
+
+def passed_over(request: HTTPConnection, why: str) -> None:
+    """An entry saw a token that is not its own: ``why`` ends the answer if no entry takes it,
+    so a caller learns more than "no authenticator accepted" (such as the token's issuer and
+    ours). Only the first entry's reason is kept."""
+    request.scope.setdefault(_PASSED_OVER, why)
 
 
 def _name(fn: AuthFn) -> str:
@@ -43,6 +54,8 @@ async def run_chain(entries: Sequence[AuthFn], request: HTTPConnection) -> Princ
                 log.error("auth entry %s returned %s, not a Principal", _name(fn), type(principal))
                 raise AuthChainFailure(_name(fn))
             return principal
+    why = request.scope.get(_PASSED_OVER)
+    message = "no authenticator accepted this request"
     raise UnauthenticatedError(
-        code="authentication_required", message="no authenticator accepted this request"
+        code="authentication_required", message=f"{message}: {why}" if why else message
     )

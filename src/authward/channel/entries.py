@@ -21,7 +21,7 @@ from authward.channel.authenticate import (
     check_accepts,
     oauth_auth,
 )
-from authward.channel.chain import AuthFn
+from authward.channel.chain import AuthFn, passed_over
 from authward.channel.credentials import (
     DpopRefused,
     InvalidRequest,
@@ -109,6 +109,8 @@ def authward_tokens(
                     hot[raw] = credential.token
             return principal(state.to_auth())
         if state.reason in _NOT_MINE:
+            if state.reason == "token-foreign":
+                passed_over(request, state.message)
             return None
         if state.reason == "request-invalid":
             raise InvalidRequest(state.message)
