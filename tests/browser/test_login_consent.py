@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
+import jwt
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from playwright.sync_api import Browser, Page, expect
@@ -87,7 +89,15 @@ def test_sign_in_allow_and_redeem_the_code(
     token = run_async(redeem())
     assert token["token_type"] in ("Bearer", "bearer")
     assert isinstance(token["access_token"], str)
-    assert isinstance(token["id_token"], str)
+    # The ID token verifies from the published JWKS with RS256, the OpenID default (PyJWT).
+    id_token = token["id_token"]
+    assert isinstance(id_token, str)
+    jwks = httpx.get(f"{served.url}/.well-known/jwks.json").json()
+    key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(id_token)["kid"]]
+    claims = jwt.decode(
+        id_token, key=key, algorithms=["RS256"], audience=served.client_id, issuer=served.url
+    )
+    assert claims["azp"] == served.client_id
 
     # Signed in and consented: the next request goes straight back to the client.
     again, _ = _authorization_url(served, catcher, generate_token(64))
