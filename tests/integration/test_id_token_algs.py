@@ -13,12 +13,14 @@ from typing import Any
 
 import jwt
 import pytest
+from alembic import command
 from sqlalchemy import select, update
 
 from authward import db, define_auth
 from authward.config import Config
 from authward.errors import ConfigError, TokenError
 from authward.runtime import Authward
+from authward.store.migrate import _alembic_config
 from authward.store.schema import signing_keys
 from tests.conftest import SettingsFactory
 from tests.integration.oauth_support import (
@@ -170,6 +172,34 @@ async def test_a_missing_id_token_key_is_made_when_first_needed(aw: Authward) ->
     assert header["kid"] != old_kid
     client_id, _ = await credentials(aw, "web")
     verified(token["id_token"], await published(aw), "RS256", client_id)
+
+
+async def test_a_store_from_before_per_algorithm_keys_keeps_its_access_key(
+    database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    """Upgrading: the one key of a store made before migration 0014 keeps signing access tokens
+    (and its old tokens verify); the next sync adds the RS256 key for ID tokens."""
+    settings = settings_for(database_url)
+    config = oauth_config(example_config, ALG_CLIENTS)
+    aw = await Authward.open(config, settings, migrate=True)
+    old_token = await aw.machine_user_token("admin-machine-user")
+    old_kid = jwt_header(old_token)["kid"]
+    async with aw.engine.begin() as conn:
+        await conn.execute(signing_keys.delete().where(signing_keys.c.kid != old_kid))
+        await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), "0013"))
+    await aw.close()
+
+    aw = await Authward.open(config, settings, migrate=True)
+    try:
+        assert jwt_header(await aw.machine_user_token("admin-machine-user"))["kid"] == old_kid
+        await aw.verify_access_token(old_token)
+        keys = {k["alg"]: k["kid"] for k in (await published(aw))["keys"]}
+        assert keys.keys() == {"EdDSA", "ES256", "RS256"}
+        assert keys["EdDSA"] == old_kid
+        user = await make_user(aw)
+        assert jwt_header((await code_flow(aw, "web", user))["id_token"])["kid"] == keys["RS256"]
+    finally:
+        await aw.close()
 
 
 @pytest.mark.parametrize("alg", ["HS256", "none", "RS512", None])
