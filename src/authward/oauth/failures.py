@@ -27,6 +27,9 @@ from authward.settings import Settings
 from authward.store.limits import Attempts, LimitKey, LimitPolicy, limit_key
 from authward.users.throttle import address_key
 
+#: Callers (client id and address) whose keys one process remembers.
+_MAX_KEYS = 10_000
+
 
 class FailedAuthentications:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
@@ -47,18 +50,25 @@ class FailedAuthentications:
         #: Locks this process's own failures set, seen before the next reload.
         self._local: dict[str, datetime] = {}
         self._window = window
+        self._keys: dict[tuple[str | None, str | None], list[LimitKey]] = {}
         self._pruned_at: datetime | None = None
 
     async def _load(self) -> dict[str, datetime]:
         return await self._attempts.locked(datetime.now(UTC))
 
     def keys(self, client_id: str | None, ip: str | None) -> list[LimitKey]:
-        keys = []
-        if client_id:
-            keys.append(limit_key("client", client_id, self._client))
-        if ip:
-            keys.append(limit_key("client_ip", address_key(ip), self._address))
-        return keys
+        # Remembered: digests and address parsing cost more than the rest of the check.
+        found = self._keys.get((client_id, ip))
+        if found is None:
+            found = []
+            if client_id:
+                found.append(limit_key("client", client_id, self._client))
+            if ip:
+                found.append(limit_key("client_ip", address_key(ip), self._address))
+            if len(self._keys) >= _MAX_KEYS:
+                self._keys.clear()
+            self._keys[(client_id, ip)] = found
+        return found
 
     def api_key_keys(self, ip: str | None) -> list[LimitKey]:
         """Failed API-key checks count per address only: a wrong key names nobody."""
