@@ -104,8 +104,9 @@ def test_served_jwks_verifies_a_cli_token_with_pyjwt(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/jwk-set+json")
     jwks = response.json()
-    assert [k["kty"] for k in jwks["keys"]] == ["OKP"]
-    assert all("d" not in k for k in jwks["keys"])
+    # The access-token key (Ed25519), then the RS256 one for the app's client's ID tokens.
+    assert [(k["kty"], k["alg"]) for k in jwks["keys"]] == [("OKP", "EdDSA"), ("RSA", "RS256")]
+    assert all(not {"d", "p", "q"} & k.keys() for k in jwks["keys"])
 
     token = cli(["machineuser", "token", "admin-machine-user"], workdir, env).stdout
     assert token.count("\n") == 1
