@@ -100,19 +100,21 @@ class SigningKeyStore:
             )
         )
 
-    async def retire(
-        self, conn: AsyncConnection, *, now: datetime, until: datetime, alg: str | None = None
-    ) -> None:
-        """Retire the current keys (of ``alg``, or all): they stop signing and stay published
-        until ``until``, when the tokens they signed have expired."""
-        query = update(signing_keys).where(signing_keys.c.retired_at.is_(None))
-        if alg is not None:
-            query = query.where(signing_keys.c.alg == alg)
-        await conn.execute(query.values(retired_at=now, publish_until=until))
+    async def retire(self, conn: AsyncConnection, *, now: datetime, until: datetime) -> None:
+        """Retire the current keys: they stop signing and stay published until ``until``, when
+        the tokens they signed have expired."""
+        await conn.execute(
+            update(signing_keys)
+            .where(signing_keys.c.retired_at.is_(None))
+            .values(retired_at=now, publish_until=until)
+        )
 
     async def current(self, conn: AsyncConnection) -> dict[str, bool]:
         """The algorithms of the current keys, each with whether its key signs access tokens."""
-        rows = (await conn.execute(CURRENT_KEYS)).all()
+        query = select(signing_keys.c.alg, signing_keys.c.signs_access).where(
+            signing_keys.c.retired_at.is_(None)
+        )
+        rows = (await conn.execute(query)).all()
         out: dict[str, bool] = {}
         for r in rows:
             out[r.alg] = out.get(r.alg, False) or r.signs_access
