@@ -51,6 +51,7 @@ class FailedAuthentications:
         self._local: dict[str, datetime] = {}
         self._window = window
         self._keys: dict[tuple[str | None, str | None], list[LimitKey]] = {}
+        self._api_key_keys: dict[str, list[LimitKey]] = {}
         self._pruned_at: datetime | None = None
 
     async def _load(self) -> dict[str, datetime]:
@@ -72,7 +73,15 @@ class FailedAuthentications:
 
     def api_key_keys(self, ip: str | None) -> list[LimitKey]:
         """Failed API-key checks count per address only: a wrong key names nobody."""
-        return [limit_key("api_key_ip", address_key(ip), self._address)] if ip else []
+        if not ip:
+            return []
+        found = self._api_key_keys.get(ip)
+        if found is None:
+            found = [limit_key("api_key_ip", address_key(ip), self._address)]
+            if len(self._api_key_keys) >= _MAX_KEYS:
+                self._api_key_keys.clear()
+            self._api_key_keys[ip] = found
+        return found
 
     async def retry_after(self, keys: list[LimitKey]) -> int:
         """Seconds until every lock on ``keys`` ends (0: none), from memory."""
