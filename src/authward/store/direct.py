@@ -45,16 +45,21 @@ _GIVEN: Any = object()
 
 class _Plan(NamedTuple):
     sql: str
-    #: (name, conversion or None, the statement's own value or _GIVEN) for each positional
-    #: parameter, in order
+    #: (name, conversion or None, the statement's own value or _GIVEN) for each parameter, in
+    #: the order they first appear
     binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+    #: For a statement that uses a parameter in several places: the index in ``binds`` of each
+    #: positional parameter, so each value is converted once. ``None``: each appears once.
+    slots: tuple[int, ...] | None = None
 
     def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
         for name, convert, own in self.binds:
             value = values[name] if own is _GIVEN or name in values else own
             out.append(value if convert is None else convert(value))
-        return tuple(out)
+        if self.slots is None:
+            return tuple(out)
+        return tuple(out[i] for i in self.slots)
 
 
 class _Read(NamedTuple):
@@ -69,12 +74,14 @@ def _plan(compiled: Compiled) -> _Plan:
     convert = compiled._bind_processors  # type: ignore[attr-defined]
     binds = compiled.binds  # type: ignore[attr-defined]
     order = compiled.positiontup or ()  # type: ignore[attr-defined]
+    unique = list(dict.fromkeys(order))
     return _Plan(
         compiled.string,
         tuple(
             (n, convert.get(n), _GIVEN if binds[n].required else binds[n].effective_value)
-            for n in order
+            for n in unique
         ),
+        None if len(unique) == len(order) else tuple(unique.index(n) for n in order),
     )
 
 
