@@ -29,6 +29,8 @@ from authward.users.throttle import address_key
 
 #: Callers (client id and address) whose keys one process remembers.
 _MAX_KEYS = 10_000
+#: Longer client ids (no client of ours has one) are not remembered: they would fill memory.
+_MAX_CACHED_ID = 200
 
 
 class FailedAuthentications:
@@ -66,9 +68,10 @@ class FailedAuthentications:
                 found.append(limit_key("client", client_id, self._client))
             if ip:
                 found.append(limit_key("client_ip", address_key(ip), self._address))
-            if len(self._keys) >= _MAX_KEYS:
-                self._keys.clear()
-            self._keys[(client_id, ip)] = found
+            if client_id is None or len(client_id) <= _MAX_CACHED_ID:
+                if len(self._keys) >= _MAX_KEYS:
+                    self._keys.clear()
+                self._keys[(client_id, ip)] = found
         return found
 
     def api_key_keys(self, ip: str | None) -> list[LimitKey]:
