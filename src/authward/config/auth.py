@@ -1,6 +1,6 @@
 """``define_auth``: the app's one auth service, validated as a whole when the app is loaded.
 
-Every rule of the seed is enforced here and every refusal names the path that is wrong, e.g.
+Every rule is enforced here and every refusal names the path that is wrong, e.g.
 ``machine_users['admin-machine-user'].attributes.role: required by user_profile.attributes``.
 """
 
@@ -21,7 +21,6 @@ __all__ = [
     "define_auth",
 ]
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,24 +30,20 @@ from uuid import UUID
 
 from typing_extensions import ReadOnly
 
+from authward.config.clients import (
+    ID_TOKEN_ALGS,
+    IdTokenAlg,
+    OAuth2Client,
+    OAuth2ClientSpec,
+    parse_oauth2_clients,
+)
 from authward.config.connection import ConnectionProvider
 from authward.config.db import DbType
 from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, enum_problem
 from authward.config.idp import IdProvider
-from authward.config.urls import url_problem
-from authward.errors import ConfigError, ConfigIssue
+from authward.config.issues import NAME, Issues
+from authward.errors import ConfigError
 from authward.principal import AttributeValue
-
-GrantType = Literal["authorization_code", "refresh_token"]
-GRANT_TYPES: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
-IdTokenAlg = Literal["RS256", "ES256", "EdDSA"]
-#: OIDC Dynamic Client Registration §2 makes RS256 the default ``id_token_signed_response_alg``.
-ID_TOKEN_ALGS: tuple[IdTokenAlg, ...] = ("RS256", "ES256", "EdDSA")
-ACCESS_LIFETIME_RANGE = (60, 86_400)
-REFRESH_LIFETIME_RANGE = (60, 604_800)
-REFRESH_ABSOLUTE_LIFETIME_RANGE = (60, 31_536_000)
-REFRESH_GRACE_RANGE = (0, 60)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class UserProfileSpec(TypedDict, total=False):
@@ -64,23 +59,6 @@ class MachineUserSpec(TypedDict, total=False):
     attribute_list: ReadOnly[Sequence[str | UUID]]
 
 
-class OAuth2ClientSpec(TypedDict, total=False):
-    redirect_uris: Required[Sequence[str]]
-    description: str
-    grant_types: Sequence[GrantType]
-    access_token_lifetime_seconds: int
-    refresh_token_lifetime_seconds: int
-    #: The grant (every rotation of one authorization) ends this long after it; RFC 9700 §4.14.
-    refresh_token_absolute_lifetime_seconds: int
-    #: How long a rotated-out refresh token may be retried while its successor is unused.
-    refresh_token_rotation_grace_seconds: int
-    require_dpop: bool
-    public: bool
-    #: Where end-session (RP-Initiated Logout) may send the browser back to, exactly.
-    post_logout_redirect_uris: Sequence[str]
-    id_token_signed_response_alg: IdTokenAlg
-
-
 @dataclass(frozen=True, slots=True)
 class UserProfile:
     type: DbType
@@ -94,27 +72,6 @@ class MachineUser:
     name: str
     attributes: Mapping[str, AttributeValue]
     attribute_list: tuple[UUID, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OAuth2Client:
-    name: str
-    redirect_uris: tuple[str, ...]
-    description: str
-    grant_types: tuple[GrantType, ...]
-    #: ``None`` means "the platform default" (settings), resolved when a token is issued.
-    access_token_lifetime_seconds: int | None
-    refresh_token_lifetime_seconds: int | None
-    require_dpop: bool
-    #: A public client (RFC 6749 §2.1: a browser or native app) holds no secret: it
-    #: authenticates with ``none`` and PKCE; a confidential one with its client secret.
-    public: bool = False
-    post_logout_redirect_uris: tuple[str, ...] = ()
-    #: ``None``: the instance defaults (settings), as for the lifetimes above.
-    refresh_token_absolute_lifetime_seconds: int | None = None
-    refresh_token_rotation_grace_seconds: int | None = None
-    #: What this client's ID tokens are signed with (its access tokens: the server's key).
-    id_token_signed_response_alg: IdTokenAlg = "RS256"  # noqa: S105 - an algorithm name
 
 
 NameT_contra = TypeVar("NameT_contra", bound=str, contravariant=True)
@@ -180,33 +137,11 @@ class Auth(Generic[NameT_contra]):
         return Invoker(self.name, name)
 
 
-class _Issues:
-    def __init__(self) -> None:
-        self.items: list[ConfigIssue] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(ConfigIssue(path, message))
-
-    def unknown_keys(self, path: str, given: Mapping[str, Any], allowed: Sequence[str]) -> None:
-        by_squashed = {_squash(a): a for a in allowed}
-        for key in given:
-            if key not in allowed:
-                exact = by_squashed.get(_squash(str(key)))
-                close = [exact] if exact else difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.add(f"{path}.{key}", f"unknown key{hint} (allowed: {', '.join(allowed)})")
-
-
-def _squash(name: str) -> str:
-    """``redirectURIs`` and ``redirect_uris`` squash to the same key (for "did you mean")."""
-    return name.replace("_", "").lower()
-
-
 def _label(field_name: str, f: Field) -> str:
     return f"{field_name} ({f.type_label})"
 
 
-def _profile(spec: object, issues: _Issues) -> tuple[UserProfile | None, dict[str, Field]]:
+def _profile(spec: object, issues: Issues) -> tuple[UserProfile | None, dict[str, Field]]:
     path = "user_profile"
     if not isinstance(spec, Mapping):
         issues.add(path, "expected a mapping with type, username_field, attributes")
@@ -282,7 +217,7 @@ def _profile(spec: object, issues: _Issues) -> tuple[UserProfile | None, dict[st
     return profile, attributes
 
 
-def _machine_user_attributes(spec: object, issues: _Issues) -> dict[str, Field]:
+def _machine_user_attributes(spec: object, issues: Issues) -> dict[str, Field]:
     path = "machine_user_attributes"
     if not isinstance(spec, Mapping):
         issues.add(path, "expected {name: t.string(), ...}")
@@ -307,7 +242,7 @@ def _machine_user_attributes(spec: object, issues: _Issues) -> dict[str, Field]:
     return out
 
 
-def _attribute_value(path: str, f: Field, value: object, issues: _Issues) -> AttributeValue | None:
+def _attribute_value(path: str, f: Field, value: object, issues: Issues) -> AttributeValue | None:
     def scalar_ok(v: object) -> bool:
         if f.kind == "bool":
             return isinstance(v, bool)
@@ -336,7 +271,7 @@ def _machine_users(
     attribute_fields: Mapping[str, Field],
     list_fields: tuple[str, ...],
     source: str,
-    issues: _Issues,
+    issues: Issues,
 ) -> dict[str, MachineUser]:
     if not isinstance(spec, Mapping):
         issues.add("machine_users", "expected {name: {attributes: {...}}, ...}")
@@ -344,7 +279,7 @@ def _machine_users(
     out: dict[str, MachineUser] = {}
     for name, mu in spec.items():
         path = f"machine_users[{name!r}]"
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             issues.add(path, "names use lower-case letters, digits, '-' and '_'")
             continue
         if not isinstance(mu, Mapping):
@@ -374,7 +309,7 @@ def _machine_users(
 
 
 def _attribute_list(
-    path: str, given: object, list_fields: tuple[str, ...], issues: _Issues
+    path: str, given: object, list_fields: tuple[str, ...], issues: Issues
 ) -> tuple[UUID, ...]:
     if given is None:
         given = ()
@@ -398,157 +333,11 @@ def _attribute_list(
     return tuple(out)
 
 
-def _lifetime(path: str, value: object, bounds: tuple[int, int], issues: _Issues) -> int | None:
-    if value is None:
-        return None
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int):
-        issues.add(path, "expected a whole number of seconds")
-        return None
-    if not low <= value <= high:
-        issues.add(path, f"must be between {low} and {high} seconds, got {value}")
-        return None
-    return value
-
-
-def _oauth2_clients(spec: object, issues: _Issues) -> dict[str, OAuth2Client]:
-    if not isinstance(spec, Mapping):
-        issues.add("oauth2_clients", "expected {name: {redirect_uris: [...]}, ...}")
-        return {}
-    out: dict[str, OAuth2Client] = {}
-    allowed = list(OAuth2ClientSpec.__annotations__)
-    for name, c in spec.items():
-        path = f"oauth2_clients[{name!r}]"
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            issues.add(path, "names use lower-case letters, digits, '-' and '_'")
-            continue
-        if not isinstance(c, Mapping):
-            issues.add(path, "expected {redirect_uris: [...], grant_types: [...]}")
-            continue
-        issues.unknown_keys(path, c, allowed)
-        grants = c.get("grant_types", GRANT_TYPES)
-        if isinstance(grants, str) or not isinstance(grants, Sequence) or not grants:
-            issues.add(f"{path}.grant_types", "expected a non-empty list")
-            grants = ()
-        for g in grants:
-            if g not in GRANT_TYPES:
-                extra = (
-                    "; machine users get tokens with client_credentials"
-                    if g == "client_credentials"
-                    else ""
-                )
-                issues.add(
-                    f"{path}.grant_types",
-                    f"{g!r} is not supported (allowed: {', '.join(GRANT_TYPES)}){extra}",
-                )
-        if "refresh_token" in grants and "authorization_code" not in grants:
-            issues.add(f"{path}.grant_types", "refresh_token requires authorization_code")
-        uris = c.get("redirect_uris")
-        if isinstance(uris, str) or not isinstance(uris, Sequence) or not uris:
-            issues.add(f"{path}.redirect_uris", "expected a non-empty list of absolute URLs")
-            uris = ()
-        for i, uri in enumerate(uris):
-            problem = url_problem(uri)
-            if problem:
-                issues.add(f"{path}.redirect_uris[{i}]", problem)
-        texts = [u for u in uris if isinstance(u, str)]
-        if len(set(texts)) != len(texts):
-            issues.add(f"{path}.redirect_uris", "lists the same URI twice")
-        description = c.get("description", "")
-        if not isinstance(description, str):
-            issues.add(f"{path}.description", "expected a string")
-            description = ""
-        logout_uris = _post_logout_redirect_uris(path, c.get("post_logout_redirect_uris"), issues)
-        require_dpop = c.get("require_dpop", False)
-        if not isinstance(require_dpop, bool):
-            issues.add(f"{path}.require_dpop", "expected True or False")
-            require_dpop = False
-        public = c.get("public", False)
-        if not isinstance(public, bool):
-            issues.add(f"{path}.public", "expected True or False")
-            public = False
-        id_token_alg = c.get("id_token_signed_response_alg", "RS256")
-        if id_token_alg not in ID_TOKEN_ALGS:
-            issues.add(
-                f"{path}.id_token_signed_response_alg",
-                f"{id_token_alg!r} is not supported (allowed: {', '.join(ID_TOKEN_ALGS)})",
-            )
-            id_token_alg = "RS256"  # noqa: S105 - an algorithm name
-        absolute, grace = _refresh_grant(path, c, issues)
-        out[name] = OAuth2Client(
-            name=name,
-            redirect_uris=tuple(str(u) for u in uris),
-            description=description,
-            grant_types=tuple(g for g in GRANT_TYPES if g in grants),
-            access_token_lifetime_seconds=_lifetime(
-                f"{path}.access_token_lifetime_seconds",
-                c.get("access_token_lifetime_seconds"),
-                ACCESS_LIFETIME_RANGE,
-                issues,
-            ),
-            refresh_token_lifetime_seconds=_lifetime(
-                f"{path}.refresh_token_lifetime_seconds",
-                c.get("refresh_token_lifetime_seconds"),
-                REFRESH_LIFETIME_RANGE,
-                issues,
-            ),
-            require_dpop=require_dpop,
-            public=public,
-            post_logout_redirect_uris=logout_uris,
-            refresh_token_absolute_lifetime_seconds=absolute,
-            refresh_token_rotation_grace_seconds=grace,
-            id_token_signed_response_alg=id_token_alg,
-        )
-    return out
-
-
-def _refresh_grant(
-    path: str, c: Mapping[str, Any], issues: _Issues
-) -> tuple[int | None, int | None]:
-    """The client's refresh grant absolute lifetime and rotation grace (``None``: defaults)."""
-    absolute = _lifetime(
-        f"{path}.refresh_token_absolute_lifetime_seconds",
-        c.get("refresh_token_absolute_lifetime_seconds"),
-        REFRESH_ABSOLUTE_LIFETIME_RANGE,
-        issues,
-    )
-    idle = c.get("refresh_token_lifetime_seconds")
-    if absolute is not None and isinstance(idle, int) and absolute < idle:
-        issues.add(
-            f"{path}.refresh_token_absolute_lifetime_seconds",
-            f"must be at least refresh_token_lifetime_seconds ({idle}), got {absolute}",
-        )
-    grace = _lifetime(
-        f"{path}.refresh_token_rotation_grace_seconds",
-        c.get("refresh_token_rotation_grace_seconds"),
-        REFRESH_GRACE_RANGE,
-        issues,
-    )
-    return absolute, grace
-
-
-def _post_logout_redirect_uris(client_path: str, uris: object, issues: _Issues) -> tuple[str, ...]:
-    path = f"{client_path}.post_logout_redirect_uris"
-    if uris is None:
-        return ()
-    if isinstance(uris, str) or not isinstance(uris, Sequence):
-        issues.add(path, "expected a list of absolute URLs")
-        return ()
-    for i, uri in enumerate(uris):
-        problem = url_problem(uri)
-        if problem:
-            issues.add(f"{path}[{i}]", problem)
-    texts = [u for u in uris if isinstance(u, str)]
-    if len(set(texts)) != len(texts):
-        issues.add(path, "lists the same URI twice")
-    return tuple(texts)
-
-
 DEFAULT_ORGANIZATION_ROLES: Mapping[str, tuple[str, ...]] = {"admin": (), "member": ()}
 _PERMISSION = re.compile(r"^org:[a-z0-9_-]{1,64}:[a-z0-9_-]{1,64}\Z")
 
 
-def _organization_roles(spec: object, issues: _Issues) -> dict[str, tuple[str, ...]]:
+def _organization_roles(spec: object, issues: Issues) -> dict[str, tuple[str, ...]]:
     """Clerk-style roles: ``{"admin": ["org:reports:delete", ...], "member": [...]}``."""
     if not isinstance(spec, Mapping) or not spec:
         issues.add("organization_roles", "expected {role: [permission, ...]} with one role or more")
@@ -556,7 +345,7 @@ def _organization_roles(spec: object, issues: _Issues) -> dict[str, tuple[str, .
     out: dict[str, tuple[str, ...]] = {}
     for role, permissions in spec.items():
         path = f"organization_roles[{role!r}]"
-        if not isinstance(role, str) or not _NAME.match(role):
+        if not isinstance(role, str) or not NAME.match(role):
             issues.add(path, "role names use lower-case letters, digits, '-' and '_'")
             continue
         if isinstance(permissions, str) or not isinstance(permissions, Sequence):
@@ -584,8 +373,8 @@ def define_auth(
     connections: Sequence[ConnectionProvider] | None = None,
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
-    issues = _Issues()
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    issues = Issues()
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         issues.add("define_auth.name", "use lower-case letters, digits, '-' and '_'")
     profile: UserProfile | None = None
     attribute_fields: dict[str, Field] = {}
@@ -602,7 +391,7 @@ def define_auth(
         attribute_fields = _machine_user_attributes(machine_user_attributes, issues)
     list_fields = profile.attribute_list if profile else ()
     mus = _machine_users(machine_users or {}, attribute_fields, list_fields, source, issues)
-    clients = _oauth2_clients(oauth2_clients or {}, issues)
+    clients = parse_oauth2_clients(oauth2_clients or {}, issues)
     roles = _organization_roles(
         DEFAULT_ORGANIZATION_ROLES if organization_roles is None else organization_roles, issues
     )
@@ -629,7 +418,7 @@ def define_auth(
 
 
 def _connections(
-    spec: object, id_provider: IdProvider | None, issues: _Issues
+    spec: object, id_provider: IdProvider | None, issues: Issues
 ) -> dict[str, ConnectionProvider]:
     if spec is None:
         return {}
