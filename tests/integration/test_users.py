@@ -611,3 +611,29 @@ async def test_successes_give_the_address_its_attempts_back(
     await fail_times(users, "carol@example.com", 1, ip="203.0.113.9")
     with pytest.raises(LoginThrottled):
         await users.authenticate("alice@example.com", PASSWORD, ip="203.0.113.9")
+
+
+async def test_concurrent_sign_ins_and_failures_from_one_address_all_finish(
+    runtime: Authward, make_users: Callable[..., Users]
+) -> None:
+    """Takes, releases and prunes of the same account and address in flight at once: every
+    attempt ends as a session or a refusal, none in a database error (a deadlock on
+    PostgreSQL if they locked the two rows in different orders)."""
+    policy = ThrottlePolicy(100, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
+    users = make_users(account_policy=policy, ip_policy=policy)
+    await users.create("alice@example.com", PASSWORD, profile=PROFILE)
+    attempts = [PASSWORD if n % 3 else "wrong password" for n in range(24)]
+    outcomes = await asyncio.gather(
+        *(users.sign_in("alice@example.com", p, ip="203.0.113.60") for p in attempts),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, InvalidCredentials) for o in outcomes) == 8
+    assert not [
+        o
+        for o in outcomes
+        if isinstance(o, BaseException) and not isinstance(o, InvalidCredentials)
+    ]
+    # Every success gave its attempt back: only the 8 failures remain counted.
+    async with runtime.engine.connect() as conn:
+        counts = sorted((await conn.execute(select(login_throttle.c.failures))).scalars().all())
+    assert counts == [0, 8]

@@ -131,10 +131,25 @@ class Attempts:
         self._takes: dict[int, Insert] = {}
         scopes = list(self._policies)
         now = _at("now")
+        pg = engine.dialect.name == "postgresql"
         # Statements built once: building them costs more CPU than running them.
+        # PostgreSQL: every statement locks its rows in key order (take sorts its keys), so a
+        # release and a take of the same account and address in flight at once cannot deadlock.
+        released = or_(_t.c.key == bindparam("cleared"), _t.c.key == bindparam("returned"))
+        if pg:
+            released = _t.c.key.in_(
+                select(_t.c.key).where(released).order_by(_t.c.key).with_for_update()
+            )
+        expired = _t.c.window_until < now
+        if pg:
+            # Rows a take holds are left for the next prune rather than waited for.
+            expired = _t.c.key.in_(
+                select(_t.c.key).where(expired).order_by(_t.c.key).with_for_update(skip_locked=True)
+            )
+        self._prune = delete(_t).where(expired)
         self._give_back: Update = (
             update(_t)
-            .where(or_(_t.c.key == bindparam("cleared"), _t.c.key == bindparam("returned")))
+            .where(released)
             .values(
                 failures=case(
                     (_t.c.key == bindparam("returned"), func.max(_t.c.failures - 1, 0)),
@@ -235,6 +250,7 @@ class Attempts:
         for key in keys:
             if self._policies.get(key.scope) != key.policy:
                 raise ValueError(f"no such limit: {key.scope}")
+        keys = sorted(keys, key=lambda k: k.digest)
         rows = await write_returning(self._engine, self._take(len(keys)), self._params(keys, now))
         locks = {r.key: r.locked_until for r in rows if r.locked_until is not None}
         if len(rows) == len(keys):
@@ -260,7 +276,7 @@ class Attempts:
 
     def prune_rows(self, now: datetime) -> Rows:
         """Forget expired counts (through the index on ``window_until``), for :func:`insert_all`."""
-        return (_PRUNE, [{"now": now}])
+        return (self._prune, [{"now": now}])
 
     async def prune(self, now: datetime) -> None:
         await insert_all(self._engine, [self.prune_rows(now)])
@@ -270,6 +286,3 @@ class Attempts:
         in memory to refuse attempts without a statement."""
         [rows] = await all_rows(self._engine, [(self._locked, {"now": now})])
         return {r.key: r.locked_until for r in rows}
-
-
-_PRUNE = delete(_t).where(_t.c.window_until < _at("now"))
