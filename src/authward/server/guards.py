@@ -3,6 +3,9 @@
 - A request whose header lines add up to more than ``AUTHWARD_MAX_HEADER_BYTES`` is answered
   ``431 Request Header Fields Too Large`` before any route runs. uvicorn's C parser (httptools)
   sets no limit of its own, and its h11 limit would answer a bare 400.
+- A path with a control character (decoded: ``%0A``, ``%00``...) is answered 400: no route of
+  authward's takes one, and Starlette's mounts would not route it (their ``.*`` stops at a
+  newline), so it would end in a plain-text 404 of the outermost app.
 - A client that goes away before it has sent the whole body makes the route reading it raise
   Starlette's ``ClientDisconnect``; nobody is left to answer, so the request ends quietly (a debug
   line) instead of reaching uvicorn as "Exception in ASGI application" with a traceback.
@@ -13,6 +16,7 @@ from __future__ import annotations
 __all__ = ["RequestGuard"]
 
 import logging
+import re
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
@@ -20,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("authward.server")
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: ": " between a header's name and value, and the CRLF that ends its line.
 _LINE_OVERHEAD = 4
 
@@ -42,6 +47,13 @@ class RequestGuard:
                 },
                 status_code=431,
                 headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if _CONTROL.search(scope["path"]):
+            response = JSONResponse(
+                {"error": "invalid_request", "message": "the path has a control character"},
+                status_code=400,
             )
             await response(scope, receive, send)
             return

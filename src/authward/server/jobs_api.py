@@ -28,6 +28,7 @@ from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
 from authward.runtime import Authward
+from authward.server.api_inputs import BodyText, PathText, QueryText
 
 MAX_RUNS = 500
 
@@ -101,7 +102,7 @@ class JobsErrorOut(BaseModel):
 
 class TestRunIn(BaseModel):
     payload: Any = Field(default=None, description="the run's payload (checked like an event's)")
-    account_id: str | None = Field(default=None, min_length=1, max_length=200)
+    account_id: BodyText | None = Field(default=None, min_length=1, max_length=200)
 
 
 def job_out(job: JobInfo) -> JobOut:
@@ -167,8 +168,8 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
     @router.get("/runs", response_model=list[RunOut])
     async def list_runs(
         _: Admin,
-        account_id: Annotated[str | None, Query()] = None,
-        job_id: Annotated[str | None, Query()] = None,
+        account_id: QueryText = None,
+        job_id: QueryText = None,
         status: Annotated[RunStatus | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50,
     ) -> list[RunOut]:
@@ -179,7 +180,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
         return [run_out(r) for r in runs]
 
     @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=refusals(404))
-    async def get_run(run_id: str, _: Admin) -> RunDetailOut | JSONResponse:
+    async def get_run(run_id: PathText, _: Admin) -> RunDetailOut | JSONResponse:
         """One run with its payload, output, tasks (in order) and logs."""
         run = await aw.jobs.get_run(run_id)
         return run_detail_out(run) if run is not None else _no_run(run_id)
@@ -187,7 +188,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
     @router.post(
         "/jobs/{job_id}/test", status_code=201, response_model=RunOut, responses=refusals(400, 404)
     )
-    async def start_test_run(job_id: str, body: TestRunIn, _: Admin) -> RunOut | JSONResponse:
+    async def start_test_run(job_id: PathText, body: TestRunIn, _: Admin) -> RunOut | JSONResponse:
         """Start a run of the job now, whatever its trigger, acting as the calling machine user
         and carrying ``account_id``. A payload its event schema refuses is 400 with ``errors``."""
         try:
@@ -201,7 +202,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
         return run_out(run)
 
     @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=refusals(404, 409))
-    async def cancel_run(run_id: str, _: Admin) -> RunOut | JSONResponse:
+    async def cancel_run(run_id: PathText, _: Admin) -> RunOut | JSONResponse:
         """End a queued, waiting or running run ``cancelled``; 409 when it had already ended."""
         cancelled = await aw.jobs.cancel_run(run_id)
         run = await aw.jobs.get_run(run_id)

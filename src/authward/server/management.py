@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import FastAPI, Query, Request, Response, Security
+from fastapi import FastAPI, Request, Response, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -39,6 +39,7 @@ from authward.orgs import (
 )
 from authward.principal import Principal
 from authward.runtime import Authward
+from authward.server.api_inputs import BodyText, PathText, QueryText
 from authward.server.jobs_api import jobs_router
 
 
@@ -77,13 +78,13 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    user_id: str | None = None
-    org_id: str | None = Field(
+    name: BodyText = Field(min_length=1, max_length=200)
+    user_id: BodyText | None = None
+    org_id: BodyText | None = Field(
         default=None,
         description="an existing organization's id or slug (the key records its id)",
     )
-    scopes: list[str] = Field(default_factory=list)
+    scopes: list[BodyText] = Field(default_factory=list)
     #: Bounded: a huge lifetime overflowed the expiry time (a 500 instead of a 422).
     expires_in_seconds: int | None = Field(default=None, ge=60, le=MAX_KEY_SECONDS)
 
@@ -113,8 +114,8 @@ class ApiKeyCreated(BaseModel):
 
 
 class OrganizationCreate(BaseModel):
-    slug: str = Field(description="1 to 64 lower-case letters, digits and '-'; unique")
-    name: str
+    slug: BodyText = Field(description="1 to 64 lower-case letters, digits and '-'; unique")
+    name: BodyText
 
 
 class OrganizationOut(BaseModel):
@@ -126,7 +127,7 @@ class OrganizationOut(BaseModel):
 
 
 class MemberRoleIn(BaseModel):
-    role: str = Field(description="a role of define_auth(organization_roles=...)")
+    role: BodyText = Field(description="a role of define_auth(organization_roles=...)")
 
 
 class MembershipOut(BaseModel):
@@ -263,6 +264,8 @@ def management_app(aw: Authward) -> ASGIApp | None:
         version="1",
         docs_url=None,
         redoc_url=None,
+        # Any request can be malformed: a path with a control character, a body it cannot read.
+        responses=_errors(400),
         exception_handlers={
             **exception_handlers(),
             **dict.fromkeys(_ERRORS, refused),
@@ -292,8 +295,8 @@ def management_app(aw: Authward) -> ASGIApp | None:
     @api.get("/api-keys", response_model=list[ApiKeyOut])
     async def list_api_keys(
         _: Admin,
-        user_id: Annotated[str | None, Query()] = None,
-        org_id: Annotated[str | None, Query()] = None,
+        user_id: QueryText = None,
+        org_id: QueryText = None,
         include_revoked: bool = False,
     ) -> list[ApiKeyOut]:
         keys = await aw.api_keys.list(
@@ -310,7 +313,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
 
     # -- organizations --------------------------------------------------------------------------
 
-    async def existing_org(org: str) -> Organization:
+    async def existing_org(org: PathText) -> Organization:
         found = await aw.organizations.get(org)
         if found is None:
             raise NotFound(f"no organization {org!r} (give its id or its slug)")
@@ -331,11 +334,11 @@ def management_app(aw: Authward) -> ASGIApp | None:
         return [_org_out(o) for o in await aw.organizations.list()]
 
     @api.get("/organizations/{org}", response_model=OrganizationOut, responses=_errors(404))
-    async def get_organization(org: str, _: Admin) -> OrganizationOut:
+    async def get_organization(org: PathText, _: Admin) -> OrganizationOut:
         return _org_out(await existing_org(org))
 
     @api.delete("/organizations/{org}", status_code=204, responses=_errors(404))
-    async def delete_organization(org: str, principal: Admin) -> Response:
+    async def delete_organization(org: PathText, principal: Admin) -> Response:
         """Delete the organization and its memberships, and revoke its API keys."""
         if not await aw.organizations.delete(org, actor=principal.principal_id):
             raise NotFound(f"no organization {org!r} (give its id or its slug)")
@@ -346,7 +349,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         response_model=list[MembershipOut],
         responses=_errors(404),
     )
-    async def list_members(org: str, _: Admin) -> list[MembershipOut]:
+    async def list_members(org: PathText, _: Admin) -> list[MembershipOut]:
         return [_member_out(m) for m in await aw.organizations.members(org)]
 
     @api.put(
@@ -355,7 +358,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         responses={201: {"model": MembershipOut}, **_errors(400, 404)},
     )
     async def put_member(
-        org: str, user_id: str, body: MemberRoleIn, principal: Admin, response: Response
+        org: PathText, user_id: PathText, body: MemberRoleIn, principal: Admin, response: Response
     ) -> MembershipOut:
         """Make the user a member with this role (201), or change the member's role (200)."""
         found = await existing_org(org)
@@ -372,7 +375,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         return _member_out(changed)
 
     @api.delete("/organizations/{org}/members/{user_id}", status_code=204, responses=_errors(404))
-    async def remove_member(org: str, user_id: str, principal: Admin) -> Response:
+    async def remove_member(org: PathText, user_id: PathText, principal: Admin) -> Response:
         found = await existing_org(org)
         if not await aw.organizations.remove_member(
             found.id, user_id, actor=principal.principal_id
@@ -384,7 +387,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
 
     @api.get("/users/{user_id}/sessions", response_model=list[SessionOut])
     async def list_sessions(
-        user_id: str, _: Admin, include_inactive: bool = False
+        user_id: PathText, _: Admin, include_inactive: bool = False
     ) -> list[SessionOut]:
         """The user's active sessions, newest first (revoked and expired ones too with
         ``include_inactive``). Never their secrets."""
@@ -392,7 +395,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         return [_session_out(s) for s in sessions]
 
     @api.delete("/sessions/{session_id}", status_code=204, responses=_errors(404))
-    async def revoke_session(session_id: str, principal: Admin) -> Response:
+    async def revoke_session(session_id: PathText, principal: Admin) -> Response:
         """Sign the session out: its tokens are refused at once by this server."""
         if await aw.sessions.get(session_id) is None:
             raise NotFound("no such session")
@@ -400,7 +403,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         return Response(status_code=204)
 
     @api.delete("/users/{user_id}/sessions", response_model=SessionsRevoked)
-    async def revoke_sessions(user_id: str, principal: Admin) -> SessionsRevoked:
+    async def revoke_sessions(user_id: PathText, principal: Admin) -> SessionsRevoked:
         """Sign the user out everywhere."""
         count = await aw.sessions.revoke_all(user_id, actor=principal.principal_id)
         return SessionsRevoked(revoked=count)
