@@ -128,6 +128,7 @@ class Attempts:
             raise ValueError("scopes are identifiers of at most 16 characters")
         self._engine = engine
         self._policies = dict(policies)
+        self._levels = {s: p.levels() for s, p in self._policies.items()}
         self._takes: dict[int, Insert] = {}
         scopes = list(self._policies)
         now = _at("now")
@@ -229,7 +230,7 @@ class Attempts:
         params: dict[str, Any] = {"now": now}
         for scope, policy in self._policies.items():
             params[f"{scope}_window"] = now + policy.window
-            for i, delay in enumerate(policy.levels()):
+            for i, delay in enumerate(self._levels[scope]):
                 params[f"{scope}_lock{i}"] = now + delay
                 params[f"{scope}_until{i}"] = now + delay + policy.window
         for i, key in enumerate(keys):
