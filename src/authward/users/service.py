@@ -133,6 +133,13 @@ def _account(row: Row[Any]) -> UserAccount:
     )
 
 
+def _could_be_username(username: object) -> bool:
+    """Whether a username given at sign-in or lookup can be in the store at all."""
+    return (
+        isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME and "\x00" not in username
+    )
+
+
 def _check_username(username: str) -> None:
     if not isinstance(username, str) or not username:
         raise UserError("the username must be a non-empty string")
@@ -282,7 +289,7 @@ class Users:
         return _account(row) if row is not None else None
 
     async def find(self, username: str) -> UserAccount | None:
-        if not isinstance(username, str) or len(username) > _MAX_USERNAME:
+        if not _could_be_username(username):
             return None
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.username == username))).first()
@@ -405,8 +412,9 @@ class Users:
         # Counted before the hash (one statement), so concurrent guesses in any process cannot
         # all pass the throttle before the first failure is recorded (decision 037).
         taken = await self._throttle.take(keys, now)
-        known = isinstance(username, str) and 0 < len(username) <= _MAX_USERNAME
-        # A NULL username matches no user: one statement for every attempt.
+        # A NULL username matches no user: one statement for every attempt. No username holds
+        # a NUL (_check_username), and PostgreSQL would refuse one in the query.
+        known = _could_be_username(username)
         row = await first_row(
             self._engine, _SIGN_IN_READ, {"username": username if known else None}
         )
