@@ -49,6 +49,7 @@ async def _verify(workdir: Path, token: str, machine_secret_key: str) -> tuple[s
 
 
 def test_machines_and_m2m_tokens(workdir: Path, env: dict[str, str]) -> None:
+    cli(["migrate"], workdir, env)  # writes the config's machine users (decision 035)
     billing = json.loads(
         cli(
             ["machine", "create", "billing", "--scope", "invoices:read", "--json"], workdir, env

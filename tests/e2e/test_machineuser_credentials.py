@@ -55,6 +55,7 @@ async def _token_with(workdir: Path, client_id: str, secret: str, url: str) -> t
 
 
 def test_credentials_get_a_token(workdir: Path, env: dict[str, str]) -> None:
+    cli(["migrate"], workdir, env)  # writes the config's machine users (decision 035)
     data = json.loads(
         cli(["machineuser", "credentials", "admin-machine-user", "--json"], workdir, env).stdout
     )

@@ -166,6 +166,7 @@ def test_a_stop_signal_closes_the_store_before_the_process_exits(
 def test_oauth2client_get_prints_credentials_that_survive_restarts(
     workdir: Path, env: dict[str, str]
 ) -> None:
+    cli(["migrate"], workdir, env)  # writes the config's clients (decision 035)
     first = json.loads(
         cli(["oauth2client", "get", "my-oauth2-client", "--json"], workdir, env).stdout
     )
@@ -184,6 +185,7 @@ def test_oauth2client_get_prints_credentials_that_survive_restarts(
 
 
 def test_token_revoke_and_verify_through_the_cli(workdir: Path, env: dict[str, str]) -> None:
+    cli(["migrate"], workdir, env)  # writes the config's machine users (decision 035)
     token = cli(["machineuser", "token", "readonly-machine-user"], workdir, env).stdout.strip()
     principal = json.loads(cli(["token", "verify", token], workdir, env).stdout)
     assert principal["attributes"] == {"role": "READER"}

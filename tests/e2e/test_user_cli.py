@@ -17,7 +17,7 @@ from authward.runtime import Authward
 from authward.settings import load_settings
 from authward.users import InvalidCredentials
 from tests.conftest import EXAMPLE_APP
-from tests.e2e.test_serve_and_cli import AUTHWARD
+from tests.e2e.test_serve_and_cli import AUTHWARD, cli
 
 ORG = "550e8400-e29b-41d4-a716-446655440000"
 TEAM = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -137,6 +137,10 @@ def test_refusals_are_one_line(workdir: Path, env: dict[str, str]) -> None:
     assert "User.role: only admins can make admins" in refused(
         user(admin, workdir, env, stdin=PASSWORD)
     )
+    assert "run `authward migrate`" in refused(
+        user([*admin, "--as", "admin-machine-user"], workdir, env, stdin=PASSWORD)
+    )
+    cli(["migrate"], workdir, env)  # writes the config's machine users (decision 035)
     made = json.loads(
         ok(user([*admin, "--as", "admin-machine-user", "--json"], workdir, env, stdin=PASSWORD))
     )

@@ -147,9 +147,7 @@ async def test_a_changed_client_keeps_its_id_and_secret(
     )
     try:
         changes = await again.sync()
-        assert changes == [
-            "changed oauth2 client my-oauth2-client (redirect_uris, require_dpop)"
-        ]
+        assert changes == ["changed oauth2 client my-oauth2-client (redirect_uris, require_dpop)"]
         stored = await again.clients.get("my-oauth2-client")
         assert stored is not None
         assert list(stored.redirect_uris) == ["https://example.com/new-callback"]
