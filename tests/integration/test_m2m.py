@@ -332,7 +332,9 @@ async def test_a_token_whose_machine_user_was_removed_is_refused(
         ),
         db_types=example_config.db_types,
     )
-    shrunk = await Authward.open(smaller, settings_for(runtime.settings.database_url))
+    shrunk = await Authward.open(
+        smaller, settings_for(runtime.settings.database_url, sync_prune=True)
+    )
     try:
         assert [mu.name for mu in await shrunk.machine_users.list()] == ["admin-machine-user"]
         assert await refused(shrunk, token, billing) == "m2m-subject-unknown"
