@@ -184,27 +184,41 @@ async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
 
 
 async def write_returning(
-    engine: AsyncEngine, statement: Insert | Update | Delete, params: Mapping[str, Any]
-) -> list[Any]:
+    engine: AsyncEngine,
+    statement: Insert | Update | Delete,
+    params: Mapping[str, Any],
+    *,
+    then: Query | None = None,
+) -> tuple[list[Any], Any]:
     """The rows one writing statement returns (named tuples, as :func:`first_row` gives), run
     in a transaction of its own after the process's earlier writers (SQLite: one hand-off,
-    ``BEGIN IMMEDIATE`` to ``COMMIT``; PostgreSQL: one round trip, autocommit)."""
+    ``BEGIN IMMEDIATE`` to ``COMMIT``; PostgreSQL: one round trip, autocommit); and the first
+    row of the ``then`` query (or ``None``), read right after on the same connection (SQLite:
+    in the same hand-off and transaction)."""
     write = _write_plan(engine.dialect, statement)
     bound = write.plan.bind(params)
+    read = _read_plan(engine.dialect, then[0]) if then is not None else None
+    read_step = (read.plan.sql, read.plan.bind(then[1])) if read and then else None
     async with writer_turn(engine), engine.connect() as conn:
         raw = await conn.get_raw_connection()
         if engine.dialect.name == "sqlite":
             try:
-                rows = await cast(SQLiteConnection, raw.dbapi_connection).write_returning(
-                    "BEGIN IMMEDIATE", write.plan.sql, bound
+                rows, found = await cast(SQLiteConnection, raw.dbapi_connection).write_returning(
+                    "BEGIN IMMEDIATE", write.plan.sql, bound, read_step
                 )
             except sqlite3.Error as exc:
                 raise DBAPIError.instance(write.plan.sql, None, exc, sqlite3.Error) from None
         else:
-            rows = await _on_asyncpg(
-                engine, raw, write.plan.sql, lambda driver: driver.fetch(write.plan.sql, *bound)
-            )
-    return [_row(write, values) for values in rows]
+
+            async def both(driver: Any) -> tuple[list[Any], Any]:
+                written = await driver.fetch(write.plan.sql, *bound)
+                if read_step is None:
+                    return written, None
+                return written, await driver.fetchrow(read_step[0], *read_step[1])
+
+            rows, found = await _on_asyncpg(engine, raw, write.plan.sql, both)
+    row = _row(read, found) if read is not None and found is not None else None
+    return [_row(write, values) for values in rows], row
 
 
 async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:

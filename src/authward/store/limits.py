@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authward.store.direct import Rows, all_rows, first_row, insert_all, write_returning
+from authward.store.direct import Query, Rows, all_rows, first_row, insert_all, write_returning
 from authward.store.schema import login_throttle as _t
 from authward.store.types import UTCDateTime
 
@@ -90,6 +90,8 @@ class Taken:
     locked_until: datetime | None
     #: When granted: the keys (digests) the attempt locked, with their locks' ends.
     locks: Mapping[str, datetime] = field(default_factory=dict)
+    #: The first row of the query given to :meth:`Attempts.take` as ``then``, or ``None``.
+    read: Any = None
 
     def retry_after_seconds(self, now: datetime) -> int:
         if self.locked_until is None:
@@ -243,26 +245,31 @@ class Attempts:
 
     # -- counting -------------------------------------------------------------------------------
 
-    async def take(self, keys: Sequence[LimitKey], now: datetime) -> Taken:
+    async def take(
+        self, keys: Sequence[LimitKey], now: datetime, *, then: Query | None = None
+    ) -> Taken:
         """Count one attempt against every key, unless one of them is locked: one statement.
-        A refused attempt counts against none of them."""
+        A refused attempt counts against none of them. ``then`` is read right after, in the
+        same hand-off on SQLite (a sign-in's user)."""
         if not keys:
-            return Taken(True, None)
+            return Taken(True, None, read=await first_row(self._engine, *then) if then else None)
         for key in keys:
             if self._policies.get(key.scope) != key.policy:
                 raise ValueError(f"no such limit: {key.scope}")
         keys = sorted(keys, key=lambda k: k.digest)
-        rows = await write_returning(self._engine, self._take(len(keys)), self._params(keys, now))
+        rows, read = await write_returning(
+            self._engine, self._take(len(keys)), self._params(keys, now), then=then
+        )
         locks = {r.key: r.locked_until for r in rows if r.locked_until is not None}
         if len(rows) == len(keys):
-            return Taken(True, max(locks.values(), default=None), locks)
+            return Taken(True, max(locks.values(), default=None), locks, read)
         # Another key was locked: what this statement counted on the others goes back.
         for row in rows:
             key = next(k for k in keys if k.digest == row.key)
             await insert_all(self._engine, [self.give_back_rows(None, key)])
         params = {f"key{i}": k.digest for i, k in enumerate(keys)}
         latest = await first_row(self._engine, self._latest_lock(len(keys)), params)
-        return Taken(False, latest.locked_until if latest is not None else None)
+        return Taken(False, latest.locked_until if latest is not None else None, read=read)
 
     def give_back_rows(self, cleared: LimitKey | None, returned: LimitKey | None) -> Rows:
         """Undo what :meth:`take` counted: ``cleared``'s count is forgotten (a success clears

@@ -141,28 +141,38 @@ class SQLiteConnection(AsyncAdapt_aiosqlite_connection):
             await driver._execute(run)
 
     async def write_returning(
-        self, begin: str, sql: str, parameters: Sequence[Any]
-    ) -> list[tuple[Any, ...]]:
-        """``begin``, one writing statement, its rows (``RETURNING``), ``COMMIT``: one
-        hand-off. On an error the transaction is rolled back there and the error raised."""
+        self,
+        begin: str,
+        sql: str,
+        parameters: Sequence[Any],
+        then: tuple[str, Sequence[Any]] | None = None,
+    ) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+        """``begin``, one writing statement, its rows (``RETURNING``), the first row of the
+        ``then`` query if any, ``COMMIT``: one hand-off. On an error the transaction is rolled
+        back there and the error raised."""
         driver = self._connection
 
-        def run() -> list[tuple[Any, ...]]:
+        def run() -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
             sqlite = driver._conn
+            read: tuple[Any, ...] | None = None
             try:
                 sqlite.execute(begin)
                 rows: list[tuple[Any, ...]] = sqlite.execute(sql, parameters).fetchall()
+                if then is not None:
+                    read = sqlite.execute(*then).fetchone()
                 sqlite.execute("COMMIT")
             except BaseException:
                 if sqlite.in_transaction:
                     sqlite.execute("ROLLBACK")
                 raise
-            return rows
+            return rows, read
 
         async with self._execute_mutex:
             if self._begin is not None or driver._conn.in_transaction:
                 raise RuntimeError("write_returning runs outside transactions")
-            return cast(list[tuple[Any, ...]], await driver._execute(run))
+            return cast(
+                tuple[list[tuple[Any, ...]], tuple[Any, ...] | None], await driver._execute(run)
+            )
 
     async def fetch_first(self, sql: str, parameters: Sequence[Any]) -> tuple[Any, ...] | None:
         """The first row of one statement run outside any transaction, in one hand-off."""

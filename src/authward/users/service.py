@@ -35,7 +35,7 @@ from authward.config.app import Config
 from authward.errors import RecordError
 from authward.principal import Principal
 from authward.store.audit import AuditEvent, AuditStore, audit_rows
-from authward.store.direct import first_row, insert_all
+from authward.store.direct import insert_all
 from authward.store.engine import begin_write
 from authward.store.schema import users
 from authward.store.type_records import Records
@@ -411,13 +411,13 @@ class Users:
         keys = self._throttle.keys(username, ip)
         # Counted before the hash (one statement), so concurrent guesses in any process cannot
         # all pass the throttle before the first failure is recorded (decision 037).
-        taken = await self._throttle.take(keys, now)
-        # A NULL username matches no user: one statement for every attempt. No username holds
-        # a NUL (_check_username), and PostgreSQL would refuse one in the query.
+        # The user is read right after, in the same hand-off on SQLite. A NULL username matches
+        # no user: the same statements for every attempt. No username holds a NUL
+        # (_check_username), and PostgreSQL would refuse one in the query.
         known = _could_be_username(username)
-        row = await first_row(
-            self._engine, _SIGN_IN_READ, {"username": username if known else None}
-        )
+        read = (_SIGN_IN_READ, {"username": username if known else None})
+        taken = await self._throttle.take(keys, now, then=read)
+        row = taken.read
         subject = str(row.id) if row is not None else None
         if not taken.granted:
             retry_after = taken.retry_after_seconds(now)

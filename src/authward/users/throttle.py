@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.settings import Settings
-from authward.store.direct import Rows
+from authward.store.direct import Query, Rows
 from authward.store.limits import Attempts, LimitKey, LimitPolicy, Taken, limit_key
 
 ThrottlePolicy = LimitPolicy
@@ -95,9 +95,10 @@ class LoginThrottle:
         address = limit_key("ip", address_key(ip), self._ip) if ip else None
         return ThrottleKeys(limit_key("account", username, self._account), address)
 
-    async def take(self, keys: ThrottleKeys, now: datetime) -> Taken:
-        """Count the attempt before its password is checked (one statement), or refuse it."""
-        return await self._attempts.take(keys.all, now)
+    async def take(self, keys: ThrottleKeys, now: datetime, *, then: Query) -> Taken:
+        """Count the attempt before its password is checked (one statement), or refuse it;
+        ``then`` (the user) is read in the same hand-off on SQLite."""
+        return await self._attempts.take(keys.all, now, then=then)
 
     def success_rows(self, keys: ThrottleKeys) -> Rows:
         """A success forgets the account's failures and gives the address its attempt back."""
