@@ -438,8 +438,8 @@ async def test_out_of_range_numbers_and_unreadable_bodies_are_refused_not_500(
 async def test_text_no_store_can_hold_is_refused_not_500(
     client: httpx.AsyncClient, admin_runtime: Authward
 ) -> None:
-    """PostgreSQL refuses NUL in text: a NUL in a body or query is malformed input (422) on both
-    stores, and a path with a control character (NUL too) is 400 before routing."""
+    """PostgreSQL refuses NUL in text: a NUL in a body is malformed input (422) on both stores,
+    and a path with a control character or a query with a NUL is 400 before routing."""
     headers = await bearer(admin_runtime, "admin-machine-user")
     await client.post("/v1/organizations", json={"slug": "acme", "name": "A"}, headers=headers)
     nul = "a\x00b"
@@ -448,8 +448,6 @@ async def test_text_no_store_can_hold_is_refused_not_500(
         ("POST", "/v1/api-keys", {"name": "ci", "user_id": nul}, ["body", "user_id"]),
         ("POST", "/v1/api-keys", {"name": "ci", "org_id": "acme", "scopes": [nul]}, None),
         ("PUT", "/v1/organizations/acme/members/u1", {"role": nul}, ["body", "role"]),
-        ("GET", "/v1/api-keys?user_id=a%00b", None, ["query", "user_id"]),
-        ("GET", "/v1/runs?account_id=a%00b", None, ["query", "account_id"]),
     ]
     for method, path, body, loc in malformed:
         refused = await client.request(method, path, json=body, headers=headers)
@@ -459,7 +457,13 @@ async def test_text_no_store_can_hold_is_refused_not_500(
     assert [o.slug for o in await admin_runtime.organizations.list()] == ["acme"]
     assert await admin_runtime.api_keys.list(include_revoked=True) == []
 
-    for path in ("/v1/organizations/a%00b", "/v1/organizations/a%0Ab", "/v1/runs/x%7F"):
+    for path in (
+        "/v1/organizations/a%00b",
+        "/v1/organizations/a%0Ab",
+        "/v1/runs/x%7F",
+        "/v1/api-keys?user_id=a%00b",
+        "/v1/runs?account_id=a%00b",
+    ):
         refused = await client.get(path, headers=headers)
         assert refused.status_code == 400, (path, refused.text)
         assert refused.json()["error"] == "invalid_request"

@@ -49,4 +49,9 @@ async def _sign_in_with_nul(runtime: Authward) -> None:
             )
             assert answer.status_code == 401, answer.text
             assert "Incorrect username or password" in answer.text
+        # Any other route: a NUL in the query is refused before the route runs.
+        for url in ("/dashboard?account_id=a%00b", "/oauth2/authorize?client_id=%00"):
+            refused = await browser.get(url)
+            assert refused.status_code == 400, url
+            assert refused.json()["error"] == "invalid_request"
     assert await runtime.users.find("alice@example.com\x00") is None

@@ -15,8 +15,9 @@ from fastapi import Path, Query
 from pydantic import Field
 
 NUL_FREE = r"^[^\x00]*$"
-#: A path segment has no control character at all: the server answers 400 for such a path
-#: before routing (authward.server.guards).
+#: A path segment has no control character at all. The server answers 400 for such a path, and
+#: for a query with a NUL, before routing (authward.server.guards): these patterns say so in the
+#: schema and hold for an app that mounts the management API without the guard.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 PathText = Annotated[str, Path(pattern=_PRINTABLE)]
