@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import httpx
+import pytest
 
+from authward.jobs import JobClient, event_trigger
+from authward.jobs.errors import EventRejected
 from authward.runtime import Authward
 from authward.server.app import build_app
 from tests.conftest import SettingsFactory
 from tests.integration.authorize_support import browser_config
+from tests.integration.jobs_support import bind
 
 
 def csrf_of(page: str) -> str:
@@ -55,3 +60,18 @@ async def _sign_in_with_nul(runtime: Authward) -> None:
             assert refused.status_code == 400, url
             assert refused.json()["error"] == "invalid_request"
     assert await runtime.users.find("alice@example.com\x00") is None
+
+
+async def test_an_account_id_with_nul_starts_no_run(runtime: Authward) -> None:
+    client = JobClient(id="nul")
+
+    @client.job(id="echo", name="Echo", version="1.0.0", trigger=event_trigger(name="echo"))
+    async def echo(payload: Any, io: Any, ctx: Any) -> Any:
+        return payload
+
+    await bind(runtime, client, worker=False)
+    with pytest.raises(EventRejected, match="NUL"):
+        await runtime.jobs.test_job("echo", {}, account_id="user\x00")
+    with pytest.raises(EventRejected, match="NUL"):
+        await runtime.jobs.send_event({"name": "echo", "payload": {}}, account_id="user\x00")
+    assert await runtime.jobs.list_runs(limit=10) == []

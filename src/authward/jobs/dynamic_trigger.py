@@ -134,9 +134,14 @@ def _check_key(key: object) -> str:
 
 def _check_account(account_id: object) -> str | None:
     if account_id is not None and (
-        not isinstance(account_id, str) or not account_id or len(account_id) > 200
+        not isinstance(account_id, str)
+        or not account_id
+        or len(account_id) > 200
+        or "\x00" in account_id  # PostgreSQL cannot store it
     ):
-        raise ConfigError("must be a non-empty string of 200 characters at most", "account_id")
+        raise ConfigError(
+            "must be a non-empty string of 200 characters at most, without NUL", "account_id"
+        )
     return account_id
 
 

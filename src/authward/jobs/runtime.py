@@ -59,6 +59,8 @@ def _check_account(account_id: object) -> str | None:
         return None
     if not isinstance(account_id, str) or not account_id or len(account_id) > 200:
         raise EventRejected("account_id must be a non-empty string of at most 200 characters")
+    if "\x00" in account_id:  # PostgreSQL cannot store it
+        raise EventRejected("account_id must not contain a NUL character")
     return account_id
 
 
