@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import text
 
+from authward.errors import ConfigError
 from authward.integrations import CredentialRejected
 from authward.integrations.github import Github, events
 from authward.jobs import (
@@ -452,3 +453,12 @@ async def test_concurrent_deliveries_to_an_uncached_registration_read_it_once(
     assert len(reads) == 1
     assert {t.registration.id for t in targets if t is not None} == {info["registration_id"]}
     assert again is targets[0]
+
+
+async def test_an_account_id_with_nul_registers_nothing(world: World) -> None:
+    # PostgreSQL cannot store a NUL: refused with the other account-id rules, before any hook.
+    with pytest.raises(ConfigError, match="NUL"):
+        await world.trigger.register(
+            "reg_nul", {"owner": "acme", "repo": "widgets"}, account_id="user\x00"
+        )
+    assert not world.github.hooks
