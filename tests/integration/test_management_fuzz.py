@@ -63,7 +63,7 @@ def _fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> l
                 # Nothing of this operation can be made invalid (no body, no constrained
                 # parameter): there is no negative case to send.
                 assert mode is GenerationMode.NEGATIVE, operation.label
-            except BaseException as exc:  # schemathesis raises a FailureGroup
+            except (Exception, BaseExceptionGroup) as exc:  # schemathesis's FailureGroup is one
                 print(f"--- {operation.label} ({mode.value})\n{exc}")  # the reproduction
                 first = str(exc).strip().splitlines()
                 failures.append(f"{operation.label} ({mode.value}): {' | '.join(first[:6])}")
