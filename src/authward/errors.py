@@ -69,8 +69,9 @@ class PruneRequired(ConfigError):
         self.would_remove = would_remove
         super().__init__(
             f"the store holds {', '.join(would_remove)}, which the app does not declare; "
-            "nothing was changed: run with --prune (or AUTHWARD_SYNC_PRUNE=true) to delete "
-            "them and end their tokens, or use this app's own database"
+            "nothing was changed: `authward migrate --prune` with this app (or "
+            "AUTHWARD_SYNC_PRUNE=true) deletes them and ends their tokens; or give this app "
+            "its own database"
         )
 
 
