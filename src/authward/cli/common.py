@@ -87,12 +87,17 @@ async def note_unsynced(aw: Authward, app: Path) -> None:
     if plan:
         parts = [
             f"{plan[action]} {label}"
-            for action, label in (("add", "to add"), ("change", "to change"), ("remove", "extra"))
+            for action, label in (
+                ("add", "to add"),
+                ("change", "to change"),
+                ("remove", "not declared by it"),
+            )
             if plan[action]
         ]
+        prune = " (deleting those it does not declare needs --prune)" if plan["remove"] else ""
         err_console.print(
             f"note: the store is not in step with {app} (machine users and clients: "
-            f"{', '.join(parts)}); `authward migrate --app {app}` writes it",
+            f"{', '.join(parts)}); `authward migrate --app {app}` writes its config{prune}",
             highlight=False,
             soft_wrap=True,
         )
