@@ -14,7 +14,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-# The same auth as the seed example: one auth per application, defined once.
+# The same auth as examples/app.py: one auth per application, defined once.
 from app import config  # noqa: F401  (authward finds the config here)
 from starlette.applications import Starlette
 from starlette.requests import Request

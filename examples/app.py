@@ -1,4 +1,4 @@
-"""The seed's auth, in Python. Serve it with ``authward serve --app examples/app.py``."""
+"""The example auth. ``authward serve --app examples/app.py`` serves it (data in ./authward.db)."""
 
 from __future__ import annotations
 

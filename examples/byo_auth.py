@@ -1,9 +1,9 @@
-"""The seed's "Bring Your Own Auth" guide, in Python: jobs that call Slack and GitHub with the
+"""The "Bring Your Own Auth" guide, in Python: jobs that call Slack and GitHub with the
 credentials of the account each run belongs to, read from authward's vault of connected accounts.
 
     export AUTHWARD_CONNECTION_SLACK_CLIENT_ID=... AUTHWARD_CONNECTION_SLACK_CLIENT_SECRET=...
     export AUTHWARD_CONNECTION_GITHUB_CLIENT_ID=... AUTHWARD_CONNECTION_GITHUB_CLIENT_SECRET=...
-    authward serve --app examples/byo_auth.py
+    authward serve --app examples/byo_auth.py      # data in ./authward-byo_auth.db
 
 A signed-in user connects Slack and GitHub at /connections; the runs of their account id (their
 user id) then post and comment as them. BYO_SLACK_URL, BYO_SLACK_API_URL and BYO_GITHUB_URL,
@@ -30,7 +30,8 @@ GITHUB_API_URL = os.environ.get("BYO_GITHUB_API_URL", "https://api.github.com")
 
 user = db.type("User", {"email": db.string().unique(), **db.fields.timestamps()})
 
-# authward is also the seed's Clerk: the identity service that holds the users' OAuth tokens.
+# authward is also the identity service that holds the users' OAuth tokens (Clerk's part
+# in other stacks).
 auth = define_auth(
     "byo-auth",
     user_profile={"type": user, "username_field": "email"},

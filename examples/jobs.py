@@ -1,7 +1,9 @@
-"""The seed's jobs, in Python, on the seed's auth (examples/app.py).
+"""Jobs whose runs carry an account, on the auth of examples/app.py.
 
     authward serve --app examples/jobs.py      # the server, with the embedded worker
     authward worker --app examples/jobs.py     # or workers on their own
+
+Without AUTHWARD_DATABASE_URL it keeps its data in ./authward-jobs.db.
 
 Before the conversion, the scheduled job ran on a fixed interval for nobody in particular::
 
@@ -92,7 +94,7 @@ async def register_schedule(payload: ScheduleRequest, io: Io, ctx: RunContext) -
     )
 
 
-# -- a workflow that runs with a machine user's permissions (the Tailor seed) --------------------
+# -- a workflow that runs with a machine user's permissions ---------------------------------------
 
 
 class WorkflowInput(BaseModel):
@@ -115,7 +117,7 @@ async def my_workflow(payload: WorkflowInput, io: Io, ctx: RunContext) -> dict[s
 
 
 async def trigger_my_workflow(id: str) -> str:
-    """What the seed's ``triggerMyWorkflow`` resolver does: returns the workflow run id."""
+    """What a ``triggerMyWorkflow`` resolver does: returns the workflow run id."""
     return await my_workflow.trigger({"id": id}, auth_invoker=auth.invoker("admin-machine-user"))
 
 
