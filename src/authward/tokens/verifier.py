@@ -167,6 +167,12 @@ class JwtVerifier(Generic[V]):
         if self._view is not None and kid not in self._keys:
             self._keys = {**self._keys, kid: key()}
 
+    async def knows_key(self, kid: str) -> bool:
+        """Whether ``kid`` names one of this issuer's keys (a token that names it is ours, whatever
+        its ``iss`` says)."""
+        await self.current_view()
+        return kid in self._keys
+
     def has_verified(self, token: str) -> bool:
         """Whether ``token`` is in the verified-token cache (it is then one of ours)."""
         return token in self._verified
