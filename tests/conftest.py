@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -47,9 +48,10 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a brand-new PostgreSQL database, dropped on exit; skips (or fails, with
+    AUTHWARD_REQUIRE_SERVICES=1) when no server answers."""
     problem = asyncio.run(_pg_problem())
     if problem:
         if REQUIRE_SERVICES:
@@ -60,6 +62,13 @@ def postgres_url() -> Iterator[str]:
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     yield f"{base}/{name}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

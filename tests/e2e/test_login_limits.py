@@ -15,32 +15,17 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLE_APP, PG_ADMIN_URL, REQUIRE_SERVICES, _admin, _pg_problem
+from tests.conftest import EXAMPLE_APP
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
 from tests.e2e.test_two_servers import PROFILE, _serve
 
 USERNAME = "alice@example.com"
 PASSWORD = "login-limits-" + secrets.token_hex(8)
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    problem = asyncio.run(_pg_problem())
-    if problem:
-        if REQUIRE_SERVICES:
-            pytest.fail(problem + " (AUTHWARD_REQUIRE_SERVICES=1)")
-        pytest.skip(problem)
-    name = f"aw_test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _environment(database_url: str, **settings: str) -> dict[str, str]:
@@ -113,9 +98,9 @@ async def _attempts(
 
 
 def test_concurrent_wrong_passwords_at_two_servers_reach_the_hash_at_most_the_limit(
-    pg_database: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path
 ) -> None:
-    env = _environment(pg_database, login_account_limit="5")
+    env = _environment(postgres_url, login_account_limit="5")
     _prepare(tmp_path, env)
     servers = Servers(tmp_path, env, 2)
     try:

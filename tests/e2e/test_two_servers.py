@@ -5,7 +5,6 @@ DPoP proof spent at one is refused at the other (the replay cache is the shared 
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import os
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from authward.oauth.pkce import s256_challenge
-from tests.conftest import EXAMPLE_APP, PG_ADMIN_URL, REQUIRE_SERVICES, _admin, _pg_problem
+from tests.conftest import EXAMPLE_APP, fresh_postgres_database
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
 from tests.integration.oauth_support import DpopKey
 
@@ -54,16 +53,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def shared_database() -> Iterator[str]:
     """One fresh PostgreSQL database for the module's pair of servers."""
-    problem = asyncio.run(_pg_problem())
-    if problem:
-        if REQUIRE_SERVICES:
-            pytest.fail(problem + " (AUTHWARD_REQUIRE_SERVICES=1)")
-        pytest.skip(problem)
-    name = f"aw_test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def _serve(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
