@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +29,7 @@ from authward.config import load_app
 from authward.runtime import Authward
 from authward.settings import load_settings
 from tests.conftest import REQUIRE_SERVICES
+from tests.peers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 USERNAME = "grace@example.com"
@@ -56,12 +57,6 @@ auth = define_auth(
 )
 config = define_config(auth=auth, db=[user])
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -128,7 +123,9 @@ class Served:
     client_secret: str
 
 
-async def _prepare(app: Path, database_url: str, key_file: Path) -> tuple[str, str]:
+@asynccontextmanager
+async def opened_with_user(app: Path, database_url: str, key_file: Path) -> AsyncIterator[Authward]:
+    """``app``'s store, migrated, with the user USERNAME / PASSWORD in it."""
     # load_app puts the app's folder first on sys.path for good: undo it, or a later
     # `from app import ...` elsewhere in the suite would find this test's app.
     saved = list(sys.path)
@@ -141,13 +138,59 @@ async def _prepare(app: Path, database_url: str, key_file: Path) -> tuple[str, s
     )
     try:
         await aw.users.create(USERNAME, PASSWORD)
+        yield aw
+    finally:
+        await aw.close()
+
+
+async def add_user(app: Path, database_url: str, key_file: Path) -> None:
+    async with opened_with_user(app, database_url, key_file):
+        pass
+
+
+async def _prepare(app: Path, database_url: str, key_file: Path) -> tuple[str, str]:
+    async with opened_with_user(app, database_url, key_file) as aw:
         client = await aw.clients.get(CLIENT)
         secret = await aw.clients.client_secret(CLIENT)
         assert client is not None
         assert secret is not None
         return client.client_id, secret.get_secret_value()
+
+
+@contextmanager
+def serving(app: Path, database_url: str, key_file: Path, **settings: str) -> Iterator[str]:
+    """`authward serve --app app` in the app's folder on a free port, with no AUTHWARD_* settings
+    but these; yields its URL once /healthz answers."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    env.update(
+        AUTHWARD_PORT=str(port),
+        AUTHWARD_DATABASE_URL=database_url,
+        AUTHWARD_KEY_FILE=str(key_file),
+        **{f"AUTHWARD_{name.upper()}": value for name, value in settings.items()},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "authward", "serve", "--app", str(app)],
+        cwd=app.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise AssertionError("authward serve exited:\n" + proc.stderr.read())  # type: ignore[union-attr]
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield url
     finally:
-        await aw.close()
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -160,35 +203,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, catcher: Catcher) -> Iterat
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}"
     key_file = tmp_path / "authward.key"
     client_id, secret = run_async(_prepare(app, database_url, key_file))
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
-    env.update(
-        AUTHWARD_PORT=str(port),
-        AUTHWARD_DATABASE_URL=database_url,
-        AUTHWARD_KEY_FILE=str(key_file),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "authward", "serve", "--app", str(app)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            if proc.poll() is not None:
-                raise AssertionError("authward serve exited:\n" + proc.stderr.read())  # type: ignore[union-attr]
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with serving(app, database_url, key_file) as url:
         yield Served(url, client_id, secret)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")

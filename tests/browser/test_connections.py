@@ -6,22 +6,13 @@ redirect after the form's submission, so this fails if the provider's origin is 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from authward.config import load_app
-from authward.runtime import Authward
-from authward.settings import load_settings
-from tests.browser.conftest import PASSWORD, TIMEOUT_MS, USERNAME, run_async
+from tests.browser.conftest import PASSWORD, TIMEOUT_MS, USERNAME, add_user, run_async, serving
 from tests.peers import free_port
 from tests.peers.asgi import serve_asgi
 from tests.peers.oauth_provider import OAuthProvider
@@ -74,20 +65,6 @@ def provider() -> Iterator[tuple[OAuthProvider, str]]:
     thread.join(10)
 
 
-async def _add_user(app: Path, database_url: str, key_file: Path) -> None:
-    saved = list(sys.path)
-    try:
-        config, _ = load_app(app)
-    finally:
-        sys.path[:] = saved
-    settings = load_settings(database_url=database_url, key_file=key_file)
-    aw = await Authward.open(config, settings, migrate=True)
-    try:
-        await aw.users.create(USERNAME, PASSWORD)
-    finally:
-        await aw.close()
-
-
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory, provider: tuple[OAuthProvider, str]
@@ -98,36 +75,9 @@ def site(
     app.write_text(APP.format(base=provider[1], client_id=CLIENT_ID, client_secret=CLIENT_SECRET))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}"
     key_file = tmp_path / "authward.key"
-    run_async(_add_user(app, database_url, key_file))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
-    env.update(
-        AUTHWARD_PORT=str(port),
-        AUTHWARD_DATABASE_URL=database_url,
-        AUTHWARD_KEY_FILE=str(key_file),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "authward", "serve", "--app", str(app)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(400):
-            if proc.poll() is not None:
-                raise AssertionError("authward serve exited:\n" + proc.stderr.read())  # type: ignore[union-attr]
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    run_async(add_user(app, database_url, key_file))
+    with serving(app, database_url, key_file) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
 
 
 def _sign_in(page: Page) -> None:

@@ -4,25 +4,14 @@ job from the test form with an account id, and follow the run to its tasks."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from authward.config import load_app
-from authward.runtime import Authward
-from authward.settings import load_settings
-from tests.browser.conftest import PASSWORD, USERNAME
+from tests.browser.conftest import PASSWORD, USERNAME, add_user, run_async, serving
 
 APP = """
 from typing import Any
@@ -46,22 +35,6 @@ async def greet(payload: Any, io: Any, ctx: Any) -> dict[str, Any]:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _add_user(app: Path, database_url: str, key_file: Path) -> None:
-    config, _ = load_app(app)
-    settings = load_settings(database_url=database_url, key_file=key_file)
-    aw = await Authward.open(config, settings, migrate=True)
-    try:
-        await aw.users.create(USERNAME, PASSWORD)
-    finally:
-        await aw.close()
-
-
 @pytest.fixture
 def dashboard_url(tmp_path: Path) -> Iterator[str]:
     """`authward serve` on SQLite with one job, and one user allowed on the dashboard."""
@@ -69,39 +42,9 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
     app.write_text(APP)
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}"
     key_file = tmp_path / "authward.key"
-    # In a thread of its own: Playwright's sync API runs an event loop in this one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _add_user(app, database_url, key_file)).result()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
-    env.update(
-        AUTHWARD_PORT=str(port),
-        AUTHWARD_DATABASE_URL=database_url,
-        AUTHWARD_KEY_FILE=str(key_file),
-        AUTHWARD_DASHBOARD_USERS=USERNAME,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "authward", "serve", "--app", str(app)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise AssertionError("authward serve exited:\n" + proc.stderr.read())  # type: ignore[union-attr]
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    run_async(add_user(app, database_url, key_file))
+    with serving(app, database_url, key_file, dashboard_users=USERNAME) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
 
 
 def _until_finished(page: Page) -> str:
