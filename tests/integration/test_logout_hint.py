@@ -4,7 +4,6 @@ token leeway, or not a number) is refused; an expired one is still accepted."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from authward.oauth.token import ID_TOKEN_TYP
 from authward.runtime import Authward
 from authward.tokens.jws_verify import verify_key_from_jwk
 from authward.tokens.jwt import sign_jwt
+from tests.respellings import RESPELLINGS, with_dash_or_underscore
 
 CLIENT = "web-client"
 
@@ -27,11 +27,9 @@ async def hint(aw: Authward, **claims: Any) -> str:
     now = int(time.time())
     base = {"iss": aw.issuer, "sub": "user-1", "aud": CLIENT, "iat": now - 7200, "exp": now - 3600}
     key = await aw._signing_key()
-    for n in range(200):
-        token = sign_jwt(key, {**base, "sid": f"s{n}", **claims}, typ=ID_TOKEN_TYP)
-        if any(char in token.rsplit(".", 1)[1] for char in "-_"):
-            return token
-    raise AssertionError("no signature with '-' or '_' in 200 tokens")
+    return with_dash_or_underscore(
+        lambda n: sign_jwt(key, {**base, "sid": f"s{n}", **claims}, typ=ID_TOKEN_TYP)
+    )
 
 
 async def logout(aw: Authward, id_token_hint: str) -> LogoutRequest:
@@ -49,19 +47,6 @@ async def refused(aw: Authward, id_token_hint: str) -> str:
     with pytest.raises(InvalidRequest) as refusal:
         await logout(aw, id_token_hint)
     return str(refusal.value.description)
-
-
-def standard_base64_signature(token: str) -> str:
-    signed, _, signature = token.rpartition(".")
-    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    return f"{signed}.{base64.b64encode(raw).decode()}"
-
-
-RESPELLINGS: dict[str, Callable[[str], str]] = {
-    "tilde appended": lambda t: t + "~",
-    "padding appended": lambda t: t + "==",
-    "signature in standard base64": standard_base64_signature,
-}
 
 
 @pytest.mark.parametrize("respell", RESPELLINGS.values(), ids=RESPELLINGS.keys())

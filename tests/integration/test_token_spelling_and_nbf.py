@@ -21,6 +21,7 @@ from authward.errors import TokenError
 from authward.runtime import Authward
 from authward.tokens.access_token import sign_access_token
 from authward.tokens.session_token import sign_session_token
+from tests.respellings import RESPELLINGS, with_dash_or_underscore
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -29,29 +30,14 @@ def claims_of(token: str) -> dict[str, Any]:
     return claims
 
 
-def standard_base64_signature(token: str) -> str:
-    signed, _, signature = token.rpartition(".")
-    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    return f"{signed}.{base64.b64encode(raw).decode()}"
-
-
-RESPELLINGS: dict[str, Callable[[str], str]] = {
-    "tilde appended": lambda t: t + "~",
-    "padding appended": lambda t: t + "==",
-    "signature in standard base64": standard_base64_signature,
-}
-
-
 async def access_token(aw: Authward, **changes: Any) -> str:
     """A machine user's token, re-signed with the issuer's key with ``changes`` to its claims;
     one whose signature has a ``-`` or ``_`` (standard base64 spells them ``+/``)."""
     claims = claims_of(await aw.machine_user_token("readonly-machine-user"))
     key = await aw._signing_key()
-    for n in range(200):
-        token = sign_access_token(key, {**claims, "jti": f"{claims['jti']}-{n}", **changes})
-        if any(char in token.rsplit(".", 1)[1] for char in "-_"):
-            return token
-    raise AssertionError("no signature with '-' or '_' in 200 tokens")
+    return with_dash_or_underscore(
+        lambda n: sign_access_token(key, {**claims, "jti": f"{claims['jti']}-{n}", **changes})
+    )
 
 
 async def refusal(aw: Authward, token: str) -> TokenError:

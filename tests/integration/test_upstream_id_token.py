@@ -7,7 +7,6 @@ and JWKS; its ID tokens are signed here with its key, so the claims can be anyth
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from starlette.routing import Route
 from authward import idp
 from authward.oauth.upstream import Upstream, UpstreamError
 from tests.peers.asgi import serve_asgi
+from tests.respellings import RESPELLINGS, with_dash_or_underscore
 
 CLIENT_ID = "authward-login-client"
 NONCE = "n-0S6_WzA2Mj"
@@ -86,32 +86,11 @@ async def refused(op: Provider, id_token: str) -> str:
     return str(refusal.value)
 
 
-def standard_base64_signature(token: str) -> str:
-    signed, _, signature = token.rpartition(".")
-    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    return f"{signed}.{base64.b64encode(raw).decode()}"
-
-
-def with_dash_or_underscore(op: Provider) -> str:
-    for n in range(200):
-        token = op.id_token(jti=f"j{n}")
-        if any(char in token.rsplit(".", 1)[1] for char in "-_"):
-            return token
-    raise AssertionError("no signature with '-' or '_' in 200 tokens")
-
-
-RESPELLINGS: dict[str, Callable[[str], str]] = {
-    "tilde appended": lambda t: t + "~",
-    "padding appended": lambda t: t + "==",
-    "signature in standard base64": standard_base64_signature,
-}
-
-
 @pytest.mark.parametrize("respell", RESPELLINGS.values(), ids=RESPELLINGS.keys())
 async def test_another_spelling_of_an_id_token_is_refused(
     provider: Provider, respell: Callable[[str], str]
 ) -> None:
-    token = with_dash_or_underscore(provider)
+    token = with_dash_or_underscore(lambda n: provider.id_token(jti=f"j{n}"))
     assert "not a signed JWT" in await refused(provider, respell(token))
     claims = await upstream(provider).verify_id_token(token, nonce=NONCE)
     assert claims["sub"] == "op-olga"

@@ -30,6 +30,7 @@ from authward.runtime import Authward
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import create_engine
 from authward.store.schema import dpop_proofs, metadata
+from tests.respellings import RESPELLINGS, with_dash_or_underscore
 
 URL = "https://api.example.com/orders"
 ProofKey = OKPKey | ECKey | RSAKey
@@ -308,31 +309,13 @@ async def test_an_nbf_within_the_skew_is_accepted(
     await verifier.verify(proof, method="GET", url=URL)
 
 
-def _proof_with_dash_or_underscore(key: ProofKey) -> str:
-    # Standard base64 spells these two differently ("+/"): the signature must have one.
-    for _ in range(200):
-        proof = make_proof(key)
-        if any(char in proof.rsplit(".", 1)[1] for char in "-_"):
-            return proof
-    raise AssertionError("no signature with '-' or '_' in 200 proofs")
-
-
-def _standard_base64_signature(proof: str) -> str:
-    signed, _, signature = proof.rpartition(".")
-    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    return f"{signed}.{base64.b64encode(raw).decode()}"
-
-
-@pytest.mark.parametrize(
-    "respell",
-    [lambda p: p + "~", lambda p: p + "==", _standard_base64_signature],
-    ids=["tilde appended", "padding appended", "signature in standard base64"],
-)
+@pytest.mark.parametrize("respell", RESPELLINGS.values(), ids=RESPELLINGS.keys())
 @pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
 async def test_another_spelling_of_a_valid_proof_is_refused(
     verifier: DpopVerifier, alg: str, respell: Any
 ) -> None:
-    proof = _proof_with_dash_or_underscore(new_key(alg))
+    key = new_key(alg)
+    proof = with_dash_or_underscore(lambda _: make_proof(key))
     assert await refusal(verifier, respell(proof)) == "the DPoP proof is malformed"
     await verifier.verify(proof, method="GET", url=URL)  # the proof as its client wrote it
 
