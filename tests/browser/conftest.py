@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -21,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
@@ -29,6 +27,7 @@ from authward.config import load_app
 from authward.runtime import Authward
 from authward.settings import load_settings
 from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.serving import wait_until_answering
 from tests.peers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -179,14 +178,7 @@ def serving(app: Path, database_url: str, key_file: Path, **settings: str) -> It
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise AssertionError("authward serve exited:\n" + proc.stderr.read())  # type: ignore[union-attr]
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_answering(proc, url, proc.stderr.read)  # type: ignore[union-attr]
         yield url
     finally:
         proc.terminate()

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLE_APP
+from tests.e2e.serving import wait_until_answering
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
 
 #: Holds SQLite's write lock on a database until its standard input closes.
@@ -75,14 +76,7 @@ def running(workdir: Path, env: dict[str, str]) -> Iterator[Served]:
         )
     url = f"http://127.0.0.1:{env['AUTHWARD_PORT']}"
     try:
-        for _ in range(400):
-            if proc.poll() is not None:
-                raise AssertionError("authward serve exited:\n" + stderr.read_text())
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_answering(proc, url, stderr.read_text)
         yield Served(url, workdir, env, stderr)
     finally:
         proc.terminate()

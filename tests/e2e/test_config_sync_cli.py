@@ -9,13 +9,12 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.serving import wait_until_answering
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
 
 EXAMPLES = ("app.py", "jobs.py", "byo_auth.py", "agent_channel.py")
@@ -80,13 +79,8 @@ def serve_once(workdir: Path, env: dict[str, str], app: str) -> str:
             text=True,
         )
         try:
-            for _ in range(600):
-                try:
-                    httpx.get(f"http://127.0.0.1:{env['AUTHWARD_PORT']}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None, proc.communicate()[1]
-                    time.sleep(0.1)
+            url = f"http://127.0.0.1:{env['AUTHWARD_PORT']}"
+            wait_until_answering(proc, url, lambda: proc.communicate()[1])
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=30)

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_serve_and_cli import AUTHWARD, free_port
+from tests.e2e.serving import AUTHWARD, wait_until_answering
+from tests.peers import free_port
 
 EXAMPLE = str(ROOT / "examples" / "fastapi_app.py")
 
@@ -58,14 +59,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(400):
-        if proc.poll() is not None:
-            raise AssertionError(proc.communicate()[1])
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    wait_until_answering(proc, url, lambda: proc.communicate()[1])
     try:
         yield Served(url, cwd, env)
     finally:

@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLE_APP
-from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
-from tests.e2e.test_two_servers import PROFILE, _serve
+from tests.e2e.serving import AUTHWARD, start
+from tests.e2e.test_serve_and_cli import cli, free_port
+from tests.e2e.test_two_servers import PROFILE
 
 USERNAME = "alice@example.com"
 PASSWORD = "login-limits-" + secrets.token_hex(8)
@@ -57,7 +58,7 @@ class Servers:
         self.procs: list[subprocess.Popen[str]] = []
         self.urls: list[str] = []
         for _ in range(count):
-            proc, url = _serve(workdir, {**env, "AUTHWARD_PORT": str(free_port())})
+            proc, url = start(workdir, {**env, "AUTHWARD_PORT": str(free_port())})
             self.procs.append(proc)
             self.urls.append(url)
 

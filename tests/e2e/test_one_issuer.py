@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import jwt
 import pytest
 
 from tests.conftest import EXAMPLE_APP
-from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
+from tests.e2e.serving import start
+from tests.e2e.test_serve_and_cli import cli, free_port
 
 
 @pytest.fixture
@@ -34,27 +34,7 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def served(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*AUTHWARD, "serve", "--app", "app.py", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = f"http://127.0.0.1:{port}"
-    if not line.strip().endswith(f" at {url}"):
-        proc.kill()
-        raise AssertionError(line + proc.communicate()[1])
-    for _ in range(100):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
+    proc, url = start(workdir, env, port=free_port())
     try:
         yield url, proc
     finally:

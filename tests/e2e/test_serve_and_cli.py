@@ -11,8 +11,6 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +19,8 @@ import jwt
 import pytest
 
 from tests.conftest import EXAMPLE_APP
-
-AUTHWARD = [sys.executable, "-m", "authward"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.serving import AUTHWARD, start
+from tests.peers import free_port
 
 
 @pytest.fixture
@@ -52,33 +44,6 @@ def cli(
     if check and result.returncode != 0:
         raise AssertionError(f"authward {' '.join(args)} failed:\n{result.stderr}")
     return result
-
-
-def start(
-    workdir: Path, env: dict[str, str], app: str = "app.py"
-) -> tuple[subprocess.Popen[str], str]:
-    """Start `authward serve` and wait until it answers; returns the process and its URL."""
-    proc = subprocess.Popen(
-        [*AUTHWARD, "serve", "--app", app],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = line.rsplit(" at ", 1)[-1].strip()
-    if url != f"http://127.0.0.1:{env['AUTHWARD_PORT']}":
-        proc.kill()
-        raise AssertionError(line + proc.communicate()[1])
-    for _ in range(100):
-        try:
-            httpx.get(url + "/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    return proc, url
 
 
 def serve(workdir: Path, env: dict[str, str], app: str = "app.py") -> Iterator[str]:

@@ -15,7 +15,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -23,7 +22,8 @@ import pytest
 
 from authward.oauth.pkce import s256_challenge
 from tests.conftest import EXAMPLE_APP, fresh_postgres_database
-from tests.e2e.test_serve_and_cli import AUTHWARD, cli, free_port
+from tests.e2e.serving import AUTHWARD, start
+from tests.e2e.test_serve_and_cli import cli, free_port
 from tests.integration.oauth_support import DpopKey
 
 PUBLIC_HOST = "localhost"
@@ -57,31 +57,6 @@ def shared_database() -> Iterator[str]:
         yield url
 
 
-def _serve(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*AUTHWARD, "serve", "--app", "app.py"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = f"http://127.0.0.1:{env['AUTHWARD_PORT']}"
-    if not line.endswith(f" at {url}\n"):
-        proc.kill()
-        _, stderr = proc.communicate(timeout=30)
-        raise AssertionError(line + stderr)
-    while True:
-        try:
-            httpx.get(url + "/healthz", timeout=5)
-            return proc, url
-        except httpx.TransportError:
-            assert proc.poll() is None, "authward serve exited"
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def cluster(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("two-servers")
@@ -112,7 +87,7 @@ def cluster(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
     try:
         urls = []
         for _ in range(2):
-            proc, url = _serve(workdir, {**base_env, "AUTHWARD_PORT": str(free_port())})
+            proc, url = start(workdir, {**base_env, "AUTHWARD_PORT": str(free_port())})
             procs.append(proc)
             urls.append(url)
         yield Cluster(urls[0], urls[1], client["client_id"], client["client_secret"])

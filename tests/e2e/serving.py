@@ -1,0 +1,52 @@
+"""Starting `authward serve` (or any server) in a subprocess for a test, and waiting until it
+answers at ``/healthz``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+AUTHWARD = [sys.executable, "-m", "authward"]
+
+
+def wait_until_answering(
+    proc: subprocess.Popen[str], url: str, output: Callable[[], str], attempts: int = 600
+) -> None:
+    """Return once ``url`` answers at /healthz (or after ``attempts`` tries: the test's own
+    requests then fail); fails with ``output()`` if the process exits first."""
+    for _ in range(attempts):
+        if proc.poll() is not None:
+            raise AssertionError(f"the server for {url} exited:\n{output()}")
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+
+
+def start(
+    workdir: Path, env: dict[str, str], app: str = "app.py", *, port: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `authward serve` on ``port`` (its --port), or else on AUTHWARD_PORT; checks the URL
+    it prints, waits until it answers and returns the process and its URL."""
+    command = [*AUTHWARD, "serve", "--app", app]
+    if port is None:
+        port = int(env["AUTHWARD_PORT"])
+    else:
+        command += ["--port", str(port)]
+    proc = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = f"http://127.0.0.1:{port}"
+    if not line.strip().endswith(f" at {url}"):
+        proc.kill()
+        raise AssertionError(line + proc.communicate(timeout=30)[1])
+    wait_until_answering(proc, url, lambda: proc.communicate(timeout=30)[1])
+    return proc, url
