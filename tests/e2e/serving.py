@@ -6,10 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.peers import free_port
 
 AUTHWARD = [sys.executable, "-m", "authward"]
 
@@ -50,3 +53,23 @@ def start(
         raise AssertionError(line + proc.communicate(timeout=30)[1])
     wait_until_answering(proc, url, lambda: proc.communicate(timeout=30)[1])
     return proc, url
+
+
+@contextmanager
+def servers(workdir: Path, env: dict[str, str], count: int) -> Iterator[list[str]]:
+    """``count`` `authward serve` processes of one app and store, each on a free port of its
+    own; yields their URLs, then stops them all and fails if any of them wrote a traceback."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        urls = []
+        for _ in range(count):
+            proc, url = start(workdir, {**env, "AUTHWARD_PORT": str(free_port())})
+            procs.append(proc)
+            urls.append(url)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            _, stderr = proc.communicate(timeout=30)
+            assert "Traceback" not in stderr, stderr

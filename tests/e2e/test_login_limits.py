@@ -13,19 +13,14 @@ import asyncio
 import os
 import re
 import secrets
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLE_APP
-from tests.e2e.serving import AUTHWARD, start
-from tests.e2e.test_serve_and_cli import cli, free_port
-from tests.e2e.test_two_servers import PROFILE
+from tests.e2e.serving import servers
+from tests.e2e.test_two_servers import USERNAME, prepare_store
 
-USERNAME = "alice@example.com"
 PASSWORD = "login-limits-" + secrets.token_hex(8)
 
 
@@ -36,38 +31,6 @@ def _environment(database_url: str, **settings: str) -> dict[str, str]:
         "AUTHWARD_SECRET_KEY": secrets.token_urlsafe(32),
         **{f"AUTHWARD_{k.upper()}": v for k, v in settings.items()},
     }
-
-
-def _prepare(workdir: Path, env: dict[str, str]) -> None:
-    shutil.copy(EXAMPLE_APP, workdir / "app.py")
-    cli(["migrate", "--app", "app.py"], workdir, env)
-    created = subprocess.run(
-        [*AUTHWARD, "user", "create", "--username", USERNAME, "--password-stdin", *PROFILE],
-        cwd=workdir,
-        env=env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-
-
-class Servers:
-    def __init__(self, workdir: Path, env: dict[str, str], count: int) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-        self.urls: list[str] = []
-        for _ in range(count):
-            proc, url = start(workdir, {**env, "AUTHWARD_PORT": str(free_port())})
-            self.procs.append(proc)
-            self.urls.append(url)
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            _, stderr = proc.communicate(timeout=30)
-            assert "Traceback" not in stderr, stderr
 
 
 async def _login_form(c: httpx.AsyncClient) -> str:
@@ -102,24 +65,21 @@ def test_concurrent_wrong_passwords_at_two_servers_reach_the_hash_at_most_the_li
     postgres_url: str, tmp_path: Path
 ) -> None:
     env = _environment(postgres_url, login_account_limit="5")
-    _prepare(tmp_path, env)
-    servers = Servers(tmp_path, env, 2)
-    try:
+    prepare_store(tmp_path, env, PASSWORD)
+    with servers(tmp_path, env, 2) as urls:
 
         async def burst() -> list[int]:
             guesses = [f"wrong guess {n}" for n in range(30)]
-            a, b = servers.urls
+            a, b = urls
             split = await asyncio.gather(_attempts(a, guesses[::2]), _attempts(b, guesses[1::2]))
             return split[0] + split[1]
 
         statuses = asyncio.run(burst())
         assert sorted(set(statuses)) == [401, 429]
         assert statuses.count(401) == 5, statuses  # the guesses that reached argon2id
-        for url in servers.urls:
+        for url in urls:
             [right] = asyncio.run(_attempts(url, [PASSWORD]))
             assert right == 429
-    finally:
-        servers.stop()
 
 
 @pytest.mark.parametrize("trusted", [False, True])
@@ -128,10 +88,8 @@ def test_forwarded_addresses_count_only_from_a_trusted_proxy(trusted: bool, tmp_
     if trusted:
         settings["trusted_proxies"] = "127.0.0.1,::1"
     env = _environment(f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}", **settings)
-    _prepare(tmp_path, env)
-    servers = Servers(tmp_path, env, 1)
-    [url] = servers.urls
-    try:
+    prepare_store(tmp_path, env, PASSWORD)
+    with servers(tmp_path, env, 1) as [url]:
         statuses = []
         for n in range(6):
             # A new forwarded address and a new account for each guess.
@@ -151,5 +109,3 @@ def test_forwarded_addresses_count_only_from_a_trusted_proxy(trusted: bool, tmp_
             for _ in range(4)
         ]
         assert same == [401, 401, 401, 429] if trusted else [429] * 4
-    finally:
-        servers.stop()

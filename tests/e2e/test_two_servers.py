@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -22,8 +23,8 @@ import pytest
 
 from authward.oauth.pkce import s256_challenge
 from tests.conftest import EXAMPLE_APP, fresh_postgres_database
-from tests.e2e.serving import AUTHWARD, start
-from tests.e2e.test_serve_and_cli import cli, free_port
+from tests.e2e.serving import AUTHWARD, servers
+from tests.e2e.test_serve_and_cli import cli
 from tests.integration.oauth_support import DpopKey
 
 PUBLIC_HOST = "localhost"
@@ -57,10 +58,26 @@ def shared_database() -> Iterator[str]:
         yield url
 
 
+def prepare_store(workdir: Path, env: dict[str, str], password: str) -> None:
+    """The example app in ``workdir``, its store migrated, and the user USERNAME in it with
+    ``password`` and the attributes the app requires."""
+    shutil.copy(EXAMPLE_APP, workdir / "app.py")
+    cli(["migrate", "--app", "app.py"], workdir, env)
+    created = subprocess.run(
+        [*AUTHWARD, "user", "create", "--username", USERNAME, "--password-stdin", *PROFILE],
+        cwd=workdir,
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+
+
 @pytest.fixture(scope="module")
 def cluster(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("two-servers")
-    shutil.copy(EXAMPLE_APP, workdir / "app.py")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
     base_env |= {
         "AUTHWARD_DATABASE_URL": shared_database,
@@ -69,34 +86,12 @@ def cluster(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "AUTHWARD_ISSUER": ISSUER,
         "AUTHWARD_CACHE_REFRESH_SECONDS": str(CACHE_SECONDS),
     }
-    cli(["migrate", "--app", "app.py"], workdir, base_env)
-    created = subprocess.run(
-        [*AUTHWARD, "user", "create", "--username", USERNAME, "--password-stdin", *PROFILE],
-        cwd=workdir,
-        env=base_env,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
+    prepare_store(workdir, base_env, PASSWORD)
     client = json.loads(
         cli(["oauth2client", "get", "my-oauth2-client", "--json"], workdir, base_env).stdout
     )
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        urls = []
-        for _ in range(2):
-            proc, url = start(workdir, {**base_env, "AUTHWARD_PORT": str(free_port())})
-            procs.append(proc)
-            urls.append(url)
+    with servers(workdir, base_env, 2) as urls:
         yield Cluster(urls[0], urls[1], client["client_id"], client["client_secret"])
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            _, stderr = proc.communicate(timeout=30)
-            assert "Traceback" not in stderr, stderr
 
 
 def behind_balancer(url: str) -> httpx.Client:
