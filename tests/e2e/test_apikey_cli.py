@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,19 +13,7 @@ from authward.config import load_app
 from authward.errors import TokenError
 from authward.runtime import Authward
 from authward.settings import load_settings
-from tests.conftest import EXAMPLE_APP
 from tests.e2e.test_serve_and_cli import cli
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
 
 
 async def _verify(workdir: Path, secret: str) -> tuple[str, str | None]:

@@ -34,12 +34,6 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
 def env(workdir: Path) -> dict[str, str]:
     return environment(workdir)
 

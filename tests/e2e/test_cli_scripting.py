@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_APP
-from tests.e2e.test_jobs_cli import JOBS_APP
+from tests.e2e.test_jobs_cli import workdir
 from tests.e2e.test_serve_and_cli import cli
+
+__all__ = ["workdir"]  # test_jobs_cli's fixture: the example app with jobs_app.py beside it
 
 #: Longer than a terminal line on its own: a wrapping table would split it.
 LONG_ACCOUNT = "account-" + "x" * 120
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    (tmp_path / "jobs_app.py").write_text(JOBS_APP)
-    return tmp_path
 
 
 @pytest.fixture

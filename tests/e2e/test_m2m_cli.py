@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,19 +14,7 @@ from authward.config import load_app
 from authward.errors import TokenError
 from authward.runtime import Authward
 from authward.settings import load_settings
-from tests.conftest import EXAMPLE_APP
 from tests.e2e.test_serve_and_cli import cli
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
 
 
 async def _verify(workdir: Path, token: str, machine_secret_key: str) -> tuple[str, str | None]:

@@ -6,30 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 from authward.config import load_app
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.settings import load_settings
-from tests.conftest import EXAMPLE_APP
 from tests.e2e.test_serve_and_cli import cli
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
 
 
 async def _token_with(workdir: Path, client_id: str, secret: str, url: str) -> tuple[int, str]:

@@ -20,12 +20,6 @@ from tests.e2e.test_serve_and_cli import cli, free_port
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
 def env() -> dict[str, str]:
     # No AUTHWARD_ISSUER, no AUTHWARD_PORT: the CLI learns the issuer from the store alone.
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -18,15 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import EXAMPLE_APP
 from tests.e2e.serving import AUTHWARD, start
 from tests.peers import free_port
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
 
 
 @pytest.fixture

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from authward.config import load_app
 from authward.runtime import Authward
 from authward.settings import load_settings
 from authward.users import InvalidCredentials
-from tests.conftest import EXAMPLE_APP
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli
 
 ORG = "550e8400-e29b-41d4-a716-446655440000"
@@ -24,17 +19,6 @@ TEAM = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 PROFILE = ["--attribute", f"organization_id={ORG}", "--attribute", f"team_id={TEAM}"]
 PASSWORD = "first-password-8d1e"
 NEW_PASSWORD = "second-password-40aa"
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE_APP, tmp_path / "app.py")
-    return tmp_path
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
 
 
 def user(
