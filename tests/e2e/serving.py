@@ -18,15 +18,19 @@ AUTHWARD = [sys.executable, "-m", "authward"]
 
 
 def wait_until_answering(
-    proc: subprocess.Popen[str], url: str, output: Callable[[], str], attempts: int = 600
+    proc: subprocess.Popen[str],
+    url: str,
+    output: Callable[[], str],
+    attempts: int = 600,
+    path: str = "/healthz",
 ) -> None:
-    """Return once ``url`` answers at /healthz (or after ``attempts`` tries: the test's own
+    """Return once ``url`` answers at ``path`` (or after ``attempts`` tries: the test's own
     requests then fail); fails with ``output()`` if the process exits first."""
     for _ in range(attempts):
         if proc.poll() is not None:
             raise AssertionError(f"the server for {url} exited:\n{output()}")
         try:
-            httpx.get(url + "/healthz", timeout=1)
+            httpx.get(url + path, timeout=1)
             return
         except httpx.TransportError:
             time.sleep(0.05)

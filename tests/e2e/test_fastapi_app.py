@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,13 +177,9 @@ def test_the_docs_snippet_runs_as_written(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(400):
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                httpx.get(url + "/.well-known/jwks.json", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_answering(
+            proc, url, lambda: proc.communicate()[1], path="/.well-known/jwks.json"
+        )
         token = subprocess.run(
             [*AUTHWARD, "machineuser", "token", "admin-machine-user", "--app", "app.py"],
             cwd=tmp_path,
