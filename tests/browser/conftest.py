@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from authward.config import load_app
 from authward.runtime import Authward
@@ -197,6 +197,14 @@ def served(tmp_path_factory: pytest.TempPathFactory, catcher: Catcher) -> Iterat
     client_id, secret = run_async(_prepare(app, database_url, key_file))
     with serving(app, database_url, key_file) as url:
         yield Served(url, client_id, secret)
+
+
+def sign_in(page: Page) -> None:
+    """Sign in as USERNAME on the login page ``page`` shows."""
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
 
 
 @pytest.fixture(scope="module")

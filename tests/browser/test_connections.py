@@ -10,9 +10,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import PASSWORD, TIMEOUT_MS, USERNAME, add_user, run_async, serving
+from tests.browser.conftest import TIMEOUT_MS, add_user, run_async, serving, sign_in
 from tests.peers import free_port
 from tests.peers.asgi import serve_asgi
 from tests.peers.oauth_provider import OAuthProvider
@@ -80,13 +80,6 @@ def site(
         yield url
 
 
-def _sign_in(page: Page) -> None:
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.fill("input[name=username]", USERNAME)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_connect_an_account_through_the_provider(
     chromium: Browser, site: str, provider: tuple[OAuthProvider, str]
 ) -> None:
@@ -95,7 +88,7 @@ def test_connect_an_account_through_the_provider(
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(f"{site}/connections")
-    _sign_in(page)
+    sign_in(page)
     page.wait_for_url(f"{site}/connections")
     expect(page.get_by_text("Acme not connected")).to_be_visible()
 

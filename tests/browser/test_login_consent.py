@@ -11,15 +11,15 @@ import httpx
 import jwt
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.browser.conftest import (
-    PASSWORD,
     TIMEOUT_MS,
     USERNAME,
     Catcher,
     Served,
     run_async,
+    sign_in,
 )
 
 
@@ -49,13 +49,6 @@ def _authorization_url(
     return run_async(make())
 
 
-def _sign_in(page: Page) -> None:
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.fill("input[name=username]", USERNAME)
-    page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_sign_in_allow_and_redeem_the_code(
     chromium: Browser, served: Served, catcher: Catcher
 ) -> None:
@@ -65,7 +58,7 @@ def test_sign_in_allow_and_redeem_the_code(
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
-    _sign_in(page)
+    sign_in(page)
     expect(page.get_by_text("browser-app wants to access your account")).to_be_visible()
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(re.compile(re.escape(catcher.url) + r"/cb\?"))
@@ -107,7 +100,7 @@ def test_sign_in_allow_and_redeem_the_code(
     # each of them against the login page's form-action).
     forced, _ = _authorization_url(served, catcher, generate_token(64), prompt="login")
     page.goto(forced)
-    _sign_in(page)
+    sign_in(page)
     page.wait_for_url(re.compile(re.escape(catcher.url) + r"/cb\?code="))
     context.close()
 
@@ -117,7 +110,7 @@ def test_sign_out_after_confirming(chromium: Browser, served: Served, catcher: C
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(f"{served.url}/login")
-    _sign_in(page)
+    sign_in(page)
     expect(page.get_by_text(f"You are signed in as {USERNAME}")).to_be_visible()
     page.goto(
         f"{served.url}/oauth2/logout?"
@@ -143,7 +136,7 @@ def test_deny_returns_access_denied(chromium: Browser, served: Served, catcher: 
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto(url)
-    _sign_in(page)
+    sign_in(page)
     page.get_by_role("button", name="Deny").click()
     page.wait_for_url(re.compile(re.escape(catcher.url) + r"/cb\?error="))
     answer = {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
