@@ -9,28 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from authward.config import load_app
 from authward.errors import TokenError
-from authward.runtime import Authward
-from authward.settings import load_settings
+from tests.e2e.conftest import opened_store
 from tests.e2e.test_serve_and_cli import cli
 
 
 async def _verify(workdir: Path, secret: str) -> tuple[str, str | None]:
     """What the key verifies as, in a process of our own on the same store."""
-    config, _ = load_app(workdir / "app.py")
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
-        key_file=workdir / "authward.key",
-    )
-    aw = await Authward.open(config, settings)
-    try:
-        auth = await aw.api_keys.verify(secret)
-        return "ok", auth.org_id
-    except TokenError as exc:
-        return exc.reason, None
-    finally:
-        await aw.close()
+    async with opened_store(workdir) as aw:
+        try:
+            auth = await aw.api_keys.verify(secret)
+            return "ok", auth.org_id
+        except TokenError as exc:
+            return exc.reason, None
 
 
 def test_create_list_revoke(workdir: Path, env: dict[str, str]) -> None:

@@ -10,28 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from authward.config import load_app
 from authward.errors import TokenError
-from authward.runtime import Authward
-from authward.settings import load_settings
+from tests.e2e.conftest import opened_store
 from tests.e2e.test_serve_and_cli import cli
 
 
 async def _verify(workdir: Path, token: str, machine_secret_key: str) -> tuple[str, str | None]:
     """What the token verifies as at that machine, in a process of our own on the same store."""
-    config, _ = load_app(workdir / "app.py")
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
-        key_file=workdir / "authward.key",
-    )
-    aw = await Authward.open(config, settings)
-    try:
-        auth = await aw.m2m_tokens.verify(token, machine_secret_key)
-        return "ok", str(auth.to_principal().attributes.get("role"))
-    except TokenError as exc:
-        return exc.reason, None
-    finally:
-        await aw.close()
+    async with opened_store(workdir) as aw:
+        try:
+            auth = await aw.m2m_tokens.verify(token, machine_secret_key)
+            return "ok", str(auth.to_principal().attributes.get("role"))
+        except TokenError as exc:
+            return exc.reason, None
 
 
 def test_machines_and_m2m_tokens(workdir: Path, env: dict[str, str]) -> None:

@@ -10,22 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from authward.config import load_app
-from authward.runtime import Authward
 from authward.server.app import build_app
-from authward.settings import load_settings
+from tests.e2e.conftest import opened_store
 from tests.e2e.test_serve_and_cli import cli
 
 
 async def _token_with(workdir: Path, client_id: str, secret: str, url: str) -> tuple[int, str]:
     """POST the credentials to the token endpoint of a server on the same store."""
-    config, _ = load_app(workdir / "app.py")
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
-        key_file=workdir / "authward.key",
-    )
-    aw = await Authward.open(config, settings)
-    try:
+    async with opened_store(workdir) as aw:
         transport = httpx.ASGITransport(app=build_app(aw))
         async with httpx.AsyncClient(transport=transport, base_url=aw.issuer) as client:
             response = await client.post(
@@ -35,8 +27,6 @@ async def _token_with(workdir: Path, client_id: str, secret: str, url: str) -> t
             return response.status_code, ""
         principal = await aw.verify_access_token(response.json()["access_token"])
         return response.status_code, str(principal.attributes["role"])
-    finally:
-        await aw.close()
 
 
 def test_credentials_get_a_token(workdir: Path, env: dict[str, str]) -> None:

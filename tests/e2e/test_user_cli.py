@@ -8,10 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from authward.config import load_app
-from authward.runtime import Authward
-from authward.settings import load_settings
 from authward.users import InvalidCredentials
+from tests.e2e.conftest import opened_store
 from tests.e2e.test_serve_and_cli import AUTHWARD, cli
 
 ORG = "550e8400-e29b-41d4-a716-446655440000"
@@ -48,18 +46,11 @@ def refused(result: subprocess.CompletedProcess[str]) -> str:
 
 async def _sign_in(workdir: Path, username: str, password: str) -> str:
     """The user id these credentials sign in as, or "refused"."""
-    config, _ = load_app(workdir / "app.py")
-    settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{workdir / 'authward.db'}",
-        key_file=workdir / "authward.key",
-    )
-    aw = await Authward.open(config, settings)
-    try:
-        return (await aw.users.authenticate(username, password, ip=None)).id
-    except InvalidCredentials:
-        return "refused"
-    finally:
-        await aw.close()
+    async with opened_store(workdir) as aw:
+        try:
+            return (await aw.users.authenticate(username, password, ip=None)).id
+        except InvalidCredentials:
+            return "refused"
 
 
 def sign_in(workdir: Path, username: str, password: str) -> str:
