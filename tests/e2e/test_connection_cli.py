@@ -10,10 +10,8 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from authward.config import load_app
 from authward.connections.client import TokenSet
-from authward.runtime import Authward
-from authward.settings import load_settings
+from tests.e2e.conftest import opened_store
 from tests.e2e.test_serve_and_cli import AUTHWARD
 from tests.secret_scan import SCAN
 
@@ -64,20 +62,12 @@ def test_developer_connection_from_the_cli(tmp_path: Path) -> None:
     # An account's connection, written by a process of our own.
     async def connect_account() -> None:
         os.environ.update({k: v for k, v in env.items() if k.startswith("AUTHWARD_CONNECTION")})
-        config, _ = load_app(tmp_path / "app.py")
-        settings = load_settings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}",
-            key_file=tmp_path / "authward.key",
-        )
-        aw = await Authward.open(config, settings)
-        try:
+        async with opened_store(tmp_path) as aw:
             await aw.connections.store(
                 "user_123",
                 "oauth_slack",
                 TokenSet("xoxp-" + secrets.token_urlsafe(24), None, "Bearer", None, None),
             )
-        finally:
-            await aw.close()
 
     asyncio.run(connect_account())
 
