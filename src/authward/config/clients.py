@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "GRANT_TYPES",
+    "GRANT_TYPES_SUPPORTED",
     "ID_TOKEN_ALGS",
+    "MACHINE_USER_GRANT",
     "GrantType",
     "IdTokenAlg",
     "OAuth2Client",
@@ -14,13 +16,19 @@ __all__ = [
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Final, Literal, Required, TypedDict, get_args
 
 from authward.config.issues import NAME, Issues
 from authward.config.urls import url_problem
 
+#: The grants a declared OAuth client may use.
 GrantType = Literal["authorization_code", "refresh_token"]
-GRANT_TYPES: tuple[GrantType, ...] = ("authorization_code", "refresh_token")
+GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
+#: Machine users' one grant (RFC 6749 §4.4); no declared client may use it.
+MACHINE_USER_GRANT: Final = "client_credentials"
+#: Every grant the token endpoint serves, in the order discovery lists them. The handlers that
+#: serve them are registered in oauth/grant_handlers (above this layer); a test keeps them equal.
+GRANT_TYPES_SUPPORTED: tuple[str, ...] = (*GRANT_TYPES, MACHINE_USER_GRANT)
 IdTokenAlg = Literal["RS256", "ES256", "EdDSA"]
 #: OIDC Dynamic Client Registration §2 makes RS256 the default ``id_token_signed_response_alg``.
 ID_TOKEN_ALGS: tuple[IdTokenAlg, ...] = ("RS256", "ES256", "EdDSA")
@@ -104,7 +112,7 @@ def parse_oauth2_clients(spec: object, issues: Issues) -> dict[str, OAuth2Client
             if g not in GRANT_TYPES:
                 extra = (
                     "; machine users get tokens with client_credentials"
-                    if g == "client_credentials"
+                    if g == MACHINE_USER_GRANT
                     else ""
                 )
                 issues.add(

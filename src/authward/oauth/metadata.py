@@ -14,9 +14,9 @@ from typing import Any
 from authward.config.auth import ID_TOKEN_ALGS
 from authward.oauth.clients import AUTH_METHODS
 from authward.oauth.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from authward.oauth.grant_handlers import GRANT_HANDLERS
 from authward.oauth.id_token import CLAIMS_SUPPORTED, RESERVED
 from authward.oauth.scopes import SUPPORTED_SCOPES
-from authward.oauth.token import GRANT_TYPES_SUPPORTED
 
 ENDPOINTS = {
     "authorization_endpoint": "/oauth2/authorize",
@@ -39,7 +39,7 @@ def server_metadata(issuer: str, *, profile_fields: Iterable[str] = ()) -> dict[
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": list(GRANT_TYPES_SUPPORTED),
+        "grant_types_supported": [h.grant_type for h in GRANT_HANDLERS],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": confidential,

@@ -1,153 +1,41 @@
-"""The token endpoint, RFC 6749 §3.2 and §4: one handler per grant type.
-
-- ``authorization_code`` (§4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3): the code is single use and
-  lives a minute; ``redirect_uri`` must be the one of the authorization request; the PKCE
-  verifier must match. A second use is refused and revokes every token issued from the code
-  (§4.1.2, RFC 9700 §4.2.4).
-- ``refresh_token`` (§6, RFC 9700 §4.14.2): rotated on every use; a rotated-out token revokes its
-  whole family, unless it is retried within the rotation grace while its successor is unused
-  (oauth/refresh_grant.py). The grant ends at its absolute lifetime. ``scope`` may narrow the grant,
-  never widen it.
-- ``client_credentials`` (§4.4): machine users only; the same token ``aw.machine_user_token``
-  makes, issued without touching the database.
+"""The token endpoint, RFC 6749 §3.2 and §4: it authenticates the client, checks that the client
+may use the requested grant, and hands the request to that grant's handler
+(oauth/grant_handlers/, one module per grant type, registered in its ``__init__``).
 
 DPoP (RFC 9449 §5): a proof binds the access token to its key (``cnf.jkt``, ``token_type
-DPoP``); clients with ``require_dpop`` get no unbound token; a public client's refresh token is
-bound to the key it was issued under; a code's ``dpop_jkt`` (§10) must be the proof's key.
+DPoP``); clients with ``require_dpop`` get no unbound token; each handler checks the proof
+(oauth/grant_handlers/issuance.py).
 """
 
 from __future__ import annotations
 
-__all__ = ["GRANT_TYPES_SUPPORTED", "TokenEndpoint", "TokenRequest", "TokenTarget"]
+__all__ = [
+    "ID_TOKEN_TYP",
+    "REFRESH_PREFIX",
+    "TokenEndpoint",
+    "TokenRequest",
+    "TokenResponse",
+    "TokenTarget",
+]
 
-import hmac
-import secrets
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 
 from authward.config.auth import IdTokenAlg
-from authward.oauth import refresh_grant
-from authward.oauth.clients import Client, ClientDirectory, authenticate
-from authward.oauth.dpop import DpopProof
-from authward.oauth.errors import (
-    InvalidDpopProof,
-    InvalidGrant,
-    InvalidRequest,
-    InvalidScope,
-    UnauthorizedClient,
-    UnsupportedGrantType,
+from authward.oauth.clients import ClientDirectory, authenticate
+from authward.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from authward.oauth.grant_handlers import GRANT_HANDLERS, GrantHandlerFactory
+from authward.oauth.grant_handlers.base import (
+    ProofChecker,
+    TokenRequest,
+    TokenResponse,
+    TokenTarget,
+    UserDirectory,
 )
-from authward.oauth.grants import CODE_PREFIX, code_grant
-from authward.oauth.id_token import IdTokenInput, id_token_claims, scoped_claims
-from authward.oauth.pkce import verify_s256
-from authward.oauth.scopes import OFFLINE_ACCESS, OPENID
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.grants import GrantRow, GrantStore, NewGrant
-from authward.store.records import StoredMachineUser
-from authward.tokens import opaque
-from authward.tokens.access_token import AccessTokenClaims, sign_access_token
-from authward.tokens.jwt import sign_jwt
+from authward.oauth.grant_handlers.issuance import ID_TOKEN_TYP, REFRESH_PREFIX, Issuance
+from authward.store.audit import AuditStore
+from authward.store.grants import GrantStore
 from authward.tokens.keys import SigningKey
-
-GRANT_TYPES_SUPPORTED: tuple[str, ...] = (
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-)
-REFRESH_PREFIX = "awrt_"
-ID_TOKEN_TYP = "JWT"  # noqa: S105 - a JOSE header value, not a secret
-
-
-@dataclass(frozen=True, slots=True)
-class TokenRequest:
-    form: Mapping[str, str]
-    #: The ``Authorization`` header (client_secret_basic), if any.
-    authorization: str | None
-    #: The request's one ``DPoP`` header (see ``single_dpop_header``), if any.
-    dpop: str | None
-    #: This endpoint's URL as the client addressed it: what a DPoP proof's ``htu`` must name.
-    url: str
-    ip: str | None = None
-
-
-class UserDirectory(Protocol):
-    async def get(self, user_id: str) -> Any: ...
-
-    async def claims(self, user_id: str) -> Any: ...
-
-
-class ProofChecker(Protocol):
-    async def verify(self, proof: str | None, *, method: str, url: str) -> DpopProof: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TokenTarget:
-    """Where tokens are issued: the instance's names and lifetimes."""
-
-    issuer: str
-    audience: str
-    default_access_lifetime: int
-    machine_user_lifetime: int
-    #: Refresh-token lifetimes and grace for clients that set none of their own.
-    refresh_defaults: refresh_grant.RefreshPolicy
-
-
-@dataclass(frozen=True, slots=True)
-class _Minted:
-    body: dict[str, Any]
-    jti: str
-    rows: list[NewGrant]
-
-
-@dataclass(frozen=True, slots=True)
-class _Issue:
-    """What a redeemed grant issues, besides what the endpoint adds (key, family, time)."""
-
-    user: Any
-    scopes: tuple[str, ...]
-    proof: DpopProof | None
-    auth_time: int
-    session_id: str | None
-    nonce: str | None
-    #: The DPoP key the grant's refresh token is already bound to, if any.
-    refresh_jkt: str | None
-    #: Where the next refresh token goes: its grant's end, the token it rotates out.
-    chain: refresh_grant.RefreshChain
-    #: The scopes the next refresh token keeps, when wider than ``scopes``.
-    refresh_scopes: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Audit:
-    """The event a redemption records; the issued access token's ``jti`` is added to
-    ``detail``."""
-
-    event: str
-    subject: str
-    detail: Mapping[str, Any]
-
-
-#: What each grant kind is called in error descriptions.
-_WHAT: Mapping[str, str] = {"code": "authorization code", "refresh": "refresh token"}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _access_row(family_id: str, client_id: str, subject: str, jti: str, exp: int) -> NewGrant:
-    return NewGrant(
-        digest=opaque.digest("jti:" + jti),
-        kind="access",
-        family_id=family_id,
-        client_id=client_id,
-        subject=subject,
-        data={"jti": jti},
-        expires_at=datetime.fromtimestamp(exp, UTC),
-    )
 
 
 class TokenEndpoint:
@@ -164,336 +52,35 @@ class TokenEndpoint:
         audit: AuditStore,
         revoke_family: Callable[[str, str], Awaitable[None]],
         revoke_access: Callable[[str, datetime, str], Awaitable[None]],
+        handlers: Iterable[GrantHandlerFactory] = GRANT_HANDLERS,
     ) -> None:
-        self._target = target
+        """``handlers``: the grants served, the registry's unless a test adds its own."""
         self._clients = clients
-        self._grants = grants
-        self._signer = signer
-        self._id_token_signer = id_token_signer
-        self._users = users
-        self._dpop = dpop
-        self._audit = audit
-        self._revoke_family = revoke_family
-        self._revoke_access = revoke_access
+        issuance = Issuance(
+            target=target,
+            grants=grants,
+            signer=signer,
+            id_token_signer=id_token_signer,
+            users=users,
+            dpop=dpop,
+            audit=audit,
+            revoke_family=revoke_family,
+            revoke_access=revoke_access,
+        )
+        self._handlers = {h.grant_type: h(issuance) for h in handlers}
+        self._unsupported = f"grant_type must be one of {', '.join(self._handlers)}"
+        #: An RFC 9068 access token acting as a machine user (``aw.machine_user_token``).
+        self.machine_user_token = issuance.machine_user_token
 
-    async def handle(self, request: TokenRequest) -> dict[str, Any]:
+    async def handle(self, request: TokenRequest) -> TokenResponse:
         """The §5.1 response body, or an :class:`OAuthError` to send as §5.2 says."""
         grant_type = request.form.get("grant_type")
         if grant_type is None:
             raise InvalidRequest("grant_type is required")
-        if grant_type not in GRANT_TYPES_SUPPORTED:
-            raise UnsupportedGrantType(
-                f"grant_type must be one of {', '.join(GRANT_TYPES_SUPPORTED)}"
-            )
+        handler = self._handlers.get(grant_type)
+        if handler is None:
+            raise UnsupportedGrantType(self._unsupported)
         client = await authenticate(self._clients, request.form, request.authorization)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
-        if grant_type == "client_credentials":
-            return await self._client_credentials(client, request)
-        proof = await self._proof(client, request)
-        if grant_type == "authorization_code":
-            return await self._authorization_code(client, request, proof)
-        return await self._refresh_token(client, request, proof)
-
-    async def _proof(self, client: Client, request: TokenRequest) -> DpopProof | None:
-        if request.dpop is None:
-            if client.require_dpop:
-                # RFC 9449 §5: such a client never gets an unbound token.
-                raise InvalidDpopProof("this client must send a DPoP proof")
-            return None
-        return await self._dpop.verify(request.dpop, method="POST", url=request.url)
-
-    # -- client_credentials -----------------------------------------------------------------
-
-    async def _client_credentials(self, client: Client, request: TokenRequest) -> dict[str, Any]:
-        mu = client.machine_user
-        assert mu is not None  # only machine users have this grant
-        if request.form.get("scope"):
-            raise InvalidScope("machine users are granted no scopes; omit scope")
-        proof = await self._proof(client, request)
-        lifetime = self._target.machine_user_lifetime
-        token = await self.machine_user_token(mu, lifetime, cnf_jkt=proof.jkt if proof else None)
-        return {
-            "access_token": token,
-            "token_type": "DPoP" if proof else "Bearer",
-            "expires_in": lifetime,
-        }
-
-    async def machine_user_token(
-        self,
-        mu: StoredMachineUser,
-        lifetime: int,
-        *,
-        audience: str | None = None,
-        cnf_jkt: str | None = None,
-    ) -> str:
-        """An RFC 9068 access token acting as machine user ``mu``."""
-        issued = int(time.time())
-        claims = AccessTokenClaims(
-            issuer=self._target.issuer,
-            subject=str(mu.id),
-            audience=audience or self._target.audience,
-            client_id=mu.client_id,
-            issued_at=issued,
-            expires_at=issued + lifetime,
-            attribute_map=mu.attributes,
-            attributes=mu.attribute_list,
-            cnf_jkt=cnf_jkt,
-        )
-        return sign_access_token(await self._signer(), claims.to_jwt_claims())
-
-    # -- authorization_code -------------------------------------------------------------------
-
-    async def _authorization_code(
-        self, client: Client, request: TokenRequest, proof: DpopProof | None
-    ) -> dict[str, Any]:
-        form = request.form
-        code = form.get("code")
-        if code is None:
-            raise InvalidRequest("code is required")
-        redirect_uri = form.get("redirect_uri")
-        if redirect_uri is None:
-            raise InvalidRequest("redirect_uri is required")
-        verifier = form.get("code_verifier")
-        digest, row = await self._live_row(code, CODE_PREFIX, "code", client, request)
-        grant = code_grant(row.data)
-        # §4.1.3: the redirect URI must be identical to the one of the authorization request.
-        if not hmac.compare_digest(redirect_uri.encode(), grant.redirect_uri.encode()):
-            raise InvalidGrant("redirect_uri is not the one of the authorization request")
-        verify_s256(verifier, grant.code_challenge)
-        if grant.dpop_jkt is not None:
-            if proof is None:
-                raise InvalidDpopProof("the authorization request named a DPoP key (dpop_jkt)")
-            if not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode()):
-                raise InvalidDpopProof("the DPoP proof's key is not the one named by dpop_jkt")
-        issue = _Issue(
-            user=await self._user_claims(grant.user_id),
-            scopes=grant.scopes,
-            proof=proof,
-            auth_time=grant.auth_time,
-            session_id=grant.session_id,
-            nonce=grant.nonce,
-            refresh_jkt=None,
-            chain=refresh_grant.chain_of(row, self._refresh_policy(client), _now()),
-        )
-        audit = _Audit("token.issued", grant.user_id, {"grant_type": "authorization_code"})
-        return await self._redeem(digest, "code", client, request, issue, audit)
-
-    async def _live_row(
-        self, credential: str, prefix: str, kind: str, client: Client, request: TokenRequest
-    ) -> tuple[str, GrantRow]:
-        """The digest and row of ``client``'s live grant ``credential``; a spent one is refused
-        here (and a used one revokes its family) before anything else is checked, unless it
-        is a refresh token retried within the client's rotation grace."""
-        what = _WHAT[kind]
-        if not opaque.is_well_formed(credential, prefix):
-            raise InvalidGrant(f"the {what} is not valid")
-        digest = opaque.digest(credential)
-        row = await self._grants.get(digest)
-        if row is None or row.kind != kind or row.client_id != client.client_id:
-            raise InvalidGrant(f"the {what} is not valid")
-        policy = self._refresh_policy(client)
-        if kind != "refresh" or not refresh_grant.in_grace(row, _now(), policy):
-            await self._refuse_spent(row, kind, request)
-        return digest, row
-
-    async def _redeem(
-        self,
-        digest: str,
-        kind: str,
-        client: Client,
-        request: TokenRequest,
-        issue: _Issue,
-        audit: _Audit,
-    ) -> dict[str, Any]:
-        """Redeem the grant once, recording what it issues in the same transaction, and audit
-        the issue. Losing the race to another request makes this one the replay. Within the
-        rotation grace a used refresh token is redeemed again in place of its unused successor,
-        whose access token is revoked: the first answer stops working."""
-        key = await self._signer()
-        id_key = (
-            await self._id_token_signer(client.id_token_alg) if OPENID in issue.scopes else None
-        )
-        now = _now()
-
-        def mint(live: GrantRow) -> tuple[_Minted, list[NewGrant]]:
-            minted = self._mint(key, id_key, client, live.family_id, issue, now)
-            return minted, minted.rows
-
-        since = issue.chain.retry_since(now)
-        redeemed = await self._grants.redeem(digest, kind, now, mint, retry_since=since)
-        if redeemed.value is None:
-            if redeemed.row is not None:
-                await self._refuse_spent(redeemed.row, kind, request)
-            raise InvalidGrant(f"the {_WHAT[kind]} is not valid")
-        detail = {**audit.detail, "jti": redeemed.value.jti}
-        if redeemed.superseded is not None:
-            jti, exp = redeemed.superseded.data["access"]
-            await self._revoke_access(str(jti), datetime.fromtimestamp(exp, UTC), "refresh_retry")
-            detail["retry"] = True
-        await self._audit.record(
-            AuditEvent(
-                audit.event,
-                now,
-                subject=audit.subject,
-                client_id=client.client_id,
-                ip=request.ip,
-                detail=detail,
-            )
-        )
-        return redeemed.value.body
-
-    async def _refuse_spent(self, row: GrantRow, kind: str, request: TokenRequest) -> None:
-        """Refuse a used, revoked or expired grant; a used one is a replay, which revokes what
-        was issued from it."""
-        now = _now()
-        if row.used_at is not None:
-            event = "grant.code_reused" if kind == "code" else "grant.refresh_reused"
-            await self._revoke_family(row.family_id, event)
-            await self._audit.record(
-                AuditEvent(
-                    event,
-                    now,
-                    subject=row.subject,
-                    client_id=row.client_id,
-                    ip=request.ip,
-                    detail={"family": row.family_id},
-                )
-            )
-            raise InvalidGrant(f"the {_WHAT[kind]} was already used; its tokens are revoked")
-        if row.revoked_at is not None:
-            raise InvalidGrant("the grant has been revoked")
-        if row.expires_at <= now:
-            raise InvalidGrant("the grant has expired")
-
-    async def _user_claims(self, user_id: str) -> Any:
-        account = await self._users.get(user_id)
-        if account is None or account.disabled:
-            raise InvalidGrant("the user no longer exists or is disabled")
-        claims = await self._users.claims(user_id)
-        if claims is None:
-            raise InvalidGrant("the user no longer exists")
-        return claims
-
-    # -- refresh_token ------------------------------------------------------------------------
-
-    async def _refresh_token(
-        self, client: Client, request: TokenRequest, proof: DpopProof | None
-    ) -> dict[str, Any]:
-        token = request.form.get("refresh_token")
-        if token is None:
-            raise InvalidRequest("refresh_token is required")
-        digest, row = await self._live_row(token, REFRESH_PREFIX, "refresh", client, request)
-        granted = tuple(row.data["scopes"])
-        scopes = refresh_grant.narrowed_scopes(granted, request.form)
-        bound = refresh_grant.bound_key(row, proof)
-        policy = self._refresh_policy(client)
-        issue = _Issue(
-            user=await self._user_claims(row.subject),
-            scopes=scopes,
-            proof=proof,
-            auth_time=int(row.data["auth_time"]),
-            session_id=row.data.get("sid"),
-            nonce=None,
-            refresh_jkt=bound,
-            chain=refresh_grant.chain_of(row, policy, _now()),
-            refresh_scopes=granted,
-        )
-        audit = _Audit("token.refreshed", row.subject, {"family": row.family_id})
-        return await self._redeem(digest, "refresh", client, request, issue, audit)
-
-    # -- minting ------------------------------------------------------------------------------
-
-    def _refresh_policy(self, client: Client) -> refresh_grant.RefreshPolicy:
-        return refresh_grant.refresh_policy(client, self._target.refresh_defaults)
-
-    def _issues_refresh(self, client: Client, scopes: tuple[str, ...]) -> bool:
-        """Decision 012: a refresh token when the client may refresh, and for OpenID requests
-        only with ``offline_access`` (OIDC Core §11), as node-oidc-provider does."""
-        if "refresh_token" not in client.grant_types:
-            return False
-        return OPENID not in scopes or OFFLINE_ACCESS in scopes
-
-    def _mint(
-        self,
-        key: SigningKey,
-        id_key: SigningKey | None,
-        client: Client,
-        family_id: str,
-        issue: _Issue,
-        now: datetime,
-    ) -> _Minted:
-        user, scopes, proof = issue.user, issue.scopes, issue.proof
-        issued = int(now.timestamp())
-        lifetime = client.access_token_lifetime_seconds or self._target.default_access_lifetime
-        jti = secrets.token_urlsafe(16)
-        claims = AccessTokenClaims(
-            issuer=self._target.issuer,
-            subject=user.user_id,
-            audience=self._target.audience,
-            client_id=client.client_id,
-            issued_at=issued,
-            expires_at=issued + lifetime,
-            attribute_map=user.attribute_map,
-            attributes=user.attribute_list,
-            scope=" ".join(scopes),
-            cnf_jkt=proof.jkt if proof else None,
-        ).to_jwt_claims(jti)
-        access_token = sign_access_token(key, claims)
-        body: dict[str, Any] = {
-            "access_token": access_token,
-            "token_type": "DPoP" if proof else "Bearer",
-            "expires_in": lifetime,
-            "scope": " ".join(scopes),
-        }
-        rows = [_access_row(family_id, client.client_id, user.user_id, jti, issued + lifetime)]
-        kept_scopes = issue.refresh_scopes or scopes
-        if self._issues_refresh(client, kept_scopes):
-            refresh = opaque.generate(REFRESH_PREFIX)
-            refresh_jkt = issue.refresh_jkt
-            if refresh_jkt is None and client.public and proof is not None:
-                refresh_jkt = proof.jkt
-            data = {
-                "scopes": list(kept_scopes),
-                "auth_time": issue.auth_time,
-                "sid": issue.session_id,
-                "jkt": refresh_jkt,
-            }
-            rows.append(
-                issue.chain.next_grant(
-                    refresh,
-                    family_id=family_id,
-                    client_id=client.client_id,
-                    subject=user.user_id,
-                    data=data,
-                    access=(jti, issued + lifetime),
-                    now=now,
-                )
-            )
-            body["refresh_token"] = refresh
-        if id_key is not None:
-            user_claims = scoped_claims(
-                scopes,
-                username=user.username,
-                profile=user.profile,
-                email=user.email,
-                email_verified=user.email_verified,
-            )
-            id_claims = id_token_claims(
-                IdTokenInput(
-                    issuer=self._target.issuer,
-                    subject=user.user_id,
-                    client_id=client.client_id,
-                    issued_at=issued,
-                    expires_at=issued + lifetime,
-                    auth_time=issue.auth_time,
-                    nonce=issue.nonce,
-                    session_id=issue.session_id,
-                    access_token=access_token,
-                    alg=id_key.alg,
-                ),
-                user_claims,
-            )
-            # The client's algorithm (RS256 by default), not the access token's (decision 034).
-            body["id_token"] = sign_jwt(id_key, id_claims, typ=ID_TOKEN_TYP)
-        return _Minted(body, jti, rows)
+        return await handler.handle(request, client)
