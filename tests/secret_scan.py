@@ -169,7 +169,7 @@ def _jwt_kind(_key: object, claims: Any, *, typ: str) -> str:
 
 def instrument(scan: SecretScan) -> Callable[[], None]:
     """Wrap the generation points; returns what undoes it."""
-    from authward.channel import sessions
+    from authward.identity import session_types as sessions
     from authward.jobs import dynamic_trigger
     from authward.store import principals, sync
     from authward.tokens import jwt, opaque

@@ -25,13 +25,13 @@ from authward.channel.authenticate import TokenType
 from authward.channel.chain import AuthFn
 from authward.channel.from_runtime import authenticate_with, tokens_entry
 from authward.channel.m2m import M2MTokens, Machines
-from authward.channel.sessions import Sessions
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.connections.vault import ConnectionVault
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
+from authward.identity.sessions import Sessions
 from authward.jobs.runtime import JobsRuntime
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications
@@ -50,6 +50,7 @@ from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, Signing
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import instance, machine_users, oauth2_clients
+from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
 from authward.store.type_records import Records
 from authward.tokens.access_token import verify_access_jwt
@@ -118,12 +119,14 @@ class Authward:
         self._id_token_signers: dict[str, SigningKey] = {}
         self._jwks: tuple[float, dict[str, Any]] | None = None
         self.sessions = Sessions(
-            engine,
-            settings,
-            keys=self.keys,
+            SessionStore(engine, self.keys, self.audit),
             signer=self._signing_key,
             organizations=self.organizations,
-            audit=self.audit,
+            issuer=self.issuer,
+            audience=self.audience,
+            leeway=settings.token_leeway_seconds,
+            refresh_seconds=settings.cache_refresh_seconds,
+            cache_size=settings.verified_token_cache_size,
             token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
         account_policy, ip_policy = login_policies(settings)

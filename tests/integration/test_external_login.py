@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 
 from authward import Principal, db, define_auth, define_config, idp
-from authward.channel.sessions import SECRET_COOKIE
+from authward.identity.sessions import SECRET_COOKIE
 from authward.oauth.upstream import Upstream, UpstreamError
 from authward.runtime import Authward
 from authward.server.app import build_app

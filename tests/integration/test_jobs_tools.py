@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from authward.channel.sessions import SECRET_COOKIE
 from authward.config import Config
+from authward.identity.sessions import SECRET_COOKIE
 from authward.jobs import Io, JobClient, RunContext, event_trigger
 from authward.runtime import Authward
 from authward.server.app import build_app

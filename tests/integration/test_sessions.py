@@ -20,11 +20,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from authward.channel import AuthMiddleware, authenticate_request, authward_tokens
-from authward.channel.sessions import SessionAuth, session_routes
 from authward.errors import ConfigError, TokenError
+from authward.identity.sessions import SessionAuth
 from authward.orgs import OrganizationError
 from authward.principal import Principal
 from authward.runtime import Authward
+from authward.server.session_routes import session_routes
 from authward.store.schema import sessions
 from authward.tokens.session_token import sign_session_token
 from tests.conftest import SettingsFactory
@@ -536,7 +537,7 @@ async def test_set_active_org_needs_a_membership(aw: Authward) -> None:
 
 
 def mint_client(aw: Authward, scheme: str = "http") -> httpx.AsyncClient:
-    app = Starlette(routes=session_routes(aw))
+    app = Starlette(routes=session_routes(aw.sessions))
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=f"{scheme}://testserver"
     )

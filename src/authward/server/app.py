@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from authward.channel.sessions import session_routes
 from authward.connections.pages import connection_routes
 from authward.runtime import Authward
 from authward.server.dashboard import dashboard_routes
@@ -22,6 +21,7 @@ from authward.server.guards import RequestGuard
 from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.oauth_routes import oauth_routes
+from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
@@ -66,7 +66,7 @@ def build_app(
         Route("/.well-known/jwks.json", jwks),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
         # sessions.md).
-        *session_routes(aw),
+        *session_routes(aw.sessions),
         # The authorization endpoint, login, consent and end-session pages.
         *browser_routes(aw),
         # "Sign in with <provider>" (docs/external-idp.md).

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from authward.channel.sessions import SessionInfo
+from authward.identity.sessions import SessionInfo
 from authward.oauth.authorize import (
     AuthorizationError,
     AuthorizationRequest,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authward.channel.sessions import SECRET_COOKIE, SESSION_COOKIE, SessionInfo
 from authward.errors import TokenError
+from authward.identity.sessions import SECRET_COOKIE, SESSION_COOKIE, SessionInfo
 
 if TYPE_CHECKING:
     from authward.runtime import Authward

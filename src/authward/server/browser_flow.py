@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from authward.channel.sessions import SessionInfo
+from authward.identity.sessions import SessionInfo
 from authward.server.browser import browser_session
 from authward.server.forms import FormError, FormSigner, read_form
 from authward.server.pages import html_page, render

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authward.channel.sessions import SessionInfo
+from authward.identity.sessions import SessionInfo
 from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import LIVE_STATUSES, RunDetail, RunStatus, RunSummary, TaskRecord
 from authward.oauth.upstream import safe_return_to

@@ -28,8 +28,8 @@ from starlette.types import ASGIApp
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
 from authward.channel.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.channel.fastapi import require
-from authward.channel.sessions import SessionInfo
 from authward.errors import AuthwardError, ConfigError, Forbidden
+from authward.identity.sessions import SessionInfo
 from authward.orgs import (
     Membership,
     Organization,

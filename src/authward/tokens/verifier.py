@@ -1,7 +1,7 @@
 """Verify this issuer's JWTs from an in-memory view of the store, and access tokens into Principals.
 
 :class:`JwtVerifier` is the machinery every kind of our JWTs shares (access tokens here, session
-tokens in ``channel/sessions.py``): one key view and one verified-token cache.
+tokens in ``identity/sessions.py``): one key view and one verified-token cache.
 
 - The view (published keys, and whatever else the token kind's dynamic checks read) is never used
   once it is ``refresh_seconds`` old, and is reloaded at most once a second on an unknown ``kid``,

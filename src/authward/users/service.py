@@ -56,8 +56,8 @@ from authward.users.throttle import (
 )
 
 if TYPE_CHECKING:
-    from authward.channel.sessions import SessionInfo, Sessions
     from authward.connections.vault import ConnectionVault, OAuthAccessToken
+    from authward.identity.sessions import SessionInfo, Sessions
 
 
 _MAX_USERNAME = 320  # the longest email address
