@@ -1,16 +1,65 @@
 """The error tree every part of authward raises.
 
-    AuthwardError       anything authward refuses; ``code`` is stable, ``str()`` is one line
-    ├── ConfigError     the app's configuration is wrong (raised when the app is loaded)
-    │   └── PruneRequired  the store holds machine users / clients the config no longer declares
-    ├── SettingsError   an environment setting or instance file is wrong or missing
-    ├── StoreError      the database cannot be used (unreachable, newer schema, ...)
-    ├── RecordError     a db type record is refused; ``field`` names the field (``Type.field: ...``)
-    ├── TokenError      a token is refused; ``code`` is the RFC 6750 error code
-    │   └── (``reason`` says why, e.g. ``token-expired``)
-    ├── UnauthenticatedError  a request is refused with 401; ends an auth chain at once
-    └── Forbidden       the principal lacks a permission, scope, role, type or attribute (403,
-                        ``insufficient_scope``); ``missing`` lists each unmet requirement
+Every exception authward defines derives from ``AuthwardError`` (``code`` is stable, ``str()`` is
+one line), except three control-flow signals of the job engine, which derive from
+``AuthwardSignal`` so that a run function's ``except Exception`` cannot swallow them.
+``tests/unit/test_error_tree.py`` holds both, and that no two classes share a name.
+Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP status.
+
+    AuthwardError                       authward_error
+    ├── ConfigError                     invalid_config: the app's configuration (at load time)
+    │   └── PruneRequired               prune_required: the store holds what the config dropped
+    ├── SettingsError                   invalid_settings: an environment setting / instance file
+    ├── StoreError                      store_unavailable: the database cannot be used
+    ├── RecordError                     invalid_record: a db-type record (``Type.field: ...``)
+    ├── TokenError                      invalid_token (RFC 6750); ``reason`` says why
+    │   ├── TooManyFailures             reason too-many-failures (decision 037)
+    │   └── UnknownKey                  tokens.jws_verify: reason token-invalid, no such key
+    ├── UnauthenticatedError            401 authentication_required; ends an auth chain at once
+    │   ├── RateLimited                 429 too_many_requests, ``Retry-After``
+    │   ├── MalformedCredential         channel.credentials: 400 invalid_request (RFC 6750 §3.1)
+    │   └── DpopRefused                 channel.credentials: 401 invalid_dpop_proof /
+    │                                   use_dpop_nonce / invalid_token, ``DPoP`` challenge
+    ├── Forbidden                       403 insufficient_scope; ``missing`` lists each requirement
+    ├── AuthChainFailure                channel.chain: 500; an entry failed (already logged)
+    ├── IssuerUnavailable               channel.oidc: issuer_unavailable (500 via the chain)
+    │   (_BadResponse                   channel.oidc: private, becomes an IssuerUnavailable)
+    ├── OAuthError                      oauth.errors: RFC 6749 ``code``, 400 unless below
+    │   ├── InvalidRequest              invalid_request
+    │   │   └── (_TooLarge              server.oauth_routes: private, 413)
+    │   ├── InvalidClient               401 invalid_client
+    │   ├── InvalidGrant / UnauthorizedClient / UnsupportedGrantType /
+    │   │   UnsupportedResponseType / InvalidScope / InvalidDpopProof / UseDpopNonce
+    │   ├── AccessDenied                403 access_denied
+    │   ├── LoginRequired / ConsentRequired / InteractionRequired   (prompt=none)
+    │   ├── TemporarilyUnavailable      429 temporarily_unavailable
+    │   └── RequestNotSupported / RequestUriNotSupported            oauth.authorize
+    ├── AuthorizationError              oauth.authorize: the ``OAuthError`` it carries, sent to
+    │                                   the client's redirect_uri (or shown to the user)
+    ├── UserInfoError                   oauth.userinfo: 401 invalid_token / 403 insufficient_scope
+    ├── UpstreamError                   oauth.upstream: external_login_failed (400); ``reason``
+    │   └── ProviderUnavailable         reason provider_unavailable (502)
+    ├── FormError                       server.forms: invalid_form; an unreadable form (400)
+    ├── NotFound                        server.management: 404 not_found
+    ├── UserError / LoginError          users.errors: the tree drawn there
+    ├── OrganizationError               orgs: organization_error
+    │   ├── OrganizationNotFound        not_found
+    │   └── OrganizationConflict        conflict
+    ├── ConnectionsError                connections.errors: connection_error
+    │   ├── UnknownConnectionProvider   unknown_connection_provider
+    │   ├── ConnectionBroken            connection_broken
+    │   ├── ConnectionUnavailable       connection_unavailable
+    │   ├── TokenRefused                connections.client: token_refused; ``error`` is the
+    │   │                               provider's OAuth error
+    │   └── ProviderUnreachable         connections.client: provider_unreachable
+    ├── JobsError                       jobs.errors: the tree drawn there
+    └── (private, never leave their module: _TimedOut in jobs.executor, _Invalid in
+         store.type_records)
+
+    AuthwardSignal                      not an error: stops a job run's execution
+    ├── Suspend                         jobs.io: the run is due again at ``resume_at``
+    ├── StoreInterrupted                jobs.store: the database went away; replayed later
+    └── LeaseLost                       jobs.store: this worker no longer holds the run
 
 Messages are written for the person who made the mistake; they never contain secrets.
 """
@@ -19,6 +68,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthwardError",
+    "AuthwardSignal",
     "ConfigError",
     "ConfigIssue",
     "Forbidden",
@@ -35,6 +85,10 @@ from dataclasses import dataclass
 
 class AuthwardError(Exception):
     code: str = "authward_error"
+
+
+class AuthwardSignal(BaseException):
+    """Control flow, not an error: a BaseException so that ``except Exception`` lets it pass."""
 
 
 @dataclass(frozen=True, slots=True)

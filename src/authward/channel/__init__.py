@@ -8,7 +8,7 @@ See docs/channel.md for the chain, the token types and the attribute mapping.
 
 from authward.channel.authenticate import OAuthAuth, RequestState, TokenType, authenticate_request
 from authward.channel.chain import AuthFn, run_chain
-from authward.channel.credentials import Credential, InvalidRequest, read_credential
+from authward.channel.credentials import Credential, MalformedCredential, read_credential
 from authward.channel.entries import authward_tokens, local_dev
 from authward.channel.guards import principal_of, protected
 from authward.channel.middleware import AuthMiddleware
@@ -20,7 +20,7 @@ __all__ = [
     "AuthFn",
     "AuthMiddleware",
     "Credential",
-    "InvalidRequest",
+    "MalformedCredential",
     "OAuthAuth",
     "RequestState",
     "TokenType",

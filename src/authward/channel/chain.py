@@ -14,15 +14,17 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import HTTPConnection
 
-from authward.errors import UnauthenticatedError
+from authward.errors import AuthwardError, UnauthenticatedError
 from authward.principal import Principal
 
 AuthFn = Callable[[HTTPConnection], Awaitable[Principal | None]]
 log = logging.getLogger("authward.channel")
 
 
-class AuthChainFailure(Exception):
-    """An entry raised something other than UnauthenticatedError (already logged)."""
+class AuthChainFailure(AuthwardError):
+    """An entry raised something other than UnauthenticatedError (already logged): 500."""
+
+    code = "server_error"
 
 
 #: The scope key of why an entry passed a request's token over (see :func:`passed_over`).

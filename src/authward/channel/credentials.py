@@ -11,7 +11,7 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "Credential",
     "DpopRefused",
-    "InvalidRequest",
+    "MalformedCredential",
     "dpop_headers",
     "read_credential",
     "request_url",
@@ -34,7 +34,7 @@ _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 Scheme = Literal["bearer", "dpop", "cookie"]
 
 
-class InvalidRequest(UnauthenticatedError):
+class MalformedCredential(UnauthenticatedError):
     """The request itself is malformed: 400 ``invalid_request`` (RFC 6750 §3.1)."""
 
     status = 400
@@ -76,23 +76,23 @@ def read_credential(
     headers = list(headers)
     values = _header_values(headers, b"authorization")
     if len(values) > 1:
-        raise InvalidRequest("more than one Authorization header")
+        raise MalformedCredential("more than one Authorization header")
     if values:
         value = values[0].strip()
         if len(value) > MAX_TOKEN_LENGTH:
-            raise InvalidRequest("the Authorization header is too large")
+            raise MalformedCredential("the Authorization header is too large")
         scheme, _, token = value.partition(" ")
         token = token.strip()
         lowered = scheme.lower()
         if lowered not in ("bearer", "dpop"):
-            raise InvalidRequest(f"unsupported authorization scheme {scheme[:20]!r}")
+            raise MalformedCredential(f"unsupported authorization scheme {scheme[:20]!r}")
         if not token or not _B64TOKEN.match(token):
-            raise InvalidRequest("the Authorization header has no valid token")
+            raise MalformedCredential("the Authorization header has no valid token")
         return Credential("bearer" if lowered == "bearer" else "dpop", token)
     cookie = _cookie(headers, session_cookie) if session_cookie else None
     if cookie:
         if len(cookie) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(cookie):
-            raise InvalidRequest("the session cookie is malformed")
+            raise MalformedCredential("the session cookie is malformed")
         return Credential("cookie", cookie)
     return None
 

@@ -24,7 +24,7 @@ from authward.channel.authenticate import (
 from authward.channel.chain import AuthFn, passed_over
 from authward.channel.credentials import (
     DpopRefused,
-    InvalidRequest,
+    MalformedCredential,
     read_credential,
     single_authorization,
 )
@@ -113,7 +113,7 @@ def authward_tokens(
                 passed_over(request, state.message)
             return None
         if state.reason == "request-invalid":
-            raise InvalidRequest(state.message)
+            raise MalformedCredential(state.message)
         if state.reason == "too-many-failures":
             raise RateLimited(message=state.message, retry_after_seconds=state.retry_after_seconds)
         if state.challenge == "DPoP":

@@ -60,7 +60,7 @@ async def authenticate_with(
     accepts_token: Sequence[TokenType],
     machine_secret_key: str | None,
 ) -> Principal:
-    """The request's principal, or ``UnauthenticatedError`` (401; ``InvalidRequest`` 400 for a
+    """The request's principal, or ``UnauthenticatedError`` (401; ``MalformedCredential`` 400 for a
     malformed request) with the reason."""
     key: _EntryKey = (tuple(accepts_token), machine_secret_key)
     entries = _ENTRIES.setdefault(aw, {})

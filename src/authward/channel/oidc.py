@@ -316,7 +316,7 @@ class _IssuerKeys:
         log.debug("fetched the JWKS of %s: %d key(s)", self.issuer, len(known))
 
 
-class _BadResponse(Exception):
+class _BadResponse(AuthwardError):
     pass
 
 

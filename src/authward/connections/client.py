@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from authward.config.connection import ConnectionProvider, TokenAuthMethod
 from authward.config.idp import IdProvider
+from authward.connections.errors import ConnectionsError
 
 _MAX_RESPONSE_BYTES = 256 * 1024
 _METADATA_MAX_AGE = 3600
@@ -41,16 +42,20 @@ _ERROR_CODE = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$")
 _MAX_TOKEN = 16 * 1024
 
 
-class TokenRefused(Exception):
+class TokenRefused(ConnectionsError):
     """The provider answered the token request with an OAuth error (``invalid_grant``, ...)."""
+
+    code = "token_refused"
 
     def __init__(self, error: str) -> None:
         self.error = error
         super().__init__(error)
 
 
-class ProviderUnreachable(Exception):
+class ProviderUnreachable(ConnectionsError):
     """No usable answer: network error, 5xx, or not JSON."""
+
+    code = "provider_unreachable"
 
 
 @dataclass(frozen=True, slots=True)

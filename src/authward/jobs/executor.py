@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from authward.errors import AuthwardError
 from authward.jobs.client import Job
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
 from authward.jobs.errors import JobsError
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("authward.jobs")
 
 
-class _TimedOut(Exception):
+class _TimedOut(AuthwardError):
     pass
 
 

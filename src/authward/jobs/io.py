@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from authward.errors import AuthwardSignal
 from authward.jobs.context import RunContext
 from authward.jobs.credentials import Credentials, resolve_credentials
 from authward.jobs.errors import (
@@ -44,9 +45,9 @@ RUNNING_MARK_SECONDS = 0.2
 current_io: ContextVar[Io | None] = ContextVar("authward_job_io", default=None)
 
 
-class Suspend(BaseException):
-    """The run stops here and is due again at ``resume_at``. A BaseException so that a run
-    function's ``except Exception`` does not swallow it."""
+class Suspend(AuthwardSignal):
+    """The run stops here and is due again at ``resume_at``. A signal so that a run function's
+    ``except Exception`` does not swallow it."""
 
     def __init__(self, resume_at: datetime) -> None:
         self.resume_at = resume_at

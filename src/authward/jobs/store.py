@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from authward.errors import AuthwardSignal
 from authward.jobs._sql import Writer, insert_ignore
 from authward.jobs.records import (
     LIVE_STATUSES,
@@ -68,7 +69,7 @@ def claimed(run: NewRun, owner: str) -> ClaimedRun:
     )
 
 
-class StoreInterrupted(BaseException):
+class StoreInterrupted(AuthwardSignal):
     """The database went away while a run was executing: stop this execution. The run is
     replayed once the database is back (given back to the queue, or after its lease runs
     out), its completed tasks skipped."""
@@ -83,10 +84,10 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
-class LeaseLost(BaseException):
+class LeaseLost(AuthwardSignal):
     """This worker no longer holds the run (cancelled, or taken over after the lease ran out).
 
-    A BaseException so that ``except Exception`` in a run function does not swallow it."""
+    A signal so that ``except Exception`` in a run function does not swallow it."""
 
 
 def _claimed(r: Any) -> ClaimedRun:

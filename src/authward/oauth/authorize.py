@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from authward.errors import AuthwardError
 from authward.oauth.errors import (
     InvalidRequest,
     InvalidScope,
@@ -84,13 +85,14 @@ class RequestUriNotSupported(OAuthError):
     code = "request_uri_not_supported"
 
 
-class AuthorizationError(Exception):
+class AuthorizationError(AuthwardError):
     """``error`` for the client at ``redirect_uri``, or for the user when that is ``None``."""
 
     def __init__(
         self, error: OAuthError, *, redirect_uri: str | None = None, state: str | None = None
     ) -> None:
         super().__init__(error.description)
+        self.code = error.code
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state

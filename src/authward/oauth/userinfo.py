@@ -13,11 +13,12 @@ __all__ = ["UserInfoError", "granted_scopes", "userinfo_claims"]
 from collections.abc import Mapping
 from typing import Any
 
+from authward.errors import AuthwardError
 from authward.oauth.id_token import scoped_claims
 from authward.oauth.scopes import OPENID
 
 
-class UserInfoError(Exception):
+class UserInfoError(AuthwardError):
     def __init__(self, code: str, status: int, description: str) -> None:
         super().__init__(description)
         self.code = code

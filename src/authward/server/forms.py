@@ -34,6 +34,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authward.errors import AuthwardError
+
 CSRF_COOKIE = "aw_csrf"
 CSRF_FIELD = "csrf_token"
 _MAX_FORM_BYTES = 16 * 1024
@@ -41,8 +43,10 @@ _MAX_FORM_FIELDS = 80
 _CSRF_VALUE_CHARS = 43
 
 
-class FormError(Exception):
+class FormError(AuthwardError):
     """A form that cannot be read (wrong content type, too large, malformed)."""
+
+    code = "invalid_form"
 
 
 def _b64(data: bytes) -> str:

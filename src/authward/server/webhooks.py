@@ -27,20 +27,17 @@ log = logging.getLogger("authward.webhooks")
 MAX_BODY_BYTES = 1 << 20
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request) -> bytes:
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or ``None`` when it is larger than :data:`MAX_BODY_BYTES`."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _TooLarge
+        return None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise _TooLarge
+            return None
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -50,10 +47,10 @@ def webhook_routes(aw: Authward) -> list[BaseRoute]:
         registration_id = request.path_params["registration_id"]
         try:
             body = await _read_body(request)
-        except _TooLarge:
-            return JSONResponse({"error": "payload_too_large"}, status_code=413)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete_body"}, status_code=400)
+        if body is None:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
             answer = await receive_webhook(aw.jobs, registration_id, request.headers, body)
         except Exception as exc:

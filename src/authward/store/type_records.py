@@ -61,7 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.config.db import DbType
 from authward.config.fields import Field
-from authward.errors import RecordError
+from authward.errors import AuthwardError, RecordError
 from authward.principal import Principal, current_principal
 from authward.store.engine import begin_write
 from authward.store.type_tables import type_table
@@ -78,7 +78,7 @@ class _Current(enum.Enum):
 CURRENT = _Current.PRINCIPAL
 
 
-class _Invalid(Exception):
+class _Invalid(AuthwardError):
     """A value does not fit its field; the message is completed with the field's name."""
 
 

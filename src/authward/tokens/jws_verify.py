@@ -120,17 +120,13 @@ def _json(part: str) -> Any:
     return _decode_json(_b64(part))
 
 
-class _NotAnObject(ValueError):
-    pass
-
-
 @functools.lru_cache(maxsize=256)
 def _header(segment: str) -> Mapping[str, Any]:
     """A protected header, decoded once: every token of a key carries the same one. Read-only,
     since all tokens with this header share it. Malformed ones raise (and are not cached)."""
     header = _json(segment)
     if not isinstance(header, dict):
-        raise _NotAnObject
+        raise TokenError("token-invalid", "token header is not a JSON object")
     return MappingProxyType(header)
 
 
@@ -255,8 +251,6 @@ def _split(token: object) -> tuple[Mapping[str, Any], bytes, bytes, str]:
     head, payload, signature = compact_segments(token)
     try:
         header = _header(head)
-    except _NotAnObject:
-        raise TokenError("token-invalid", "token header is not a JSON object") from None
     except ValueError:
         raise TokenError("token-invalid", "token is malformed") from None
     return header, f"{head}.{payload}".encode(), _b64(signature), payload
