@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.errors import AuthwardError, ConfigError
+from authward.store.api_keys import revoke_org_keys
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.engine import begin_write
 from authward.store.schema import memberships, organizations
@@ -234,9 +235,6 @@ class Organizations:
     async def delete(self, org: str, *, actor: str | None = None) -> bool:
         """Delete an organization and its memberships, and revoke its API keys, in one
         transaction. False when there is none."""
-        # Imported here: the authward.channel package imports this module.
-        from authward.channel.api_keys import revoke_org_keys
-
         now = datetime.now(UTC)
         revoked: builtins.list[UUID] = []
         try:

@@ -37,7 +37,6 @@ __all__ = [
     "ApiKeys",
     "generate_api_key",
     "is_well_formed",
-    "revoke_org_keys",
 ]
 
 import builtins
@@ -58,6 +57,7 @@ from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, TokenError, TooManyFailures
 from authward.principal import BuildsPrincipal, Principal
 from authward.settings import Settings
+from authward.store.api_keys import revoke_org_keys
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.engine import begin_write
 from authward.store.schema import api_keys, organizations
@@ -230,52 +230,6 @@ async def _existing_org(conn: AsyncConnection, org: str) -> str:
             path="org_id",
         )
     return str(row.id)
-
-
-async def revoke_org_keys(
-    conn: AsyncConnection,
-    org_id: str,
-    *,
-    now: datetime,
-    actor: str | None,
-    audit: AuditStore,
-) -> builtins.list[UUID]:
-    """Revoke every unrevoked key of ``org_id`` in the caller's transaction, with an
-    ``apikey.revoked`` event each (``reason: org.deleted``). Returns their ids. No process's
-    cache is told: use :meth:`ApiKeys.revoke_org_keys` for that."""
-    rows = (
-        await conn.execute(
-            select(api_keys.c.id, api_keys.c.name, api_keys.c.hint)
-            .where(api_keys.c.org_id == org_id, api_keys.c.revoked_at.is_(None))
-            .order_by(api_keys.c.created_at, api_keys.c.id)
-            .with_for_update()
-        )
-    ).all()
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
-    await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.id.in_(ids), api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    for r in rows:
-        await audit.record(
-            AuditEvent(
-                "apikey.revoked",
-                now,
-                actor=actor,
-                subject=org_id,
-                detail={
-                    "key_id": str(r.id),
-                    "name": r.name,
-                    "hint": r.hint,
-                    "reason": "org.deleted",
-                },
-            ),
-            conn,
-        )
-    return ids
 
 
 class ApiKeys:
@@ -510,9 +464,9 @@ class ApiKeys:
     async def revoke_org_keys(
         self, conn: AsyncConnection, org_id: str, *, now: datetime, actor: str | None = None
     ) -> builtins.list[UUID]:
-        """:func:`revoke_org_keys` in the caller's transaction (``Organizations.delete``), and
-        refuse those keys in this process at once. Should the transaction roll back, call
-        :meth:`forget_local_revocations` with the ids returned."""
+        """:func:`authward.store.api_keys.revoke_org_keys` in the caller's transaction
+        (``Organizations.delete``), and refuse those keys in this process at once. Should the
+        transaction roll back, call :meth:`forget_local_revocations` with the ids returned."""
         ids = await revoke_org_keys(conn, org_id, now=now, actor=actor, audit=self._audit)
         if ids:
             # Synchronously, before the commit: a verification that read the row before the
