@@ -24,13 +24,14 @@ from authward.channel.api_keys import ApiKeys
 from authward.channel.authenticate import TokenType
 from authward.channel.chain import AuthFn
 from authward.channel.from_runtime import authenticate_with, tokens_entry
-from authward.channel.m2m import M2MTokens, Machines
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.connections.vault import ConnectionVault
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
+from authward.identity.m2m_tokens import M2MTokens
+from authward.identity.machines import Machines
 from authward.identity.sessions import Sessions
 from authward.jobs.runtime import JobsRuntime
 from authward.oauth.dpop import DpopNonces, DpopVerifier
@@ -47,6 +48,7 @@ from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, unusable, write_transaction
 from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
+from authward.store.m2m import M2MStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import instance, machine_users, oauth2_clients
@@ -111,8 +113,11 @@ class Authward:
         self.organizations = Organizations(
             engine, config.auth.organization_roles, audit=self.audit, api_keys=self.api_keys
         )
-        self.machines = Machines(engine, settings, audit=self.audit)
-        self.m2m_tokens = M2MTokens(engine, settings, self.machines, audit=self.audit)
+        m2m_store = M2MStore(engine, self.audit)
+        self.machines = Machines(m2m_store, refresh_seconds=settings.cache_refresh_seconds)
+        self.m2m_tokens = M2MTokens(
+            m2m_store, self.machines, refresh_seconds=settings.cache_refresh_seconds
+        )
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
         self._signer: SigningKey | None = None

@@ -19,15 +19,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from authward.channel import AuthMiddleware, authward_tokens
-from authward.channel.m2m import (
-    M2MAuth,
-    generate_m2m_token,
-    generate_machine_secret_key,
-    is_m2m_token,
-    is_machine_secret_key,
-)
 from authward.config import Config
 from authward.errors import ConfigError, TokenError
+from authward.identity.m2m_tokens import M2MAuth, generate_m2m_token, is_m2m_token
+from authward.identity.machines import generate_machine_secret_key, is_machine_secret_key
 from authward.principal import Principal
 from authward.runtime import Authward
 from authward.store.schema import audit_events, m2m_tokens, machines

@@ -28,15 +28,17 @@ from authward.channel.credentials import (
     read_credential,
     single_authorization,
 )
-from authward.channel.m2m import is_machine_secret_key
 from authward.errors import ConfigError, RateLimited, TokenError, UnauthenticatedError
 from authward.principal import Principal
+from authward.tokens import opaque
 from authward.tokens.verifier import VerifiedToken
 
 #: Reasons that mean "this request is not for me": the next entry of the chain may take it.
 _NOT_MINE = frozenset({"no-token", "token-foreign", "token-type-not-accepted"})
 #: Header values remembered per entry; as many as the verified-token cache holds by default.
 _HOT_SIZE = 10_000
+#: The machine secret key format's prefix (identity/machines.py, which sits above channel/).
+_MACHINE_SECRET_KEY_PREFIX = "msk_"
 _DPOP_ERRORS = {"dpop-proof-invalid": "invalid_dpop_proof", "dpop-nonce-required": "use_dpop_nonce"}
 
 
@@ -59,7 +61,7 @@ def authward_tokens(
     if "m2m_token" in accepts_token:
         if m2m is None:
             raise ConfigError("accepting m2m_token needs m2m=aw.m2m_tokens", path="m2m")
-        if not is_machine_secret_key(machine_secret_key or ""):
+        if not opaque.is_well_formed(machine_secret_key or "", _MACHINE_SECRET_KEY_PREFIX):
             raise ConfigError(
                 "not an authward machine secret key (msk_...)", path="machine_secret_key"
             )

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 
-from authward.channel.m2m import M2MTokenInfo, Machine
 from authward.cli.common import (
     AppOption,
     JsonOption,
@@ -26,6 +25,8 @@ from authward.cli.common import (
     run,
     when,
 )
+from authward.identity.m2m_tokens import M2MTokenInfo
+from authward.identity.machines import Machine
 
 machine_app = typer.Typer(
     help="Machines: services that verify M2M tokens with their machine secret key.",
