@@ -55,6 +55,7 @@ from authward.store.schema import instance, machine_users, oauth2_clients
 from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
 from authward.store.type_records import Records
+from authward.store.vault import VaultStore
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
 from authward.tokens.keys import KeyAlg, SigningKey, generate_signing_key, load_signing_key
@@ -134,12 +135,22 @@ class Authward:
             cache_size=settings.verified_token_cache_size,
             token_lifetime_seconds=settings.session_token_lifetime_seconds,
         )
+        # Connected accounts (docs/connected-accounts.md): aw.connections, and the seed's
+        # auth.users.get_oauth_access_token through aw.users.
+        self.connections = ConnectionVault(
+            VaultStore(engine, self.audit),
+            box,
+            providers=config.auth.connections,
+            id_provider=config.auth.id_provider,
+            cache_seconds=settings.cache_refresh_seconds,
+        )
         account_policy, ip_policy = login_policies(settings)
         self.users = Users(
             engine,
             config,
             audit=self.audit,
             sessions=self.sessions,
+            vault=self.connections,
             claims_ttl_seconds=settings.cache_refresh_seconds,
             account_policy=account_policy,
             ip_policy=ip_policy,
@@ -174,12 +185,6 @@ class Authward:
         )
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         self.jobs = JobsRuntime(self)
-        # Connected accounts (docs/connected-accounts.md): aw.connections, and the seed's
-        # auth.users.get_oauth_access_token through aw.users.
-        self.connections = ConnectionVault(
-            engine, config, box, audit=self.audit, cache_seconds=settings.cache_refresh_seconds
-        )
-        self.users.vault = self.connections
         config.auth.bind_users(self.users)
 
     @classmethod

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
         ConnectionUnavailable,
         UnknownConnectionProvider,
     )
-    from authward.connections.vault import ConnectionInfo, ConnectionVault, OAuthAccessToken
+    from authward.connections.values import ConnectionInfo, OAuthAccessToken
+    from authward.connections.vault import ConnectionVault
 
 __all__ = [
     "ConnectionBroken",
@@ -29,12 +30,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the job runtime imports connections.reads, and the vault imports the job runtime's
-    # Credentials; importing the vault here would make that a cycle.
-    if name in ("ConnectionInfo", "ConnectionVault", "OAuthAccessToken"):
+    # Lazy: the job runtime imports connections.reads and connections.errors, and needs neither
+    # the vault nor its HTTP client.
+    if name == "ConnectionVault":
         from authward.connections import vault
 
-        return getattr(vault, name)
+        return vault.ConnectionVault
+    if name in ("ConnectionInfo", "OAuthAccessToken"):
+        from authward.connections import values
+
+        return getattr(values, name)
     if name in __all__:
         from authward.connections import errors
 

@@ -4,125 +4,60 @@
     tokens[0].token                     # refreshed before it expires; [] when not connected
 
 Tokens are sealed at rest (AES-256-GCM with the instance key, associated data naming the row and
-column). Reads are served from a warm in-memory cache of opened tokens:
+column) here, before the store (:class:`~authward.connections.ports.VaultStorePort`) sees them.
+Reads are served from a warm in-memory cache of opened tokens:
 
 - an entry is trusted for ``AUTHWARD_CACHE_REFRESH_SECONDS``; then the row is read again and
   the entry kept when the row's ``version`` did not change (no decryption), replaced otherwise.
   So a change made by another process (a refresh, a disconnect, ``mark_broken``) is seen within
   that time; a change made by this process empties the entry at once;
 - a token is refreshed ``REFRESH_SKEW_SECONDS`` before it expires, by one task per connection in
-  this process (the others await it) and by one process at a time: the refresher takes a lease
-  on the row with a conditional UPDATE (``version`` unchanged and no live lease); the other
-  processes wait for ``version`` to change, then read the new token.
+  this process (the others await it) and by one process at a time
+  (:class:`~authward.connections.refresh.Refresher`: a lease on the row, ``version`` unchanged
+  and no live lease; the other processes wait for ``version`` to change, then read the new
+  token).
 """
 
 from __future__ import annotations
 
-__all__ = ["REFRESH_SKEW_SECONDS", "ConnectionInfo", "ConnectionVault", "OAuthAccessToken"]
+__all__ = ["REFRESH_SKEW_SECONDS", "ConnectionVault"]
 
 import asyncio
 import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authward.config.app import Config
 from authward.config.connection import ConnectionProvider
-from authward.connections.client import (
-    ProviderClient,
-    ProviderUnreachable,
-    TokenRefused,
-    TokenSet,
-    token_set,
-)
-from authward.connections.errors import (
-    ConnectionBroken,
-    ConnectionUnavailable,
-    UnknownConnectionProvider,
-)
+from authward.config.idp import IdProvider
+from authward.connections.client import ProviderClient, ProviderUnreachable, TokenSet, token_set
+from authward.connections.errors import ConnectionBroken, UnknownConnectionProvider
+from authward.connections.ports import Sealer, VaultStorePort
 from authward.connections.reads import VaultRead, note_vault_read
-from authward.crypto.secretbox import SecretBox
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write
-from authward.store.schema import connections
+from authward.connections.refresh import Refresher
+from authward.connections.values import (
+    ConnectionInfo,
+    Kind,
+    OAuthAccessToken,
+    info_of,
+    open_token,
+    seal_token,
+)
+from authward.store.audit import AuditEvent
 
 if TYPE_CHECKING:
     from authward.jobs.credentials import Credentials
 
 log = logging.getLogger("authward.connections")
 
-Kind = Literal["account", "developer"]
 #: A token is refreshed this long before it expires, so a call made with it does not race expiry.
 REFRESH_SKEW_SECONDS = 60.0
-#: How long a refresher's lease on a row lasts: longer than a token request can take (10 s).
-LEASE_SECONDS = 30.0
 _HTTP_TIMEOUT = httpx.Timeout(10.0)
-#: How often a process waiting on another's refresh looks at the row (doubling up to the max).
-_WAIT_FIRST, _WAIT_MAX = 0.02, 0.25
-#: The provider's answers that mean the refresh token is gone for good: reconnect.
-_GRANT_GONE = frozenset(
-    {"invalid_grant", "invalid_refresh_token", "bad_refresh_token", "token_revoked",
-     "token_expired"}
-)  # fmt: skip
-_MAX_REASON = 300
-
-
-@dataclass(frozen=True, slots=True)
-class OAuthAccessToken:
-    """One token of a connection, as Clerk's ``getUserOauthAccessToken`` returns them."""
-
-    token: str = field(repr=False)
-    provider: str
-    scopes: tuple[str, ...]
-    expires_at: datetime | None
-    external_id: str | None
-    label: str | None
-    connection_id: str
-    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionInfo:
-    """A connection without its secrets (listings, the CLI, the connections page)."""
-
-    id: str
-    provider: str
-    kind: Kind
-    account_id: str
-    external_id: str | None
-    label: str | None
-    scopes: tuple[str, ...]
-    expires_at: datetime | None
-    has_refresh_token: bool
-    status: str
-    broken_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "provider": self.provider,
-            "kind": self.kind,
-            "account_id": self.account_id or None,
-            "external_id": self.external_id,
-            "label": self.label,
-            "scopes": list(self.scopes),
-            "expires_at": self.expires_at,
-            "has_refresh_token": self.has_refresh_token,
-            "status": self.status,
-            "broken_reason": self.broken_reason,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
 
 
 @dataclass(slots=True)
@@ -145,52 +80,38 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aad(connection_id: str, column: str) -> str:
-    return f"aw_connections.{column}:{connection_id}"
-
-
-def _info(row: Row[Any]) -> ConnectionInfo:
-    return ConnectionInfo(
-        id=row.id,
-        provider=row.provider,
-        kind=row.kind,
-        account_id=row.account_id,
-        external_id=row.external_id,
-        label=row.label,
-        scopes=tuple(row.scopes.split()) if row.scopes else (),
-        expires_at=row.expires_at,
-        has_refresh_token=row.refresh_token is not None,
-        status=row.status,
-        broken_reason=row.broken_reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
 class ConnectionVault:
     def __init__(
         self,
-        engine: AsyncEngine,
-        config: Config,
-        box: SecretBox,
+        store: VaultStorePort,
+        box: Sealer,
         *,
-        audit: AuditStore,
+        providers: Mapping[str, ConnectionProvider],
+        id_provider: IdProvider | None,
         cache_seconds: float,
         skew_seconds: float = REFRESH_SKEW_SECONDS,
     ) -> None:
-        self._engine = engine
+        """``providers``: the app's connection providers by name; ``id_provider``: its external
+        IdP (its client serves the providers made ``from_id_provider``); ``cache_seconds``: how
+        long an opened token is trusted before its row is read again."""
+        self._store = store
         self._box = box
-        self._audit = audit
         self._ttl = cache_seconds
         self._skew = skew_seconds
-        self.providers: Mapping[str, ConnectionProvider] = config.auth.connections
-        self._id_provider = config.auth.id_provider
+        self.providers = providers
+        self._id_provider = id_provider
         self._http: httpx.AsyncClient | None = None
         self._clients: dict[str, ProviderClient] = {}
         self._cache: dict[_Key, _Entry] = {}
         self._loading: dict[_Key, asyncio.Task[_Entry]] = {}
-        #: Names this process in refresh leases.
-        self._owner = "vault_" + secrets.token_hex(8)
+        self._refresher = Refresher(
+            store,
+            box,
+            self.client,
+            # Names this process in refresh leases.
+            owner="vault_" + secrets.token_hex(8),
+            skew_seconds=skew_seconds,
+        )
 
     # -- providers ------------------------------------------------------------------------------
 
@@ -286,7 +207,7 @@ class ConnectionVault:
         self._cache[key] = entry
         return entry
 
-    def _entry(self, key: _Key, row: Row[Any] | None) -> _Entry:
+    def _entry(self, key: _Key, row: Any | None) -> _Entry:
         if row is None:
             return _Entry(-1, None, None, None, None)
         cached = self._cache.get(key)
@@ -294,7 +215,7 @@ class ConnectionVault:
             return cached  # unchanged: no need to open the token again
         if row.status == "broken":
             return _Entry(row.version, row.id, None, row.broken_reason or "refused", None)
-        token = self._box.open(row.access_token, _aad(row.id, "access_token")).decode()
+        token = open_token(self._box, row, "access_token")
         refresh_after = None
         if row.expires_at is not None and row.refresh_token is not None:
             refresh_after = row.expires_at.timestamp() - self._skew
@@ -315,193 +236,27 @@ class ConnectionVault:
             refresh_after=refresh_after,
         )
 
-    async def _read(self, key: _Key) -> Row[Any] | None:
-        provider, kind, account = key
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(connections).where(
-                    connections.c.provider == provider,
-                    connections.c.kind == kind,
-                    connections.c.account_id == account,
-                )
-            )
-            return result.first()
+    async def _read(self, key: _Key) -> Any | None:
+        return await self._store.find(*key)
 
-    async def _read_id(self, connection_id: str) -> Row[Any] | None:
-        async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(connections).where(connections.c.id == connection_id)
-            )
-            return result.first()
-
-    # -- refresh --------------------------------------------------------------------------------
-
-    async def _refresh(self, key: _Key, row: Row[Any]) -> _Entry:
-        """The row's token after one refresh, made here or by whichever process holds the lease."""
+    async def _refresh(self, key: _Key, row: Any) -> _Entry:
         _, kind, account = key
-        who = account if kind == "account" else None
-        delay = _WAIT_FIRST
-        while True:
-            if row.status != "active":
-                return self._entry(key, row)
-            expires = row.expires_at
-            if (
-                row.refresh_token is None
-                or expires is None
-                or (time.time() < expires.timestamp() - self._skew)
-            ):
-                return self._entry(key, row)  # another process refreshed it already
-            if await self._take_lease(row):
-                return await self._refresh_leased(key, row, who)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _WAIT_MAX)
-            fresh = await self._read(key)
-            if fresh is None:
-                return _Entry(-1, None, None, None, None)
-            row = fresh
-
-    async def _take_lease(self, row: Row[Any]) -> bool:
-        now = _now()
-        async with begin_write(self._engine) as conn:
-            result = await conn.execute(
-                update(connections)
-                .where(
-                    connections.c.id == row.id,
-                    connections.c.version == row.version,
-                    connections.c.status == "active",
-                    (connections.c.refresh_owner.is_(None)) | (connections.c.refresh_until < now),
-                )
-                .values(
-                    refresh_owner=self._owner, refresh_until=now + timedelta(seconds=LEASE_SECONDS)
-                )
-            )
-            return bool(result.rowcount == 1)
-
-    async def _refresh_leased(self, key: _Key, row: Row[Any], who: str | None) -> _Entry:
-        provider = row.provider
-        refresh_token = self._box.open(row.refresh_token, _aad(row.id, "refresh_token")).decode()
-        try:
-            tokens = await self.client(provider).refresh(refresh_token)
-        except TokenRefused as exc:
-            if exc.error in _GRANT_GONE:
-                reason = f"the provider refused the refresh token ({exc.error})"
-                log.info("%s connection %s broken: %s", provider, row.id, reason)
-                await self._set_broken(row.id, reason, owner=self._owner)
-                return _Entry(row.version + 1, row.id, None, reason, None)
-            await self._release(row.id)
-            raise ConnectionUnavailable(
-                provider, who, f"the provider refused authward's refresh request ({exc.error})"
-            ) from None
-        except (ProviderUnreachable, UnknownConnectionProvider, ValueError) as exc:
-            await self._release(row.id)
-            if row.expires_at is not None and time.time() < row.expires_at.timestamp():
-                # Still valid for a moment: serve it, and try again on the next read.
-                log.warning("%s connection %s: refresh failed (%s)", provider, row.id, exc)
-                entry = self._entry(key, row)
-                entry.refresh_after = time.time() + 1.0
-                return entry
-            raise ConnectionUnavailable(provider, who, str(exc)) from None
-        stored = await self._store_refreshed(row, tokens)
-        if stored is None:
-            fresh = await self._read(key)
-            return self._entry(key, fresh)
-        return self._entry(key, stored)
-
-    async def _store_refreshed(self, row: Row[Any], tokens: TokenSet) -> Row[Any] | None:
-        now = _now()
-        # Providers that rotate refresh tokens send a new one; others keep the old one valid.
-        # Either way it is sealed again, under the newest instance key.
-        refresh_plain = tokens.refresh_token
-        if refresh_plain is None:
-            refresh_plain = self._box.open(
-                row.refresh_token, _aad(row.id, "refresh_token")
-            ).decode()
-        values: dict[str, Any] = {
-            "access_token": self._box.seal(
-                tokens.access_token.encode(), _aad(row.id, "access_token")
-            ),
-            "refresh_token": self._box.seal(refresh_plain.encode(), _aad(row.id, "refresh_token")),
-            "token_type": tokens.token_type[:32],
-            "expires_at": tokens.expires_at,
-            "version": row.version + 1,
-            "refresh_owner": None,
-            "refresh_until": None,
-            "updated_at": now,
-        }
-        if tokens.scopes is not None:
-            values["scopes"] = " ".join(tokens.scopes)
-        async with begin_write(self._engine) as conn:
-            result = await conn.execute(
-                update(connections)
-                .where(connections.c.id == row.id, connections.c.refresh_owner == self._owner)
-                .values(**values)
-            )
-            if result.rowcount != 1:
-                # Disconnected meanwhile, or our lease ran out and another process took it over.
-                log.warning("%s connection %s changed during its refresh", row.provider, row.id)
-                return None
-            stored = (
-                await conn.execute(select(connections).where(connections.c.id == row.id))
-            ).first()
-        await self._audit.record(
-            AuditEvent(
-                "connection.refreshed",
-                now,
-                actor="authward",
-                subject=row.account_id or None,
-                detail={"provider": row.provider, "connection_id": row.id},
-            )
-        )
-        return stored
-
-    async def _release(self, connection_id: str) -> None:
-        async with begin_write(self._engine) as conn:
-            await conn.execute(
-                update(connections)
-                .where(
-                    connections.c.id == connection_id, connections.c.refresh_owner == self._owner
-                )
-                .values(refresh_owner=None, refresh_until=None)
-            )
+        done = await self._refresher.refresh(row, account if kind == "account" else None)
+        if done.broken is not None:
+            self._forget(row.id)
+            return _Entry(row.version + 1, row.id, None, done.broken, None)
+        entry = self._entry(key, done.row)
+        if done.retry_at is not None:
+            entry.refresh_after = done.retry_at
+        return entry
 
     # -- faults ---------------------------------------------------------------------------------
 
     async def mark_broken(self, connection_id: str, reason: str) -> None:
         """The provider refused the connection's token (a 401 at call time): reads raise
         :class:`ConnectionBroken` until the account connects again."""
-        await self._set_broken(connection_id, reason, owner=None)
-
-    async def _set_broken(self, connection_id: str, reason: str, *, owner: str | None) -> None:
-        reason = " ".join(str(reason).split())[:_MAX_REASON] or "refused by the provider"
-        now = _now()
-        async with begin_write(self._engine) as conn:
-            row = (
-                await conn.execute(select(connections).where(connections.c.id == connection_id))
-            ).first()
-            if row is None:
-                return
-            await conn.execute(
-                update(connections)
-                .where(connections.c.id == connection_id)
-                .values(
-                    status="broken",
-                    broken_reason=reason,
-                    version=connections.c.version + 1,
-                    refresh_owner=None,
-                    refresh_until=None,
-                    updated_at=now,
-                )
-            )
-        self._forget(connection_id)
-        await self._audit.record(
-            AuditEvent(
-                "connection.broken",
-                now,
-                actor="authward",
-                subject=row.account_id or None,
-                detail={"provider": row.provider, "connection_id": connection_id, "reason": reason},
-            )
-        )
+        if await self._refresher.set_broken(connection_id, reason):
+            self._forget(connection_id)
 
     def _forget(self, connection_id: str | None = None, key: _Key | None = None) -> None:
         for k, entry in list(self._cache.items()):
@@ -527,18 +282,18 @@ class ConnectionVault:
             self.provider(provider)
         key: _Key = (provider, kind, account_id if kind == "account" else "")
         now = _now()
+        scopes = tokens.scopes
+        if scopes is None:
+            scopes = self.providers[provider].scopes if provider in self.providers else ()
         for _ in range(3):
             existing = await self._read(key)
             connection_id = existing.id if existing else "conn_" + secrets.token_urlsafe(16)
-            scopes = tokens.scopes
-            if scopes is None:
-                scopes = self.providers[provider].scopes if provider in self.providers else ()
             values: dict[str, Any] = {
-                "access_token": self._box.seal(
-                    tokens.access_token.encode(), _aad(connection_id, "access_token")
+                "access_token": seal_token(
+                    self._box, connection_id, "access_token", tokens.access_token
                 ),
-                "refresh_token": self._box.seal(
-                    tokens.refresh_token.encode(), _aad(connection_id, "refresh_token")
+                "refresh_token": seal_token(
+                    self._box, connection_id, "refresh_token", tokens.refresh_token
                 )
                 if tokens.refresh_token
                 else None,
@@ -553,45 +308,23 @@ class ConnectionVault:
                 "refresh_until": None,
                 "updated_at": now,
             }
-            try:
-                async with begin_write(self._engine) as conn:
-                    if existing is None:
-                        await conn.execute(
-                            insert(connections).values(
-                                id=connection_id,
-                                provider=provider,
-                                kind=kind,
-                                account_id=key[2],
-                                version=1,
-                                created_at=now,
-                                **values,
-                            )
-                        )
-                    else:
-                        await conn.execute(
-                            update(connections)
-                            .where(connections.c.id == connection_id)
-                            .values(version=connections.c.version + 1, **values)
-                        )
-                    stored = (
-                        await conn.execute(
-                            select(connections).where(connections.c.id == connection_id)
-                        )
-                    ).first()
-            except IntegrityError:
-                continue  # connected at the same moment elsewhere: update that row instead
-            assert stored is not None
-            self._forget(connection_id, key)
-            await self._audit.record(
-                AuditEvent(
-                    "connection.connected",
-                    now,
-                    actor=actor or (key[2] or "cli"),
-                    subject=key[2] or None,
-                    detail={"provider": provider, "connection_id": connection_id, "kind": kind},
-                )
+            event = AuditEvent(
+                "connection.connected",
+                now,
+                actor=actor or (key[2] or "cli"),
+                subject=key[2] or None,
+                detail={"provider": provider, "connection_id": connection_id, "kind": kind},
             )
-            return _info(stored)
+            if existing is None:
+                values.update(id=connection_id, provider=provider, kind=kind, account_id=key[2])
+                values.update(version=1, created_at=now)
+                stored = await self._store.insert(values, event)
+            else:
+                stored = await self._store.replace(connection_id, values, event)
+            if stored is None:
+                continue  # connected (or removed) at the same moment elsewhere: look again
+            self._forget(connection_id, key)
+            return info_of(stored)
         raise RuntimeError("could not store the connection")  # pragma: no cover
 
     async def store_token_response(
@@ -621,29 +354,27 @@ class ConnectionVault:
         revoked = False
         if revoke and provider in self.providers:
             revoked = await self._revoke(row)
-        async with begin_write(self._engine) as conn:
-            await conn.execute(delete(connections).where(connections.c.id == row.id))
-        self._forget(row.id, key)
-        await self._audit.record(
-            AuditEvent(
-                "connection.removed",
-                _now(),
-                actor=actor or (key[2] or "cli"),
-                subject=key[2] or None,
-                detail={"provider": provider, "connection_id": row.id, "revoked": revoked},
-            )
+        event = AuditEvent(
+            "connection.removed",
+            _now(),
+            actor=actor or (key[2] or "cli"),
+            subject=key[2] or None,
+            detail={"provider": provider, "connection_id": row.id, "revoked": revoked},
         )
+        # Removed here or by a racing disconnect: gone either way.
+        await self._store.delete(row.id, event)
+        self._forget(row.id, key)
         return True
 
-    async def _revoke(self, row: Row[Any]) -> bool:
+    async def _revoke(self, row: Any) -> bool:
         client = self.client(row.provider)
         try:
             if row.refresh_token is not None:
                 # RFC 7009 §2.1: revoking the refresh token ends its access tokens too.
-                token = self._box.open(row.refresh_token, _aad(row.id, "refresh_token")).decode()
-                return await client.revoke(token, "refresh_token")
-            token = self._box.open(row.access_token, _aad(row.id, "access_token")).decode()
-            return await client.revoke(token, "access_token")
+                return await client.revoke(
+                    open_token(self._box, row, "refresh_token"), "refresh_token"
+                )
+            return await client.revoke(open_token(self._box, row, "access_token"), "access_token")
         except ProviderUnreachable as exc:
             log.warning("%s connection %s: revocation failed (%s)", row.provider, row.id, exc)
             return False
@@ -651,14 +382,8 @@ class ConnectionVault:
     # -- listing --------------------------------------------------------------------------------
 
     async def list(self, account_id: str | None = None) -> list[ConnectionInfo]:
-        query = select(connections).order_by(
-            connections.c.account_id, connections.c.provider, connections.c.created_at
-        )
-        if account_id is not None:
-            query = query.where(connections.c.account_id == account_id)
-        async with self._engine.connect() as conn:
-            return [_info(row) for row in await conn.execute(query)]
+        return [info_of(row) for row in await self._store.list(account_id)]
 
     async def get(self, connection_id: str) -> ConnectionInfo | None:
-        row = await self._read_id(connection_id)
-        return _info(row) if row is not None else None
+        row = await self._store.get(connection_id)
+        return info_of(row) if row is not None else None

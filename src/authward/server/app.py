@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from authward.connections.pages import connection_routes
 from authward.runtime import Authward
+from authward.server.browser_flow import BrowserFlow
+from authward.server.connection_routes import connection_routes
 from authward.server.dashboard import dashboard_routes
 from authward.server.external_login import external_login_routes
 from authward.server.guards import RequestGuard
@@ -74,7 +75,7 @@ def build_app(
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
         *dashboard_routes(aw),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
-        *connection_routes(aw),
+        *connection_routes(aw.connections, BrowserFlow(aw), issuer=aw.issuer, box=aw.keys_box),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
         *webhook_routes(aw),
     ]

@@ -14,7 +14,7 @@ sign-in attempts are throttled per account and per address (:mod:`authward.users
 
 from __future__ import annotations
 
-__all__ = ["SignIn", "UserAccount", "UserClaims", "Users"]
+__all__ = ["OAuthTokenSource", "SignIn", "UserAccount", "UserClaims", "Users"]
 
 import asyncio
 import builtins
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -56,11 +56,19 @@ from authward.users.throttle import (
 )
 
 if TYPE_CHECKING:
-    from authward.connections.vault import ConnectionVault, OAuthAccessToken
+    from authward.connections.values import OAuthAccessToken
     from authward.identity.sessions import SessionInfo, Sessions
 
 
 _MAX_USERNAME = 320  # the longest email address
+
+
+class OAuthTokenSource(Protocol):
+    """What users need of the connected-accounts vault (``aw.connections``)."""
+
+    async def get_oauth_access_token(
+        self, account_id: str, provider: str
+    ) -> builtins.list[OAuthAccessToken]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +178,7 @@ class Users:
         *,
         audit: AuditStore,
         sessions: Sessions,
+        vault: OAuthTokenSource | None = None,
         hasher: PasswordHasher | None = None,
         account_policy: ThrottlePolicy = ACCOUNT_POLICY,
         ip_policy: ThrottlePolicy = IP_POLICY,
@@ -193,8 +202,7 @@ class Users:
         self._passwords = Passwords(hasher)
         self._throttle = LoginThrottle(engine, account_policy, ip_policy)
         self._clock = clock
-        #: The connected-accounts vault (set by the runtime), for get_oauth_access_token.
-        self.vault: ConnectionVault | None = None
+        self._vault = vault
 
     # -- managing -------------------------------------------------------------------------------
 
@@ -499,9 +507,9 @@ class Users:
         not connected one: Clerk's ``users.getUserOauthAccessToken``.
 
         See docs/connected-accounts.md."""
-        if self.vault is None:
+        if self._vault is None:
             raise UserError("the connected-accounts vault is not open")
-        return await self.vault.get_oauth_access_token(account_id, provider)
+        return await self._vault.get_oauth_access_token(account_id, provider)
 
     # -- claims ---------------------------------------------------------------------------------
 

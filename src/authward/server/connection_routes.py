@@ -15,19 +15,21 @@ browser, by the same signed-in user, once, within ten minutes.
 
 from __future__ import annotations
 
-__all__ = ["PENDING_COOKIE", "connection_routes"]
+__all__ = ["PENDING_COOKIE", "AccountConnections", "connection_routes"]
 
 import base64
 import binascii
+import builtins
 import hmac
 import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC
 from string import Template
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -35,16 +37,20 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.config.connection import ConnectionProvider
-from authward.connections.client import ProviderUnreachable, TokenRefused, pkce_pair
+from authward.connections.client import (
+    ProviderClient,
+    ProviderUnreachable,
+    TokenRefused,
+    TokenSet,
+    pkce_pair,
+)
+from authward.connections.ports import Sealer
+from authward.connections.values import ConnectionInfo
 from authward.errors import SettingsError
 from authward.server.browser_flow import BrowserFlow, error_page
 from authward.server.pages import Html, html_page, no_store_redirect, page_headers, render
 
-if TYPE_CHECKING:
-    from authward.connections.vault import ConnectionInfo
-    from authward.runtime import Authward
-
-log = logging.getLogger("authward.connections.pages")
+log = logging.getLogger("authward.server.connection_routes")
 
 PENDING_COOKIE = "aw_connect"
 PENDING_SECONDS = 600
@@ -71,6 +77,21 @@ _DISCONNECT = Template(
 )
 
 
+class AccountConnections(Protocol):
+    """What the pages need of the vault (:class:`authward.connections.vault.ConnectionVault`)."""
+
+    @property
+    def providers(self) -> Mapping[str, ConnectionProvider]: ...
+    def client(self, name: str) -> ProviderClient: ...
+    async def list(self, account_id: str | None = None) -> builtins.list[ConnectionInfo]: ...
+    async def store(
+        self, account_id: str, provider: str, tokens: TokenSet, *, actor: str | None = None
+    ) -> ConnectionInfo: ...
+    async def disconnect(
+        self, account_id: str, provider: str, *, actor: str | None = None
+    ) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     state: str
@@ -84,22 +105,25 @@ def _same(a: str, b: str) -> bool:
 
 
 class ConnectionPages:
-    def __init__(self, aw: Authward) -> None:
-        self.aw = aw
-        self.flow = BrowserFlow(aw)
-        self.vault = aw.connections
+    def __init__(
+        self, vault: AccountConnections, flow: BrowserFlow, *, issuer: str, box: Sealer
+    ) -> None:
+        self.vault = vault
+        self.flow = flow
+        self._issuer = issuer
+        self._box = box
 
     def _callback_path(self, provider: str) -> str:
         return f"/connections/{provider}/callback"
 
     def _redirect_uri(self, provider: str) -> str:
-        return self.aw.issuer + self._callback_path(provider)
+        return self._issuer + self._callback_path(provider)
 
     # -- the sealed pending connection -----------------------------------------------------------
 
     def _seal(self, provider: str, pending: _Pending) -> str:
         data = json.dumps(asdict(pending), separators=(",", ":")).encode()
-        blob = self.aw.keys_box.seal(data, f"authward:connect:{provider}")
+        blob = self._box.seal(data, f"authward:connect:{provider}")
         return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
     def _open(self, request: Request, provider: str) -> _Pending | None:
@@ -108,7 +132,7 @@ class ConnectionPages:
             return None
         try:
             blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            raw = json.loads(self.aw.keys_box.open(blob, f"authward:connect:{provider}"))
+            raw = json.loads(self._box.open(blob, f"authward:connect:{provider}"))
             pending = _Pending(**raw)
         except (binascii.Error, ValueError, TypeError, SettingsError):
             return None  # tampered with, or sealed by another instance or for another provider
@@ -324,10 +348,12 @@ class ConnectionPages:
         return no_store_redirect("/connections?" + urlencode({"removed": provider.name}))
 
 
-def connection_routes(aw: Authward) -> list[BaseRoute]:
+def connection_routes(
+    vault: AccountConnections, flow: BrowserFlow, *, issuer: str, box: Sealer
+) -> list[BaseRoute]:
     """The connections page and its flow (always mounted: it lists no provider when none are
-    configured)."""
-    pages = ConnectionPages(aw)
+    configured). ``box`` seals the pending connection's cookie (the instance key)."""
+    pages = ConnectionPages(vault, flow, issuer=issuer, box=box)
     return [
         Route("/connections", pages.page, methods=["GET"]),
         Route("/connections/{provider}/start", pages.start, methods=["POST"]),
