@@ -11,7 +11,7 @@ always has one). Every change writes an audit event in the same transaction: ``o
 ``org.deleted``, ``org.member_added``, ``org.member_role_changed``, ``org.member_removed``.
 
 Deleting an organization also revokes its API keys, in the same transaction (an
-``apikey.revoked`` event each); with the runtime's :class:`~authward.channel.api_keys.ApiKeys`
+``apikey.revoked`` event each); with the runtime's :class:`~authward.identity.api_keys.ApiKeys`
 wired in (as :class:`~authward.runtime.Authward` does) this process refuses them at once.
 """
 
@@ -49,7 +49,7 @@ from authward.store.schema import memberships, organizations
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from authward.channel.api_keys import ApiKeys
+    from authward.identity.api_keys import ApiKeys
 
 ORG_ID_PREFIX = "org_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

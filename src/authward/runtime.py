@@ -20,7 +20,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
-from authward.channel.api_keys import ApiKeys
 from authward.channel.authenticate import TokenType
 from authward.channel.chain import AuthFn
 from authward.channel.from_runtime import authenticate_with, tokens_entry
@@ -30,6 +29,7 @@ from authward.connections.vault import ConnectionVault
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox, key_id
 from authward.errors import ConfigError, SettingsError, TokenError
+from authward.identity.api_keys import ApiKeys
 from authward.identity.m2m_tokens import M2MTokens
 from authward.identity.machines import Machines
 from authward.identity.sessions import Sessions
@@ -42,6 +42,7 @@ from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import instance as instance_store
 from authward.store import migrate as migrations
+from authward.store.api_keys import ApiKeyStore
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.consents import ConsentStore
 from authward.store.direct import all_rows
@@ -110,7 +111,14 @@ class Authward:
         self.clients = ClientStore(engine, box)
         self.revocations = RevocationStore(engine)
         self.audit = AuditStore(engine)
-        self.api_keys = ApiKeys(engine, settings, audit=self.audit)
+        # Failed client authentications at the token endpoint and its neighbours, and refused
+        # API keys (decision 037).
+        self.failed_authentications = FailedAuthentications(engine, settings)
+        self.api_keys = ApiKeys(
+            ApiKeyStore(engine, self.audit),
+            refresh_seconds=settings.cache_refresh_seconds,
+            failures=self.failed_authentications,
+        )
         self.organizations = Organizations(
             engine, config.auth.organization_roles, audit=self.audit, api_keys=self.api_keys
         )
@@ -155,9 +163,6 @@ class Authward:
             account_policy=account_policy,
             ip_policy=ip_policy,
         )
-        # Failed client authentications at the token endpoint and its neighbours (decision 037).
-        self.failed_authentications = FailedAuthentications(engine, settings)
-        self.api_keys.failures = self.failed_authentications
         self.consents = ConsentStore(engine, audit=self.audit)
         self.verifier = Verifier(
             self._load_view,

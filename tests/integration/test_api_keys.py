@@ -14,11 +14,12 @@ from uuid import UUID
 import pytest
 from sqlalchemy import event, select
 
-from authward.channel.api_keys import ApiKeyAuth, generate_api_key, is_well_formed
 from authward.config import Config
 from authward.errors import ConfigError, TokenError
+from authward.identity.api_keys import ApiKeyAuth, ApiKeys, generate_api_key, is_well_formed
 from authward.principal import Principal
 from authward.runtime import Authward
+from authward.store.api_keys import ApiKeyStore
 from authward.store.schema import api_keys, audit_events
 from tests.conftest import SettingsFactory
 
@@ -379,9 +380,11 @@ async def test_audit_events_without_the_secret(runtime: Authward) -> None:
 
 
 async def test_the_cache_is_bounded(runtime: Authward) -> None:
-    from authward.channel.api_keys import ApiKeys
-
-    small = ApiKeys(runtime.engine, runtime.settings, max_cached=2)
+    small = ApiKeys(
+        ApiKeyStore(runtime.engine, runtime.audit),
+        refresh_seconds=runtime.settings.cache_refresh_seconds,
+        max_cached=2,
+    )
     secrets_ = [(await runtime.api_keys.create(f"k{i}", user_id="u"))[0] for i in range(3)]
     for s in secrets_:
         await small.verify(s)

@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from authward.channel import AuthMiddleware, authward_tokens
-from authward.channel.api_keys import generate_api_key
 from authward.config import Config
+from authward.identity.api_keys import generate_api_key
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.store.schema import login_throttle

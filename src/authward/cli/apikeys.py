@@ -12,7 +12,6 @@ from uuid import UUID
 
 import typer
 
-from authward.channel.api_keys import ApiKeyInfo
 from authward.cli.common import (
     AppOption,
     JsonOption,
@@ -25,6 +24,7 @@ from authward.cli.common import (
     when,
 )
 from authward.errors import ConfigError, ConfigIssue
+from authward.identity.api_keys import ApiKeyInfo
 
 app = typer.Typer(help="API keys (for a user or an organization).", no_args_is_help=True)
 

@@ -26,9 +26,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
-from authward.channel.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.channel.fastapi import require
 from authward.errors import AuthwardError, ConfigError, Forbidden
+from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.identity.sessions import SessionInfo
 from authward.orgs import (
     Membership,

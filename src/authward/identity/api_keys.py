@@ -46,25 +46,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from uuid import UUID, uuid4
 
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from authward.channel.secret_cache import Found, Refusals, SecretCache
-from authward.errors import ConfigError, TokenError, TooManyFailures
+from authward.errors import ConfigError, StoreError, TokenError, TooManyFailures
+from authward.identity.api_key_ports import ApiKeyStorePort, FailureLimiter
 from authward.principal import BuildsPrincipal, Principal
-from authward.settings import Settings
-from authward.store.api_keys import revoke_org_keys
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write
-from authward.store.schema import api_keys, organizations
+from authward.store.audit import AuditEvent
 from authward.tokens import opaque
 
 if TYPE_CHECKING:
-    from authward.oauth.failures import FailedAuthentications
+    from authward.store.api_keys import Transaction
 
 log = logging.getLogger("authward.api_keys")
 
@@ -95,7 +88,7 @@ class ApiKeyAuth(BuildsPrincipal):
     org_id: str | None
     scopes: tuple[str, ...]
     expires_at: datetime | None
-    token_type: Literal["api_key"] = "api_key"
+    token_type: Literal["api_key"] = "api_key"  # noqa: S105 - a token kind, not a secret
     # Built once per verified key: a cached key hands out the same (immutable) Principal.
     _principal: Principal | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -212,24 +205,12 @@ def _name(name: str) -> str:
     return name
 
 
-def _org_column(org: str) -> Any:
-    # As Organizations: an organization id always contains "_", a slug never does.
-    return organizations.c.id if "_" in org else organizations.c.slug
-
-
-async def _existing_org(conn: AsyncConnection, org: str) -> str:
-    """The id of the organization ``org`` names (its id or its slug), or a ConfigError. On
-    PostgreSQL the row stays share-locked until the caller's transaction ends, so it cannot be
-    deleted meanwhile."""
-    query = select(organizations.c.id).where(_org_column(org) == org).with_for_update(read=True)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        raise ConfigError(
-            f"no organization {org!r} (give an existing organization's id or slug; create it "
-            "with `authward org create` or POST /v1/organizations)",
-            path="org_id",
-        )
-    return str(row.id)
+def _unknown_org(org: str) -> NoReturn:
+    raise ConfigError(
+        f"no organization {org!r} (give an existing organization's id or slug; create it "
+        "with `authward org create` or POST /v1/organizations)",
+        path="org_id",
+    )
 
 
 class ApiKeys:
@@ -237,25 +218,26 @@ class ApiKeys:
 
     def __init__(
         self,
-        engine: AsyncEngine,
-        settings: Settings,
+        store: ApiKeyStorePort,
         *,
-        audit: AuditStore | None = None,
+        refresh_seconds: float,
+        failures: FailureLimiter | None = None,
         max_cached: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._engine = engine
-        self._audit = audit or AuditStore(engine)
-        self._refresh = settings.cache_refresh_seconds
+        """``refresh_seconds``: how long a verified key is trusted before it is read again
+        (``AUTHWARD_CACHE_REFRESH_SECONDS``), and how often uses are written. ``failures``
+        counts refused keys per address (decision 037)."""
+        self._store = store
+        self._refresh = refresh_seconds
+        self._failures = failures
         self._clock = clock
         self._cache: SecretCache[ApiKeyAuth] = SecretCache(
-            _REFUSALS, max_entries=max_cached, refresh_seconds=self._refresh, clock=clock
+            _REFUSALS, max_entries=max_cached, refresh_seconds=refresh_seconds, clock=clock
         )
         #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
         self._pending_uses: dict[UUID, float] = {}
         self._flushed_at = float("-inf")
-        #: Failed checks per address (set by the runtime; decision 037).
-        self.failures: FailedAuthentications | None = None
 
     # -- management -----------------------------------------------------------------------------
 
@@ -291,61 +273,47 @@ class ApiKeys:
         key_id = uuid4()
         expires = expires_at.astimezone(UTC) if expires_at is not None else None
         hint = opaque.hint(secret)
-        async with begin_write(self._engine) as conn:
-            await conn.execute(
-                api_keys.insert().values(
-                    id=key_id,
-                    digest=opaque.digest(secret),
-                    hint=hint,
-                    name=name,
-                    user_id=user_id,
-                    org_id=org_id,
-                    scopes=list(scope_list),
-                    created_at=now,
-                    expires_at=expires,
-                )
+        row = {
+            "id": key_id,
+            "digest": opaque.digest(secret),
+            "hint": hint,
+            "name": name,
+            "user_id": user_id,
+            "org_id": org_id,
+            "scopes": list(scope_list),
+            "created_at": now,
+            "expires_at": expires,
+        }
+
+        def created(owner_org: str | None) -> AuditEvent:
+            return AuditEvent(
+                "apikey.created",
+                now,
+                actor=actor,
+                subject=user_id or owner_org,
+                detail={
+                    "key_id": str(key_id),
+                    "name": name,
+                    "hint": hint,
+                    "owner": "user" if user_id is not None else "org",
+                    "scopes": list(scope_list),
+                    "expires_at": expires.isoformat() if expires else None,
+                },
             )
-            if org_id is not None:
-                # After the insert, in the same transaction: on SQLite the insert has taken the
-                # write lock, so the organization cannot be deleted between this read and the
-                # commit (on PostgreSQL the row is share-locked); Organizations.delete therefore
-                # sees and revokes this key. A refusal rolls the insert back.
-                given, org_id = org_id, await _existing_org(conn, org_id)
-                if org_id != given:  # named by its slug: the key records the id
-                    await conn.execute(
-                        update(api_keys).where(api_keys.c.id == key_id).values(org_id=org_id)
-                    )
-            auth = ApiKeyAuth(
-                key_id=key_id,
-                name=name,
-                user_id=user_id,
-                org_id=org_id,
-                scopes=scope_list,
-                expires_at=expires,
-            )
-            await self._audit.record(
-                AuditEvent(
-                    "apikey.created",
-                    now,
-                    actor=actor,
-                    subject=user_id or org_id,
-                    detail={
-                        "key_id": str(auth.key_id),
-                        "name": name,
-                        "hint": hint,
-                        "owner": "user" if user_id is not None else "org",
-                        "scopes": list(scope_list),
-                        "expires_at": auth.expires_at.isoformat() if auth.expires_at else None,
-                    },
-                ),
-                conn,
-            )
+
+        org_id = await self._store.insert(row, created, _unknown_org)
+        auth = ApiKeyAuth(
+            key_id=key_id,
+            name=name,
+            user_id=user_id,
+            org_id=org_id,
+            scopes=scope_list,
+            expires_at=expires,
+        )
         return secret, auth
 
     async def get(self, key_id: UUID | str) -> ApiKeyInfo | None:
-        query = select(api_keys).where(api_keys.c.id == _key_id(key_id))
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._store.get(_key_id(key_id))
         return _info(row) if row is not None else None
 
     async def list(
@@ -356,24 +324,7 @@ class ApiKeys:
     ) -> builtins.list[ApiKeyInfo]:
         """Keys, oldest first, optionally of one user or org (its id or slug); revoked ones only
         when asked."""
-        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.name)
-        if user_id is not None:
-            query = query.where(api_keys.c.user_id == user_id)
-        if not include_revoked:
-            query = query.where(api_keys.c.revoked_at.is_(None))
-        async with self._engine.connect() as conn:
-            if org_id is not None:
-                owners = {org_id}
-                if "_" not in org_id:  # a slug: the keys record the organization's id
-                    found = (
-                        await conn.execute(
-                            select(organizations.c.id).where(organizations.c.slug == org_id)
-                        )
-                    ).first()
-                    if found is not None:
-                        owners.add(found.id)
-                query = query.where(api_keys.c.org_id.in_(sorted(owners)))
-            return [_info(r) for r in await conn.execute(query)]
+        return [_info(r) for r in await self._store.list(user_id, org_id, include_revoked)]
 
     async def revoke(self, key_id: UUID | str, *, actor: str | None = None) -> bool:
         """Revoke a key; this process refuses it at once, others within cache_refresh_seconds.
@@ -381,32 +332,17 @@ class ApiKeys:
         kid = _key_id(key_id)
         self._cache.revoked({kid})
         now = datetime.now(UTC)
-        async with begin_write(self._engine) as conn:
-            done = await conn.execute(
-                update(api_keys)
-                .where(api_keys.c.id == kid, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now)
+
+        def revoked(row: Any) -> AuditEvent:
+            return AuditEvent(
+                "apikey.revoked",
+                now,
+                actor=actor,
+                subject=row.user_id or row.org_id,
+                detail={"key_id": str(kid), "name": row.name, "hint": row.hint},
             )
-            if done.rowcount != 1:
-                return False
-            row = (
-                await conn.execute(
-                    select(
-                        api_keys.c.name, api_keys.c.hint, api_keys.c.user_id, api_keys.c.org_id
-                    ).where(api_keys.c.id == kid)
-                )
-            ).one()
-            await self._audit.record(
-                AuditEvent(
-                    "apikey.revoked",
-                    now,
-                    actor=actor,
-                    subject=row.user_id or row.org_id,
-                    detail={"key_id": str(kid), "name": row.name, "hint": row.hint},
-                ),
-                conn,
-            )
-        return True
+
+        return await self._store.revoke(kid, now, revoked)
 
     # -- verification ---------------------------------------------------------------------------
 
@@ -414,7 +350,7 @@ class ApiKeys:
         """The key ``secret`` is, or :class:`TokenError`. A cached key completes without I/O.
         A refusal counts against ``address`` (the caller's); an address that failed too often
         gets :class:`TooManyFailures` without its key being looked at."""
-        failures = self.failures
+        failures = self._failures
         if failures is None or address is None:
             return await self._verify(secret)
         keys = failures.api_key_keys(address)
@@ -443,18 +379,7 @@ class ApiKeys:
         return auth
 
     async def _read(self, digest: str) -> Found[ApiKeyAuth] | None:
-        query = select(
-            api_keys.c.id,
-            api_keys.c.digest,
-            api_keys.c.name,
-            api_keys.c.user_id,
-            api_keys.c.org_id,
-            api_keys.c.scopes,
-            api_keys.c.expires_at,
-            api_keys.c.revoked_at,
-        ).where(api_keys.c.digest == digest)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+        row = await self._store.by_digest(digest)
         if row is None:
             return None
         return Found(
@@ -462,12 +387,12 @@ class ApiKeys:
         )
 
     async def revoke_org_keys(
-        self, conn: AsyncConnection, org_id: str, *, now: datetime, actor: str | None = None
+        self, conn: Transaction, org_id: str, *, now: datetime, actor: str | None = None
     ) -> builtins.list[UUID]:
         """:func:`authward.store.api_keys.revoke_org_keys` in the caller's transaction
         (``Organizations.delete``), and refuse those keys in this process at once. Should the
         transaction roll back, call :meth:`forget_local_revocations` with the ids returned."""
-        ids = await revoke_org_keys(conn, org_id, now=now, actor=actor, audit=self._audit)
+        ids = await self._store.revoke_org_keys(conn, org_id, now, actor)
         if ids:
             # Synchronously, before the commit: a verification that read the row before the
             # UPDATE checks the local revocations after its read, and what it cached goes here.
@@ -485,29 +410,17 @@ class ApiKeys:
     # -- last_used_at ---------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write the recorded uses to ``last_used_at`` in one batch; returns how many keys."""
+        """Write the recorded uses to ``last_used_at`` in one batch; returns how many keys.
+        :class:`~authward.errors.StoreError` when the database cannot take them (they are kept
+        for the next flush)."""
         pending, self._pending_uses = self._pending_uses, {}
         self._flushed_at = self._clock()
         if not pending:
             return 0
-        statement = (
-            update(api_keys)
-            .where(
-                api_keys.c.id == bindparam("b_id"),
-                # Never move it backwards past a later use another process already wrote.
-                or_(
-                    api_keys.c.last_used_at.is_(None),
-                    api_keys.c.last_used_at < bindparam("b_at"),
-                ),
-            )
-            .values(last_used_at=bindparam("b_at"))
-        )
-        rows = [
-            {"b_id": kid, "b_at": datetime.fromtimestamp(at, UTC)} for kid, at in pending.items()
-        ]
         try:
-            async with begin_write(self._engine) as conn:
-                await conn.execute(statement, rows)
+            await self._store.record_uses(
+                {kid: datetime.fromtimestamp(at, UTC) for kid, at in pending.items()}
+            )
         except BaseException:
             # Keep the uses for the next flush (newer ones recorded meanwhile win).
             for kid, at in pending.items():
@@ -520,5 +433,5 @@ class ApiKeys:
         # Verification must not fail because bookkeeping could not be written.
         try:
             await self.flush()
-        except SQLAlchemyError as exc:
+        except StoreError as exc:
             log.warning("could not record API key use (will retry): %s", exc)
