@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["Authward"]
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,17 +27,21 @@ from authward.channel.from_runtime import authenticate_with, tokens_entry
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.connections.vault import ConnectionVault
-from authward.crypto.instance_key import instance_keys
-from authward.crypto.secretbox import SecretBox, key_id
+from authward.crypto.instance_key import InstanceKeys, instance_keys
+from authward.crypto.secretbox import SecretBox
 from authward.errors import ConfigError, SettingsError, TokenError
 from authward.identity.api_keys import ApiKeys
 from authward.identity.m2m_tokens import M2MTokens
 from authward.identity.machines import Machines
 from authward.identity.sessions import Sessions
 from authward.jobs.runtime import JobsRuntime
+from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications
+from authward.oauth.refresh_grant import RefreshPolicy
+from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
+from authward.oauth.token import TokenTarget
 from authward.orgs import Organizations
 from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
@@ -44,15 +49,17 @@ from authward.store import instance as instance_store
 from authward.store import migrate as migrations
 from authward.store.api_keys import ApiKeyStore
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.client_directory import ClientSecrets
 from authward.store.consents import ConsentStore
 from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, unusable, write_transaction
+from authward.store.grants import GrantStore
 from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
 from authward.store.m2m import M2MStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
-from authward.store.schema import instance, machine_users, oauth2_clients
+from authward.store.schema import machine_users, oauth2_clients
 from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
 from authward.store.type_records import Records
@@ -73,22 +80,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _open_secret_box(engine: AsyncEngine, settings: Settings) -> SecretBox:
-    """The instance key, checked against the one recorded when this store was created."""
-    async with write_transaction(engine) as conn:
-        row = (await conn.execute(select(instance.c.key_id))).first()
-        keys = instance_keys(settings, may_create=row is None)
-        ids = {key_id(k).hex() for k in keys.keys}
-        if row is None:
-            await conn.execute(
-                instance.insert().values(id=1, key_id=key_id(keys.keys[0]).hex(), created_at=_now())
-            )
-        elif row.key_id not in ids:
-            raise SettingsError(
-                f"the instance key ({keys.source}) is not the one this store's secrets were "
-                "sealed with: restore the original key file or AUTHWARD_SECRET_KEY"
-            )
-    return SecretBox(keys.keys)
+def _instance_keys(settings: Settings, may_create: bool) -> InstanceKeys:
+    return instance_keys(settings, may_create=may_create)
 
 
 async def _settle_issuer(engine: AsyncEngine, settings: Settings, *, record: bool) -> Settings:
@@ -152,6 +145,17 @@ class Authward:
             id_provider=config.auth.id_provider,
             cache_seconds=settings.cache_refresh_seconds,
         )
+        self.verifier = Verifier(
+            self._load_view,
+            issuer=self.issuer,
+            audience=self.audience,
+            leeway=settings.token_leeway_seconds,
+            refresh_seconds=settings.cache_refresh_seconds,
+            cache_size=settings.verified_token_cache_size,
+        )
+        grants = GrantStore(engine)
+        # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
+        revocation = GrantRevocation(grants, self.revocations, self.verifier)
         account_policy, ip_policy = login_policies(settings)
         self.users = Users(
             engine,
@@ -162,15 +166,14 @@ class Authward:
             claims_ttl_seconds=settings.cache_refresh_seconds,
             account_policy=account_policy,
             ip_policy=ip_policy,
+            end_grants=lambda user_id: revocation.revoke_grants(user_id, reason="user-disabled"),
         )
-        self.consents = ConsentStore(engine, audit=self.audit)
-        self.verifier = Verifier(
-            self._load_view,
-            issuer=self.issuer,
-            audience=self.audience,
-            leeway=settings.token_leeway_seconds,
-            refresh_seconds=settings.cache_refresh_seconds,
-            cache_size=settings.verified_token_cache_size,
+        self.consents = ConsentStore(
+            engine,
+            audit=self.audit,
+            end_grants=lambda user_id, client_id: revocation.revoke_grants(
+                user_id, client_id, reason="consent-revoked"
+            ),
         )
         self.dpop = DpopVerifier(
             DpopJtiStore(engine),
@@ -178,15 +181,33 @@ class Authward:
             require_nonce=settings.dpop_require_nonce,
         )
         # The token side of the authorization server (docs/authorization-server.md).
-        self.oauth = AuthorizationServer(self)
-        # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
-        self.users.on_disabled.append(
-            lambda user_id: self.oauth.revoke_grants(user_id, reason="user-disabled")
-        )
-        self.consents.on_revoked.append(
-            lambda user_id, client_id: self.oauth.revoke_grants(
-                user_id, client_id, reason="consent-revoked"
-            )
+        profile = config.auth.user_profile
+        self.oauth = AuthorizationServer(
+            target=TokenTarget(
+                issuer=self.issuer,
+                audience=self.audience,
+                default_access_lifetime=settings.default_access_token_lifetime_seconds,
+                machine_user_lifetime=settings.machine_user_token_lifetime_seconds,
+                refresh_defaults=RefreshPolicy(
+                    idle_seconds=settings.default_refresh_token_lifetime_seconds,
+                    absolute_seconds=settings.default_refresh_token_absolute_lifetime_seconds,
+                    grace_seconds=settings.default_refresh_token_rotation_grace_seconds,
+                ),
+            ),
+            profile_fields=tuple(profile.type.fields) if profile is not None else (),
+            grants=grants,
+            clients=ClientDirectory(
+                client_loader(ClientSecrets(engine, box), config.auth.oauth2_clients),
+                refresh_seconds=settings.cache_refresh_seconds,
+            ),
+            revocation=revocation,
+            verifier=self.verifier,
+            signer=self._signing_key,
+            id_token_signer=self._id_token_key,
+            users=self.users,
+            dpop=self.dpop,
+            audit=self.audit,
+            revoke_token=self.revoke_token,
         )
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         self.jobs = JobsRuntime(self)
@@ -216,7 +237,10 @@ class Authward:
                 await migrations.migrate(engine, config.db_types)
             else:
                 await migrations.require_current_schema(engine)
-            box = await _open_secret_box(engine, settings)
+            keys = await instance_store.checked_instance_keys(
+                engine, functools.partial(_instance_keys, settings)
+            )
+            box = SecretBox(keys.keys)
             settings = await _settle_issuer(engine, settings, record=record_issuer)
             self = cls(config, settings, engine, box)
             if sync:

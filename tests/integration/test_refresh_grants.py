@@ -363,7 +363,9 @@ async def test_a_grant_revocation_sees_a_rotation_that_commits_while_it_waits(
                     {**token._asdict(), "digest": successor, "created_at": now, "used_at": None}
                 )
             )
-            revoking = asyncio.create_task(aw.oauth.revoke_family(token.family_id, "test"))
+            revoking = asyncio.create_task(
+                aw.oauth.revocation.revoke_family(token.family_id, "test")
+            )
             await until_a_statement_waits_for_a_lock(aw)
             await commit.commit()
         await revoking

@@ -19,8 +19,10 @@ __all__ = [
     "Client",
     "ClientDirectory",
     "ClientLoader",
+    "ClientSource",
     "Presented",
     "authenticate",
+    "client_loader",
     "presented",
     "secret_digest",
 ]
@@ -29,14 +31,15 @@ import binascii
 import hashlib
 import hmac
 from base64 import b64decode
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import unquote_plus
 
-from authward.config.auth import IdTokenAlg
+from authward.config.auth import IdTokenAlg, OAuth2Client
 from authward.oauth.errors import InvalidClient, InvalidRequest
 from authward.refreshing import Refreshing
+from authward.store.client_directory import OpenedClient, OpenedMachineUser
 from authward.store.records import StoredMachineUser
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
@@ -68,6 +71,62 @@ class Client:
 
 
 ClientLoader = Callable[[], Awaitable[list[Client]]]
+
+
+class ClientSource(Protocol):
+    """Where clients are kept (:class:`authward.store.client_directory.ClientSecrets`)."""
+
+    async def load(self) -> tuple[Sequence[OpenedClient], Sequence[OpenedMachineUser]]: ...
+
+
+def _oauth2_client(opened: OpenedClient, spec: OAuth2Client | None) -> Client:
+    r = opened.row
+    return Client(
+        client_id=r.client_id,
+        name=r.name,
+        kind="oauth2_client",
+        secret_sha256=secret_digest(opened.secret),
+        public=spec.public if spec is not None else False,
+        grant_types=tuple(r.grant_types),
+        redirect_uris=tuple(r.redirect_uris),
+        access_token_lifetime_seconds=r.access_token_lifetime_seconds,
+        refresh_token_lifetime_seconds=r.refresh_token_lifetime_seconds,
+        refresh_token_absolute_lifetime_seconds=(
+            spec.refresh_token_absolute_lifetime_seconds if spec is not None else None
+        ),
+        refresh_token_rotation_grace_seconds=(
+            spec.refresh_token_rotation_grace_seconds if spec is not None else None
+        ),
+        require_dpop=r.require_dpop,
+        id_token_alg=spec.id_token_signed_response_alg if spec is not None else "RS256",
+    )
+
+
+def _machine_user(opened: OpenedMachineUser) -> Client:
+    user = opened.machine_user
+    return Client(
+        client_id=user.client_id,
+        name=user.name,
+        kind="machine_user",
+        secret_sha256=secret_digest(opened.secret),
+        grant_types=("client_credentials",),
+        machine_user=user,
+    )
+
+
+def client_loader(source: ClientSource, configured: Mapping[str, OAuth2Client]) -> ClientLoader:
+    """Every stored client. ``configured`` (the config's clients by name) gives what only the
+    config holds: which clients are public, their refresh grants' absolute lifetime and rotation
+    grace, and their ID tokens' algorithm."""
+
+    async def load() -> list[Client]:
+        clients, machine_users = await source.load()
+        return [
+            *(_oauth2_client(c, configured.get(c.row.name)) for c in clients),
+            *(_machine_user(m) for m in machine_users),
+        ]
+
+    return load
 
 
 class ClientDirectory:

@@ -14,25 +14,25 @@ from __future__ import annotations
 __all__ = ["AuthorizationServer"]
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from authward.config.auth import IdTokenAlg
 from authward.errors import TokenError
 from authward.oauth.clients import Client, ClientDirectory, authenticate
 from authward.oauth.errors import InvalidClient, InvalidRequest
+from authward.oauth.grant_handlers.base import ProofChecker, TokenTarget, UserDirectory
 from authward.oauth.grants import CODE_LIFETIME_SECONDS, CODE_PREFIX, CodeGrant, code_data
 from authward.oauth.introspection import INACTIVE, access_token_info, refresh_token_info
 from authward.oauth.metadata import server_metadata
-from authward.oauth.refresh_grant import RefreshPolicy
-from authward.oauth.token import REFRESH_PREFIX, TokenEndpoint, TokenRequest, TokenTarget
+from authward.oauth.ports import AuditLog, ClaimsVerifier, GrantStorePort
+from authward.oauth.revocation import GrantRevocation
+from authward.oauth.token import REFRESH_PREFIX, TokenEndpoint, TokenRequest
 from authward.store.audit import AuditEvent
-from authward.store.client_directory import load_clients
-from authward.store.grants import GrantRow, GrantStore, NewGrant
+from authward.store.grants import GrantRow, NewGrant
 from authward.tokens import opaque
-
-if TYPE_CHECKING:
-    from authward.runtime import Authward
+from authward.tokens.keys import SigningKey
 
 
 def _now() -> datetime:
@@ -40,43 +40,46 @@ def _now() -> datetime:
 
 
 class AuthorizationServer:
-    def __init__(self, aw: Authward) -> None:
-        self._aw = aw
-        settings = aw.settings
-        self.grants = GrantStore(aw.engine)
-        self.clients = ClientDirectory(
-            lambda: load_clients(aw.engine, aw.keys_box, aw.config.auth.oauth2_clients),
-            refresh_seconds=settings.cache_refresh_seconds,
-        )
+    def __init__(
+        self,
+        *,
+        target: TokenTarget,
+        profile_fields: Sequence[str],
+        grants: GrantStorePort,
+        clients: ClientDirectory,
+        revocation: GrantRevocation,
+        verifier: ClaimsVerifier,
+        signer: Callable[[], Awaitable[SigningKey]],
+        id_token_signer: Callable[[IdTokenAlg], Awaitable[SigningKey]],
+        users: UserDirectory,
+        dpop: ProofChecker,
+        audit: AuditLog,
+        revoke_token: Callable[[str], Awaitable[bool]],
+    ) -> None:
+        """``revoke_token`` puts an access token this issuer signed on the revocation list."""
+        self._issuer = target.issuer
+        self._profile_fields = tuple(profile_fields)
+        self.grants = grants
+        self.clients = clients
+        self.revocation = revocation
+        self._verifier = verifier
+        self._audit = audit
+        self._revoke_token = revoke_token
         self.tokens = TokenEndpoint(
-            target=TokenTarget(
-                issuer=aw.issuer,
-                audience=aw.audience,
-                default_access_lifetime=settings.default_access_token_lifetime_seconds,
-                machine_user_lifetime=settings.machine_user_token_lifetime_seconds,
-                refresh_defaults=RefreshPolicy(
-                    idle_seconds=settings.default_refresh_token_lifetime_seconds,
-                    absolute_seconds=settings.default_refresh_token_absolute_lifetime_seconds,
-                    grace_seconds=settings.default_refresh_token_rotation_grace_seconds,
-                ),
-            ),
-            clients=self.clients,
-            grants=self.grants,
-            signer=aw._signing_key,
-            id_token_signer=aw._id_token_key,
-            users=aw.users,
-            dpop=aw.dpop,
-            audit=aw.audit,
-            revoke_family=self.revoke_family,
-            revoke_access=self.revoke_access,
+            target=target,
+            clients=clients,
+            grants=grants,
+            signer=signer,
+            id_token_signer=id_token_signer,
+            users=users,
+            dpop=dpop,
+            audit=audit,
+            revoke_family=revocation.revoke_family,
+            revoke_access=revocation.revoke_access,
         )
 
     def metadata(self) -> dict[str, Any]:
-        profile = self._aw.config.auth.user_profile
-        return server_metadata(
-            self._aw.issuer,
-            profile_fields=profile.type.fields if profile is not None else (),
-        )
+        return server_metadata(self._issuer, profile_fields=self._profile_fields)
 
     async def issue_code(self, grant: CodeGrant) -> str:
         """An opaque, single-use authorization code for ``grant``, valid for a minute."""
@@ -98,28 +101,6 @@ class AuthorizationServer:
 
     async def token(self, request: TokenRequest) -> dict[str, Any]:
         return await self.tokens.handle(request)
-
-    async def revoke_grants(
-        self, user_id: str, client_id: str | None = None, *, reason: str
-    ) -> int:
-        """Revoke what ``user_id`` granted (to ``client_id``, or to every client): refresh tokens
-        and the access tokens issued from them. Returns how many grant families ended."""
-        families = await self.grants.live_families(user_id, _now(), client_id=client_id)
-        for family_id in families:
-            await self.revoke_family(family_id, reason)
-        return len(families)
-
-    async def revoke_family(self, family_id: str, reason: str) -> None:
-        """Revoke a code's family: its refresh tokens and every access token issued from it, at
-        once in this process and within the cache interval in the others."""
-        for jti, expires_at in await self.grants.revoke_family(family_id, _now()):
-            await self.revoke_access(jti, expires_at, reason)
-
-    async def revoke_access(self, jti: str, expires_at: datetime, reason: str) -> None:
-        """Put access token ``jti`` on the revocation list: refused at once in this process and
-        within the cache interval in the others."""
-        await self._aw.revocations.revoke(jti, expires_at=expires_at, now=_now(), reason=reason)
-        self._aw.verifier.note_revoked(jti)
 
     async def _refresh_row(self, token: str, client: Client) -> GrantRow | None:
         """The live refresh token ``token`` of ``client``, else ``None``."""
@@ -144,9 +125,9 @@ class AuthorizationServer:
             raise InvalidRequest("token is required")
         if token.startswith(REFRESH_PREFIX):
             row = await self._refresh_row(token, client)
-            return refresh_token_info(row, issuer=self._aw.issuer) if row else dict(INACTIVE)
+            return refresh_token_info(row, issuer=self._issuer) if row else dict(INACTIVE)
         try:
-            claims = await self._aw.verifier.verify_claims(token)
+            claims = await self._verifier.verify_claims(token)
         except TokenError:
             return dict(INACTIVE)
         return access_token_info(claims)
@@ -162,8 +143,8 @@ class AuthorizationServer:
         if token.startswith(REFRESH_PREFIX):
             row = await self._refresh_row(token, client)
             if row is not None:
-                await self.revoke_family(row.family_id, "revoked")
-                await self._aw.audit.record(
+                await self.revocation.revoke_family(row.family_id, "revoked")
+                await self._audit.record(
                     AuditEvent(
                         "token.revoked",
                         _now(),
@@ -175,8 +156,8 @@ class AuthorizationServer:
                 )
             return
         try:
-            claims = await self._aw.verifier.verify_claims(token)
+            claims = await self._verifier.verify_claims(token)
         except TokenError:
             return  # unknown, expired or already revoked: nothing left to do (§2.2)
         if claims["client_id"] == client.client_id:
-            await self._aw.revoke_token(token)
+            await self._revoke_token(token)

@@ -33,8 +33,7 @@ from authward.oauth.grant_handlers.base import (
     UserDirectory,
 )
 from authward.oauth.grant_handlers.issuance import ID_TOKEN_TYP, REFRESH_PREFIX, Issuance
-from authward.store.audit import AuditStore
-from authward.store.grants import GrantStore
+from authward.oauth.ports import AuditLog, GrantStorePort
 from authward.tokens.keys import SigningKey
 
 
@@ -44,12 +43,12 @@ class TokenEndpoint:
         *,
         target: TokenTarget,
         clients: ClientDirectory,
-        grants: GrantStore,
+        grants: GrantStorePort,
         signer: Callable[[], Awaitable[SigningKey]],
         id_token_signer: Callable[[IdTokenAlg], Awaitable[SigningKey]],
         users: UserDirectory,
         dpop: ProofChecker,
-        audit: AuditStore,
+        audit: AuditLog,
         revoke_family: Callable[[str, str], Awaitable[None]],
         revoke_access: Callable[[str, datetime, str], Awaitable[None]],
         handlers: Iterable[GrantHandlerFactory] = GRANT_HANDLERS,

@@ -39,12 +39,18 @@ def _consent(r: Row[Any]) -> Consent:
 class ConsentStore:
     """``Authward.consents``."""
 
-    def __init__(self, engine: AsyncEngine, *, audit: AuditStore) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        audit: AuditStore,
+        end_grants: Callable[[str, str], Awaitable[object]] | None = None,
+    ) -> None:
+        """``end_grants(user_id, client_id)`` revokes the tokens the client holds for the user
+        once the consent is revoked."""
         self._engine = engine
         self._audit = audit
-        #: Called with (user id, client id) once a consent is revoked (the runtime revokes the
-        #: tokens the client holds for the user).
-        self.on_revoked: list[Callable[[str, str], Awaitable[object]]] = []
+        self._end_grants = end_grants
 
     async def get(self, user_id: str, client_id: str) -> Consent | None:
         query = select(consents).where(
@@ -141,6 +147,6 @@ class ConsentStore:
                 ),
                 conn,
             )
-        for listener in self.on_revoked:
-            await listener(user_id, client_id)
+        if self._end_grants is not None:
+            await self._end_grants(user_id, client_id)
         return True

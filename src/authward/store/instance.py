@@ -3,13 +3,41 @@ that open the same store without ``AUTHWARD_ISSUER`` (decision 033)."""
 
 from __future__ import annotations
 
-__all__ = ["record_issuer", "recorded_issuer"]
+__all__ = ["checked_instance_keys", "record_issuer", "recorded_issuer"]
+
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from authward.store.engine import begin_write
+from authward.crypto.instance_key import InstanceKeys
+from authward.crypto.secretbox import key_id
+from authward.errors import SettingsError
+from authward.store.engine import begin_write, write_transaction
 from authward.store.schema import instance
+
+
+async def checked_instance_keys(
+    engine: AsyncEngine, load: Callable[[bool], InstanceKeys]
+) -> InstanceKeys:
+    """The instance keys (``load(may_create)``: a new key only for a new store), checked
+    against the one recorded when this store was created, which the first call records."""
+    async with write_transaction(engine) as conn:
+        row = (await conn.execute(select(instance.c.key_id))).first()
+        keys = load(row is None)
+        if row is None:
+            await conn.execute(
+                instance.insert().values(
+                    id=1, key_id=key_id(keys.keys[0]).hex(), created_at=datetime.now(UTC)
+                )
+            )
+        elif row.key_id not in {key_id(k).hex() for k in keys.keys}:
+            raise SettingsError(
+                f"the instance key ({keys.source}) is not the one this store's secrets were "
+                "sealed with: restore the original key file or AUTHWARD_SECRET_KEY"
+            )
+    return keys
 
 
 async def recorded_issuer(engine: AsyncEngine) -> str | None:

@@ -184,7 +184,10 @@ class Users:
         ip_policy: ThrottlePolicy = IP_POLICY,
         clock: Callable[[], datetime] = _now,
         claims_ttl_seconds: float = 2.0,
+        end_grants: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
+        """``end_grants(user_id)`` revokes what a user granted once it is disabled (as Keycloak
+        does for offline tokens)."""
         self._engine = engine
         # Claims are read on every userinfo call: kept for as long as the runtime's other views
         # (settings.cache_refresh_seconds), so another process's change shows within that time.
@@ -193,8 +196,7 @@ class Users:
         self._claims_loading: dict[str, asyncio.Future[UserClaims | None]] = {}
         # Bumped by every local change to a user, so a load that raced with it is not cached.
         self._claims_epoch = 0
-        #: Called with the user id once a user is disabled (the runtime revokes its grants).
-        self.on_disabled: builtins.list[Callable[[str], Awaitable[object]]] = []
+        self._end_grants = end_grants
         self._profile = config.auth.user_profile
         self._records = Records(self._profile.type, engine) if self._profile is not None else None
         self._audit = audit
@@ -312,8 +314,8 @@ class Users:
         """Refuse the user's sign-ins, end its browser sessions and revoke its grants at once."""
         account = await self._set_disabled(username, True, actor)
         await self._sessions.revoke_all(account.id, actor=actor)
-        for listener in self.on_disabled:
-            await listener(account.id)
+        if self._end_grants is not None:
+            await self._end_grants(account.id)
         return account
 
     async def enable(self, username: str, *, actor: str | None = None) -> UserAccount:

@@ -31,9 +31,10 @@ from authward.oauth.grant_handlers.base import (
     UserDirectory,
 )
 from authward.oauth.id_token import IdTokenInput, id_token_claims, scoped_claims
+from authward.oauth.ports import AuditLog, GrantStorePort
 from authward.oauth.scopes import OFFLINE_ACCESS, OPENID
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.grants import GrantRow, GrantStore, NewGrant
+from authward.store.audit import AuditEvent
+from authward.store.grants import GrantRow, NewGrant
 from authward.store.records import StoredMachineUser
 from authward.tokens import opaque
 from authward.tokens.access_token import AccessTokenClaims, sign_access_token
@@ -106,12 +107,12 @@ class Issuance:
         self,
         *,
         target: TokenTarget,
-        grants: GrantStore,
+        grants: GrantStorePort,
         signer: Callable[[], Awaitable[SigningKey]],
         id_token_signer: Callable[[IdTokenAlg], Awaitable[SigningKey]],
         users: UserDirectory,
         dpop: ProofChecker,
-        audit: AuditStore,
+        audit: AuditLog,
         revoke_family: Callable[[str, str], Awaitable[None]],
         revoke_access: Callable[[str, datetime, str], Awaitable[None]],
     ) -> None:
