@@ -42,7 +42,7 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
     ├── FormError                       server.forms: invalid_form; an unreadable form (400)
     ├── NotFound                        server.management: 404 not_found
     ├── UserError / LoginError          users.errors: the tree drawn there
-    ├── OrganizationError               orgs: organization_error
+    ├── OrganizationError               identity.orgs: organization_error
     │   ├── OrganizationNotFound        not_found
     │   └── OrganizationConflict        conflict
     ├── ConnectionsError                connections.errors: connection_error

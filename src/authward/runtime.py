@@ -33,6 +33,7 @@ from authward.errors import ConfigError, SettingsError, TokenError
 from authward.identity.api_keys import ApiKeys
 from authward.identity.m2m_tokens import M2MTokens
 from authward.identity.machines import Machines
+from authward.identity.orgs import Organizations
 from authward.identity.sessions import Sessions
 from authward.jobs.runtime import JobsRuntime
 from authward.oauth.clients import ClientDirectory, client_loader
@@ -42,7 +43,6 @@ from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
 from authward.oauth.token import TokenTarget
-from authward.orgs import Organizations
 from authward.principal import Principal
 from authward.settings import Settings, SigningAlg, load_settings
 from authward.store import instance as instance_store
@@ -57,6 +57,7 @@ from authward.store.engine import check_connection, create_engine, unusable, wri
 from authward.store.grants import GrantStore
 from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
 from authward.store.m2m import M2MStore
+from authward.store.orgs import OrgStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
 from authward.store.schema import machine_users, oauth2_clients
@@ -113,7 +114,7 @@ class Authward:
             failures=self.failed_authentications,
         )
         self.organizations = Organizations(
-            engine, config.auth.organization_roles, audit=self.audit, api_keys=self.api_keys
+            OrgStore(engine, self.audit), config.auth.organization_roles, api_keys=self.api_keys
         )
         m2m_store = M2MStore(engine, self.audit)
         self.machines = Machines(m2m_store, refresh_seconds=settings.cache_refresh_seconds)

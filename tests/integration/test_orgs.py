@@ -4,7 +4,7 @@ permissions from the config, audit events; deleting an organization revokes its 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from authward import define_auth, define_config
 from authward.config import Config
 from authward.errors import ConfigError, TokenError
-from authward.orgs import (
+from authward.identity.org_ports import OrgStorePort
+from authward.identity.orgs import (
     MemberRole,
     OrganizationConflict,
     OrganizationError,
@@ -20,6 +21,7 @@ from authward.orgs import (
     Organizations,
 )
 from authward.runtime import Authward
+from authward.store.orgs import KeyRevoker, OrgStore
 from authward.store.schema import memberships
 from tests.conftest import SettingsFactory
 
@@ -245,23 +247,34 @@ async def test_deleting_an_organization_revokes_its_api_keys_at_once(
             await aw.api_keys.create("late", org_id=name)
 
 
-async def test_a_deletion_that_rolls_back_keeps_the_keys(
-    aw: Authward, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class FailingAtTheEnd:
+    """The real store, but its deletion fails as it records ``org.deleted``: after the keys were
+    revoked in the transaction (and refused in this process)."""
+
+    def __init__(self, store: OrgStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def delete(self, org: str, revoke_keys: KeyRevoker, event: Any) -> Any:
+        def failing(*args: Any) -> Any:
+            raise RuntimeError("the store went away")
+
+        return await self._store.delete(org, revoke_keys, failing)
+
+
+async def test_a_deletion_that_rolls_back_keeps_the_keys(aw: Authward) -> None:
     acme = await aw.organizations.create("acme", "Acme")
     secret, _ = await aw.api_keys.create("ci", org_id=acme.id)
     await aw.api_keys.verify(secret)
-    record = Organizations._record
-
-    async def failing(self: Organizations, conn: Any, kind: str, *args: Any) -> None:
-        if kind == "org.deleted":
-            raise RuntimeError("the store went away")
-        await record(self, conn, kind, *args)
-
-    monkeypatch.setattr(Organizations, "_record", failing)
+    failing = Organizations(
+        cast(OrgStorePort, FailingAtTheEnd(OrgStore(aw.engine, aw.audit))),
+        aw.organizations.roles,
+        api_keys=aw.api_keys,
+    )
     with pytest.raises(RuntimeError):
-        await aw.organizations.delete("acme")
-    monkeypatch.undo()
+        await failing.delete("acme")
 
     assert await aw.organizations.get("acme") == acme
     assert (await aw.api_keys.verify(secret)).org_id == acme.id

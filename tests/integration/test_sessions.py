@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from authward.channel import AuthMiddleware, authenticate_request, authward_tokens
 from authward.errors import ConfigError, TokenError
+from authward.identity.orgs import OrganizationError
 from authward.identity.sessions import SessionAuth
-from authward.orgs import OrganizationError
 from authward.principal import Principal
 from authward.runtime import Authward
 from authward.server.session_routes import session_routes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from collections import Counter
 
-from authward.orgs import random_id
+from authward.identity.orgs import random_id
 
 BASE62 = set(string.digits + string.ascii_letters)
 

@@ -19,7 +19,7 @@ from authward.cli.common import (
     run,
 )
 from authward.cli.common import table as make_table
-from authward.orgs import Membership, Organization
+from authward.identity.orgs import Membership, Organization
 
 app = typer.Typer(
     help="Organizations and their members (roles come from define_auth(organization_roles=...)).",

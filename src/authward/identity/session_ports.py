@@ -1,6 +1,6 @@
 """The ports the sessions service declares: where sessions are kept, and what it needs of
 organizations. :class:`authward.store.sessions.SessionStore` and
-:class:`authward.orgs.Organizations` implement them."""
+:class:`authward.identity.orgs.Organizations` implement them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from authward.orgs import MemberRole, Organization
+    from authward.identity.orgs import MemberRole, Organization
     from authward.store.audit import AuditEvent
     from authward.store.direct import Rows
     from authward.store.records import StoredKey
@@ -62,7 +62,7 @@ class SessionStorePort(Protocol):
 
 
 class OrganizationDirectory(Protocol):
-    """What sessions need of organizations (:class:`authward.orgs.Organizations`)."""
+    """What sessions need of organizations (:class:`authward.identity.orgs.Organizations`)."""
 
     def permissions_of(self, role: str) -> tuple[str, ...]: ...
     async def get(self, org: str) -> Organization | None: ...

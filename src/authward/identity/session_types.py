@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from authward.errors import ConfigError, TokenError
-from authward.orgs import random_id
+from authward.identity.orgs import random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
 from authward.tokens.jws_verify import VerifyKey
 from authward.tokens.session_token import RESERVED_CLAIMS

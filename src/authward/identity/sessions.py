@@ -54,6 +54,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from authward.errors import ConfigError, TokenError
+from authward.identity.orgs import OrganizationError, random_id
 from authward.identity.session_ports import OrganizationDirectory, SessionStorePort
 from authward.identity.session_types import (
     _MAX_ID,
@@ -80,7 +81,6 @@ from authward.identity.session_types import (
     _session_claims,
     _State,
 )
-from authward.orgs import OrganizationError, random_id
 from authward.principal import Principal
 from authward.store.audit import AuditEvent
 from authward.tokens import opaque

@@ -29,14 +29,14 @@ from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
 from authward.channel.fastapi import require
 from authward.errors import AuthwardError, ConfigError, Forbidden
 from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
-from authward.identity.sessions import SessionInfo
-from authward.orgs import (
+from authward.identity.orgs import (
     Membership,
     Organization,
     OrganizationConflict,
     OrganizationError,
     OrganizationNotFound,
 )
+from authward.identity.sessions import SessionInfo
 from authward.principal import Principal
 from authward.runtime import Authward
 from authward.server.api_inputs import BodyText, PathText, QueryText

@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from authward.errors import TokenError
+from authward.identity.orgs import OrganizationError
 from authward.identity.session_types import SECRET_COOKIE, SESSION_COOKIE, MintedToken, SessionInfo
-from authward.orgs import OrganizationError
 
 
 class SessionMinting(Protocol):

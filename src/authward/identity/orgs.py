@@ -11,8 +11,10 @@ always has one). Every change writes an audit event in the same transaction: ``o
 ``org.deleted``, ``org.member_added``, ``org.member_role_changed``, ``org.member_removed``.
 
 Deleting an organization also revokes its API keys, in the same transaction (an
-``apikey.revoked`` event each); with the runtime's :class:`~authward.identity.api_keys.ApiKeys`
-wired in (as :class:`~authward.runtime.Authward` does) this process refuses them at once.
+``apikey.revoked`` event each), and this process refuses them at once.
+
+The SQL lives in :class:`authward.store.orgs.OrgStore`, behind
+:class:`~authward.identity.org_ports.OrgStorePort`.
 """
 
 from __future__ import annotations
@@ -35,21 +37,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from uuid import UUID
 
 from authward.errors import AuthwardError, ConfigError
-from authward.store.api_keys import revoke_org_keys
-from authward.store.audit import AuditEvent, AuditStore
-from authward.store.engine import begin_write
-from authward.store.schema import memberships, organizations
+from authward.identity.org_ports import OrgKeyRevocation, OrgStorePort
+from authward.store.audit import AuditEvent
 
 if TYPE_CHECKING:
-    from uuid import UUID
-
-    from authward.identity.api_keys import ApiKeys
+    from authward.store.api_keys import Transaction
 
 ORG_ID_PREFIX = "org_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -125,6 +120,11 @@ def _org(row: Any) -> Organization:
     )
 
 
+def _key(org: str) -> str | None:
+    """``org`` as the store looks it up; None when it cannot name an organization."""
+    return org if isinstance(org, str) and org else None
+
+
 def _slug(slug: str) -> str:
     if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         raise ConfigError(
@@ -163,15 +163,13 @@ class Organizations:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        store: OrgStorePort,
         roles: Mapping[str, tuple[str, ...]],
         *,
-        audit: AuditStore | None = None,
-        api_keys: ApiKeys | None = None,
+        api_keys: OrgKeyRevocation,
     ) -> None:
-        self._engine = engine
+        self._store = store
         self._roles = roles
-        self._audit = audit or AuditStore(engine)
         #: Revokes the keys of a deleted organization so that this process refuses them at once.
         self._api_keys = api_keys
 
@@ -202,80 +200,51 @@ class Organizations:
         slug, name = _slug(slug), _name(name)
         now = datetime.now(UTC)
         org = Organization(random_id(ORG_ID_PREFIX), slug, name, now, now)
-        try:
-            async with begin_write(self._engine) as conn:
-                if await self._find(conn, slug) is not None:
-                    raise OrganizationConflict(f"an organization with slug {slug!r} already exists")
-                await conn.execute(
-                    organizations.insert().values(
-                        id=org.id, slug=slug, name=name, created_at=now, updated_at=now
-                    )
-                )
-                await self._record(
-                    conn, "org.created", now, actor, None, org, {"slug": slug, "name": name}
-                )
-        except IntegrityError:
-            # Two creators raced for the slug: the unique index decided.
-            raise OrganizationConflict(
-                f"an organization with slug {slug!r} already exists"
-            ) from None
+        row = {"id": org.id, "slug": slug, "name": name, "created_at": now, "updated_at": now}
+        event = _event("org.created", now, actor, None, org, {"slug": slug, "name": name})
+        if not await self._store.insert(row, event):
+            raise OrganizationConflict(f"an organization with slug {slug!r} already exists")
         return org
 
     async def get(self, org: str) -> Organization | None:
         """The organization with this id or slug."""
-        async with self._engine.connect() as conn:
-            return await self._find(conn, org)
+        key = _key(org)
+        row = await self._store.find(key) if key is not None else None
+        return _org(row) if row is not None else None
 
     async def list(self) -> builtins.list[Organization]:
         """Every organization, by slug."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(organizations).order_by(organizations.c.slug))
-            return [_org(r) for r in rows]
+        return [_org(r) for r in await self._store.list()]
 
     async def delete(self, org: str, *, actor: str | None = None) -> bool:
         """Delete an organization and its memberships, and revoke its API keys, in one
         transaction. False when there is none."""
+        key = _key(org)
+        if key is None:
+            return False
         now = datetime.now(UTC)
         revoked: builtins.list[UUID] = []
+
+        async def revoke_keys(conn: Transaction, org_id: str) -> builtins.list[UUID]:
+            revoked.extend(await self._api_keys.revoke_org_keys(conn, org_id, now=now, actor=actor))
+            return revoked
+
+        def deleted(found: Any, memberships_removed: int, keys_revoked: int) -> AuditEvent:
+            detail = {
+                "slug": found.slug,
+                "memberships_removed": memberships_removed,
+                "api_keys_revoked": keys_revoked,
+            }
+            return _event("org.deleted", now, actor, None, found, detail)
+
         try:
-            async with begin_write(self._engine) as conn:
-                found = await self._find(conn, org)
-                if found is None:
-                    return False
-                removed = await conn.execute(
-                    delete(memberships).where(memberships.c.org_id == found.id)
-                )
-                # The organization's row goes first: a key being created for it concurrently
-                # holds a share lock on that row (PostgreSQL), so its key is either committed
-                # before the revocation below reads the keys, or refused for want of the row.
-                await conn.execute(delete(organizations).where(organizations.c.id == found.id))
-                if self._api_keys is not None:
-                    revoked = await self._api_keys.revoke_org_keys(
-                        conn, found.id, now=now, actor=actor
-                    )
-                else:
-                    revoked = await revoke_org_keys(
-                        conn, found.id, now=now, actor=actor, audit=self._audit
-                    )
-                await self._record(
-                    conn,
-                    "org.deleted",
-                    now,
-                    actor,
-                    None,
-                    found,
-                    {
-                        "slug": found.slug,
-                        "memberships_removed": removed.rowcount,
-                        "api_keys_revoked": len(revoked),
-                    },
-                )
+            found = await self._store.delete(key, revoke_keys, deleted)
         except BaseException:
             # Rolled back: the keys are still active in the store, so stop refusing them here.
-            if revoked and self._api_keys is not None:
+            if revoked:
                 self._api_keys.forget_local_revocations(revoked)
             raise
-        return True
+        return found is not None
 
     # -- members --------------------------------------------------------------------------------
 
@@ -284,27 +253,18 @@ class Organizations:
     ) -> Membership:
         user_id, role = _user(user_id), self._role(role)
         now = datetime.now(UTC)
-        try:
-            async with begin_write(self._engine) as conn:
-                found = await self._require(conn, org)
-                if await self._role_of(conn, found.id, user_id) is not None:
-                    raise OrganizationConflict(
-                        f"{user_id!r} is already a member of {found.slug!r} (use set_role)"
-                    )
-                await conn.execute(
-                    memberships.insert().values(
-                        org_id=found.id,
-                        user_id=user_id,
-                        role=role,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                await self._record(
-                    conn, "org.member_added", now, actor, user_id, found, {"role": role}
-                )
-        except IntegrityError:
-            raise OrganizationConflict(f"{user_id!r} is already a member of {org!r}") from None
+        row = {"user_id": user_id, "role": role, "created_at": now, "updated_at": now}
+        found, added = await self._store.add_member(
+            self._require(org),
+            row,
+            lambda found: _event("org.member_added", now, actor, user_id, found, {"role": role}),
+        )
+        if found is None:
+            raise _not_found(org)
+        if not added:
+            raise OrganizationConflict(
+                f"{user_id!r} is already a member of {found.slug!r} (use set_role)"
+            )
         return Membership(found.id, found.slug, user_id, role, self.permissions_of(role), now, now)
 
     async def set_role(
@@ -312,32 +272,16 @@ class Organizations:
     ) -> Membership:
         user_id, role = _user(user_id), self._role(role)
         now = datetime.now(UTC)
-        async with begin_write(self._engine) as conn:
-            found = await self._require(conn, org)
-            row = (
-                await conn.execute(
-                    select(memberships).where(
-                        memberships.c.org_id == found.id, memberships.c.user_id == user_id
-                    )
-                )
-            ).first()
-            if row is None:
-                raise OrganizationNotFound(f"{user_id!r} is not a member of {found.slug!r}")
-            if row.role != role:
-                await conn.execute(
-                    update(memberships)
-                    .where(memberships.c.org_id == found.id, memberships.c.user_id == user_id)
-                    .values(role=role, updated_at=now)
-                )
-                await self._record(
-                    conn,
-                    "org.member_role_changed",
-                    now,
-                    actor,
-                    user_id,
-                    found,
-                    {"from": row.role, "to": role},
-                )
+
+        def changed(found: Any, former: str) -> AuditEvent:
+            detail = {"from": former, "to": role}
+            return _event("org.member_role_changed", now, actor, user_id, found, detail)
+
+        found, row = await self._store.set_role(self._require(org), user_id, role, now, changed)
+        if found is None:
+            raise _not_found(org)
+        if row is None:
+            raise OrganizationNotFound(f"{user_id!r} is not a member of {found.slug!r}")
         updated = now if row.role != role else row.updated_at
         return Membership(
             found.id, found.slug, user_id, role, self.permissions_of(role), row.created_at, updated
@@ -346,51 +290,33 @@ class Organizations:
     async def remove_member(self, org: str, user_id: str, *, actor: str | None = None) -> bool:
         """False when the user was not a member. Raises when there is no such organization."""
         now = datetime.now(UTC)
-        async with begin_write(self._engine) as conn:
-            found = await self._require(conn, org)
-            role = await self._role_of(conn, found.id, user_id)
-            if role is None:
-                return False
-            await conn.execute(
-                delete(memberships).where(
-                    memberships.c.org_id == found.id, memberships.c.user_id == user_id
-                )
-            )
-            await self._record(
-                conn, "org.member_removed", now, actor, user_id, found, {"role": role}
-            )
-        return True
+        found, role = await self._store.remove_member(
+            self._require(org),
+            user_id,
+            lambda found, role: _event(
+                "org.member_removed", now, actor, user_id, found, {"role": role}
+            ),
+        )
+        if found is None:
+            raise _not_found(org)
+        return role is not None
 
     async def members(self, org: str) -> builtins.list[Membership]:
         """The members of an organization, by user id. Raises when there is no such organization."""
-        async with self._engine.connect() as conn:
-            found = await self._require(conn, org)
-            rows = await conn.execute(
-                select(memberships)
-                .where(memberships.c.org_id == found.id)
-                .order_by(memberships.c.user_id)
-            )
-            return [self._membership(r, found.slug) for r in rows]
+        found, rows = await self._store.members(self._require(org))
+        if found is None:
+            raise _not_found(org)
+        return [self._membership(r, found.slug) for r in rows]
 
     async def memberships_of(self, user_id: str) -> builtins.list[Membership]:
         """Every organization the user belongs to, by slug."""
-        query = (
-            select(memberships, organizations.c.slug)
-            .join(organizations, organizations.c.id == memberships.c.org_id)
-            .where(memberships.c.user_id == user_id)
-            .order_by(organizations.c.slug)
-        )
-        async with self._engine.connect() as conn:
-            return [self._membership(r, r.slug) for r in await conn.execute(query)]
+        return [self._membership(r, r.slug) for r in await self._store.memberships_of(user_id)]
 
     async def member(self, org: str, user_id: str) -> MemberRole | None:
         """The user's role in the organization and its permissions; None when not a member
         (or there is no such organization)."""
-        async with self._engine.connect() as conn:
-            found = await self._find(conn, org)
-            if found is None:
-                return None
-            role = await self._role_of(conn, found.id, user_id)
+        key = _key(org)
+        role = await self._store.role_of(key, user_id) if key is not None else None
         return MemberRole(role, self.permissions_of(role)) if role is not None else None
 
     # -- helpers --------------------------------------------------------------------------------
@@ -407,47 +333,30 @@ class Organizations:
         )
 
     @staticmethod
-    async def _find(conn: AsyncConnection, org: str) -> Organization | None:
-        if not isinstance(org, str) or not org:
-            return None
-        column = organizations.c.id if "_" in org else organizations.c.slug
-        row = (await conn.execute(select(organizations).where(column == org))).first()
-        return _org(row) if row is not None else None
+    def _require(org: str) -> str:
+        key = _key(org)
+        if key is None:
+            raise _not_found(org)
+        return key
 
-    async def _require(self, conn: AsyncConnection, org: str) -> Organization:
-        found = await self._find(conn, org)
-        if found is None:
-            raise OrganizationNotFound(f"no organization {org!r} (give its id or its slug)")
-        return found
 
-    @staticmethod
-    async def _role_of(conn: AsyncConnection, org_id: str, user_id: str) -> str | None:
-        row = (
-            await conn.execute(
-                select(memberships.c.role).where(
-                    memberships.c.org_id == org_id, memberships.c.user_id == user_id
-                )
-            )
-        ).first()
-        return str(row.role) if row is not None else None
+def _not_found(org: str) -> OrganizationNotFound:
+    return OrganizationNotFound(f"no organization {org!r} (give its id or its slug)")
 
-    async def _record(
-        self,
-        conn: AsyncConnection,
-        kind: str,
-        at: datetime,
-        actor: str | None,
-        user_id: str | None,
-        org: Organization,
-        detail: Mapping[str, Any],
-    ) -> None:
-        await self._audit.record(
-            AuditEvent(
-                kind,
-                at,
-                actor=actor,
-                subject=user_id or org.id,
-                detail={"org_id": org.id, **({"user_id": user_id} if user_id else {}), **detail},
-            ),
-            conn,
-        )
+
+def _event(
+    kind: str,
+    at: datetime,
+    actor: str | None,
+    user_id: str | None,
+    org: Any,
+    detail: Mapping[str, Any],
+) -> AuditEvent:
+    """``org`` is an :class:`Organization` or its row."""
+    return AuditEvent(
+        kind,
+        at,
+        actor=actor,
+        subject=user_id or org.id,
+        detail={"org_id": org.id, **({"user_id": user_id} if user_id else {}), **detail},
+    )
