@@ -22,8 +22,8 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
     │                                   use_dpop_nonce / invalid_token, ``DPoP`` challenge
     ├── Forbidden                       403 insufficient_scope; ``missing`` lists each requirement
     ├── AuthChainFailure                channel.chain: 500; an entry failed (already logged)
-    ├── IssuerUnavailable               channel.oidc: issuer_unavailable (500 via the chain)
-    │   (_BadResponse                   channel.oidc: private, becomes an IssuerUnavailable)
+    ├── IssuerUnavailable               oauth.issuer_keys: issuer_unavailable (500 via the chain)
+    │   (_BadResponse                   oauth.issuer_keys: private, becomes an IssuerUnavailable)
     ├── OAuthError                      oauth.errors: RFC 6749 ``code``, 400 unless below
     │   ├── InvalidRequest              invalid_request
     │   │   └── (_TooLarge              server.oauth_routes: private, 413)

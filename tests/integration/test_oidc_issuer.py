@@ -47,6 +47,7 @@ from tests.peers import PEER_DIR, REQUIRE_SERVICES, free_port, node_peer_problem
 from tests.respellings import RESPELLINGS, with_dash_or_underscore
 
 oidc_module = importlib.import_module("authward.channel.oidc")
+keys_module = importlib.import_module("authward.oauth.issuer_keys")
 
 AUDIENCE = "https://api.authward.test"
 CLIENT_ID = "authward-test-client"
@@ -214,7 +215,7 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The JWKS cache's clock, so that tests step over intervals instead of sleeping."""
     fake = FakeClock()
-    monkeypatch.setattr(oidc_module, "_monotonic", fake)
+    monkeypatch.setattr(keys_module, "_monotonic", fake)
     return fake
 
 
@@ -513,7 +514,7 @@ async def test_the_jwks_is_refreshed_and_a_failed_refresh_keeps_the_keys(
 
     transport.fail = True
     clock.now += 300
-    with caplog.at_level(logging.WARNING, "authward.channel.oidc"):
+    with caplog.at_level(logging.WARNING, "authward.oauth.issuer_keys"):
         assert (await call(entry, token)).status_code == 200  # stale keys still verify
     assert "keeping the keys fetched before" in caplog.text
     attempts = len(transport.paths)
@@ -664,7 +665,7 @@ async def test_a_small_rsa_key_is_never_used(
 ) -> None:
     issuer, http = local
     token = issuer.token(key=issuer.small)
-    with caplog.at_level(logging.WARNING, "authward.channel.oidc"):
+    with caplog.at_level(logging.WARNING, "authward.oauth.issuer_keys"):
         response = await call(oidc(LOCAL, audience=AUDIENCE, http=http), token)
     assert_refused(response, "token's signing key is not accepted")
     assert "RSA key of 1024 bits" in caplog.text

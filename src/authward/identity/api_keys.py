@@ -49,9 +49,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from uuid import UUID, uuid4
 
-from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, StoreError, TokenError, TooManyFailures
 from authward.identity.api_key_ports import ApiKeyStorePort, FailureLimiter
+from authward.identity.secret_cache import Found, Refusals, SecretCache
 from authward.principal import BuildsPrincipal, Principal
 from authward.store.audit import AuditEvent
 from authward.tokens import opaque

@@ -44,10 +44,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, TokenError
 from authward.identity.m2m_ports import M2MTokenStorePort, MachineDirectory
 from authward.identity.machines import checked_scopes
+from authward.identity.secret_cache import Found, Refusals, SecretCache
 from authward.principal import BuildsPrincipal, Principal
 from authward.store.audit import AuditEvent
 from authward.tokens import opaque

@@ -40,9 +40,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import uuid4
 
-from authward.channel.secret_cache import Found, Refusals, SecretCache
 from authward.errors import ConfigError, TokenError
 from authward.identity.m2m_ports import MachineStorePort
+from authward.identity.secret_cache import Found, Refusals, SecretCache
 from authward.store.audit import AuditEvent
 from authward.tokens import opaque
 

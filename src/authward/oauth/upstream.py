@@ -10,9 +10,10 @@ The authorization code flow of OIDC Core §3.1 with the defences of RFC 9700: PK
 ``state`` (compared in constant time) against login CSRF, ``nonce`` against ID-token injection,
 and the ``iss`` authorization response parameter (RFC 9207) against mix-up when the provider
 advertises it. The ID token is checked as OIDC Core §3.1.3.7 says: the signature with the
-provider's JWKS (the cache of ``channel/oidc.py``, an asymmetric-algorithm allow-list), ``iss``,
-``aud`` containing our client id, ``azp``, ``exp`` / ``iat`` / ``nbf`` (when present) with leeway,
-and ``nonce``; a token that is not three segments of canonical base64url is refused.
+provider's JWKS (``oauth/issuer_keys.py``, shared with ``channel/oidc.py``; an
+asymmetric-algorithm allow-list), ``iss``, ``aud`` containing our client id, ``azp``, ``exp`` /
+``iat`` / ``nbf`` (when present) with leeway, and ``nonce``; a token that is not three segments
+of canonical base64url is refused.
 
 Every refusal is an :class:`UpstreamError` with a stable ``reason`` (for audit and logs) and a
 message for the person signing in; neither carries a code, token or secret.
@@ -46,9 +47,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from authward.channel.oidc import IssuerUnavailable, _IssuerKeys
 from authward.config.idp import IdProvider
 from authward.errors import AuthwardError, TokenError, UnauthenticatedError
+from authward.oauth.issuer_keys import IssuerKeys, IssuerUnavailable
 from authward.tokens.jws_verify import parse_compact, verify_compact
 
 #: How long a started sign-in may take at the provider.
@@ -232,7 +233,7 @@ class Upstream:
         self._clock = clock
         self._metadata: ProviderMetadata | None = None
         self._metadata_at = float("-inf")
-        self._keys = _IssuerKeys(
+        self._keys = IssuerKeys(
             provider.issuer,
             algorithms=frozenset(provider.algorithms),
             refresh_seconds=300,

@@ -8,9 +8,9 @@ header's ``alg`` to be the one that key is registered for (no algorithm confusio
 ``none``, never HMAC), check the signature, decode the payload. See
 docs/decisions/002-signing-keys-and-tokens.md.
 
-Our own keys are Ed25519 and ES256. Keys of external OpenID providers (``channel/oidc.py``, docs/
-decisions/007) may also be RSA (RS256/384/512, PS256/384/512, at least 2048 bits) or ECDSA on
-P-384 / P-521; each :class:`VerifyKey` is still bound to exactly one algorithm.
+Our own keys are Ed25519 and ES256. Keys of external OpenID providers (``oauth/issuer_keys.py``,
+docs/decisions/007) may also be RSA (RS256/384/512, PS256/384/512, at least 2048 bits) or ECDSA
+on P-384 / P-521; each :class:`VerifyKey` is still bound to exactly one algorithm.
 """
 
 from __future__ import annotations
