@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
@@ -51,30 +50,25 @@ from authward.store.api_keys import ApiKeyStore
 from authward.store.audit import AuditEvent, AuditStore
 from authward.store.client_directory import ClientSecrets
 from authward.store.consents import ConsentStore
-from authward.store.direct import all_rows
 from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, unusable, write_transaction
 from authward.store.grants import GrantStore
-from authward.store.keys import CURRENT_KEYS, PUBLISHED_KEYS, OpenedKey, SigningKeyStore
+from authward.store.keys import OpenedKey, SigningKeyStore
 from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
 from authward.store.principals import ClientStore, MachineUserStore
-from authward.store.revocations import LIVE_REVOCATIONS, RevocationStore
-from authward.store.schema import machine_users, oauth2_clients
+from authward.store.revocations import RevocationStore
 from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
+from authward.store.token_view import TokenViewStore
 from authward.store.type_records import Records
 from authward.store.vault import VaultStore
 from authward.tokens.access_token import verify_access_jwt
-from authward.tokens.jws_verify import parse_compact, verify_key_from_jwk
+from authward.tokens.jws_verify import parse_compact
 from authward.tokens.keys import KeyAlg, SigningKey, generate_signing_key, load_signing_key
-from authward.tokens.verifier import TokenView, Verifier
+from authward.tokens.verifier import Verifier
 from authward.users import Users
 from authward.users.throttle import login_policies
-
-#: What the token view needs of machine users and OAuth clients (built once, run by all_rows).
-_MACHINE_USER_CLIENTS = select(machine_users.c.id, machine_users.c.client_id)
-_CLIENT_IDS = select(oauth2_clients.c.client_id)
 
 
 def _now() -> datetime:
@@ -147,7 +141,7 @@ class Authward:
             cache_seconds=settings.cache_refresh_seconds,
         )
         self.verifier = Verifier(
-            self._load_view,
+            TokenViewStore(engine, self.keys),
             issuer=self.issuer,
             audience=self.audience,
             leeway=settings.token_leeway_seconds,
@@ -394,30 +388,6 @@ class Authward:
         self._jwks = (time.monotonic(), value)
         return value
 
-    async def _load_view(self) -> TokenView:
-        # One snapshot, and on SQLite one hand-off: under load each hand-off waits for the busy
-        # event loop, and a reload that outlasts its margin stalls requests (decision 004).
-        now = _now()
-        published, directory, clients, revoked, current = await all_rows(
-            self.engine,
-            [
-                (PUBLISHED_KEYS, {"now": now}),
-                (_MACHINE_USER_CLIENTS, {}),
-                (_CLIENT_IDS, {}),
-                (LIVE_REVOCATIONS, {"now": now}),
-                (CURRENT_KEYS, {}),
-            ],
-        )
-        signing, id_token_signing = self.keys.open_current(current)
-        return TokenView(
-            keys={r.kid: verify_key_from_jwk(r.public_jwk) for r in published},
-            machine_users={str(r.id): r.client_id for r in directory},
-            clients=frozenset(r.client_id for r in clients),
-            revoked=frozenset(r.jti for r in revoked),
-            signing=signing,
-            id_token_signing=id_token_signing,
-        )
-
     async def _signing_key(self) -> SigningKey:
         # The signing key comes with the verifier's view, so it is re-read in the background
         # ahead of time, and a request waits only for a view past the full interval (the
@@ -503,7 +473,7 @@ class Authward:
 
     async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
         """Revoke an access token this issuer signed (even one that no longer verifies)."""
-        view = await self._load_view()
+        view = await self.verifier.reload()
         claims = verify_access_jwt(parse_compact(token), view.keys)
         jti, exp = claims.get("jti"), claims.get("exp")
         if not isinstance(jti, str) or not isinstance(exp, int | float):

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.crypto.secretbox import SecretBox
+from authward.store.changes import bump
 from authward.store.engine import reading
 from authward.store.records import StoredKey
 from authward.store.schema import signing_keys
@@ -99,6 +100,7 @@ class SigningKeyStore:
                 signs_access=signs_access,
             )
         )
+        await bump(conn, signing_keys)
 
     async def retire(self, conn: AsyncConnection, *, now: datetime, until: datetime) -> None:
         """Retire the current keys: they stop signing and stay published until ``until``, when
@@ -108,6 +110,7 @@ class SigningKeyStore:
             .where(signing_keys.c.retired_at.is_(None))
             .values(retired_at=now, publish_until=until)
         )
+        await bump(conn, signing_keys)
 
     async def current(self, conn: AsyncConnection) -> dict[str, bool]:
         """The algorithms of the current keys, each with whether its key signs access tokens."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "api_keys",
     "audit_events",
+    "changes",
     "connections",
     "consents",
     "dpop_proofs",
@@ -168,6 +169,17 @@ revoked_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
     Column("revoked_at", UTCDateTime, nullable=False, index=True),
     Column("reason", String(64), nullable=False),
+    # The aw_revoked_tokens counter of aw_changes when the row was written (migration 0015).
+    Column("version", BigInteger, nullable=False, server_default="0", index=True),
+)
+
+changes = Table(
+    "aw_changes",
+    metadata,
+    # A table the token view reads, and a counter its writers bump in the writing transaction
+    # (store/changes.py, decision 041).
+    Column("table_name", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 grants = Table(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from authward.config.auth import Auth
 from authward.crypto.secretbox import SecretBox
 from authward.errors import PruneRequired
+from authward.store.changes import bump
 from authward.store.principals import client_secret_aad, machine_secret_aad
 from authward.store.schema import machine_users, oauth2_clients
 
@@ -146,5 +147,7 @@ async def sync_config(
                 )
             else:
                 await conn.execute(delete(table).where(table.c.id == existing[change.name]["id"]))
+        if plan:
+            await bump(conn, table)
         applied += plan
     return applied

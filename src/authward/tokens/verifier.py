@@ -15,11 +15,13 @@ tokens in ``identity/sessions.py``): one key view and one verified-token cache.
 
 :class:`Verifier` verifies access tokens (RFC 9068). A revocation or a removed machine user made
 by another process is seen within ``refresh_seconds``; one made through this process at once.
+Its view is renewed by reading only what changed since the last load (``token_views.py``,
+decision 041).
 """
 
 from __future__ import annotations
 
-__all__ = ["JwtVerifier", "KeyView", "TokenView", "VerifiedToken", "Verifier"]
+__all__ = ["JwtVerifier", "KeyView", "VerifiedToken", "Verifier"]
 
 import asyncio
 import contextvars
@@ -37,6 +39,7 @@ from authward.refreshing import RENEW_AT, finish_in_background
 from authward.tokens import access_token
 from authward.tokens.jws_verify import UnknownKey, VerifyKey, verify_signed
 from authward.tokens.jwt import check_registered_claims
+from authward.tokens.token_views import TokenView, TokenViews, TokenViewSource
 
 log = logging.getLogger("authward.tokens")
 
@@ -52,21 +55,6 @@ class KeyView(Protocol):
 
 
 V = TypeVar("V", bound=KeyView)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenView:
-    keys: Mapping[str, VerifyKey]
-    #: machine-user id (the token's ``sub``) -> its current client id
-    machine_users: Mapping[str, str]
-    revoked: frozenset[str] = field(default_factory=frozenset)
-    #: client ids of the OAuth clients whose users' tokens (``sub`` = a user id) verify
-    clients: frozenset[str] = field(default_factory=frozenset)
-    #: ``(kid, alg, private PEM)`` of the key that signs now, read with the rest so that the
-    #: signer is renewed in the background too; never in a repr
-    signing: tuple[str, str, bytes] | None = field(default=None, repr=False)
-    #: The same for the key that signs ID tokens of each algorithm (decision 034).
-    id_token_signing: Mapping[str, tuple[str, str, bytes]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(slots=True)
@@ -160,6 +148,10 @@ class JwtVerifier(Generic[V]):
         if view is not None and (self.monotonic() < self._renew_at or self._renew()):
             return view
         return await self._reload_if(self._stale)
+
+    async def reload(self) -> V:
+        """The view loaded now, whatever its age."""
+        return await self._reload_if(lambda: True)
 
     def note_key(self, kid: str, key: Callable[[], VerifyKey]) -> None:
         """A key this process just signed with verifies here at once, before the next reload
@@ -303,7 +295,7 @@ class Verifier(JwtVerifier[TokenView]):
 
     def __init__(
         self,
-        load_view: Callable[[], Awaitable[TokenView]],
+        source: TokenViewSource,
         *,
         issuer: str,
         audience: str,
@@ -313,10 +305,14 @@ class Verifier(JwtVerifier[TokenView]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._locally_revoked: set[str] = set()
+        #: The view's state between loads, each reading only what changed (decision 041).
+        self.views = TokenViews(source, leeway=leeway, clock=clock)
 
         async def load() -> TokenView:
-            view = await load_view()
-            self._locally_revoked -= view.revoked
+            view = await self.views.load()
+            if self._locally_revoked:
+                # Not ``-= view.revoked``: that walks every live revocation.
+                self._locally_revoked = {j for j in self._locally_revoked if j not in view.revoked}
             return view
 
         super().__init__(
