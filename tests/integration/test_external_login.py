@@ -29,7 +29,8 @@ from starlette.requests import Request
 
 from authward import Principal, db, define_auth, define_config, idp
 from authward.identity.sessions import SECRET_COOKIE
-from authward.oauth.upstream import Upstream, UpstreamError
+from authward.oauth.upstream import Upstream
+from authward.oauth.upstream_values import UpstreamError
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.server.browser import browser_session

@@ -21,7 +21,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from authward import idp
-from authward.oauth.upstream import Upstream, UpstreamError
+from authward.oauth.upstream import Upstream
+from authward.oauth.upstream_values import UpstreamError
 from tests.peers.asgi import serve_asgi
 from tests.respellings import RESPELLINGS, with_dash_or_underscore
 

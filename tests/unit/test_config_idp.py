@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from authward import ConfigError, db, define_auth, idp
-from authward.oauth.upstream import safe_return_to
+from authward.oauth.upstream_values import safe_return_to
 
 USER = db.type("User", {"email": db.string().unique(), "display_name": db.string().optional()})
 PROFILE: Any = {"type": USER, "username_field": "email"}

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from authward.config.idp import IdProvider
 from authward.errors import RecordError
-from authward.oauth.upstream import UpstreamError, UpstreamIdentity
+from authward.oauth.upstream_values import UpstreamError, UpstreamIdentity
 from authward.store.identities import ExternalIdentities
 from authward.users import UserAccount, UserError, UsernameTaken, Users
 

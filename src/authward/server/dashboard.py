@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from authward.identity.sessions import SessionInfo
 from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import LIVE_STATUSES, RunDetail, RunStatus, RunSummary, TaskRecord
-from authward.oauth.upstream import safe_return_to
+from authward.oauth.upstream_values import safe_return_to
 from authward.principal import Principal, use_principal
 from authward.server import dashboard_templates as t
 from authward.server.browser_flow import BrowserFlow

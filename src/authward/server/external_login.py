@@ -28,14 +28,14 @@ from starlette.routing import BaseRoute, Route
 
 from authward.config.idp import IdProvider
 from authward.errors import SettingsError
-from authward.oauth.upstream import (
+from authward.oauth.upstream import Upstream
+from authward.oauth.upstream_accounts import resolve_user
+from authward.oauth.upstream_values import (
     PENDING_LIFETIME_SECONDS,
     PendingLogin,
-    Upstream,
     UpstreamError,
     safe_return_to,
 )
-from authward.oauth.upstream_accounts import resolve_user
 from authward.runtime import Authward
 from authward.server.browser import browser_session, end_browser_session, start_browser_session
 from authward.server.pages import html_page, no_store_redirect, page_headers, render

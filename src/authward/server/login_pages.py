@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.oauth.authorize import AuthorizationRequest
-from authward.oauth.upstream import safe_return_to
+from authward.oauth.upstream_values import safe_return_to
 from authward.server.authorize_endpoint import (
     LOGIN_TICKET_SECONDS,
     AuthorizeEndpoint,
