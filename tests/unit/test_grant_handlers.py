@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from authward.config.clients import GRANT_TYPES_SUPPORTED
 from authward.oauth.clients import Client, ClientDirectory, secret_digest
@@ -24,8 +23,7 @@ from authward.oauth.grant_handlers import (
 from authward.oauth.metadata import server_metadata
 from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.token import TokenEndpoint
-from authward.store.audit import AuditStore
-from authward.store.grants import GrantStore
+from tests.fakes import MemoryAuditLog, MemoryGrantStore
 
 TOY = "urn:example:params:oauth:grant-type:toy"
 SECRET = "toy-secret"
@@ -70,7 +68,6 @@ EndpointFor = Callable[[Iterable[GrantHandlerFactory]], TokenEndpoint]
 
 @pytest.fixture
 async def endpoint_for() -> AsyncIterator[EndpointFor]:
-    engine = create_async_engine("sqlite+aiosqlite://")
     directories: list[ClientDirectory] = []
 
     async def load() -> list[Client]:
@@ -87,12 +84,12 @@ async def endpoint_for() -> AsyncIterator[EndpointFor]:
                 refresh_defaults=RefreshPolicy(3600, 86_400, 0),
             ),
             clients=directories[-1],
-            grants=GrantStore(engine),
+            grants=MemoryGrantStore(),
             signer=never,
             id_token_signer=never,
             users=Nobody(),
             dpop=Nobody(),
-            audit=AuditStore(engine),
+            audit=MemoryAuditLog(),
             revoke_family=never,
             revoke_access=never,
             handlers=handlers,
@@ -101,7 +98,6 @@ async def endpoint_for() -> AsyncIterator[EndpointFor]:
     yield build
     for directory in directories:
         await directory.close()
-    await engine.dispose()
 
 
 def toy_request(client_id: str = "toy-client", secret: str = SECRET) -> TokenRequest:

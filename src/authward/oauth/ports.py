@@ -2,7 +2,9 @@
 
 :class:`authward.store.grants.GrantStore`, :class:`authward.store.audit.AuditStore`,
 :class:`authward.store.revocations.RevocationStore` and :class:`authward.tokens.verifier.Verifier`
-implement them; the unit tests of the core run on in-memory fakes of each."""
+implement them. The core's unit tests (tests/unit/test_oauth_core.py) run on in-memory fakes
+of each (tests/fakes/); tests/integration/test_grant_store_contract.py holds the grant store's
+fake and the real store to one contract, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
