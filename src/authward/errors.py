@@ -37,7 +37,8 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
     ├── AuthorizationError              oauth.authorize: the ``OAuthError`` it carries, sent to
     │                                   the client's redirect_uri (or shown to the user)
     ├── UserInfoError                   oauth.userinfo: 401 invalid_token / 403 insufficient_scope
-    ├── UpstreamError                   oauth.upstream_values: external_login_failed (400); ``reason``
+    ├── UpstreamError                   oauth.upstream_values: external_login_failed (400);
+    │                                   ``reason`` says why
     │   └── ProviderUnavailable         reason provider_unavailable (502)
     ├── FormError                       server.forms: invalid_form; an unreadable form (400)
     ├── NotFound                        server.management: 404 not_found
