@@ -26,7 +26,7 @@ from authward.channel.from_runtime import authenticate_with, tokens_entry
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.connections.vault import ConnectionVault
-from authward.crypto.instance_key import InstanceKeys, instance_keys
+from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox
 from authward.errors import ConfigError, SettingsError, TokenError
 from authward.identity.api_keys import ApiKeys
@@ -73,10 +73,6 @@ from authward.users.throttle import login_policies
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _instance_keys(settings: Settings, may_create: bool) -> InstanceKeys:
-    return instance_keys(settings, may_create=may_create)
 
 
 async def _settle_issuer(engine: AsyncEngine, settings: Settings, *, record: bool) -> Settings:
@@ -233,7 +229,13 @@ class Authward:
             else:
                 await migrations.require_current_schema(engine)
             keys = await instance_store.checked_instance_keys(
-                engine, functools.partial(_instance_keys, settings)
+                engine,
+                functools.partial(
+                    instance_keys,
+                    secret_key=settings.secret_key,
+                    previous_secret_keys=settings.previous_secret_keys,
+                    key_file=settings.key_file,
+                ),
             )
             box = SecretBox(keys.keys)
             settings = await _settle_issuer(engine, settings, record=record_issuer)

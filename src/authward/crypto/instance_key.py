@@ -7,7 +7,7 @@ that could not read them.
 
 from __future__ import annotations
 
-__all__ = ["InstanceKeys", "derive_key", "read_or_create_key_file"]
+__all__ = ["InstanceKeys", "derive_key", "instance_keys", "read_or_create_key_file"]
 
 import base64
 import os
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
 
 from authward.errors import SettingsError
-from authward.settings import Settings
 
 
 def derive_key(secret: str) -> bytes:
@@ -63,16 +63,24 @@ def read_or_create_key_file(path: Path, *, may_create: bool) -> bytes:
     return key
 
 
-def instance_keys(settings: Settings, *, may_create: bool) -> InstanceKeys:
+def instance_keys(
+    *,
+    secret_key: SecretStr | None,
+    previous_secret_keys: SecretStr | None,
+    key_file: Path,
+    may_create: bool,
+) -> InstanceKeys:
+    """``AUTHWARD_SECRET_KEY`` if set, else the key file (created only when ``may_create``);
+    ``previous_secret_keys`` (comma-separated) still open what they sealed."""
     previous = []
-    if settings.previous_secret_keys is not None:
+    if previous_secret_keys is not None:
         previous = [
             derive_key(k.strip())
-            for k in settings.previous_secret_keys.get_secret_value().split(",")
+            for k in previous_secret_keys.get_secret_value().split(",")
             if k.strip()
         ]
-    if settings.secret_key is not None:
-        primary = derive_key(settings.secret_key.get_secret_value())
+    if secret_key is not None:
+        primary = derive_key(secret_key.get_secret_value())
         return InstanceKeys([primary, *previous], "AUTHWARD_SECRET_KEY")
-    primary = read_or_create_key_file(settings.key_file, may_create=may_create)
-    return InstanceKeys([primary, *previous], f"key file {settings.key_file}")
+    primary = read_or_create_key_file(key_file, may_create=may_create)
+    return InstanceKeys([primary, *previous], f"key file {key_file}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 __all__ = ["checked_instance_keys", "record_issuer", "recorded_issuer"]
 
-from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,14 +18,16 @@ from authward.store.engine import begin_write, write_transaction
 from authward.store.schema import instance
 
 
-async def checked_instance_keys(
-    engine: AsyncEngine, load: Callable[[bool], InstanceKeys]
-) -> InstanceKeys:
-    """The instance keys (``load(may_create)``: a new key only for a new store), checked
+class _LoadKeys(Protocol):
+    def __call__(self, *, may_create: bool) -> InstanceKeys: ...
+
+
+async def checked_instance_keys(engine: AsyncEngine, load: _LoadKeys) -> InstanceKeys:
+    """The instance keys (``load(may_create=...)``: a new key only for a new store), checked
     against the one recorded when this store was created, which the first call records."""
     async with write_transaction(engine) as conn:
         row = (await conn.execute(select(instance.c.key_id))).first()
-        keys = load(row is None)
+        keys = load(may_create=row is None)
         if row is None:
             await conn.execute(
                 instance.insert().values(
