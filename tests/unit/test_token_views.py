@@ -63,10 +63,11 @@ class FakeStore:
             signing=None,
             machine_users=dict(self.machine_users) if moved("machine_users") else None,
             clients=frozenset() if moved("clients") else None,
+            # Like store/token_view.py: live ones on a full read, every new one after.
             revoked=[
                 (jti, exp)
                 for jti, exp, version in self.revoked
-                if version > seen["revoked"] and exp > revoked_after.timestamp()
+                if (exp > revoked_after.timestamp() if since is None else version > seen["revoked"])
             ],
         )
 
@@ -94,6 +95,9 @@ async def test_a_revocation_stays_until_its_token_is_past_the_leeway_then_leaves
     assert (await views.load()).revoked == {"new"}
     # Read once each: the second and third loads asked only for what came after.
     assert [seen and seen["revoked"] for seen in store.reads] == [None, 1, 2]
+
+    store.revoke("long-expired", int(clock.now) - LEEWAY)
+    assert (await views.load()).revoked == {"new"}
     assert views.full_loads == 1
 
 

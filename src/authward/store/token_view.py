@@ -64,12 +64,16 @@ _PUBLISHED = PUBLISHED_KEYS.where(_moved(signing_keys))
 _CURRENT = CURRENT_KEYS.where(_moved(signing_keys))
 _MACHINE_USERS = select(machine_users.c.id, machine_users.c.client_id).where(_moved(machine_users))
 _CLIENTS = select(oauth2_clients.c.client_id).where(_moved(oauth2_clients))
-#: Revocations written after the counter ``seen`` whose tokens may still verify (``after``).
-_REVOKED = select(
-    revoked_tokens.c.jti, _EpochSeconds(revoked_tokens.c.expires_at).label("expires")
-).where(
-    revoked_tokens.c.version > bindparam("seen"), revoked_tokens.c.expires_at > bindparam("after")
+_REVOKED_COLUMNS = (
+    revoked_tokens.c.jti,
+    _EpochSeconds(revoked_tokens.c.expires_at).label("expires"),
 )
+#: Every revocation whose token may still verify (parameter ``after``): the full read.
+_LIVE_REVOKED = select(*_REVOKED_COLUMNS).where(revoked_tokens.c.expires_at > bindparam("after"))
+#: Revocations written after the counter ``seen``. Only that condition, so that the database walks
+#: the version index (the expiry's would cover every live row); a row among them whose token has
+#: expired leaves the view as it arrives.
+_REVOKED_SINCE = select(*_REVOKED_COLUMNS).where(revoked_tokens.c.version > bindparam("seen"))
 
 #: Below every counter: everything is read.
 _NOTHING_SEEN = -1
@@ -105,9 +109,10 @@ class TokenViewStore:
         self, since: Mapping[str, int] | None, now: datetime, revoked_after: datetime
     ) -> ViewChanges:
         """What changed since the counters ``since`` (everything when ``None``): keys published
-        at ``now``, revocations of tokens expiring after ``revoked_after``."""
+        at ``now``; on a full read the revocations of tokens expiring after ``revoked_after``, on
+        a later one every revocation written since (one whose token has expired among them)."""
         seen = {t.name: _NOTHING_SEEN for t in COUNTED} if since is None else since
-        found = await self._read(seen, now, revoked_after)
+        found = await self._read(seen, now, revoked_after, full=since is None)
         versions = {r.table_name: r.version for r in found[0]}
         if since is not None and any(versions.get(name, -1) < v for name, v in since.items()):
             # A counter went back (a store restored, or replaced): nothing seen can be trusted.
@@ -139,7 +144,7 @@ class TokenViewStore:
         )
 
     async def _read(
-        self, seen: Mapping[str, int], now: datetime, revoked_after: datetime
+        self, seen: Mapping[str, int], now: datetime, revoked_after: datetime, *, full: bool
     ) -> list[list[Any]]:
         def since(table: Table) -> int:
             return seen.get(table.name, _NOTHING_SEEN)
@@ -152,6 +157,8 @@ class TokenViewStore:
                 (_CURRENT, {"seen": since(signing_keys)}),
                 (_MACHINE_USERS, {"seen": since(machine_users)}),
                 (_CLIENTS, {"seen": since(oauth2_clients)}),
-                (_REVOKED, {"seen": since(revoked_tokens), "after": revoked_after}),
+                (_LIVE_REVOKED, {"after": revoked_after})
+                if full
+                else (_REVOKED_SINCE, {"seen": since(revoked_tokens)}),
             ],
         )

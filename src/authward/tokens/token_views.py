@@ -69,7 +69,8 @@ class TokenViewChanges(Protocol):
 
     @property
     def revoked(self) -> Sequence[tuple[str, int]]:
-        """``(jti, token expiry as POSIX seconds)`` of the revocations made since."""
+        """``(jti, token expiry as POSIX seconds)`` of the revocations made since (some of them
+        possibly of tokens that have expired: they leave the view at once)."""
 
 
 class TokenViewSource(Protocol):
@@ -79,7 +80,8 @@ class TokenViewSource(Protocol):
         self, since: Mapping[str, int] | None, now: datetime, revoked_after: datetime
     ) -> TokenViewChanges:
         """What changed since the counters ``since`` (everything when ``None``): the keys
-        published at ``now``, the revocations of tokens that expire after ``revoked_after``."""
+        published at ``now``; on a full read, the revocations of tokens that expire after
+        ``revoked_after``."""
 
 
 class TokenViews:
