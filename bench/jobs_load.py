@@ -104,7 +104,7 @@ async def main() -> None:
     config, _ = load_app(EXAMPLE)
     aw = await Authward.open(config, settings, migrate=True)
     try:
-        aw.jobs = JobsRuntime(aw, [client])
+        aw.jobs = JobsRuntime(aw.jobs.ports, [client])
         await aw.jobs.start()
         await latency(aw, 20, "warm-up")
         samples = await latency(aw, args.events, "latency")

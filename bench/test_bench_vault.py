@@ -127,7 +127,8 @@ def test_resolver_and_vault_per_run(benchmark: Any, setup: Setup) -> None:
     )
     run = setup.loop.run_until_complete
     integration: Any = byo
-    credentials = benchmark(lambda: run(resolve_credentials(setup.aw, resolvers, integration, ctx)))
+    vault = setup.aw.connections
+    credentials = benchmark(lambda: run(resolve_credentials(vault, resolvers, integration, ctx)))
     assert credentials.source == "vault"
     assert credentials.connection_id is not None
 

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 
 from authward.channel.authenticate import TokenType
 from authward.channel.chain import AuthFn
-from authward.channel.from_runtime import authenticate_with, tokens_entry
+from authward.channel.own_tokens import OwnTokens
 from authward.config.app import Config
 from authward.config.db import DbType
 from authward.connections.vault import ConnectionVault
@@ -34,7 +34,7 @@ from authward.identity.m2m_tokens import M2MTokens
 from authward.identity.machines import Machines
 from authward.identity.orgs import Organizations
 from authward.identity.sessions import Sessions
-from authward.jobs.runtime import JobsRuntime
+from authward.jobs import JobPorts, JobSettings, JobsRuntime
 from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications
@@ -200,8 +200,12 @@ class Authward:
             audit=self.audit,
             revoke_token=self.revoke_token,
         )
+        self._own_tokens = OwnTokens(
+            self.verifier, self.api_keys, self.m2m_tokens, self.sessions, self.dpop
+        )
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
-        self.jobs = JobsRuntime(self)
+        jobs = JobSettings.of(settings, config.auth.name, self.issuer)
+        self.jobs = JobsRuntime(JobPorts(engine, box, self.connections, self.machine_users, jobs))
         config.auth.bind_users(self.users)
 
     @classmethod
@@ -454,12 +458,7 @@ class Authward:
         to_principal: Callable[[Any], Principal | None] | None = None,
     ) -> AuthFn:
         """A chain entry accepting this runtime's tokens (docs/channel.md)."""
-        return tokens_entry(
-            self,
-            accepts_token=accepts_token,
-            machine_secret_key=machine_secret_key,
-            to_principal=to_principal,
-        )
+        return self._own_tokens.entry(accepts_token, machine_secret_key, to_principal)
 
     async def authenticate_request(
         self,
@@ -469,9 +468,7 @@ class Authward:
         machine_secret_key: str | None = None,
     ) -> Principal:
         """The request's principal, or :class:`UnauthenticatedError` (401) with the reason."""
-        return await authenticate_with(
-            self, request, accepts_token=accepts_token, machine_secret_key=machine_secret_key
-        )
+        return await self._own_tokens.authenticate(request, accepts_token, machine_secret_key)
 
     async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
         """Revoke an access token this issuer signed (even one that no longer verifies)."""

@@ -36,7 +36,7 @@ async def bind(
     scheduler: bool = False,
 ) -> JobsRuntime:
     """Replace the (unstarted) default runtime with one running these clients."""
-    aw.jobs = JobsRuntime(aw, clients, clock=clock)
+    aw.jobs = JobsRuntime(aw.jobs.ports, clients, clock=clock)
     await aw.jobs.start(worker=worker, scheduler=scheduler)
     return aw.jobs
 

@@ -71,7 +71,7 @@ async def world(
         )
         clock = FakeClock()
         try:
-            aw.jobs = JobsRuntime(aw, find_job_clients(module), clock=clock)
+            aw.jobs = JobsRuntime(aw.jobs.ports, find_job_clients(module), clock=clock)
             await aw.jobs.start(scheduler=False)
             # user_123 connected Slack and GitHub; the developer connected their own Slack.
             await aw.connections.store("user_123", "oauth_slack", tokens(USER_SLACK))

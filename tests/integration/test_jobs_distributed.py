@@ -332,7 +332,7 @@ async def test_each_schedule_occurrence_fires_once_however_many_processes_tick(
     try:
         runtimes = []
         for aw in servers:
-            aw.jobs = JobsRuntime(aw, [scheduled_client()], clock=clock)
+            aw.jobs = JobsRuntime(aw.jobs.ports, [scheduled_client()], clock=clock)
             await aw.jobs.start(worker=False, scheduler=False)
             runtimes.append(aw.jobs)
         reports = runtimes[0].dynamic_schedules["reports"]
@@ -418,7 +418,7 @@ async def test_worker_processes_fire_each_schedule_occurrence_exactly_once(
         burst_at = now + timedelta(seconds=6)
         clock = FakeClock(burst_at - timedelta(seconds=60))
         # This process never starts a worker or a scheduler; it only writes the schedules.
-        aw.jobs = JobsRuntime(aw, find_job_clients(module), clock=clock)
+        aw.jobs = JobsRuntime(aw.jobs.ports, find_job_clients(module), clock=clock)
         await aw.jobs.start(worker=False, scheduler=False)  # the "tick" job's anchor: clock
         expected = {("tick", None, burst_at)}
         for n in range(40):

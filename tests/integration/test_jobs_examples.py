@@ -30,7 +30,7 @@ async def example(
     settings = settings_for(database_url, dashboard_users=ADA)
     aw = await Authward.open(config, settings, migrate=True)
     clock = FakeClock()
-    aw.jobs = JobsRuntime(aw, find_job_clients(module), clock=clock)
+    aw.jobs = JobsRuntime(aw.jobs.ports, find_job_clients(module), clock=clock)
     await aw.jobs.start(scheduler=False)
     yield aw, module, clock
     await aw.close()

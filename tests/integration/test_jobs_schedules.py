@@ -246,7 +246,7 @@ async def test_each_occurrence_fires_once_however_many_processes_tick(
     try:
         runtimes = []
         for aw in opened:
-            aw.jobs = JobsRuntime(aw, [static_client()], clock=FakeClock())
+            aw.jobs = JobsRuntime(aw.jobs.ports, [static_client()], clock=FakeClock())
             await aw.jobs.start(worker=False, scheduler=False)
             runtimes.append(aw.jobs)
         for minutes in range(1, 4):

@@ -44,17 +44,11 @@ LAYERS = (
     "authward",  # the package's own __init__ (re-exports for users)
 )
 
-KNOWN_UPWARD = {
-    # the runtime handed down (issue 14 item 1)
-    ("channel", "runtime"),
-    ("integrations", "runtime"),
-    ("jobs", "runtime"),
-    # ConnectionVault.developer_credentials builds the jobs' Credentials
-    ("connections", "jobs"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 #: The job engine's claim, lease and wake-up SQL, which the engine issue (15) deletes.
 ENGINE_SQL = {
     "jobs._sql",
+    "jobs.ports",  # the engine that SQL runs on, handed to the job runtime
     "jobs.dynamic_trigger",
     "jobs.schedule_store",
     "jobs.store",

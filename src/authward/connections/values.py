@@ -1,10 +1,17 @@
-"""What the vault hands out: a connection's token, a connection without its secrets, and the
-associated data its sealed columns are bound to."""
+"""What the vault hands out: a connection's token, a connection without its secrets, the
+credential an integration makes its requests with (and where it came from), and the associated
+data its sealed columns are bound to.
+
+:class:`Credentials` lives here, below the job runtime, because both the vault (the developer's
+own connection) and the job runtime (an auth resolver's answer) make them."""
 
 from __future__ import annotations
 
 __all__ = [
     "ConnectionInfo",
+    "CredentialSource",
+    "CredentialType",
+    "Credentials",
     "Kind",
     "OAuthAccessToken",
     "info_of",
@@ -13,14 +20,20 @@ __all__ = [
     "sealed_aad",
 ]
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from authward.connections.ports import Sealer
 
 Kind = Literal["account", "developer"]
+CredentialType = Literal["apiKey", "oauth"]
+#: resolver: an auth resolver's own token; vault: a resolver's token read from the vault;
+#: developer: the developer's own credential (``token=`` or the developer's vault connection).
+CredentialSource = Literal["resolver", "vault", "developer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +48,20 @@ class OAuthAccessToken:
     label: str | None
     connection_id: str
     token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an integration makes its requests with, and where it came from (lineage)."""
+
+    type: CredentialType
+    token: str = field(repr=False)
+    source: CredentialSource
+    #: The account the credential belongs to (None for the developer's own).
+    account_id: str | None
+    additional_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The vault connection that served it, marked broken when the provider refuses the token.
+    connection_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -42,6 +42,7 @@ from authward.connections.reads import VaultRead, note_vault_read
 from authward.connections.refresh import Refresher
 from authward.connections.values import (
     ConnectionInfo,
+    Credentials,
     Kind,
     OAuthAccessToken,
     info_of,
@@ -49,9 +50,6 @@ from authward.connections.values import (
     seal_token,
 )
 from authward.store.audit import AuditEvent
-
-if TYPE_CHECKING:
-    from authward.jobs.credentials import Credentials
 
 log = logging.getLogger("authward.connections")
 
@@ -156,9 +154,6 @@ class ConnectionVault:
 
     async def developer_credentials(self, provider: str) -> Credentials | None:
         """The developer's own connection (``authward connection add-developer``), if any."""
-        # Here, not at the top: the job runtime imports this package (connections.reads).
-        from authward.jobs.credentials import Credentials
-
         token = await self._token((provider, "developer", ""))
         if token is None:
             return None

@@ -12,10 +12,11 @@ async def resolve(ctx, integration):
     return AuthResolverResult(type="oauth", token=tokens[0].token)
 """
 
+from authward.connections.values import Credentials
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, IntegrationError, ProviderError
 from authward.integrations.slack import Slack
-from authward.jobs.credentials import AuthResolverResult, Credentials
+from authward.jobs.credentials import AuthResolverResult
 from authward.jobs.errors import UnresolvedAuthError
 
 __all__ = [

@@ -12,32 +12,24 @@
 
 from __future__ import annotations
 
-__all__ = ["Calls", "IntegrationBase", "Vault"]
+__all__ = ["Calls", "IntegrationBase"]
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from authward.connections.values import Credentials
 from authward.errors import ConfigError
 from authward.integrations.errors import CredentialRejected
 from authward.jobs.context import RunContext
-from authward.jobs.credentials import Credentials
 from authward.jobs.errors import UnresolvedAuthError
 from authward.jobs.io import Io
 
 if TYPE_CHECKING:
-    from authward.runtime import Authward
+    from authward.jobs.ports import CredentialVault
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class Vault(Protocol):
-    """What integrations need of the connected-accounts vault (``aw.connections``)."""
-
-    async def developer_credentials(self, provider: str) -> Credentials | None: ...
-
-    async def mark_broken(self, connection_id: str, reason: str) -> None: ...
 
 
 class IntegrationBase:
@@ -90,14 +82,12 @@ class IntegrationBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self._id!r})"
 
-    async def developer_credentials(self, aw: Authward) -> Credentials | None:
+    async def developer_credentials(self, vault: CredentialVault) -> Credentials | None:
+        """``token=`` given in code, else the developer's connection in the vault, if any."""
         if self._token is not None:
             return Credentials(
                 type="apiKey", token=self._token, source="developer", account_id=None
             )
-        vault: Vault | None = getattr(aw, "connections", None)
-        if vault is None:
-            return None
         return await vault.developer_credentials(self.connection)
 
     def bind(self, io: Io, ctx: RunContext) -> Any:
@@ -149,7 +139,7 @@ class Calls:
                 if mapped is None:
                     raise
                 if isinstance(mapped, CredentialRejected) and credentials.connection_id:
-                    await self._mark_broken(credentials.connection_id, str(mapped))
+                    await io.mark_broken(credentials.connection_id, str(mapped))
                 raise mapped from None
 
         return await io.run_task(
@@ -160,8 +150,3 @@ class Calls:
             credential_source=credentials.source if credentials else None,
             credential_account=credentials.account_id if credentials else None,
         )
-
-    async def _mark_broken(self, connection_id: str, reason: str) -> None:
-        vault: Vault | None = getattr(self.io._runtime.aw, "connections", None)
-        if vault is not None:
-            await vault.mark_broken(connection_id, reason)

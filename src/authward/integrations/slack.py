@@ -24,10 +24,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from authward.connections.values import Credentials
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, IntegrationError, ProviderError
 from authward.integrations.retry_after import retry_after_seconds
-from authward.jobs.credentials import Credentials
 
 SLACK_API_URL = "https://slack.com/api/"
 #: Where a resolver's ``additional_fields["base_url"]`` may send a token: Slack's own hosts

@@ -7,9 +7,10 @@ client = JobClient(id="my-app", config=config)
 async def post_created(payload, io, ctx): ...
 """
 
+from authward.connections.values import Credentials
 from authward.jobs.client import Job, JobClient
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
-from authward.jobs.credentials import AuthResolverResult, Credentials
+from authward.jobs.credentials import AuthResolverResult
 from authward.jobs.discovery import find_job_clients
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.errors import (
@@ -23,6 +24,7 @@ from authward.jobs.errors import (
     UnresolvedAuthError,
 )
 from authward.jobs.io import Integration, Io
+from authward.jobs.ports import JobPorts, JobSettings
 from authward.jobs.records import (
     JobInfo,
     LogRecord,
@@ -48,7 +50,9 @@ __all__ = [
     "Job",
     "JobClient",
     "JobInfo",
+    "JobPorts",
     "JobRef",
+    "JobSettings",
     "JobsError",
     "JobsNotBound",
     "JobsRuntime",

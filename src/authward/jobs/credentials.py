@@ -13,9 +13,6 @@ from __future__ import annotations
 __all__ = [
     "AuthResolver",
     "AuthResolverResult",
-    "CredentialSource",
-    "CredentialType",
-    "Credentials",
     "HasDeveloperCredentials",
     "ResolverEntry",
     "resolve_credentials",
@@ -26,21 +23,18 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from authward.connections.errors import ConnectionBroken
 from authward.connections.reads import VaultRead, vault_reads
+from authward.connections.values import Credentials, CredentialType
 from authward.jobs.context import RunContext
 from authward.jobs.errors import UnresolvedAuthError
 
 if TYPE_CHECKING:
     from authward.jobs.io import Integration
-    from authward.runtime import Authward
+    from authward.jobs.ports import CredentialVault
 
-CredentialType = Literal["apiKey", "oauth"]
-#: resolver: an auth resolver's own token; vault: a resolver's token read from the vault;
-#: developer: the developer's own credential (``token=`` or the developer's vault connection).
-CredentialSource = Literal["resolver", "vault", "developer"]
 _TYPES = ("apiKey", "oauth")
 
 
@@ -67,20 +61,6 @@ class AuthResolverResult:
         object.__setattr__(self, "additional_fields", MappingProxyType(dict(fields)))
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """What an integration makes its requests with, and where it came from (lineage)."""
-
-    type: CredentialType
-    token: str = field(repr=False)
-    source: CredentialSource
-    #: The account the credential belongs to (None for the developer's own).
-    account_id: str | None
-    additional_fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    #: The vault connection that served it, marked broken when the provider refuses the token.
-    connection_id: str | None = None
-
-
 AuthResolver = Callable[[RunContext, "Integration"], Awaitable[Any]]
 
 
@@ -95,7 +75,7 @@ class ResolverEntry:
 class HasDeveloperCredentials(Protocol):
     """An integration that can fall back on the developer's own credential."""
 
-    async def developer_credentials(self, aw: Authward) -> Credentials | None: ...
+    async def developer_credentials(self, vault: CredentialVault) -> Credentials | None: ...
 
 
 def _coerce(value: object) -> AuthResolverResult:
@@ -163,7 +143,10 @@ async def _call_resolver(entry: ResolverEntry, ctx: RunContext) -> Credentials:
 
 
 async def resolve_credentials(
-    aw: Authward, resolvers: Mapping[str, ResolverEntry], integration: Integration, ctx: RunContext
+    vault: CredentialVault,
+    resolvers: Mapping[str, ResolverEntry],
+    integration: Integration,
+    ctx: RunContext,
 ) -> Credentials:
     """The credential ``integration`` uses for the run (or registration) ``ctx``."""
     entry = resolvers.get(integration.id)
@@ -172,7 +155,7 @@ async def resolve_credentials(
     account = ctx.account.id if ctx.account else None
     if isinstance(integration, HasDeveloperCredentials):
         try:
-            own = await integration.developer_credentials(aw)
+            own = await integration.developer_credentials(vault)
         except ConnectionBroken as exc:
             # The provider refused the developer's stored token: no credential, like a resolver
             # answering None (the failed call shows on the run's timeline; nothing is sent).

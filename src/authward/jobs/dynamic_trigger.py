@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy.exc import IntegrityError
 
+from authward.connections.values import Credentials
 from authward.errors import ConfigError
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
-from authward.jobs.credentials import Credentials, resolve_credentials
+from authward.jobs.credentials import resolve_credentials
 from authward.jobs.errors import CredentialRejected, ProviderError, UnresolvedAuthError
 from authward.jobs.io import Integration, current_io
 from authward.principal import current_principal
@@ -176,7 +177,7 @@ class DynamicTrigger:
     async def credentials(self, key: str, account_id: str | None) -> Credentials:
         runtime = self.client.bound_runtime()
         return await resolve_credentials(
-            runtime.aw,
+            runtime.ports.vault,
             self.client.auth_resolvers,
             self.source.integration,
             self._context(key, account_id),
@@ -238,7 +239,7 @@ class DynamicTrigger:
         runtime = self.client.bound_runtime()
         registration_id = f"whr_{uuid.uuid4().hex}"
         secret = _new_secret()
-        url = f"{runtime.aw.issuer.rstrip('/')}/webhooks/{registration_id}"
+        url = f"{runtime.settings.issuer.rstrip('/')}/webhooks/{registration_id}"
         external_id = await self.source.create(
             credentials, params=params, url=url, secret=secret, events=[self.event.name]
         )

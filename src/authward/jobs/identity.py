@@ -12,7 +12,7 @@ from authward.principal import Principal
 from authward.tokens.verifier import principal_from_claims
 
 if TYPE_CHECKING:
-    from authward.runtime import Authward
+    from authward.jobs.ports import MachineUserDirectory
 
 
 def principal_to_json(principal: Principal) -> dict[str, Any]:
@@ -44,15 +44,17 @@ def describe_principal(principal: Principal) -> str:
     return f"{principal.principal_type}:{principal.subject}"
 
 
-async def invoker_principal(aw: Authward, invoker: Invoker) -> tuple[str, Principal]:
-    """The machine user's principal, exactly as a token of that machine user verifies to."""
-    if invoker.auth_name != aw.config.auth.name:
+async def invoker_principal(
+    machine_users: MachineUserDirectory, auth_name: str, invoker: Invoker
+) -> tuple[str, Principal]:
+    """The machine user's principal, exactly as a token of that machine user verifies to.
+    ``auth_name`` is this app's auth: the invoker must come from it."""
+    if invoker.auth_name != auth_name:
         raise ConfigError(
-            f"auth_invoker comes from auth {invoker.auth_name!r}, "
-            f"this app's auth is {aw.config.auth.name!r}",
+            f"auth_invoker comes from auth {invoker.auth_name!r}, this app's auth is {auth_name!r}",
             path="auth_invoker",
         )
-    stored = await aw.machine_users.get(invoker.machine_user)
+    stored = await machine_users.get(invoker.machine_user)
     if stored is None:
         raise SettingsError(
             f"machine user {invoker.machine_user!r} is not in the store: run `authward migrate`"

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from authward.connections.values import Credentials
 from authward.errors import AuthwardSignal
 from authward.jobs.context import RunContext
-from authward.jobs.credentials import Credentials, resolve_credentials
+from authward.jobs.credentials import resolve_credentials
 from authward.jobs.errors import (
     JobsError,
     TaskFailed,
@@ -176,11 +177,19 @@ class Io:
         if pending is None:
             pending = asyncio.ensure_future(
                 resolve_credentials(
-                    self._runtime.aw, self._job.client.auth_resolvers, integration, self.ctx
+                    self._runtime.ports.vault,
+                    self._job.client.auth_resolvers,
+                    integration,
+                    self.ctx,
                 )
             )
             self._credentials[integration.id] = pending
         return await asyncio.shield(pending)
+
+    async def mark_broken(self, connection_id: str, reason: str) -> None:
+        """The provider refused a vault token: reads of its connection fail until it reconnects
+        (docs/connected-accounts.md)."""
+        await self._runtime.ports.vault.mark_broken(connection_id, reason)
 
     async def unresolved(self, key: str, name: str, error: UnresolvedAuthError) -> None:
         """Record the call that could not be made as a failed task, so the timeline shows it."""

@@ -1,5 +1,7 @@
-"""``JobsRuntime`` (``aw.jobs``): binds JobClients to an opened Authward, queues runs, runs the
-embedded worker and scheduler, and answers the dashboard's, CLI's and management API's reads."""
+"""``JobsRuntime`` (``aw.jobs``): binds JobClients to the runs' store, queues runs, runs the
+embedded worker and scheduler, and answers the dashboard's, CLI's and management API's reads.
+
+It is built from its ports (:class:`~authward.jobs.ports.JobPorts`), never from the runtime."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,6 +27,7 @@ from authward.jobs.dynamic_trigger import DynamicTrigger
 from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.executor import Executor
 from authward.jobs.identity import describe_principal, invoker_principal, principal_to_json
+from authward.jobs.ports import JobPorts
 from authward.jobs.records import (
     JobInfo,
     NewRun,
@@ -41,9 +44,6 @@ from authward.jobs.wakeups import Listener
 from authward.jobs.webhook_store import WebhookStore
 from authward.jobs.worker import Worker
 from authward.principal import current_principal
-
-if TYPE_CHECKING:
-    from authward.runtime import Authward
 
 log = logging.getLogger("authward.jobs")
 Identity = tuple[str | None, dict[str, Any] | None]
@@ -87,18 +87,20 @@ def _timestamp(value: object, now: datetime) -> datetime:
 class JobsRuntime:
     def __init__(
         self,
-        aw: Authward,
+        ports: JobPorts,
         clients: Iterable[JobClient] = (),
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.aw = aw
+        self.ports = ports
         self.clock = clock or _utcnow
-        settings = aw.settings
-        self.lease_seconds = settings.jobs_lease_seconds
-        self.poll_seconds = settings.jobs_poll_seconds
+        settings = ports.settings
+        self.settings = settings
+        self.lease_seconds = settings.lease_seconds
+        self.poll_seconds = settings.poll_seconds
         self.environment = settings.environment
-        self.store = RunStore(Writer(aw.engine), max_claims=settings.jobs_max_claims)
+        engine = ports.engine
+        self.store = RunStore(Writer(engine), max_claims=settings.max_claims)
         self.schedules = ScheduleStore(self.store)
         self.clients: dict[str, JobClient] = {}
         self.jobs: dict[str, Job] = {}
@@ -106,7 +108,7 @@ class JobsRuntime:
         self.dynamic_triggers: dict[str, DynamicTrigger] = {}
         #: Dynamic triggers' webhook registrations (docs/dynamic-triggers.md).
         self.webhooks = WebhookStore(
-            self.store.writer, aw.keys_box, refresh_seconds=settings.cache_refresh_seconds
+            self.store.writer, ports.sealer, refresh_seconds=settings.refresh_seconds
         )
         self.executor = Executor(self)
         self.worker = Worker(
@@ -114,7 +116,7 @@ class JobsRuntime:
             executor=self.executor,
             job_ids=lambda: list(self.jobs),
             clock=self.clock,
-            concurrency=settings.jobs_concurrency,
+            concurrency=settings.concurrency,
             lease_seconds=self.lease_seconds,
             poll_seconds=self.poll_seconds,
         )
@@ -123,8 +125,8 @@ class JobsRuntime:
         self.scheduler = Scheduler(self)
         #: PostgreSQL: wakes this process's worker when any process queues runs (decision 018).
         self.listener: Listener | None = None
-        if aw.engine.dialect.name == "postgresql":
-            self.listener = Listener(aw.engine.url, self.worker.wake, self.poll_seconds)
+        if engine.dialect.name == "postgresql":
+            self.listener = Listener(engine.url, self.worker.wake, self.poll_seconds)
         self._started = False
         #: Event names sent here that no job listens to (each logged once).
         self._unheard: set[str] = set()
@@ -407,7 +409,9 @@ class JobsRuntime:
         if auth_invoker is not None:
             if not isinstance(auth_invoker, Invoker):
                 raise ConfigError("must be auth.invoker('machine-user-name')", path="auth_invoker")
-            invoker, principal = await invoker_principal(self.aw, auth_invoker)
+            invoker, principal = await invoker_principal(
+                self.ports.machine_users, self.settings.auth_name, auth_invoker
+            )
             identity = (invoker, principal_to_json(principal))
         return await self._start_run(job, payload, account_id, identity, "invoke")
 

@@ -26,8 +26,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from authward.crypto.secretbox import SecretBox
 from authward.jobs._sql import Writer, insert_ignore
+from authward.jobs.ports import Sealer
 from authward.store.schema import webhook_deliveries, webhook_registrations
 
 _R = webhook_registrations.c
@@ -79,7 +79,7 @@ class DeliveryTarget:
 
 
 class WebhookStore:
-    def __init__(self, writer: Writer, box: SecretBox, *, refresh_seconds: float) -> None:
+    def __init__(self, writer: Writer, box: Sealer, *, refresh_seconds: float) -> None:
         self.writer = writer
         self._box = box
         self._refresh_seconds = refresh_seconds

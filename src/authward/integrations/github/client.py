@@ -18,10 +18,10 @@ from githubkit import GitHub
 from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
 from githubkit.utils import UNSET
 
+from authward.connections.values import Credentials
 from authward.integrations.base import Calls, IntegrationBase
 from authward.integrations.errors import CredentialRejected, ProviderError
 from authward.integrations.retry_after import retry_after_seconds
-from authward.jobs.credentials import Credentials
 
 if TYPE_CHECKING:
     from authward.integrations.github.sources import GithubSources

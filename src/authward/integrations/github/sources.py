@@ -17,9 +17,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from authward.connections.values import Credentials
 from authward.errors import ConfigError
 from authward.integrations.errors import ProviderError
-from authward.jobs.credentials import Credentials
 from authward.jobs.dynamic_trigger import Delivery
 
 if TYPE_CHECKING:

@@ -1,0 +1,99 @@
+"""Request authentication over authward's own verifiers, for the composition root.
+
+    entry = aw.tokens_entry(accepts_token=["oauth_token", "api_key"])      # for AuthMiddleware
+    principal = await aw.authenticate_request(request, accepts_token=["oauth_token"])
+
+``authward.runtime`` builds one :class:`OwnTokens` from its verifiers; both calls accept what
+``authward_tokens(tokens=aw.verifier, api_keys=aw.api_keys, m2m=aw.m2m_tokens,
+sessions=aw.sessions, dpop=aw.dpop, ...)`` accepts (docs/channel.md).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OwnTokens"]
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from authward.channel.authenticate import (
+    ApiKeyVerifier,
+    M2MVerifier,
+    ProofVerifier,
+    SessionVerifier,
+    TokenType,
+    TokenVerifier,
+    authenticate_request,
+)
+from authward.channel.chain import AuthFn
+from authward.channel.entries import authward_tokens
+from authward.errors import UnauthenticatedError
+from authward.principal import Principal
+
+_EntryKey = tuple[tuple[TokenType, ...], str | None]
+
+
+class OwnTokens:
+    """authward's own token types, each checked by its verifier; DPoP-bound tokens are accepted
+    with their proof (``Authorization: DPoP``)."""
+
+    def __init__(
+        self,
+        tokens: TokenVerifier,
+        api_keys: ApiKeyVerifier,
+        m2m: M2MVerifier,
+        sessions: SessionVerifier,
+        dpop: ProofVerifier,
+    ) -> None:
+        self._tokens = tokens
+        self._api_keys = api_keys
+        self._m2m = m2m
+        self._sessions = sessions
+        self._dpop = dpop
+        #: One entry per accepted token types, so its hot path (decision 028) is shared by every
+        #: call of :meth:`authenticate`.
+        self._entries: dict[_EntryKey, AuthFn] = {}
+
+    def entry(
+        self,
+        accepts_token: Sequence[TokenType],
+        machine_secret_key: str | None,
+        to_principal: Callable[[Any], Principal | None] | None,
+    ) -> AuthFn:
+        """``authward_tokens`` over these verifiers (``aw.tokens_entry``)."""
+        return authward_tokens(
+            tokens=self._tokens,
+            api_keys=self._api_keys,
+            accepts_token=accepts_token,
+            machine_secret_key=machine_secret_key,
+            m2m=self._m2m,
+            sessions=self._sessions,
+            dpop=self._dpop,
+            to_principal=to_principal,
+        )
+
+    async def authenticate(
+        self,
+        request: HTTPConnection,
+        accepts_token: Sequence[TokenType],
+        machine_secret_key: str | None,
+    ) -> Principal:
+        """The request's principal, or ``UnauthenticatedError`` (401; ``MalformedCredential``
+        400 for a malformed request) with the reason (``aw.authenticate_request``)."""
+        key: _EntryKey = (tuple(accepts_token), machine_secret_key)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = self.entry(key[0], machine_secret_key, None)
+        principal = await entry(request)
+        if principal is not None:
+            return principal
+        # Not a token of ours, or none at all: routing only (no cryptography) says which.
+        state = await authenticate_request(
+            request,
+            tokens=self._tokens,
+            api_keys=None,
+            accepts_token=key[0],
+            machine_secret_key=machine_secret_key,
+        )
+        raise UnauthenticatedError(code="authentication_required", message=state.message)
