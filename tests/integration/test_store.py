@@ -328,8 +328,8 @@ def _revoked_row() -> dict[str, object]:
 
 
 async def test_a_failed_write_transaction_leaves_nothing_behind(runtime: Authward) -> None:
-    """The transaction really begins (SQLite's BEGIN goes straight to the driver): a write
-    inside it that fails takes the earlier writes of the transaction with it."""
+    """The transaction really begins (SQLite's BEGIN is sent by our hook, not by sqlite3): a
+    write inside it that fails takes the earlier writes of the transaction with it."""
 
     async def write_then_fail() -> None:
         async with begin_write(runtime.engine) as conn:
@@ -408,9 +408,37 @@ async def test_a_sqlite_transaction_begins_with_its_first_statement(tmp_path: Pa
         await engine.dispose()
 
 
-async def test_the_sqlite_driver_keeps_dbapi_semantics(tmp_path: Path) -> None:
-    """Our adapter (one hand-off per statement) answers as SQLAlchemy's own: rows, row counts,
-    executemany, errors translated, and the connection still usable after an error."""
+async def test_a_sqlite_connection_goes_back_to_the_pool_with_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    """The pool's rollback is skipped only when SQLite has nothing open: a transaction left
+    open on the driver is rolled back when its connection is checked in, and its lock freed."""
+    path = tmp_path / "reset.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0.05)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("INSERT INTO t VALUES (1)")
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("INSERT INTO t VALUES (2)")
+        other.execute("INSERT INTO t VALUES (3)")  # the lock went with the rollback
+        assert other.execute("SELECT n FROM t").fetchall() == [(3,)]
+    finally:
+        other.close()
+        await engine.dispose()
+
+
+async def test_sqlite_connections_keep_dbapi_semantics_under_our_transaction_hooks(
+    tmp_path: Path,
+) -> None:
+    """With BEGIN sent before a transaction's first statement and the pool's rollback skipped
+    when nothing is open (store/sqlite_driver.py), SQLAlchemy's aiosqlite adapter still answers
+    as it does alone: rows, row counts, executemany, errors translated, and the connection still
+    usable after an error."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
     try:
         async with engine.begin() as conn:

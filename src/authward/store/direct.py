@@ -1,35 +1,37 @@
-"""Hot-path statements: SQLAlchemy compiles them, the driver runs them (decision 032).
+"""Hot-path statements: SQLAlchemy compiles them, the driver runs them (decisions 032, 043).
 
 SQLAlchemy's execution layer (pool events, execution contexts, result objects, a greenlet switch
 per statement) costs several times what a short statement costs the driver. The sign-in path
 needs only two kinds of statement: inserts whose results nobody reads, and one-statement reads.
 For those, the SQL, the parameters' order and the type conversions (UTC datetimes, JSON, UUIDs)
-come from SQLAlchemy's compiler, once per statement, and the driver runs them:
+come from SQLAlchemy's compiler, once per statement, and the driver runs them on the pooled
+connection SQLAlchemy hands out (``get_raw_connection().driver_connection``):
 
-- SQLite: one hand-off to aiosqlite's thread for a whole transaction of inserts, or for a read;
-- PostgreSQL: asyncpg on the pooled connection (its own prepared-statement cache).
+- SQLite: aiosqlite's public calls, one hand-off to its thread per statement or batch
+  (:mod:`authward.store.sqlite_driver`);
+- PostgreSQL: asyncpg's public calls (its own prepared-statement cache).
 
-Errors are raised as SQLAlchemy raises them (``IntegrityError``, ``OperationalError``), without
-the statement's parameters.
+Only public APIs of SQLAlchemy, aiosqlite and asyncpg are used (decision 043; a test fails when
+a private attribute is reached). Errors are raised as SQLAlchemy raises them
+(``IntegrityError``, ``OperationalError``), without the statement's parameters.
 """
 
 from __future__ import annotations
 
 __all__ = ["Query", "Rows", "all_rows", "first_row", "insert_all", "write_returning"]
 
-import sqlite3
 from collections import namedtuple
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Delete, Dialect, Insert, Select, Update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
 
+from authward.store import sqlite_driver
 from authward.store.engine import writer_turn
-from authward.store.sqlite_driver import SQLiteConnection
 
 #: Rows to insert: an INSERT of one table (no VALUES, no RETURNING) and one mapping per row, all
 #: with the same keys; or an UPDATE or DELETE (no RETURNING) and the values of its parameters,
@@ -68,17 +70,22 @@ class _Read(NamedTuple):
     results: tuple[Callable[[Any], Any] | None, ...]
 
 
-def _plan(compiled: Compiled) -> _Plan:
+def _plan(dialect: Dialect, compiled: Any) -> _Plan:
+    compiled = cast(SQLCompiler, compiled)
     if "POSTCOMPILE" in compiled.string:
         raise ValueError("store.direct runs no expanding (IN list) parameters")
-    convert = compiled._bind_processors  # type: ignore[attr-defined]
-    binds = compiled.binds  # type: ignore[attr-defined]
-    order = compiled.positiontup or ()  # type: ignore[attr-defined]
+    binds = compiled.binds
+    order = compiled.positiontup or ()
     unique = list(dict.fromkeys(order))
     return _Plan(
         compiled.string,
         tuple(
-            (n, convert.get(n), _GIVEN if binds[n].required else binds[n].effective_value)
+            (
+                n,
+                # What SQLAlchemy's execution converts the value with (UTC datetimes, JSON).
+                binds[n].type.dialect_impl(dialect).bind_processor(dialect),
+                _GIVEN if binds[n].required else binds[n].effective_value,
+            )
             for n in unique
         ),
         None if len(unique) == len(order) else tuple(unique.index(n) for n in order),
@@ -100,7 +107,7 @@ def _insert_plan(dialect: Dialect, statement: Insert, keys: tuple[str, ...]) -> 
             if column.key not in keys and (column.default is not None or column.onupdate):
                 raise ValueError(f"insert_all: {table}.{column.key} has a client-side default")
         compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-        found = _plan(compiled)
+        found = _plan(dialect, compiled)
         if {n for n, _, _ in found.binds} != set(keys) or "RETURNING" in found.sql.upper():
             raise ValueError(f"insert_all: {statement} must bind exactly {keys}, return nothing")
         if len(_inserts) >= _MAX_CACHED:
@@ -117,7 +124,7 @@ def _read_plan(dialect: Dialect, statement: Select[Any]) -> _Read:
         if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
             raise ValueError(f"first_row: the columns of {statement} need distinct names")
         found = _Read(
-            _plan(statement.compile(dialect=dialect)),
+            _plan(dialect, statement.compile(dialect=dialect)),
             namedtuple("Row", names),
             tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
         )
@@ -133,7 +140,7 @@ def _write_plan(dialect: Dialect, statement: Insert | Update | Delete) -> _Read:
     if found is None:
         columns = list(statement.exported_columns)
         found = _Read(
-            _plan(statement.compile(dialect=dialect)),
+            _plan(dialect, statement.compile(dialect=dialect)),
             namedtuple("Row", [str(c.key) for c in columns]),
             tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns),
         )
@@ -145,8 +152,9 @@ def _write_plan(dialect: Dialect, statement: Insert | Update | Delete) -> _Read:
 
 async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
     """Insert every batch's rows in one transaction, after the process's earlier writers (as
-    :func:`authward.store.engine.begin_write`): all or nothing. On SQLite, ``BEGIN IMMEDIATE``,
-    the inserts and ``COMMIT`` are one hand-off to aiosqlite's thread."""
+    :func:`authward.store.engine.begin_write`): all or nothing. A single row of a single
+    statement is a transaction of its own (one hand-off on SQLite, one round trip on
+    PostgreSQL); more run between ``BEGIN`` and ``COMMIT``, one ``executemany`` per batch."""
     steps: list[tuple[str, list[tuple[Any, ...]]]] = []
     for statement, rows in batches:
         if not rows:
@@ -165,22 +173,22 @@ async def insert_all(engine: AsyncEngine, batches: Sequence[Rows]) -> None:
     if not steps:
         return
     async with writer_turn(engine), engine.connect() as conn:
-        raw = await conn.get_raw_connection()
+        driver = await _driver(conn)
         if engine.dialect.name == "sqlite":
-            sqlite_conn = cast(SQLiteConnection, raw.dbapi_connection)
-            try:
-                await sqlite_conn.run_transaction("BEGIN IMMEDIATE", steps)
-            except sqlite3.Error as exc:
-                failed = (getattr(exc, "__notes__", None) or [""])[-1]
-                raise DBAPIError.instance(failed, None, exc, sqlite3.Error) from None
+            await sqlite_driver.run_transaction(driver, "BEGIN IMMEDIATE", steps)
             return
 
-        async def transaction(driver: Any) -> None:
-            async with driver.transaction():
+        async def transaction(pg: Any, running: list[str]) -> None:
+            if len(steps) == 1 and len(steps[0][1]) == 1:
+                running.append(steps[0][0])
+                await pg.execute(steps[0][0], *steps[0][1][0])
+                return
+            async with pg.transaction():
                 for sql, rows in steps:
-                    await driver.executemany(sql, rows)
+                    running.append(sql)
+                    await pg.executemany(sql, rows)
 
-        await _on_asyncpg(engine, raw, steps[0][0], transaction)
+        await _on_asyncpg(engine.dialect, driver, transaction)
 
 
 async def write_returning(
@@ -191,61 +199,58 @@ async def write_returning(
     then: Query | None = None,
 ) -> tuple[list[Any], Any]:
     """The rows one writing statement returns (named tuples, as :func:`first_row` gives), run
-    in a transaction of its own after the process's earlier writers (SQLite: one hand-off,
-    ``BEGIN IMMEDIATE`` to ``COMMIT``; PostgreSQL: one round trip, autocommit); and the first
-    row of the ``then`` query (or ``None``), read right after on the same connection (SQLite:
-    in the same hand-off and transaction)."""
+    as a transaction of its own after the process's earlier writers (SQLite: one hand-off;
+    PostgreSQL: one round trip, autocommit); and the first row of the ``then`` query (or
+    ``None``), read right after on the same connection."""
     write = _write_plan(engine.dialect, statement)
     bound = write.plan.bind(params)
     read = _read_plan(engine.dialect, then[0]) if then is not None else None
     read_step = (read.plan.sql, read.plan.bind(then[1])) if read and then else None
     async with writer_turn(engine), engine.connect() as conn:
-        raw = await conn.get_raw_connection()
+        driver = await _driver(conn)
         if engine.dialect.name == "sqlite":
-            try:
-                rows, found = await cast(SQLiteConnection, raw.dbapi_connection).write_returning(
-                    "BEGIN IMMEDIATE", write.plan.sql, bound, read_step
-                )
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(write.plan.sql, None, exc, sqlite3.Error) from None
+            rows, found = await sqlite_driver.write_returning(
+                driver, write.plan.sql, bound, read_step
+            )
         else:
 
-            async def both(driver: Any) -> tuple[list[Any], Any]:
-                written = await driver.fetch(write.plan.sql, *bound)
+            async def both(pg: Any, running: list[str]) -> tuple[list[Any], Any]:
+                running.append(write.plan.sql)
+                written = await pg.fetch(write.plan.sql, *bound)
                 if read_step is None:
                     return written, None
-                return written, await driver.fetchrow(read_step[0], *read_step[1])
+                running.append(read_step[0])
+                return written, await pg.fetchrow(read_step[0], *read_step[1])
 
-            rows, found = await _on_asyncpg(engine, raw, write.plan.sql, both)
+            rows, found = await _on_asyncpg(engine.dialect, driver, both)
     row = _row(read, found) if read is not None and found is not None else None
     return [_row(write, values) for values in rows], row
 
 
 async def first_row(engine: AsyncEngine, statement: Select[Any], params: Mapping[str, Any]) -> Any:
     """The first row ``statement`` selects (a named tuple with the fields and values of
-    SQLAlchemy's ``Row``), or ``None``: one statement, outside any transaction."""
+    SQLAlchemy's ``Row``), or ``None``: one statement, outside any transaction. On SQLite every
+    row it selects is fetched: give it a statement that selects one."""
     read = _read_plan(engine.dialect, statement)
     bound = read.plan.bind(params)
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
+        driver = await _driver(conn)
         if engine.dialect.name == "sqlite":
-            try:
-                values = await cast(SQLiteConnection, raw.dbapi_connection).fetch_first(
-                    read.plan.sql, bound
-                )
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(read.plan.sql, None, exc, sqlite3.Error) from None
+            values = await sqlite_driver.fetch_first(driver, read.plan.sql, bound)
         else:
-            values = await _on_asyncpg(
-                engine, raw, read.plan.sql, lambda driver: driver.fetchrow(read.plan.sql, *bound)
-            )
+
+            async def one(pg: Any, running: list[str]) -> Any:
+                running.append(read.plan.sql)
+                return await pg.fetchrow(read.plan.sql, *bound)
+
+            values = await _on_asyncpg(engine.dialect, driver, one)
     return None if values is None else _row(read, values)
 
 
 async def all_rows(engine: AsyncEngine, queries: Sequence[Query]) -> list[list[Any]]:
-    """Every row of each query (named tuples, as :func:`first_row` gives), all read in one
-    transaction, so from one snapshot: on SQLite in one hand-off, on PostgreSQL in one
-    repeatable-read, read-only transaction."""
+    """Every row of each query (named tuples, as :func:`first_row` gives), all read from one
+    snapshot: one statement alone, several in one transaction (on PostgreSQL repeatable-read
+    and read-only)."""
     reads = [_read_plan(engine.dialect, statement) for statement, _ in queries]
     steps = [
         (r.plan.sql, r.plan.bind(params)) for r, (_, params) in zip(reads, queries, strict=True)
@@ -253,19 +258,23 @@ async def all_rows(engine: AsyncEngine, queries: Sequence[Query]) -> list[list[A
     if not steps:
         return []
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
+        driver = await _driver(conn)
         if engine.dialect.name == "sqlite":
-            try:
-                results = await cast(SQLiteConnection, raw.dbapi_connection).fetch_all(steps)
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(steps[0][0], None, exc, sqlite3.Error) from None
+            results = await sqlite_driver.fetch_all(driver, steps)
         else:
 
-            async def snapshot(driver: Any) -> list[Any]:
-                async with driver.transaction(isolation="repeatable_read", readonly=True):
-                    return [await driver.fetch(sql, *bound) for sql, bound in steps]
+            async def snapshot(pg: Any, running: list[str]) -> list[Any]:
+                if len(steps) == 1:
+                    running.append(steps[0][0])
+                    return [await pg.fetch(steps[0][0], *steps[0][1])]
+                found = []
+                async with pg.transaction(isolation="repeatable_read", readonly=True):
+                    for sql, bound in steps:
+                        running.append(sql)
+                        found.append(await pg.fetch(sql, *bound))
+                return found
 
-            results = await _on_asyncpg(engine, raw, steps[0][0], snapshot)
+            results = await _on_asyncpg(engine.dialect, driver, snapshot)
     return [[_row(r, values) for values in rows] for r, rows in zip(reads, results, strict=True)]
 
 
@@ -273,25 +282,41 @@ def _row(read: _Read, values: Sequence[Any]) -> Any:
     return read.row(*(v if f is None else f(v) for f, v in zip(read.results, values, strict=True)))
 
 
+async def _driver(conn: AsyncConnection) -> Any:
+    """The driver's own connection (aiosqlite's or asyncpg's) under ``conn``, which holds it
+    for this task alone and has begun no SQLAlchemy transaction on it."""
+    if conn.in_transaction():
+        raise RuntimeError("store.direct runs outside SQLAlchemy transactions")
+    return (await conn.get_raw_connection()).driver_connection
+
+
+#: asyncpg's errors as SQLAlchemy's asyncpg dialect classifies them (the names of the DBAPI
+#: module's PEP 249 exceptions), most specific first.
+_PG_ERRORS = (
+    (asyncpg.IntegrityConstraintViolationError, "IntegrityError"),
+    (asyncpg.SyntaxOrAccessError, "ProgrammingError"),
+    (asyncpg.InterfaceError, "InterfaceError"),
+    (asyncpg.InternalServerError, "InternalError"),
+    (asyncpg.InternalClientError, "InternalError"),
+    (asyncpg.PostgresError, "Error"),
+)
+
+
 async def _on_asyncpg(
-    engine: AsyncEngine,
-    raw: PoolProxiedConnection,
-    sql: str,
-    call: Callable[[Any], Awaitable[Any]],
+    dialect: Dialect, driver: Any, call: Callable[[Any, list[str]], Awaitable[Any]]
 ) -> Any:
-    """``call(asyncpg connection)`` with the adapter's lock held, its errors translated as
-    SQLAlchemy's adapter translates them."""
-    adapter: Any = raw.dbapi_connection
-    async with adapter._execute_mutex:
-        if adapter._transaction is not None:
-            raise RuntimeError("the connection is inside a SQLAlchemy transaction")
-        try:
-            return await call(raw.driver_connection)
-        except Exception as exc:
-            try:
-                adapter._handle_exception(exc)
-            except engine.dialect.loaded_dbapi.Error as translated:
-                raise DBAPIError.instance(
-                    sql, None, translated, engine.dialect.loaded_dbapi.Error
-                ) from None
-            raise
+    """``call(driver, running)``, where ``running[-1]`` is the statement in flight; its errors
+    raised as SQLAlchemy raises them: the DBAPI module's class for the error, the message
+    without PostgreSQL's detail (which may quote values), and no parameters."""
+    if driver.is_in_transaction():
+        raise RuntimeError("store.direct runs outside transactions")
+    running: list[str] = []
+    try:
+        return await call(driver, running)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        dbapi = dialect.loaded_dbapi
+        name = next(name for base, name in _PG_ERRORS if isinstance(exc, base))
+        message = exc.args[0] if exc.args else type(exc).__name__
+        translated = getattr(dbapi, name)(message)
+        sql = running[-1] if running else ""
+        raise sa_exc.DBAPIError.instance(sql, None, translated, dbapi.Error) from None

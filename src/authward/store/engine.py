@@ -23,13 +23,13 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event, make_url, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, AdaptedConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
 from authward.errors import SettingsError, StoreError
-from authward.store.sqlite_driver import SQLiteConnection, aiosqlite_module
+from authward.store import sqlite_driver
 
 
 def normalise_url(url: str) -> URL:
@@ -59,26 +59,23 @@ _WRITE_LOCK = "authward_write_lock"
 _BUSY_TIMEOUT_SECONDS = 15
 
 
+#: Once per connection, in one hand-off. WAL lets readers run beside the writer; busy_timeout
+#: waits out a writer instead of failing.
+_SQLITE_SETUP = (
+    "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+    f"PRAGMA busy_timeout={_BUSY_TIMEOUT_SECONDS * 1000}; PRAGMA synchronous=NORMAL;"
+)
+
+
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # SQLAlchemy, not the driver, says when a transaction begins (see _sqlite_begin).
-    dbapi_conn.isolation_level = None
-    # WAL lets readers run beside the writer; busy_timeout waits out a writer instead of failing.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_SECONDS * 1000}")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+    adapted = cast(AdaptedConnection, dbapi_conn)
+    adapted.run_async(lambda driver: driver.executescript(_SQLITE_SETUP))
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    options = conn.get_execution_options()
+def _sqlite_begin(conn: Connection) -> str:
     # A writer that first reads (migrations, config sync) takes the write lock up front, so two
     # processes starting together queue up instead of failing on a lock upgrade.
-    sql = "BEGIN IMMEDIATE" if options.get(_WRITE_LOCK, False) else "BEGIN"
-    # Not a statement of its own: it goes to aiosqlite's thread with the transaction's first
-    # statement, one hand-off instead of two (sqlite_driver.py).
-    cast(SQLiteConnection, conn.connection.dbapi_connection).begin_with_next_statement(sql)
+    return "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE_LOCK, False) else "BEGIN"
 
 
 def _pg_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -103,7 +100,10 @@ def _create_private(url: URL) -> None:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        kwargs.setdefault("module", aiosqlite_module())
+        # SQLAlchemy, not sqlite3, says when a transaction begins (sqlite_driver.listen).
+        kwargs["connect_args"] = {"isolation_level": None, **kwargs.get("connect_args", {})}
+        # The pool's rollback is sent only when a transaction is open (sqlite_driver._reset).
+        kwargs.setdefault("pool_reset_on_return", None)
         _create_private(parsed)
     # A database error's text leaves out the statement's parameters: they may be digests, codes
     # or personal data, and such a text can end up in a log.
@@ -113,7 +113,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "checkout", _pg_checkout)
     else:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        sqlite_driver.listen(engine, _sqlite_begin)
     return engine
 
 
