@@ -56,7 +56,7 @@ ENGINE_SQL = {
     "jobs.webhook_store",
 }
 KNOWN_SQL_OUTSIDE_STORE = {"oauth.failures", "runtime", "users.service", "users.throttle"}
-KNOWN_LARGE = {"jobs.runtime", "store.schema", "users.service"}
+KNOWN_LARGE = {"jobs.runtime", "users.service"}
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
