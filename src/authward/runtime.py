@@ -25,6 +25,7 @@ from authward.channel.chain import AuthFn
 from authward.channel.own_tokens import OwnTokens
 from authward.config.app import Config
 from authward.config.db import DbType
+from authward.config.opened import OPENED
 from authward.connections.vault import ConnectionVault
 from authward.crypto.instance_key import instance_keys
 from authward.crypto.secretbox import SecretBox
@@ -37,7 +38,7 @@ from authward.identity.sessions import Sessions
 from authward.jobs import JobPorts, JobSettings, JobsRuntime
 from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
-from authward.oauth.failures import FailedAuthentications
+from authward.oauth.failures import FailedAuthentications, failure_limits
 from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
@@ -54,6 +55,7 @@ from authward.store.dpop import DpopJtiStore
 from authward.store.engine import check_connection, create_engine, unusable, write_transaction
 from authward.store.grants import GrantStore
 from authward.store.keys import OpenedKey, SigningKeyStore
+from authward.store.limits import Attempts
 from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
 from authward.store.principals import ClientStore, MachineUserStore
@@ -62,6 +64,7 @@ from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
 from authward.store.token_view import TokenViewStore
 from authward.store.type_records import Records
+from authward.store.users import UserStore
 from authward.store.vault import VaultStore
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact
@@ -97,7 +100,9 @@ class Authward:
         self.audit = AuditStore(engine)
         # Failed client authentications at the token endpoint and its neighbours, and refused
         # API keys (decision 037).
-        self.failed_authentications = FailedAuthentications(engine, settings)
+        self.failed_authentications = FailedAuthentications(
+            Attempts(engine), failure_limits(settings), settings.cache_refresh_seconds
+        )
         self.api_keys = ApiKeys(
             ApiKeyStore(engine, self.audit),
             refresh_seconds=settings.cache_refresh_seconds,
@@ -147,16 +152,15 @@ class Authward:
         grants = GrantStore(engine)
         # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
         revocation = GrantRevocation(grants, self.revocations, self.verifier)
-        account_policy, ip_policy = login_policies(settings)
+        profile = config.auth.user_profile
         self.users = Users(
-            engine,
-            config,
-            audit=self.audit,
+            UserStore(engine, self.audit),
             sessions=self.sessions,
+            profile=profile,
+            profiles=Records(profile.type, engine) if profile is not None else None,
             vault=self.connections,
             claims_ttl_seconds=settings.cache_refresh_seconds,
-            account_policy=account_policy,
-            ip_policy=ip_policy,
+            login=login_policies(settings),
             end_grants=lambda user_id: revocation.revoke_grants(user_id, reason="user-disabled"),
         )
         self.consents = ConsentStore(
@@ -172,7 +176,6 @@ class Authward:
             require_nonce=settings.dpop_require_nonce,
         )
         # The token side of the authorization server (docs/authorization-server.md).
-        profile = config.auth.user_profile
         self.oauth = AuthorizationServer(
             target=TokenTarget(
                 issuer=self.issuer,
@@ -206,7 +209,6 @@ class Authward:
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         jobs = JobSettings.of(settings, config.auth.name, self.issuer)
         self.jobs = JobsRuntime(JobPorts(engine, box, self.connections, self.machine_users, jobs))
-        config.auth.bind_users(self.users)
 
     @classmethod
     async def open(
@@ -246,6 +248,7 @@ class Authward:
             self = cls(config, settings, engine, box)
             if sync:
                 await self.sync()
+            OPENED.join(config.auth, self.users)  # what `auth.users` reads (decision 042)
         except DBAPIError as exc:  # a corrupt file, one locked by another process, ...
             await engine.dispose()
             raise unusable(engine, exc) from exc
@@ -265,8 +268,7 @@ class Authward:
             await self.api_keys.flush()  # batched last_used_at
             await self.connections.close()
         finally:
-            if getattr(self.config.auth, "_users", None) is self.users:
-                self.config.auth.bind_users(None)
+            OPENED.leave(self.config.auth, self.users)
             await self.engine.dispose()
 
     async def sync(self, *, prune: bool | None = None) -> list[str]:

@@ -23,6 +23,8 @@ from authward.principal import Principal
 from authward.runtime import Authward
 from authward.store.schema import audit_events, login_throttle
 from authward.store.schema import users as users_table
+from authward.store.type_records import Records
+from authward.store.users import UserStore
 from authward.users import (
     InvalidCredentials,
     InvalidPassword,
@@ -33,7 +35,7 @@ from authward.users import (
     UsernameTaken,
     Users,
 )
-from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY
+from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, LoginPolicies
 from tests.conftest import SettingsFactory
 
 #: Far cheaper than OWASP's parameters so the suite stays fast; test_owasp_parameters_in_use
@@ -57,8 +59,17 @@ class Clock:
 
 
 def users_of(aw: Authward, **kwargs: Any) -> Users:
+    """``Users`` on the runtime's store, built as the runtime builds it."""
     kwargs.setdefault("hasher", CHEAP)
-    return Users(aw.engine, aw.config, audit=aw.audit, sessions=aw.sessions, **kwargs)
+    profile = aw.config.auth.user_profile
+    assert profile is not None
+    return Users(
+        UserStore(aw.engine, aw.audit),
+        sessions=aw.sessions,
+        profile=profile,
+        profiles=Records(profile.type, aw.engine),
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -310,7 +321,7 @@ async def test_delay_is_capped() -> None:
 
 async def test_address_throttle(runtime: Authward, make_users: Callable[..., Users]) -> None:
     policy = ThrottlePolicy(3, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(ip_policy=policy)
+    users = make_users(login=LoginPolicies(address=policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     # Spraying across accounts from one address: each account fails once, the address thrice.
     for n in range(3):
@@ -519,7 +530,7 @@ async def test_concurrent_failures_all_count(
     runtime: Authward, make_users: Callable[..., Users]
 ) -> None:
     policy = ThrottlePolicy(100, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(account_policy=policy)
+    users = make_users(login=LoginPolicies(account=policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     outcomes = await asyncio.gather(
         *(users.authenticate("alice@example.com", f"wrong {n}", ip=None) for n in range(12)),
@@ -536,7 +547,7 @@ async def test_concurrent_sign_ins_keep_every_audit_row(
 ) -> None:
     # 16 attempts in flight at once on one account: more than the default limit lets through.
     policy = ThrottlePolicy(100, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(account_policy=policy)
+    users = make_users(login=LoginPolicies(account=policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     attempts = [PASSWORD if n % 4 else "wrong password" for n in range(16)]
     outcomes = await asyncio.gather(
@@ -578,7 +589,7 @@ async def test_concurrent_guesses_from_one_address_reach_the_hash_at_most_limit_
     runtime: Authward, make_users: Callable[..., Users]
 ) -> None:
     policy = ThrottlePolicy(4, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(ip_policy=policy)
+    users = make_users(login=LoginPolicies(address=policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     outcomes = await asyncio.gather(
         *(
@@ -601,7 +612,7 @@ async def test_successes_give_the_address_its_attempts_back(
     """Counted before the hash, a success must not use up the address's limit: an office behind
     one address signs in all day."""
     policy = ThrottlePolicy(3, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(ip_policy=policy)
+    users = make_users(login=LoginPolicies(address=policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     await fail_times(users, "bob@example.com", 2, ip="203.0.113.9")
     for _ in range(5):
@@ -620,7 +631,7 @@ async def test_concurrent_sign_ins_and_failures_from_one_address_all_finish(
     attempt ends as a session or a refusal, none in a database error (a deadlock on
     PostgreSQL if they locked the two rows in different orders)."""
     policy = ThrottlePolicy(100, timedelta(minutes=15), timedelta(minutes=1), timedelta(minutes=15))
-    users = make_users(account_policy=policy, ip_policy=policy)
+    users = make_users(login=LoginPolicies(policy, policy))
     await users.create("alice@example.com", PASSWORD, profile=PROFILE)
     attempts = [PASSWORD if n % 3 else "wrong password" for n in range(24)]
     outcomes = await asyncio.gather(

@@ -55,8 +55,8 @@ ENGINE_SQL = {
     "jobs.wakeups",
     "jobs.webhook_store",
 }
-KNOWN_SQL_OUTSIDE_STORE = {"oauth.failures", "runtime", "users.service", "users.throttle"}
-KNOWN_LARGE = {"jobs.runtime", "users.service"}
+KNOWN_SQL_OUTSIDE_STORE = {"runtime"}
+KNOWN_LARGE = {"jobs.runtime"}
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

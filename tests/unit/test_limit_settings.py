@@ -9,7 +9,7 @@ import pytest
 
 from authward.errors import SettingsError
 from authward.settings import load_settings
-from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, login_policies
+from authward.users.throttle import ACCOUNT_POLICY, IP_POLICY, LoginPolicies, login_policies
 
 
 def test_trusted_proxies_must_be_addresses_or_networks() -> None:
@@ -20,8 +20,8 @@ def test_trusted_proxies_must_be_addresses_or_networks() -> None:
 
 
 def test_login_limits_are_the_throttle_policies() -> None:
-    assert login_policies(load_settings()) == (ACCOUNT_POLICY, IP_POLICY)
-    account, address = login_policies(
+    assert login_policies(load_settings()) == LoginPolicies(ACCOUNT_POLICY, IP_POLICY)
+    limits = login_policies(
         load_settings(
             login_account_limit=3,
             login_address_limit=7,
@@ -29,6 +29,7 @@ def test_login_limits_are_the_throttle_policies() -> None:
             login_window_seconds=120,
         )
     )
+    account, address = limits.account, limits.address
     assert (account.threshold, address.threshold) == (3, 7)
     assert account.first_delay == timedelta(seconds=10)
     assert account.max_delay == account.window == timedelta(seconds=120)

@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = [
     "ID_TOKEN_ALGS",
     "Auth",
-    "AuthUsers",
     "IdTokenAlg",
     "Invoker",
     "MachineUser",
@@ -25,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, Literal, Protocol, Required, TypedDict, TypeVar
+from typing import Generic, Literal, Required, TypedDict, TypeVar
 from uuid import UUID
 
 from typing_extensions import ReadOnly
@@ -42,6 +41,7 @@ from authward.config.db import DbType
 from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, enum_problem
 from authward.config.idp import IdProvider
 from authward.config.issues import NAME, Issues
+from authward.config.opened import OPENED, AuthUsers
 from authward.errors import ConfigError
 from authward.principal import AttributeValue
 
@@ -85,12 +85,6 @@ class Invoker:
     machine_user: str
 
 
-class AuthUsers(Protocol):
-    """What ``auth.users`` offers once an ``Authward`` has opened the config (``aw.users``)."""
-
-    async def get_oauth_access_token(self, account_id: str, provider: str) -> list[Any]: ...
-
-
 @dataclass(frozen=True, eq=False)
 class Auth(Generic[NameT_contra]):
     """The app's auth service. ``Auth[Literal[...]]`` (see ``authward generate``) makes
@@ -117,18 +111,13 @@ class Auth(Generic[NameT_contra]):
     def users(self) -> AuthUsers:
         """The users of the runtime that opened this config, as the seed's resolver reads them:
         ``await auth.users.get_oauth_access_token(account_id, "oauth_slack")``."""
-        bound: AuthUsers | None = getattr(self, "_users", None)
-        if bound is None:
+        serving = OPENED.users(self)
+        if serving is None:
             raise ConfigError(
                 f"auth {self.name!r} is not open: auth.users works once Authward.open(config) "
                 "(or `authward serve` / `authward worker`) has opened the app"
             )
-        return bound
-
-    def bind_users(self, users: AuthUsers | None) -> None:
-        """Called by the runtime that opens (``users``) and closes (``None``) this config."""
-        # A frozen dataclass: the binding is runtime state, not configuration.
-        object.__setattr__(self, "_users", users)
+        return serving
 
     def invoker(self, name: NameT_contra) -> Invoker:
         if name not in self.machine_users:

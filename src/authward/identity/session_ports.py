@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from authward.identity.orgs import MemberRole, Organization
     from authward.store.audit import AuditEvent
-    from authward.store.direct import Rows
     from authward.store.records import StoredKey
-    from authward.store.sessions import WriteHook
 
 
 class SessionStorePort(Protocol):
@@ -24,13 +22,7 @@ class SessionStorePort(Protocol):
     column name: ``id``, ``digest``, ``user_id``, ``active_org_id``, ``claims``, ``ip``,
     ``user_agent``, ``created_at``, ``last_active_at``, ``expires_at``, ``revoked_at``."""
 
-    async def insert(
-        self,
-        row: Mapping[str, Any],
-        events: Sequence[AuditEvent],
-        writes: Sequence[Rows] = (),
-        also: WriteHook | None = None,
-    ) -> None: ...
+    async def insert(self, row: Mapping[str, Any], events: Sequence[AuditEvent]) -> None: ...
     async def get(self, session_id: str) -> Any | None: ...
     async def by_digest(self, digest: str) -> Any | None: ...
     async def list(self, user_id: str, active_at: datetime | None) -> builtins.list[Any]: ...

@@ -12,6 +12,7 @@ __all__ = [
     "SESSION_ID_PREFIX",
     "SESSION_SECRET_PREFIX",
     "MintedToken",
+    "NewSession",
     "SessionAuth",
     "SessionInfo",
 ]
@@ -22,11 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from authward.errors import ConfigError, TokenError
 from authward.identity.orgs import random_id
 from authward.principal import AttributeValue, BuildsPrincipal, Principal
+from authward.store.audit import AuditEvent
+from authward.tokens import opaque
 from authward.tokens.jws_verify import VerifyKey
 from authward.tokens.session_token import RESERVED_CLAIMS
 
@@ -99,6 +102,20 @@ class SessionInfo:
         if self.expires_at <= (now or datetime.now(UTC)):
             return "expired"
         return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A session made but not stored yet (:meth:`Sessions.new`): its caller writes ``row`` and
+    ``created`` with its own rows, in one transaction (a password sign-in)."""
+
+    info: SessionInfo
+    #: For the ``__session_secret`` cookie; only its digest is in ``row``.
+    secret: str = field(repr=False)
+    #: The ``aw_sessions`` row, by column name.
+    row: Mapping[str, Any] = field(repr=False)
+    #: Its ``session.created`` audit event.
+    created: AuditEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +238,70 @@ def _lifetime(lifetime: timedelta | int) -> timedelta:
             f"must be between 1 second and {_MAX_SESSION_LIFETIME.days} days", path="lifetime"
         )
     return span
+
+
+class _NewFields(NamedTuple):
+    user_id: str
+    claims: dict[str, Any]
+    lifetime: timedelta
+    ip: str | None
+    user_agent: str | None
+
+
+def _new_fields(
+    user_id: str,
+    claims: Mapping[str, Any] | None,
+    ip: str | None,
+    user_agent: str | None,
+    lifetime: timedelta | int,
+) -> _NewFields:
+    """What a new session is given, checked (``ConfigError`` names the field)."""
+    user = _bounded("user_id", user_id, _MAX_ID)
+    if not user or user != user.strip():
+        raise ConfigError("must be a non-empty id without surrounding spaces", path="user_id")
+    custom = _session_claims(claims or {})
+    span = _lifetime(lifetime)
+    ip = _bounded("ip", ip, _MAX_IP)
+    user_agent = _bounded("user_agent", user_agent, _MAX_USER_AGENT, truncate=True)
+    return _NewFields(user, custom, span, ip, user_agent)
+
+
+def _new_session(fields: _NewFields, actor: str | None, org_id: str | None) -> NewSession:
+    now = datetime.now(UTC)
+    secret = _generate_secret()
+    info = SessionInfo(
+        id=random_id(SESSION_ID_PREFIX),
+        user_id=fields.user_id,
+        active_org_id=org_id,
+        claims=MappingProxyType(fields.claims),
+        ip=fields.ip,
+        user_agent=fields.user_agent,
+        created_at=now,
+        last_active_at=now,
+        expires_at=now + fields.lifetime,
+        revoked_at=None,
+    )
+    created = AuditEvent(
+        "session.created",
+        now,
+        actor=actor,
+        subject=fields.user_id,
+        ip=fields.ip,
+        detail={"session_id": info.id, "org_id": org_id, "expires_at": info.expires_at.isoformat()},
+    )
+    row = {
+        "id": info.id,
+        "digest": opaque.digest(secret),
+        "user_id": fields.user_id,
+        "active_org_id": org_id,
+        "claims": fields.claims,
+        "ip": fields.ip,
+        "user_agent": fields.user_agent,
+        "created_at": now,
+        "last_active_at": now,
+        "expires_at": info.expires_at,
+    }
+    return NewSession(info, secret, row, created)
 
 
 def _info(row: Any) -> SessionInfo:

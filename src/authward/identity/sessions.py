@@ -40,6 +40,7 @@ __all__ = [
     "SESSION_COOKIE",
     "SESSION_SECRET_PREFIX",
     "MintedToken",
+    "NewSession",
     "SessionAuth",
     "SessionInfo",
     "Sessions",
@@ -48,37 +49,31 @@ __all__ = [
 import builtins
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from authward.errors import ConfigError, TokenError
-from authward.identity.orgs import OrganizationError, random_id
+from authward.identity.orgs import OrganizationError
 from authward.identity.session_ports import OrganizationDirectory, SessionStorePort
 from authward.identity.session_types import (
-    _MAX_ID,
-    _MAX_IP,
-    _MAX_USER_AGENT,
     DEFAULT_SESSION_LIFETIME,
     DEFAULT_TOKEN_LIFETIME_SECONDS,
     SECRET_COOKIE,
     SESSION_COOKIE,
-    SESSION_ID_PREFIX,
     SESSION_SECRET_PREFIX,
     MintedToken,
+    NewSession,
     SessionAuth,
     SessionInfo,
     _auth,
     _auth_key,
-    _bounded,
-    _generate_secret,
     _info,
     _is_secret,
     _KeyView,
-    _lifetime,
+    _new_fields,
+    _new_session,
     _replace_org,
-    _session_claims,
     _State,
 )
 from authward.principal import Principal
@@ -88,10 +83,6 @@ from authward.tokens.jws_verify import verify_key_from_jwk
 from authward.tokens.keys import SigningKey
 from authward.tokens.session_token import REQUIRED, TYP, check_session_ids, sign_session_token
 from authward.tokens.verifier import JwtVerifier, VerifiedToken
-
-if TYPE_CHECKING:
-    from authward.store.direct import Rows
-    from authward.store.sessions import WriteHook
 
 #: Clock skew allowed on a session token's exp and iat (at most the instance's token leeway).
 _SESSION_LEEWAY = 5
@@ -167,68 +158,31 @@ class Sessions:
         user_agent: str | None = None,
         lifetime: timedelta | int = DEFAULT_SESSION_LIFETIME,
         actor: str | None = None,
-        events: Callable[[SessionInfo], Sequence[AuditEvent]] | None = None,
-        writes: Sequence[Rows] = (),
-        also: WriteHook | None = None,
     ) -> tuple[str, SessionInfo]:
         """A new session for ``user_id`` (signed in by you). Returns the secret (for the
-        ``__session_secret`` cookie; never stored) and the session. ``events`` gives audit
-        events to record beside ``session.created`` (a sign-in's ``user.login``), ``writes``
-        other statements built once (as :func:`~authward.store.direct.insert_all` takes them)
-        and ``also`` writes other rows that go with the session; all in the session's
-        transaction, all or nothing. Without ``also`` SQLite commits the transaction in one
-        hand-off (decision 032)."""
-        user = _bounded("user_id", user_id, _MAX_ID)
-        if not user or user != user.strip():
-            raise ConfigError("must be a non-empty id without surrounding spaces", path="user_id")
-        custom = _session_claims(claims or {})
-        span = _lifetime(lifetime)
-        ip = _bounded("ip", ip, _MAX_IP)
-        user_agent = _bounded("user_agent", user_agent, _MAX_USER_AGENT, truncate=True)
+        ``__session_secret`` cookie; never stored) and the session. SQLite commits it and its
+        ``session.created`` row in one hand-off (decision 032)."""
+        fields = _new_fields(user_id, claims, ip, user_agent, lifetime)
         org_id = None
         if active_org_id is not None:
-            org_id = await self._member_org(active_org_id, user)
-        now = datetime.now(UTC)
-        secret = _generate_secret()
-        info = SessionInfo(
-            id=random_id(SESSION_ID_PREFIX),
-            user_id=user,
-            active_org_id=org_id,
-            claims=MappingProxyType(custom),
-            ip=ip,
-            user_agent=user_agent,
-            created_at=now,
-            last_active_at=now,
-            expires_at=now + span,
-            revoked_at=None,
-        )
-        created = AuditEvent(
-            "session.created",
-            now,
-            actor=actor,
-            subject=user,
-            ip=ip,
-            detail={
-                "session_id": info.id,
-                "org_id": org_id,
-                "expires_at": info.expires_at.isoformat(),
-            },
-        )
-        row = {
-            "id": info.id,
-            "digest": opaque.digest(secret),
-            "user_id": user,
-            "active_org_id": org_id,
-            "claims": custom,
-            "ip": ip,
-            "user_agent": user_agent,
-            "created_at": now,
-            "last_active_at": now,
-            "expires_at": info.expires_at,
-        }
-        recorded = [created, *(events(info) if events is not None else ())]
-        await self._store.insert(row, recorded, writes, also)
-        return secret, info
+            org_id = await self._member_org(active_org_id, fields.user_id)
+        made = _new_session(fields, actor, org_id)
+        await self._store.insert(made.row, [made.created])
+        return made.secret, made.info
+
+    def new(
+        self,
+        user_id: str,
+        *,
+        claims: Mapping[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        lifetime: timedelta | int = DEFAULT_SESSION_LIFETIME,
+        actor: str | None = None,
+    ) -> NewSession:
+        """A session as :meth:`create` makes it (with no active organization), not stored: for
+        a caller that writes it with its own rows in one transaction (a password sign-in)."""
+        return _new_session(_new_fields(user_id, claims, ip, user_agent, lifetime), actor, None)
 
     async def get(self, session_id: str) -> SessionInfo | None:
         row = await self._store.get(session_id)

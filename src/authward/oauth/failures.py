@@ -16,16 +16,15 @@ here within that interval.
 
 from __future__ import annotations
 
-__all__ = ["FailedAuthentications"]
+__all__ = ["AttemptCounter", "FailedAuthentications", "FailureLimits", "failure_limits"]
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Protocol
 
 from authward.refreshing import Refreshing
-from authward.settings import Settings
-from authward.store.limits import Attempts, LimitKey, LimitPolicy, limit_key
-from authward.users.throttle import address_key
+from authward.store.limits import LimitKey, LimitPolicy, Taken, address_key, limit_key
 
 #: Callers (client id and address) whose keys one process remembers.
 _MAX_KEYS = 10_000
@@ -33,21 +32,64 @@ _MAX_KEYS = 10_000
 _MAX_CACHED_ID = 200
 
 
+#: The scopes of the keys counted here (decision 037).
+_SCOPES = ("client", "client_ip", "api_key_ip")
+
+
+class AttemptCounter(Protocol):
+    """Where attempts are counted (:class:`authward.store.limits.Attempts`)."""
+
+    async def take(self, keys: Sequence[LimitKey], now: datetime) -> Taken: ...
+    async def prune(self, now: datetime) -> None: ...
+    async def locked(self, now: datetime, scopes: Sequence[str]) -> dict[str, datetime]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FailureLimits:
+    """``client`` failures per client id and ``address`` failures per address within
+    ``window_seconds`` lock the key for the rest of the window."""
+
+    client: int
+    address: int
+    window_seconds: float
+
+
+class FailureLimitSettings(Protocol):
+    """The settings the limits come from (``AUTHWARD_AUTH_FAILURE_*``)."""
+
+    @property
+    def auth_failure_client_limit(self) -> int: ...
+    @property
+    def auth_failure_address_limit(self) -> int: ...
+    @property
+    def auth_failure_window_seconds(self) -> float: ...
+
+
+def failure_limits(settings: FailureLimitSettings) -> FailureLimits:
+    return FailureLimits(
+        settings.auth_failure_client_limit,
+        settings.auth_failure_address_limit,
+        settings.auth_failure_window_seconds,
+    )
+
+
 class FailedAuthentications:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        window = timedelta(seconds=settings.auth_failure_window_seconds)
+    """Failures counted under ``limits``; ``refresh_seconds`` is the instance's cache refresh
+    interval (the locks other processes set are read that often)."""
+
+    def __init__(
+        self, attempts: AttemptCounter, limits: FailureLimits, refresh_seconds: float
+    ) -> None:
+        window = timedelta(seconds=limits.window_seconds)
 
         def policy(limit: int) -> LimitPolicy:
             return LimitPolicy(limit, window, window, window)
 
-        self._client = policy(settings.auth_failure_client_limit)
-        self._address = policy(settings.auth_failure_address_limit)
-        self._attempts = Attempts(
-            engine,
-            {"client": self._client, "client_ip": self._address, "api_key_ip": self._address},
-        )
+        self._client = policy(limits.client)
+        self._address = policy(limits.address)
+        self._attempts = attempts
         self._locks = Refreshing(
-            self._load, refresh_seconds=settings.cache_refresh_seconds, what="the locked clients"
+            self._load, refresh_seconds=refresh_seconds, what="the locked clients"
         )
         #: Locks this process's own failures set, seen before the next reload.
         self._local: dict[str, datetime] = {}
@@ -57,7 +99,7 @@ class FailedAuthentications:
         self._pruned_at: datetime | None = None
 
     async def _load(self) -> dict[str, datetime]:
-        return await self._attempts.locked(datetime.now(UTC))
+        return await self._attempts.locked(datetime.now(UTC), _SCOPES)
 
     def keys(self, client_id: str | None, ip: str | None) -> list[LimitKey]:
         # Remembered: digests and address parsing cost more than the rest of the check.

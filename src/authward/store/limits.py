@@ -14,9 +14,10 @@ last attempt (or after the lock ends).
 
 from __future__ import annotations
 
-__all__ = ["Attempts", "LimitKey", "LimitPolicy", "Taken", "limit_key"]
+__all__ = ["Attempts", "LimitKey", "LimitPolicy", "Taken", "address_key", "limit_key"]
 
 import hashlib
+import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,20 @@ def limit_key(scope: str, value: str, policy: LimitPolicy) -> LimitKey:
     return LimitKey(scope, hashlib.sha256(f"{scope}\x00{value}".encode()).hexdigest(), policy)
 
 
+def address_key(ip: str) -> str:
+    """The value an address is counted under: IPv6 clients get a /64 each, so one client is one
+    /64, not 2**64 addresses."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
+
+
 @dataclass(frozen=True, slots=True)
 class Taken:
     #: Every key counted the attempt; otherwise none did (it was refused).
@@ -122,17 +137,22 @@ def _by_count(policy: LimitPolicy, scope: str, count: ColumnElement[Any]) -> tup
     return lock, until
 
 
-class Attempts:
-    """Attempt counts for the scopes of ``policies`` (``{"account": ..., "ip": ...}``)."""
+def _locked_in(scopes: tuple[str, ...]) -> Select[Any]:
+    return select(_t.c.key, _t.c.locked_until).where(
+        _t.c.locked_until > _at("now"), or_(*(_t.c.scope == s for s in scopes))
+    )
 
-    def __init__(self, engine: AsyncEngine, policies: Mapping[str, LimitPolicy]) -> None:
-        if not all(s.isidentifier() and len(s) <= 16 for s in policies):
-            raise ValueError("scopes are identifiers of at most 16 characters")
+
+class Attempts:
+    """Attempt counts, each key under the policy it carries (:func:`limit_key`): the scopes'
+    policies are their owners' settings (``account`` and ``ip`` for sign-in, ``client``,
+    ``client_ip`` and ``api_key_ip`` for client and API-key authentication)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._policies = dict(policies)
-        self._levels = {s: p.levels() for s, p in self._policies.items()}
-        self._takes: dict[int, Insert] = {}
-        scopes = list(self._policies)
+        #: The take statement for each shape of attempt: its keys' scopes and policies.
+        self._takes: dict[tuple[int, tuple[tuple[str, LimitPolicy], ...]], Insert] = {}
+        self._levels: dict[LimitPolicy, tuple[timedelta, ...]] = {}
         now = _at("now")
         pg = engine.dialect.name == "postgresql"
         # Statements built once: building them costs more CPU than running them.
@@ -174,22 +194,23 @@ class Attempts:
                 ),
             )
         )
-        self._locked: Select[Any] = select(_t.c.key, _t.c.locked_until).where(
-            _t.c.locked_until > now, or_(*(_t.c.scope == s for s in scopes))
-        )
+        self._locked: dict[tuple[str, ...], Select[Any]] = {}
         self._latest: dict[int, Select[Any]] = {}
 
     # -- statements -----------------------------------------------------------------------------
 
-    def _take(self, n: int) -> Insert:
-        found = self._takes.get(n)
+    def _take(self, n: int, policies: tuple[tuple[str, LimitPolicy], ...]) -> Insert:
+        found = self._takes.get((n, policies))
         if found is None:
+            for scope, _ in policies:
+                if not scope.isidentifier() or len(scope) > 16:
+                    raise ValueError("scopes are identifiers of at most 16 characters")
             upsert = (
                 postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
             )
             now = _at("now")
             count = case((_t.c.window_until <= now, 1), else_=_t.c.failures + 1)
-            by_scope = {s: _by_count(p, s, count) for s, p in self._policies.items()}
+            by_scope = {s: _by_count(p, s, count) for s, p in policies}
             if len(by_scope) == 1:
                 [(lock, until)] = by_scope.values()
             else:
@@ -216,7 +237,7 @@ class Attempts:
                 )
                 .returning(_t.c.key, _t.c.locked_until)
             )
-            self._takes[n] = found
+            self._takes[(n, policies)] = found
         return found
 
     def _latest_lock(self, n: int) -> Select[Any]:
@@ -228,11 +249,22 @@ class Attempts:
             self._latest[n] = found
         return found
 
-    def _params(self, keys: Sequence[LimitKey], now: datetime) -> dict[str, Any]:
+    def _policy_levels(self, policy: LimitPolicy) -> tuple[timedelta, ...]:
+        found = self._levels.get(policy)
+        if found is None:
+            found = self._levels[policy] = policy.levels()
+        return found
+
+    def _params(
+        self,
+        keys: Sequence[LimitKey],
+        policies: tuple[tuple[str, LimitPolicy], ...],
+        now: datetime,
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"now": now}
-        for scope, policy in self._policies.items():
+        for scope, policy in policies:
             params[f"{scope}_window"] = now + policy.window
-            for i, delay in enumerate(self._levels[scope]):
+            for i, delay in enumerate(self._policy_levels(policy)):
                 params[f"{scope}_lock{i}"] = now + delay
                 params[f"{scope}_until{i}"] = now + delay + policy.window
         for i, key in enumerate(keys):
@@ -253,12 +285,17 @@ class Attempts:
         same hand-off on SQLite (a sign-in's user)."""
         if not keys:
             return Taken(True, None, read=await first_row(self._engine, *then) if then else None)
+        by_scope: dict[str, LimitPolicy] = {}
         for key in keys:
-            if self._policies.get(key.scope) != key.policy:
-                raise ValueError(f"no such limit: {key.scope}")
+            if by_scope.setdefault(key.scope, key.policy) != key.policy:
+                raise ValueError(f"two policies for the scope {key.scope}")
+        policies = tuple(sorted(by_scope.items(), key=lambda item: item[0]))
         keys = sorted(keys, key=lambda k: k.digest)
         rows, read = await write_returning(
-            self._engine, self._take(len(keys)), self._params(keys, now), then=then
+            self._engine,
+            self._take(len(keys), policies),
+            self._params(keys, policies, now),
+            then=then,
         )
         locks = {r.key: r.locked_until for r in rows if r.locked_until is not None}
         if len(rows) == len(keys):
@@ -289,8 +326,12 @@ class Attempts:
     async def prune(self, now: datetime) -> None:
         await insert_all(self._engine, [self.prune_rows(now)])
 
-    async def locked(self, now: datetime) -> dict[str, datetime]:
-        """Every key of these scopes locked at ``now``, with its lock's end: what a process keeps
+    async def locked(self, now: datetime, scopes: Sequence[str]) -> dict[str, datetime]:
+        """Every key of ``scopes`` locked at ``now``, with its lock's end: what a process keeps
         in memory to refuse attempts without a statement."""
-        [rows] = await all_rows(self._engine, [(self._locked, {"now": now})])
+        named = tuple(scopes)
+        query = self._locked.get(named)
+        if query is None:
+            query = self._locked[named] = _locked_in(named)
+        [rows] = await all_rows(self._engine, [(query, {"now": now})])
         return {r.key: r.locked_until for r in rows}

@@ -7,15 +7,15 @@ Rows are handed back as SQLAlchemy rows (attribute access by column name).
 
 from __future__ import annotations
 
-__all__ = ["SessionStore", "WriteHook"]
+__all__ = ["SessionStore", "new_session_rows"]
 
 import builtins
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.store.audit import AuditEvent, AuditStore, audit_rows
 from authward.store.direct import Rows, insert_all
@@ -24,12 +24,15 @@ from authward.store.keys import SigningKeyStore
 from authward.store.records import StoredKey
 from authward.store.schema import memberships, sessions
 
-#: Writes more rows in a new session's transaction (a sign-in's rehash).
-WriteHook = Callable[[AsyncConnection], Awaitable[None]]
-
 # Built once: sign-in creates a session per request, and building the statement costs more CPU
 # than running it.
 _INSERT_SESSION = sessions.insert()
+
+
+def new_session_rows(row: Mapping[str, Any]) -> Rows:
+    """A new session's row, for :func:`~authward.store.direct.insert_all` in another store's
+    transaction (a password sign-in: :meth:`authward.store.users.UserStore.record_login`)."""
+    return (_INSERT_SESSION, [row])
 
 
 class SessionStore:
@@ -38,24 +41,10 @@ class SessionStore:
         self._keys = keys
         self._audit = audit
 
-    async def insert(
-        self,
-        row: Mapping[str, Any],
-        events: Sequence[AuditEvent],
-        writes: Sequence[Rows] = (),
-        also: WriteHook | None = None,
-    ) -> None:
-        """The session's row, its audit events and ``writes``/``also``: all or nothing. Without
-        ``also`` SQLite commits the transaction in one hand-off (decision 032)."""
-        if also is None:
-            await insert_all(self._engine, [(_INSERT_SESSION, [row]), audit_rows(events), *writes])
-            return
-        async with begin_write(self._engine) as conn:
-            await conn.execute(_INSERT_SESSION, row)
-            for statement, params in writes:
-                await conn.execute(statement, list(params))
-            await also(conn)
-            await self._audit.record_all(events, conn)
+    async def insert(self, row: Mapping[str, Any], events: Sequence[AuditEvent]) -> None:
+        """The session's row and its audit events, all or nothing: one hand-off on SQLite
+        (decision 032)."""
+        await insert_all(self._engine, [new_session_rows(row), audit_rows(events)])
 
     async def get(self, session_id: str) -> Any | None:
         async with self._engine.connect() as conn:

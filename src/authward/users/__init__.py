@@ -26,5 +26,6 @@ from authward.users.errors import (
     UserError,
     UsernameTaken,
 )
-from authward.users.service import SignIn, UserAccount, UserClaims, Users
+from authward.users.service import Users
 from authward.users.throttle import ThrottlePolicy
+from authward.users.values import SignIn, UserAccount, UserClaims

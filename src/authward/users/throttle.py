@@ -2,32 +2,31 @@
 sharing it applies the same limits (docs/decisions/010-passwords-and-login-throttling.md, 037).
 
 Each attempt is counted against its keys (the username as typed, and the client address) before
-its password is checked (:class:`authward.store.limits.Attempts`): at most ``threshold``
-guesses per key reach the hash before the key is locked, however many arrive at once. A success
-clears the account's count and gives the address its attempt back.
+its password is checked (:meth:`authward.store.users.UserStore.take_attempt`): at most
+``threshold`` guesses per key reach the hash before the key is locked, however many arrive at
+once. A success clears the account's count and gives the address its attempt back. This module
+holds the policies and the keys; the counting is the store's.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ACCOUNT_POLICY",
+    "DEFAULT_LOGIN_POLICIES",
     "IP_POLICY",
+    "LoginLimitSettings",
+    "LoginPolicies",
     "LoginThrottle",
     "ThrottleKeys",
     "ThrottlePolicy",
-    "address_key",
     "login_policies",
 ]
 
-import ipaddress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from authward.settings import Settings
-from authward.store.direct import Query, Rows
-from authward.store.limits import Attempts, LimitKey, LimitPolicy, Taken, limit_key
+from authward.store.limits import LimitKey, LimitPolicy, address_key, limit_key
 
 ThrottlePolicy = LimitPolicy
 
@@ -47,27 +46,39 @@ IP_POLICY = ThrottlePolicy(
 )
 
 
-def login_policies(settings: Settings) -> tuple[ThrottlePolicy, ThrottlePolicy]:
+@dataclass(frozen=True, slots=True)
+class LoginPolicies:
+    """How many sign-in attempts an account and an address may fail, and the locks after."""
+
+    account: ThrottlePolicy = ACCOUNT_POLICY
+    address: ThrottlePolicy = IP_POLICY
+
+
+#: The ``AUTHWARD_LOGIN_*`` defaults.
+DEFAULT_LOGIN_POLICIES = LoginPolicies()
+
+
+class LoginLimitSettings(Protocol):
+    """The settings the policies come from (``AUTHWARD_LOGIN_*``)."""
+
+    @property
+    def login_account_limit(self) -> int: ...
+    @property
+    def login_address_limit(self) -> int: ...
+    @property
+    def login_lock_seconds(self) -> int: ...
+    @property
+    def login_window_seconds(self) -> int: ...
+
+
+def login_policies(settings: LoginLimitSettings) -> LoginPolicies:
     """The account's and the address's policies, from the ``AUTHWARD_LOGIN_*`` settings."""
     lock = timedelta(seconds=settings.login_lock_seconds)
     window = timedelta(seconds=settings.login_window_seconds)
-    return (
+    return LoginPolicies(
         ThrottlePolicy(settings.login_account_limit, window, lock, window),
         ThrottlePolicy(settings.login_address_limit, window, lock, window),
     )
-
-
-def address_key(ip: str) -> str:
-    """IPv6 clients get a /64 each, so one client is one /64, not 2**64 addresses."""
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return ip
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    return str(address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,28 +92,12 @@ class ThrottleKeys:
 
 
 class LoginThrottle:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        account_policy: ThrottlePolicy = ACCOUNT_POLICY,
-        ip_policy: ThrottlePolicy = IP_POLICY,
-    ) -> None:
-        self._account = account_policy
-        self._ip = ip_policy
-        self._attempts = Attempts(engine, {"account": account_policy, "ip": ip_policy})
+    """The keys an attempt is counted against, under the account's and the address's policy."""
+
+    def __init__(self, policies: LoginPolicies) -> None:
+        self._account = policies.account
+        self._ip = policies.address
 
     def keys(self, username: str, ip: str | None) -> ThrottleKeys:
         address = limit_key("ip", address_key(ip), self._ip) if ip else None
         return ThrottleKeys(limit_key("account", username, self._account), address)
-
-    async def take(self, keys: ThrottleKeys, now: datetime, *, then: Query) -> Taken:
-        """Count the attempt before its password is checked (one statement), or refuse it;
-        ``then`` (the user) is read in the same hand-off on SQLite."""
-        return await self._attempts.take(keys.all, now, then=then)
-
-    def success_rows(self, keys: ThrottleKeys) -> Rows:
-        """A success forgets the account's failures and gives the address its attempt back."""
-        return self._attempts.give_back_rows(keys.account, keys.address)
-
-    def prune_rows(self, now: datetime) -> Rows:
-        return self._attempts.prune_rows(now)
