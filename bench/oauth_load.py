@@ -498,7 +498,7 @@ def measure(servers: dict[str, Server], connections: list[int], seconds: int, ro
                     )
     pair = len(names) == 2
     header = "| endpoint | conn | " + " | ".join(f"{n} req/s | p50 | p99 | CPU" for n in names)
-    header += " | authward / peer | per CPU-second |" if pair else " |"
+    header += f" | {names[0]} / {names[1]} | per CPU-second |" if pair else " |"
     rows = [header, "| --- | --- |" + " ---: |" * (4 * len(names) + 2 * pair)]
     for endpoint in ENDPOINTS:
         for c in connections:
@@ -698,7 +698,8 @@ def main() -> None:
         type=Path,
         metavar="SRC",
         help="also serve the authward package under SRC (an older commit's src/, e.g. from "
-        "`git archive REV src | tar -x -C DIR`) and alternate the login runs between the two",
+        "`git archive REV src | tar -x -C DIR`), loaded in turn with the others on every endpoint "
+        "and in the login runs",
     )
     parser.add_argument(
         "--login-only",
@@ -725,14 +726,19 @@ def main() -> None:
                 servers["authward"] = stack.enter_context(authward(url))
             if "oidc-provider" in args.servers and not args.login_only:
                 servers["oidc-provider"] = stack.enter_context(peer(alg))
+            baseline = None
+            if args.baseline is not None and "authward" in servers:
+                url = stack.enter_context(database(kind))
+                baseline = stack.enter_context(authward(url, src=args.baseline))
+                if not args.login_only:
+                    servers["baseline"] = baseline
             if not args.login_only:
                 print(measure(servers, args.connections, args.seconds, args.rounds), flush=True)
             if "authward" in servers and not args.no_login:
                 print(f"\npassword login through POST /login (authward on {kind})", flush=True)
                 contenders = {"current": servers["authward"]}
-                if args.baseline is not None:
-                    url = stack.enter_context(database(kind))
-                    contenders["baseline"] = stack.enter_context(authward(url, src=args.baseline))
+                if baseline is not None:
+                    contenders["baseline"] = baseline
                 table = logins(contenders, args.login_connections, args.seconds, args.rounds)
                 print(table, flush=True)
     if args.profile:

@@ -7,12 +7,16 @@ __all__ = ["ClientStore", "MachineUserStore", "client_secret_aad", "machine_secr
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.crypto.secretbox import SecretBox
+from authward.store.direct import first_row
 from authward.store.records import StoredClient, StoredMachineUser
 from authward.store.schema import machine_users, oauth2_clients
+
+# Built once: every token minted for a machine user by name reads it (decision 043).
+_MACHINE_USER = select(machine_users).where(machine_users.c.name == bindparam("name"))
 
 
 def machine_secret_aad(row_id: object) -> str:
@@ -60,10 +64,8 @@ class MachineUserStore:
             return [_machine_user(r) for r in rows.mappings()]
 
     async def get(self, name: str) -> StoredMachineUser | None:
-        query = select(machine_users).where(machine_users.c.name == name)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).mappings().first()
-        return _machine_user(row) if row else None
+        row = await first_row(self._engine, _MACHINE_USER, {"name": name})
+        return _machine_user(row._asdict()) if row is not None else None
 
     async def client_secret(self, name: str) -> SecretStr | None:
         query = select(machine_users.c.id, machine_users.c.client_secret).where(

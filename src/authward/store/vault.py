@@ -3,8 +3,9 @@ with them.
 
 :class:`VaultStore` implements :class:`authward.connections.ports.VaultStorePort`; the vault
 (sealing, the cache of opened tokens, refreshes) lives in :mod:`authward.connections.vault`.
-Tokens arrive here sealed and leave sealed. Rows are handed back as SQLAlchemy rows (attribute
-access by column name).
+Tokens arrive here sealed and leave sealed. Rows are handed back with attribute access by column
+name (SQLAlchemy's rows, or :func:`~authward.store.direct.first_row`'s for the reads every token
+request makes).
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authward.store.audit import AuditEvent, AuditStore
+from authward.store.direct import first_row
 from authward.store.engine import begin_write
 from authward.store.schema import connections
 
 _RELEASED = {"refresh_owner": None, "refresh_until": None}
+# Built once: every token request that misses the vault's cache reads one (decision 043).
+_FIND = select(connections).where(
+    connections.c.provider == bindparam("provider"),
+    connections.c.kind == bindparam("kind"),
+    connections.c.account_id == bindparam("account_id"),
+)
 
 
 async def _row(conn: AsyncConnection, connection_id: str) -> Any | None:
@@ -40,13 +48,8 @@ class VaultStore:
 
     async def find(self, provider: str, kind: str, account_id: str) -> Any | None:
         """The one connection of (``provider``, ``kind``, ``account_id``), if any."""
-        query = select(connections).where(
-            connections.c.provider == provider,
-            connections.c.kind == kind,
-            connections.c.account_id == account_id,
-        )
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query)).first()
+        params = {"provider": provider, "kind": kind, "account_id": account_id}
+        return await first_row(self._engine, _FIND, params)
 
     async def get(self, connection_id: str) -> Any | None:
         async with self._engine.connect() as conn:
