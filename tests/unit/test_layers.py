@@ -56,7 +56,7 @@ ENGINE_SQL = {
     "jobs.webhook_store",
 }
 KNOWN_SQL_OUTSIDE_STORE = {"runtime"}
-KNOWN_LARGE = {"jobs.runtime"}
+KNOWN_LARGE: set[str] = set()
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

@@ -115,3 +115,13 @@ def test_the_vault_imports_nothing_of_the_job_runtime() -> None:
                     path,
                     node.lineno,
                 )
+
+
+def test_jobs_and_integrations_read_no_settings_whole() -> None:
+    """The root hands the job runtime its slice (``JobSettings``); nothing in jobs/ or
+    integrations/ imports the whole ``Settings``."""
+    for package in ("jobs", "integrations"):
+        for path in sorted((SRC / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    assert node.module != "authward.settings", (path, node.lineno)

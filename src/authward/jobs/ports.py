@@ -10,7 +10,14 @@ runs are kept in (the engine's claim, lease and wake-up SQL stays in ``jobs/`` f
 
 from __future__ import annotations
 
-__all__ = ["CredentialVault", "JobPorts", "JobSettings", "MachineUserDirectory", "Sealer"]
+__all__ = [
+    "CredentialVault",
+    "JobPorts",
+    "JobSettings",
+    "JobSettingsSource",
+    "MachineUserDirectory",
+    "Sealer",
+]
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -19,7 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from authward.connections.values import Credentials
-    from authward.settings import Settings
     from authward.store.records import StoredMachineUser
 
 
@@ -44,6 +50,23 @@ class MachineUserDirectory(Protocol):
     async def get(self, name: str) -> StoredMachineUser | None: ...
 
 
+class JobSettingsSource(Protocol):
+    """The settings (docs/settings.md) a :class:`JobSettings` is read from, and only those."""
+
+    @property
+    def environment(self) -> str: ...
+    @property
+    def jobs_concurrency(self) -> int: ...
+    @property
+    def jobs_lease_seconds(self) -> float: ...
+    @property
+    def jobs_poll_seconds(self) -> float: ...
+    @property
+    def jobs_max_claims(self) -> int: ...
+    @property
+    def cache_refresh_seconds(self) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class JobSettings:
     """The job runtime's slice of the settings (docs/settings.md) and of the config."""
@@ -61,8 +84,8 @@ class JobSettings:
     refresh_seconds: float
 
     @classmethod
-    def of(cls, settings: Settings, auth_name: str, issuer: str) -> JobSettings:
-        """The slice of ``settings`` (``AUTHWARD_JOBS_*``, the environment, the refresh)."""
+    def of(cls, settings: JobSettingsSource, auth_name: str, issuer: str) -> JobSettings:
+        """The job runtime's slice: ``AUTHWARD_JOBS_*``, the environment, the refresh."""
         return cls(
             auth_name=auth_name,
             issuer=issuer,

@@ -7,26 +7,31 @@ from __future__ import annotations
 
 __all__ = ["JobsRuntime"]
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from authward.config.auth import Invoker
 from authward.errors import ConfigError
 from authward.jobs._sql import Writer
 from authward.jobs.client import Job, JobClient
-from authward.jobs.cron import parse_schedule
 from authward.jobs.dispatch import Dispatcher, LocalDispatcher
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.dynamic_trigger import DynamicTrigger
-from authward.jobs.errors import EventRejected, UnknownJob
+from authward.jobs.errors import UnknownJob
+from authward.jobs.events import (
+    Identity,
+    check_account,
+    checked_event,
+    current_identity,
+    event_timestamp,
+    json_payload,
+    payload_for,
+)
 from authward.jobs.executor import Executor
-from authward.jobs.identity import describe_principal, invoker_principal, principal_to_json
+from authward.jobs.identity import invoker_principal, principal_to_json
 from authward.jobs.ports import JobPorts
 from authward.jobs.records import (
     JobInfo,
@@ -43,45 +48,12 @@ from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
 from authward.jobs.wakeups import Listener
 from authward.jobs.webhook_store import WebhookStore
 from authward.jobs.worker import Worker
-from authward.principal import current_principal
 
 log = logging.getLogger("authward.jobs")
-Identity = tuple[str | None, dict[str, Any] | None]
-_EVENT_KEYS = {"name", "payload", "id", "timestamp"}
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_account(account_id: object) -> str | None:
-    if account_id is None:
-        return None
-    if not isinstance(account_id, str) or not account_id or len(account_id) > 200:
-        raise EventRejected("account_id must be a non-empty string of at most 200 characters")
-    if "\x00" in account_id:  # PostgreSQL cannot store it
-        raise EventRejected("account_id must not contain a NUL character")
-    return account_id
-
-
-def _json_payload(payload: Any) -> Any:
-    try:
-        return json.loads(json.dumps(payload, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise EventRejected(f"the payload is not JSON-serialisable ({exc})") from None
-
-
-def _timestamp(value: object, now: datetime) -> datetime:
-    if value is None:
-        return now
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise EventRejected(f"event timestamp {value!r} is not an ISO 8601 time") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise EventRejected("event timestamp must be a time-zone-aware datetime or ISO string")
-    return value.astimezone(UTC)
 
 
 class JobsRuntime:
@@ -241,43 +213,14 @@ class JobsRuntime:
             created_at=now,
         )
 
-    @staticmethod
-    def _current_identity() -> Identity:
-        principal = current_principal()
-        if principal is None:
-            return None, None
-        return describe_principal(principal), principal_to_json(principal)
-
-    @staticmethod
-    def _payload_for(job: Job, payload: Any) -> Any:
-        trigger = job.trigger_spec
-        if isinstance(trigger, EventTrigger) and trigger.schema is not None:
-            try:
-                return trigger.schema.model_validate(payload).model_dump(mode="json", by_alias=True)
-            except ValidationError as exc:
-                raise EventRejected(
-                    f"payload does not match the schema of job {job.id!r}",
-                    json.loads(exc.json(include_url=False)),
-                ) from None
-        return _json_payload(payload)
-
     async def send_event(
         self, event: Mapping[str, Any], *, account_id: str | None = None
     ) -> SentEvent:
-        if not isinstance(event, Mapping) or not isinstance(event.get("name"), str):
-            raise EventRejected('an event is a mapping with at least a string "name"')
-        unknown = sorted(set(event) - _EVENT_KEYS)
-        if unknown:
-            known = ", ".join(sorted(_EVENT_KEYS))
-            raise EventRejected(f"unknown event field {unknown[0]!r} (known: {known})")
-        name: str = event["name"]
-        event_id = event.get("id") or f"evt_{uuid.uuid4().hex}"
-        if not isinstance(event_id, str) or len(event_id) > 200:
-            raise EventRejected("event id must be a string of at most 200 characters")
-        account_id = _check_account(account_id)
+        name, event_id = checked_event(event)
+        account_id = check_account(account_id)
         now = self.clock()
-        timestamp = _timestamp(event.get("timestamp"), now)
-        raw = _json_payload(event.get("payload"))
+        timestamp = event_timestamp(event.get("timestamp"), now)
+        raw = json_payload(event.get("payload"))
         listeners = [
             job
             for job in self.jobs.values()
@@ -285,8 +228,8 @@ class JobsRuntime:
         ]
         if not listeners:
             self._no_listener(name)
-        payloads = {job.id: self._payload_for(job, raw) for job in listeners}
-        identity = self._current_identity()
+        payloads = {job.id: payload_for(job, raw) for job in listeners}
+        identity = current_identity()
         runs = [
             self.new_run(
                 job,
@@ -368,11 +311,11 @@ class JobsRuntime:
     async def _start_run(
         self, job: Job, payload: Any, account_id: str | None, identity: Identity, event_name: str
     ) -> str:
-        account_id = _check_account(account_id)
+        account_id = check_account(account_id)
         now = self.clock()
         run = self.new_run(
             job,
-            self._payload_for(job, payload),
+            payload_for(job, payload),
             account_id=account_id,
             identity=identity,
             event_id=None,
@@ -405,7 +348,7 @@ class JobsRuntime:
     ) -> str:
         if self.jobs.get(job.id) is not job:
             raise UnknownJob(f"job {job.id!r} is not bound to this runtime")
-        identity: Identity = self._current_identity()
+        identity: Identity = current_identity()
         if auth_invoker is not None:
             if not isinstance(auth_invoker, Invoker):
                 raise ConfigError("must be auth.invoker('machine-user-name')", path="auth_invoker")
@@ -418,7 +361,7 @@ class JobsRuntime:
     async def test_job(self, job_id: str, payload: Any, *, account_id: str | None = None) -> str:
         """Start a run of ``job_id`` now, whatever its trigger (the dashboard's "test")."""
         job = self._job(job_id)
-        return await self._start_run(job, payload, account_id, self._current_identity(), "test")
+        return await self._start_run(job, payload, account_id, current_identity(), "test")
 
     async def cancel_run(self, run_id: str) -> bool:
         if not await self.store.cancel(run_id, self.clock()):
@@ -452,48 +395,6 @@ class JobsRuntime:
                 if isinstance(j.trigger_spec, DynamicSchedule)
             }
         )
-
-    async def register_schedule(
-        self, schedule: DynamicSchedule, schedule_id: str, registration: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        if not self.jobs_for_schedule(None, schedule.id):
-            raise ConfigError(
-                f"no job uses dynamic schedule {schedule.id!r} as its trigger: define one with "
-                f"trigger={schedule.id.replace('-', '_')} before registering schedules on it",
-                path=f"dynamic_schedules.{schedule.id}",
-            )
-        if not isinstance(registration, Mapping):
-            raise ConfigError("must be a mapping with type, options, account_id", path="schedule")
-        unknown = sorted(set(registration) - {"type", "options", "account_id"})
-        if unknown:
-            raise ConfigError("unknown field (known: type, options, account_id)", path=unknown[0])
-        spec = parse_schedule(registration.get("type"), registration.get("options"))
-        try:
-            account_id = _check_account(registration.get("account_id"))
-        except EventRejected as exc:
-            raise ConfigError(str(exc), path="account_id") from None
-        now = self.clock()
-        await self.schedules.put(
-            key=f"dyn:{schedule.id}:{schedule_id}",
-            client_id=schedule.client.id,
-            spec=spec,
-            now=now,
-            dynamic_schedule_id=schedule.id,
-            schedule_id=schedule_id,
-            account_id=account_id,
-        )
-        self.scheduler.wake()
-        return {
-            "id": schedule_id,
-            "dynamic_schedule_id": schedule.id,
-            "type": spec.type,
-            "options": spec.options(),
-            "account_id": account_id,
-            "next_at": spec.next_after(now, now).isoformat(),
-        }
-
-    async def unregister_schedule(self, schedule: DynamicSchedule, schedule_id: str) -> bool:
-        return await self.schedules.delete(f"dyn:{schedule.id}:{schedule_id}")
 
     # -- dynamic triggers -------------------------------------------------------------------
 
