@@ -1,27 +1,33 @@
-"""Authorization-server throughput: authward vs node-oidc-provider, same machine, same run.
+"""Authorization-server throughput: authward vs node-oidc-provider and an older authward, one run.
 
     .venv/bin/python bench/oauth_load.py [--seconds 8] [--rounds 3] [--connections 16 64]
-        [--database sqlite|postgresql|both] [--realtime PRIORITY] [--profile DIR]
-        [--login-only] [--baseline SRC]
+        [--database sqlite|postgresql|both] [--endpoints NAME ...] [--baseline SRC]
+        [--realtime PRIORITY] [--profile DIR] [--login-only] [--no-login]
 
-Issue 3 ("Speed"); the method is docs/decisions/016-benchmark-method.md, the figures
-docs/benchmarks.md. One `authward serve` process (uvicorn, 1 worker; `bench/oauth_app.py`) and
-node-oidc-provider (npm `oidc-provider`, pinned in `bench/peers/oidc-provider/`, in-memory
-adapter, JWT access tokens through resource indicators, signed with authward's `signing_alg`)
-run side by side, both pinned to CPU 0; wrk (one thread) is pinned to CPU 1. For each
-connection count, round and endpoint the two servers are loaded one after the other, the order
-alternating every round, and the medians of the rounds are reported, with the CPU each server
-used (in cores) and the ratio of req/s per CPU-second:
+Issue 3 ("Speed"), issue 14 ("Must not regress"); the method is
+docs/decisions/016-benchmark-method.md, the figures docs/benchmarks.md. One `authward serve`
+process (uvicorn, 1 worker; `bench/oauth_app.py`), with `--baseline SRC` a second one serving the
+authward package under SRC (an older commit's src/, on PYTHONPATH, which also migrates and fills
+its own database: `bench/oauth_prepare.py`), and node-oidc-provider (npm `oidc-provider`, pinned
+in `bench/peers/oidc-provider/`, in-memory adapter, JWT access tokens through resource
+indicators, signed with authward's `signing_alg`) all run side by side, pinned to CPU 0, so each
+has that one core while it is loaded; wrk (one thread) is pinned to CPU 1. For each connection
+count, round and endpoint the servers are loaded one after the other, the order rotating every
+round, and the medians of the rounds are reported, with the CPU each server used (in cores), and
+authward's req/s, p99 and req/s per CPU-second divided by each other server's:
 
 - `client_credentials` at the token endpoint, client_secret_basic (authward: a machine user's
   credentials; the peer: its confidential client);
 - introspection of a valid user access token, by the client it was issued to;
-- userinfo with that user access token (`openid email profile`).
+- userinfo with that user access token (`openid email profile`);
+- `jwks`: the published keys (authward: /.well-known/jwks.json; the peer: the `jwks_uri` of its
+  discovery document).
 
-Every endpoint is called once and its answer checked before it is loaded; a non-2xx answer
-under load aborts the run. Then password logins through authward's login form (`POST /login`)
-are set against argon2id verification alone on the same CPU, measured right before and right
-after each server run (this VM's CPU speed drifts by 10-25 % from minute to minute). Over the
+`--endpoints` picks some of them. Every endpoint is called once and its answer checked before it
+is loaded; a non-2xx answer under load aborts the run. Then password logins through authward's
+login form (`POST /login`; with `--baseline`, the two authwards in turn) are set against
+argon2id verification alone on the same CPU, measured right before and right after each server
+run (this VM's CPU speed drifts by 10-25 % from minute to minute). Over the
 same run, /proc gives the share of the server's own CPU that went into its argon2id threads
 (named `authward-argon2` in the OS). Drift cannot move that share, since both parts are
 measured at the same moment on the same core; it leaves out what the server lost waiting
@@ -41,7 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
+import json
 import os
 import pstats
 import re
@@ -63,9 +69,6 @@ from urllib.parse import urlencode
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
-from authward.config.loader import load_app
-from authward.oauth.grants import CodeGrant
-from authward.runtime import Authward
 from authward.settings import load_settings
 from authward.users.passwords import HASHING_THREAD
 
@@ -76,12 +79,9 @@ PG_ADMIN_URL = os.environ.get(
     "AUTHWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 SERVER_CPU, LOAD_CPU = "0", "1"
-SCOPES = ("openid", "email", "profile")
-REDIRECT_URI = "http://127.0.0.1/callback"
-USERNAME = "bench-user@example.com"
 PEER_CLIENT = ("bench-client", secrets.token_urlsafe(32))
 FORM = "application/x-www-form-urlencoded"
-ENDPOINTS = ("client_credentials", "introspection", "userinfo")
+ENDPOINTS = ("client_credentials", "introspection", "userinfo", "jwks")
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,16 @@ class Request:
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
-    expect: tuple[str, object] = ("", None)  # (JSON member, value) of a good answer
+    #: (JSON member, value) of a good answer; a value of None: the member is there, not empty
+    expect: tuple[str, object] = ("", None)
     status: int = 200
 
     def check(self) -> None:
         response = httpx.request(self.method, self.url, headers=self.headers, content=self.body)
         key, value = self.expect
-        if response.status_code != self.status or (key and response.json().get(key) != value):
+        got = response.json().get(key) if key and response.status_code == self.status else None
+        good = not key or (bool(got) if value is None else got == value)
+        if response.status_code != self.status or not good:
             raise SystemExit(f"{self.url} answered {response.status_code}: {response.text}")
 
     def lua(self) -> str:
@@ -273,6 +276,7 @@ def peer(alg: str) -> Iterator[Server]:
     ):
         _, _, base, user_token = line.split()
         client = {"Authorization": _basic(*PEER_CLIENT), "Content-Type": FORM}
+        discovery = httpx.get(f"{base}/.well-known/openid-configuration").json()
         yield Server(
             process,
             {
@@ -295,6 +299,7 @@ def peer(alg: str) -> Iterator[Server]:
                     headers={"Authorization": f"Bearer {user_token}"},
                     expect=("sub", "bench-user"),
                 ),
+                "jwks": Request(discovery["jwks_uri"], expect=("keys", None)),
             },
         )
 
@@ -310,50 +315,28 @@ class Setup:
     code_verifier: str
     user_id: str
     password: str
+    username: str
+    redirect_uri: str
 
 
-async def prepare(env: dict[str, str]) -> Setup:
-    """Migrate, read the credentials, create the user and issue it a code (as /authorize would)."""
-    config, _ = load_app(APP)
-    settings = load_settings(
-        database_url=env["AUTHWARD_DATABASE_URL"], key_file=env["AUTHWARD_KEY_FILE"]
+def prepare(env: dict[str, str]) -> Setup:
+    """Migrate and fill the store with the code that will serve it (`bench/oauth_prepare.py`,
+    in a process with the server's environment: an older src/ on PYTHONPATH prepares its own)."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "oauth_prepare.py"), str(APP)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    aw = await Authward.open(config, settings, migrate=True)
-    try:
-        machine = await aw.machine_users.get("bench-machine")
-        machine_secret = await aw.machine_users.client_secret("bench-machine")
-        client = await aw.clients.get("bench-client")
-        client_secret = await aw.clients.client_secret("bench-client")
-        if not (machine and machine_secret and client and client_secret):
-            raise SystemExit(f"{APP} must define bench-machine and bench-client")
-        password = secrets.token_urlsafe(16)
-        user = await aw.users.create(
-            USERNAME, password, profile={"name": "Bench User", "role": "USER"}
+    if out.returncode:
+        raise SystemExit(
+            f"preparing the store failed ({env.get('PYTHONPATH', 'current')}):\n"
+            f"{out.stderr[-3000:]}"
         )
-        verifier = secrets.token_urlsafe(48)
-        challenge = hashlib.sha256(verifier.encode()).digest()
-        code = await aw.oauth.issue_code(
-            CodeGrant(
-                client_id=client.client_id,
-                redirect_uri=REDIRECT_URI,
-                scopes=SCOPES,
-                user_id=user.id,
-                code_challenge=base64.urlsafe_b64encode(challenge).rstrip(b"=").decode(),
-                nonce=None,
-                auth_time=int(time.time()),
-                session_id=None,
-            )
-        )
-    finally:
-        await aw.close()
-    return Setup(
-        (machine.client_id, machine_secret.get_secret_value()),
-        (client.client_id, client_secret.get_secret_value()),
-        code,
-        verifier,
-        user.id,
-        password,
-    )
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    values["machine"], values["client"] = tuple(values["machine"]), tuple(values["client"])
+    return Setup(**values)
 
 
 def user_access_token(base: str, setup: Setup) -> str:
@@ -364,7 +347,7 @@ def user_access_token(base: str, setup: Setup) -> str:
         data={
             "grant_type": "authorization_code",
             "code": setup.code,
-            "redirect_uri": REDIRECT_URI,
+            "redirect_uri": setup.redirect_uri,
             "code_verifier": setup.code_verifier,
         },
     )
@@ -373,14 +356,14 @@ def user_access_token(base: str, setup: Setup) -> str:
     return str(response.json()["access_token"])
 
 
-def login_request(base: str, password: str) -> Request:
+def login_request(base: str, username: str, password: str) -> Request:
     """The login form's POST, with the CSRF cookie and token a GET of the page hands out."""
     page = httpx.get(f"{base}/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     cookie = page.cookies.get("aw_csrf")
     if page.status_code != 200 or csrf is None or cookie is None:
         raise SystemExit(f"unexpected login page: {page.status_code} {page.text[:500]}")
-    form = {"csrf_token": csrf.group(1), "username": USERNAME, "password": password}
+    form = {"csrf_token": csrf.group(1), "username": username, "password": password}
     return Request(
         f"{base}/login",
         "POST",
@@ -395,7 +378,7 @@ def authward(
     database_url: str, profile_to: Path | None = None, src: Path | None = None
 ) -> Iterator[Server]:
     """An ``authward serve`` process; with ``src``, the authward package under that directory
-    serves (the database is still prepared by this checkout's code: no schema differs)."""
+    (an older commit's src/) prepares the database and serves it."""
     with tempfile.TemporaryDirectory(prefix="authward-bench-") as tmp:
         env = {
             **os.environ,
@@ -410,7 +393,7 @@ def authward(
             "AUTHWARD_LOGIN_ADDRESS_LIMIT": "1000",
         }
         env.pop("AUTHWARD_ISSUER", None)
-        setup = asyncio.run(prepare(env))
+        setup = prepare(env)
         command = [sys.executable, "-m", "authward", "serve", "--app", str(APP)]
         if profile_to is not None:
             command[1:3] = [str(ROOT / "bench" / "profile_serve.py")]
@@ -441,7 +424,8 @@ def authward(
                         headers={"Authorization": f"Bearer {user_token}"},
                         expect=("sub", setup.user_id),
                     ),
-                    "login": login_request(base, setup.password),
+                    "jwks": Request(f"{base}/.well-known/jwks.json", expect=("keys", None)),
+                    "login": login_request(base, setup.username, setup.password),
                 },
             )
 
@@ -471,10 +455,17 @@ def database(kind: str) -> Iterator[str]:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def measure(servers: dict[str, Server], connections: list[int], seconds: int, rounds: int) -> str:
-    """Alternate the servers endpoint by endpoint; a markdown table of the medians."""
+def measure(
+    servers: dict[str, Server],
+    endpoints: list[str],
+    connections: list[int],
+    seconds: int,
+    rounds: int,
+) -> str:
+    """Load the servers endpoint by endpoint, one after the other, the order rotating every
+    round; a markdown table of the medians, with authward's ratios to each other server."""
     for server in servers.values():
-        for endpoint in ENDPOINTS:
+        for endpoint in endpoints:
             request = server.requests[endpoint]
             request.check()
             wrk(request, max(connections), 2)  # warm-up: caches, the peer's JIT
@@ -482,8 +473,8 @@ def measure(servers: dict[str, Server], connections: list[int], seconds: int, ro
     results: dict[tuple[str, str, int], list[Result]] = {}
     for c in connections:
         for r in range(rounds):
-            order = names if r % 2 == 0 else names[::-1]
-            for endpoint in ENDPOINTS:
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for endpoint in endpoints:
                 for name in order:
                     server = servers[name]
                     result = wrk(server.requests[endpoint], c, seconds, server.process.pid)
@@ -496,22 +487,38 @@ def measure(servers: dict[str, Server], connections: list[int], seconds: int, ro
                         f"p99 {result.p99_ms:6.2f} ms  CPU {result.cpu:4.2f}",
                         flush=True,
                     )
-    pair = len(names) == 2
+    return table(results, names, endpoints, connections)
+
+
+def table(
+    results: dict[tuple[str, str, int], list[Result]],
+    names: list[str],
+    endpoints: list[str],
+    connections: list[int],
+) -> str:
+    """Medians per server; then, for authward against each other server: req/s, p99 and req/s
+    per CPU-second, authward's divided by the other's (the must-not-regress reading: req/s
+    >= 0.90 and p99 <= 1.00 against the baseline; p99 <= 1.00 against the peer)."""
+    others = [n for n in names if n != "authward"] if "authward" in names else []
     header = "| endpoint | conn | " + " | ".join(f"{n} req/s | p50 | p99 | CPU" for n in names)
-    header += f" | {names[0]} / {names[1]} | per CPU-second |" if pair else " |"
-    rows = [header, "| --- | --- |" + " ---: |" * (4 * len(names) + 2 * pair)]
-    for endpoint in ENDPOINTS:
+    header += "".join(f" | req/s ÷ {n} | p99 ÷ {n} | per CPU-s ÷ {n}" for n in others) + " |"
+    rows = [header, "| --- | --- |" + " ---: |" * (4 * len(names) + 3 * len(others))]
+    for endpoint in endpoints:
         for c in connections:
-            cells, rps, per_cpu = [], [], []
+            cells, rps, p99, per_cpu = [], {}, {}, {}
             for name in names:
                 runs = results[(name, endpoint, c)]
-                rps.append(statistics.median(x.rps for x in runs))
-                per_cpu.append(statistics.median(x.rps / x.cpu for x in runs))
+                rps[name] = statistics.median(x.rps for x in runs)
+                per_cpu[name] = statistics.median(x.rps / x.cpu for x in runs)
                 p50 = statistics.median(x.p50_ms for x in runs)
-                p99 = statistics.median(x.p99_ms for x in runs)
+                p99[name] = statistics.median(x.p99_ms for x in runs)
                 cpu = statistics.median(x.cpu for x in runs)
-                cells.append(f"{rps[-1]:,.0f} | {p50:.1f} ms | {p99:.1f} ms | {cpu:.2f}")
-            ratios = f" {rps[0] / rps[1]:.2f} | {per_cpu[0] / per_cpu[1]:.2f} |" if pair else ""
+                cells.append(f"{rps[name]:,.0f} | {p50:.1f} ms | {p99[name]:.1f} ms | {cpu:.2f}")
+            ratios = "".join(
+                f" {rps['authward'] / rps[n]:.2f} | {p99['authward'] / p99[n]:.2f} |"
+                f" {per_cpu['authward'] / per_cpu[n]:.2f} |"
+                for n in others
+            )
             rows.append(f"| {endpoint} | {c} | " + " | ".join(cells) + " |" + ratios)
     return "\n".join(rows)
 
@@ -628,11 +635,13 @@ def _component(where: tuple[str, int, str]) -> str:
     return "stdlib " + (module.group(1).removesuffix(".py") if module else path)
 
 
-def profile(directory: Path, kind: str, seconds: int, connections: int, login: int) -> None:
+def profile(
+    directory: Path, kind: str, endpoints: list[str], seconds: int, connections: int, login: int
+) -> None:
     """Load each endpoint of an authward under cProfile and print where its time goes; the
     login form with ``login`` connections."""
     directory.mkdir(parents=True, exist_ok=True)
-    for endpoint in (*ENDPOINTS, "login"):
+    for endpoint in (*endpoints, "login"):
         if endpoint == "login":
             connections = login
         out = directory / f"{endpoint}.prof"
@@ -691,6 +700,13 @@ def main() -> None:
         help="run this script, the servers and wrk under SCHED_RR at this priority (root): on a "
         "busy machine it gives the servers their core; see docs/decisions/016",
     )
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=ENDPOINTS,
+        default=list(ENDPOINTS),
+        help="the endpoints to compare (all by default)",
+    )
     parser.add_argument("--login-connections", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--no-login", action="store_true", help="skip the password-login run")
     parser.add_argument(
@@ -698,13 +714,13 @@ def main() -> None:
         type=Path,
         metavar="SRC",
         help="also serve the authward package under SRC (an older commit's src/, e.g. from "
-        "`git archive REV src | tar -x -C DIR`), loaded in turn with the others on every endpoint "
-        "and in the login runs",
+        "`git archive REV src | tar -x -C DIR`, then DIR/src) on its own database, and load it "
+        "in turn with the others in the endpoint comparison and the login runs",
     )
     parser.add_argument(
         "--login-only",
         action="store_true",
-        help="only the password-login run (authward alone, no endpoint comparison)",
+        help="only the password-login run (authward and the baseline, no endpoint comparison)",
     )
     parser.add_argument("--profile", type=Path, help="also profile authward, .prof files here")
     parser.add_argument("--profile-only", action="store_true", help="skip the comparison")
@@ -716,35 +732,41 @@ def main() -> None:
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(args.realtime))
     alg = load_settings().signing_alg
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
+    names = ["authward"] if args.login_only else [n for n in args.servers if n == "authward"]
+    names += ["baseline"] if args.baseline is not None else []
+    names += [n for n in args.servers if n == "oidc-provider" and not args.login_only]
     for kind in [] if args.profile_only else kinds:
-        names = ["authward"] if args.login_only else args.servers
         print(f"\n{' vs '.join(names)} ({alg}; authward on {kind})", flush=True)
         with ExitStack() as stack:
             servers: dict[str, Server] = {}
-            if "authward" in args.servers or args.login_only:
+            for name in names:  # each authward on its own database
+                if name == "oidc-provider":
+                    servers[name] = stack.enter_context(peer(alg))
+                    continue
                 url = stack.enter_context(database(kind))
-                servers["authward"] = stack.enter_context(authward(url))
-            if "oidc-provider" in args.servers and not args.login_only:
-                servers["oidc-provider"] = stack.enter_context(peer(alg))
-            baseline = None
-            if args.baseline is not None and "authward" in servers:
-                url = stack.enter_context(database(kind))
-                baseline = stack.enter_context(authward(url, src=args.baseline))
-                if not args.login_only:
-                    servers["baseline"] = baseline
+                src = args.baseline if name == "baseline" else None
+                servers[name] = stack.enter_context(authward(url, src=src))
             if not args.login_only:
-                print(measure(servers, args.connections, args.seconds, args.rounds), flush=True)
-            if "authward" in servers and not args.no_login:
+                print(
+                    f"ratios ÷: authward's figure divided by the other server's ({kind})\n"
+                    + measure(servers, args.endpoints, args.connections, args.seconds, args.rounds),
+                    flush=True,
+                )
+            contenders = {
+                label: servers[name]
+                for label, name in (("current", "authward"), ("baseline", "baseline"))
+                if name in servers
+            }
+            if "current" in contenders and not args.no_login:
                 print(f"\npassword login through POST /login (authward on {kind})", flush=True)
-                contenders = {"current": servers["authward"]}
-                if baseline is not None:
-                    contenders["baseline"] = baseline
-                table = logins(contenders, args.login_connections, args.seconds, args.rounds)
-                print(table, flush=True)
+                logins_table = logins(contenders, args.login_connections, args.seconds, args.rounds)
+                print(logins_table, flush=True)
     if args.profile:
         for kind in kinds:
             connections, login = max(args.connections), min(args.login_connections)
-            profile(args.profile, kind, args.seconds, connections, login)
+            profile(args.profile, kind, args.endpoints, args.seconds, connections, login)
 
 
 if __name__ == "__main__":
