@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from authward.channel.authenticate import TokenType
@@ -52,7 +50,13 @@ from authward.store.audit import AuditEvent, AuditStore
 from authward.store.client_directory import ClientSecrets
 from authward.store.consents import ConsentStore
 from authward.store.dpop import DpopJtiStore
-from authward.store.engine import check_connection, create_engine, unusable, write_transaction
+from authward.store.engine import (
+    Engine,
+    check_connection,
+    create_engine,
+    opened_or_disposed,
+    write_transaction,
+)
 from authward.store.grants import GrantStore
 from authward.store.keys import OpenedKey, SigningKeyStore
 from authward.store.limits import Attempts
@@ -78,7 +82,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _settle_issuer(engine: AsyncEngine, settings: Settings, *, record: bool) -> Settings:
+async def _settle_issuer(engine: Engine, settings: Settings, *, record: bool) -> Settings:
     if record:
         await instance_store.record_issuer(engine, settings.effective_issuer)
     elif settings.issuer is None:
@@ -89,7 +93,7 @@ async def _settle_issuer(engine: AsyncEngine, settings: Settings, *, record: boo
 
 
 class Authward:
-    def __init__(self, config: Config, settings: Settings, engine: AsyncEngine, box: SecretBox):
+    def __init__(self, config: Config, settings: Settings, engine: Engine, box: SecretBox):
         self.config = config
         self.settings = settings
         self.engine = engine
@@ -228,7 +232,7 @@ class Authward:
         `authward serve` does) records this process's issuer instead (decision 033)."""
         settings = settings or load_settings()
         engine = create_engine(settings.database_url)
-        try:
+        async with opened_or_disposed(engine):
             await check_connection(engine)
             if migrate if migrate is not None else settings.is_embedded:
                 await migrations.migrate(engine, config.db_types)
@@ -249,12 +253,6 @@ class Authward:
             if sync:
                 await self.sync()
             OPENED.join(config.auth, self.users)  # what `auth.users` reads (decision 042)
-        except DBAPIError as exc:  # a corrupt file, one locked by another process, ...
-            await engine.dispose()
-            raise unusable(engine, exc) from exc
-        except BaseException:
-            await engine.dispose()
-            raise
         return self
 
     async def close(self) -> None:

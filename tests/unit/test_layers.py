@@ -55,7 +55,7 @@ ENGINE_SQL = {
     "jobs.wakeups",
     "jobs.webhook_store",
 }
-KNOWN_SQL_OUTSIDE_STORE = {"runtime"}
+KNOWN_SQL_OUTSIDE_STORE: set[str] = set()
 KNOWN_LARGE: set[str] = set()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 __all__ = [
+    "Engine",
     "begin_write",
     "check_connection",
     "create_engine",
     "display_url",
     "normalise_url",
+    "opened_or_disposed",
     "opening",
     "reading",
     "unusable",
@@ -30,6 +32,9 @@ from sqlalchemy.pool import Pool
 
 from authward.errors import SettingsError, StoreError
 from authward.store import sqlite_driver
+
+#: The database handle the composition root opens and hands to every store.
+Engine = AsyncEngine
 
 
 def normalise_url(url: str) -> URL:
@@ -140,6 +145,20 @@ async def opening(engine: AsyncEngine) -> AsyncIterator[None]:
         yield
     except DBAPIError as exc:
         raise unusable(engine, exc) from exc
+
+
+@asynccontextmanager
+async def opened_or_disposed(engine: AsyncEngine) -> AsyncIterator[None]:
+    """While the runtime opens on ``engine``: on any failure the engine is disposed, and a
+    database error becomes :func:`unusable`'s one line."""
+    try:
+        yield
+    except DBAPIError as exc:  # a corrupt file, one locked by another process, ...
+        await engine.dispose()
+        raise unusable(engine, exc) from exc
+    except BaseException:
+        await engine.dispose()
+        raise
 
 
 @asynccontextmanager
