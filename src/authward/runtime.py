@@ -9,11 +9,9 @@ from __future__ import annotations
 
 __all__ = ["Authward"]
 
-import asyncio
 import functools
-import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -40,9 +38,10 @@ from authward.oauth.failures import FailedAuthentications, failure_limits
 from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
+from authward.oauth.signing_keys import SigningKeys
 from authward.oauth.token import TokenTarget
 from authward.principal import Principal
-from authward.settings import Settings, SigningAlg, load_settings
+from authward.settings import Settings, load_settings
 from authward.store import instance as instance_store
 from authward.store import migrate as migrations
 from authward.store.api_keys import ApiKeyStore
@@ -58,7 +57,7 @@ from authward.store.engine import (
     write_transaction,
 )
 from authward.store.grants import GrantStore
-from authward.store.keys import OpenedKey, SigningKeyStore
+from authward.store.keys import SigningKeyStore
 from authward.store.limits import Attempts
 from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
@@ -72,7 +71,7 @@ from authward.store.users import UserStore
 from authward.store.vault import VaultStore
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact
-from authward.tokens.keys import KeyAlg, SigningKey, generate_signing_key, load_signing_key
+from authward.tokens.keys import KeyAlg, SigningKey
 from authward.tokens.verifier import Verifier
 from authward.users import Users
 from authward.users.throttle import login_policies
@@ -97,6 +96,7 @@ class Authward:
         self.config = config
         self.settings = settings
         self.engine = engine
+        self._box = box
         self.keys = SigningKeyStore(engine, box)
         self.machine_users = MachineUserStore(engine, box)
         self.clients = ClientStore(engine, box)
@@ -122,12 +122,33 @@ class Authward:
         )
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
-        self._signer: SigningKey | None = None
-        self._id_token_signers: dict[str, SigningKey] = {}
-        self._jwks: tuple[float, dict[str, Any]] | None = None
+        self.verifier = Verifier(
+            TokenViewStore(engine, self.keys),
+            issuer=self.issuer,
+            audience=self.audience,
+            leeway=settings.token_leeway_seconds,
+            refresh_seconds=settings.cache_refresh_seconds,
+            cache_size=settings.verified_token_cache_size,
+        )
+        clients = config.auth.oauth2_clients.values()
+        self.signing_keys = SigningKeys(
+            self.keys,
+            self.verifier,
+            self.audit,
+            functools.partial(write_transaction, engine),
+            access_alg=settings.signing_alg,
+            id_token_algs=[c.id_token_signed_response_alg for c in clients],
+            max_token_lifetime_seconds=settings.token_leeway_seconds
+            + max(
+                settings.machine_user_token_lifetime_seconds,
+                settings.default_access_token_lifetime_seconds,
+                *(c.access_token_lifetime_seconds or 0 for c in clients),
+            ),
+            refresh_seconds=settings.cache_refresh_seconds,
+        )
         self.sessions = Sessions(
             SessionStore(engine, self.keys, self.audit),
-            signer=self._signing_key,
+            signer=self.signing_keys.signer,
             organizations=self.organizations,
             issuer=self.issuer,
             audience=self.audience,
@@ -144,14 +165,6 @@ class Authward:
             providers=config.auth.connections,
             id_provider=config.auth.id_provider,
             cache_seconds=settings.cache_refresh_seconds,
-        )
-        self.verifier = Verifier(
-            TokenViewStore(engine, self.keys),
-            issuer=self.issuer,
-            audience=self.audience,
-            leeway=settings.token_leeway_seconds,
-            refresh_seconds=settings.cache_refresh_seconds,
-            cache_size=settings.verified_token_cache_size,
         )
         grants = GrantStore(engine)
         # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
@@ -200,8 +213,8 @@ class Authward:
             ),
             revocation=revocation,
             verifier=self.verifier,
-            signer=self._signing_key,
-            id_token_signer=self._id_token_key,
+            signer=self.signing_keys.signer,
+            id_token_signer=self.signing_keys.id_token_signer,
             users=self.users,
             dpop=self.dpop,
             audit=self.audit,
@@ -279,15 +292,14 @@ class Authward:
         async with write_transaction(self.engine) as conn:
             applied = await sync_config(conn, self.config.auth, self.keys_box, now, prune=prune)
             changes = [str(c) for c in applied]
-            changes += await self._add_missing_keys(conn, now)
+            changes += await self.signing_keys.add_missing(conn, now)
             if changes:
                 await self.audit.record(
                     AuditEvent("config.synced", now, actor="authward", detail={"changes": changes}),
                     conn,
                 )
-        self.verifier.invalidate()
+        self.signing_keys.changed()
         self.oauth.clients.invalidate()
-        self._jwks = None
         return changes
 
     async def sync_plan(self) -> list[SyncChange]:
@@ -307,128 +319,14 @@ class Authward:
 
     @property
     def keys_box(self) -> SecretBox:
-        return self.keys._box
+        return self._box
 
-    def _max_token_lifetime(self) -> int:
-        lifetimes = [
-            self.settings.machine_user_token_lifetime_seconds,
-            self.settings.default_access_token_lifetime_seconds,
-            *(
-                c.access_token_lifetime_seconds or 0
-                for c in self.config.auth.oauth2_clients.values()
-            ),
-        ]
-        return max(lifetimes) + self.settings.token_leeway_seconds
-
-    def _id_token_algs(self) -> list[KeyAlg]:
-        return sorted(
-            {c.id_token_signed_response_alg for c in self.config.auth.oauth2_clients.values()}
-        )
-
-    async def _add_key(
-        self, conn: Any, alg: KeyAlg, now: datetime, *, signs_access: bool
-    ) -> SigningKey:
-        # An RSA key takes tens of milliseconds to generate: not on the event loop.
-        key = await asyncio.to_thread(generate_signing_key, alg)
-        await self.keys.add(
-            conn,
-            kid=key.kid,
-            alg=key.alg,
-            private_pem=key.private_pem,
-            public_jwk=key.public_jwk,
-            now=now,
-            signs_access=signs_access,
-        )
-        return key
-
-    async def _add_missing_keys(self, conn: Any, now: datetime) -> list[str]:
-        """A key for access tokens, and one for the ID tokens of each algorithm the clients use
-        (the access-token key serves its own algorithm)."""
-        current = await self.keys.current(conn)
-        changes = []
-        if not any(current.values()):
-            access_alg = self.settings.signing_alg
-            await self._add_key(conn, access_alg, now, signs_access=True)
-            current[access_alg] = True
-            changes.append(f"created signing key ({access_alg})")
-        for alg in self._id_token_algs():
-            if alg not in current:
-                await self._add_key(conn, alg, now, signs_access=False)
-                changes.append(f"created ID-token signing key ({alg})")
-        return changes
-
-    async def rotate_keys(self, alg: SigningAlg | None = None) -> list[SigningKey]:
-        """New keys sign from now on: first the access-token key (``alg``, by default the
-        setting), then one for the ID tokens of each other algorithm the clients use. The old
-        keys stay published until their tokens expire."""
-        now = _now()
-        access_alg = alg or self.settings.signing_alg
-        algs = [access_alg, *(a for a in self._id_token_algs() if a != access_alg)]
-        until = now + timedelta(seconds=self._max_token_lifetime())
-        async with write_transaction(self.engine) as conn:
-            await self.keys.retire(conn, now=now, until=until)
-            keys = [await self._add_key(conn, a, now, signs_access=a == access_alg) for a in algs]
-            await self.audit.record(
-                AuditEvent(
-                    "keys.rotated",
-                    now,
-                    actor="cli",
-                    detail={"kid": keys[0].kid, "id_token_kids": [k.kid for k in keys[1:]]},
-                ),
-                conn,
-            )
-        self.verifier.invalidate()
-        self._jwks = None
-        return keys
+    async def rotate_keys(self, alg: KeyAlg | None = None) -> list[SigningKey]:
+        """New keys sign from now on; the old ones stay published until their tokens expire."""
+        return await self.signing_keys.rotate(alg)
 
     async def jwks(self) -> dict[str, Any]:
-        """The published keys, re-read at most every ``cache_refresh_seconds`` (and at once after
-        a rotation through this process)."""
-        cached = self._jwks
-        if (
-            cached is not None
-            and time.monotonic() - cached[0] < self.settings.cache_refresh_seconds
-        ):
-            return cached[1]
-        value = {"keys": [dict(k.public_jwk) for k in await self.keys.published(_now())]}
-        self._jwks = (time.monotonic(), value)
-        return value
-
-    async def _signing_key(self) -> SigningKey:
-        # The signing key comes with the verifier's view, so it is re-read in the background
-        # ahead of time, and a request waits only for a view past the full interval (the
-        # signer's own reload used to hold every token request while it read the store).
-        stored = (await self.verifier.current_view()).signing
-        if stored is None:
-            raise SettingsError("no signing key: run `authward serve` or `authward migrate`")
-        kid, alg, pem = stored
-        if self._signer is None or self._signer.kid != kid:
-            self._signer = load_signing_key(kid, alg, pem)
-        return self._signer
-
-    async def _id_token_key(self, alg: KeyAlg) -> SigningKey:
-        """The key that signs ID tokens of ``alg``, renewed with the view like the one above."""
-        stored = (await self.verifier.current_view()).id_token_signing.get(alg)
-        if stored is None:
-            stored = await self._add_id_token_key(alg)
-        kid, stored_alg, pem = stored
-        signer = self._id_token_signers.get(alg)
-        if signer is None or signer.kid != kid:
-            signer = self._id_token_signers[alg] = load_signing_key(kid, stored_alg, pem)
-        return signer
-
-    async def _add_id_token_key(self, alg: KeyAlg) -> OpenedKey:
-        # Sync adds the keys the config's clients need; this covers a store that another app's
-        # config (or a rotation there) left without a key of this algorithm.
-        async with write_transaction(self.engine) as conn:
-            if alg not in await self.keys.current(conn):
-                await self._add_key(conn, alg, _now(), signs_access=False)
-        self.verifier.invalidate()
-        self._jwks = None
-        stored = (await self.verifier.current_view()).id_token_signing.get(alg)
-        if stored is None:
-            raise SettingsError(f"no {alg} signing key: run `authward migrate`")
-        return stored
+        return await self.signing_keys.jwks()
 
     async def machine_user_token(
         self, name: str, *, lifetime_seconds: int | None = None, audience: str | None = None

@@ -92,7 +92,7 @@ async def id_token(aw: Authward, **claims: Any) -> str:
         "iat": now - 7200,
         "exp": now - 3600,
     }
-    return sign_jwt(await aw._signing_key(), {**base, **claims}, typ="JWT")
+    return sign_jwt(await aw.signing_keys.signer(), {**base, **claims}, typ="JWT")
 
 
 async def test_valid_hint_signs_out_and_returns_with_state(aw: Authward, flow: Flow) -> None:
@@ -244,7 +244,7 @@ async def forged_hints(aw: Authward, genuine: str) -> dict[str, str]:
             f"{head}.{_segment({**claims, 'sub': 'someone-else'})}.{signature}"
         ),
         "signed by us, but not an ID token": sign_jwt(
-            await aw._signing_key(), claims, typ="at+jwt"
+            await aw.signing_keys.signer(), claims, typ="at+jwt"
         ),
     }
 

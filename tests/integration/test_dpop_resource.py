@@ -48,7 +48,7 @@ async def access_token(aw: Authward, jkt: str | None = None, *, lifetime: int = 
         attributes=stored.attribute_list,
         cnf_jkt=jkt,
     )
-    return sign_access_token(await aw._signing_key(), claims.to_jwt_claims())
+    return sign_access_token(await aw.signing_keys.signer(), claims.to_jwt_claims())
 
 
 async def whoami(request: Request) -> JSONResponse:

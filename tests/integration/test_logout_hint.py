@@ -26,7 +26,7 @@ async def hint(aw: Authward, **claims: Any) -> str:
     """An ID token of ours (expired, as hints often are) whose signature has a '-' or '_'."""
     now = int(time.time())
     base = {"iss": aw.issuer, "sub": "user-1", "aud": CLIENT, "iat": now - 7200, "exp": now - 3600}
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     return with_dash_or_underscore(
         lambda n: sign_jwt(key, {**base, "sid": f"s{n}", **claims}, typ=ID_TOKEN_TYP)
     )

@@ -352,7 +352,7 @@ async def test_a_sign_out_elsewhere_is_read_in_the_background_ahead_of_the_inter
 async def test_expired_tokens_and_sessions_are_refused(aw: Authward) -> None:
     secret, token = await signed_in(aw)
     _, claims = parts(token)
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     stale = sign_session_token(
         key, {**claims, "iat": claims["iat"] - 300, "exp": claims["exp"] - 300}
     )
@@ -379,7 +379,7 @@ async def test_expired_tokens_and_sessions_are_refused(aw: Authward) -> None:
 async def test_tokens_of_unknown_sessions_and_forgeries_are_refused(aw: Authward) -> None:
     _, token = await signed_in(aw)
     _, claims = parts(token)
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     unknown = sign_session_token(key, {**claims, "sid": "sid_doesnotexist"})
     assert await reason_of(aw, unknown) == "token-invalid"
     someone_else = sign_session_token(key, {**claims, "sub": "user-2"})
@@ -409,7 +409,7 @@ async def test_a_session_s_tokens_share_their_answer_only_when_their_claims_are_
 ) -> None:
     secret, token = await signed_in(aw, claims={"staff": True, "teams": ["a", "b"]})
     _, claims = parts(token)
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     first = await aw.sessions.verify_token(token)
     # The next minute's token of the same session: the same answer, not rebuilt.
     remint = sign_session_token(key, {**claims, "iat": claims["iat"] - 1})
@@ -437,7 +437,7 @@ async def test_a_session_s_tokens_share_their_answer_only_when_their_claims_are_
 async def test_what_is_not_a_session_token_is_routed_elsewhere(aw: Authward) -> None:
     secret, token = await signed_in(aw)
     _, claims = parts(token)
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     foreign = sign_session_token(key, {**claims, "iss": "https://someone-else.example"})
     async with client_for(aw) as c:
         # Another issuer's JWT in the cookie: not ours, falls through (no entry accepts: 401).

@@ -34,7 +34,7 @@ async def access_token(aw: Authward, **changes: Any) -> str:
     """A machine user's token, re-signed with the issuer's key with ``changes`` to its claims;
     one whose signature has a ``-`` or ``_`` (standard base64 spells them ``+/``)."""
     claims = claims_of(await aw.machine_user_token("readonly-machine-user"))
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     return with_dash_or_underscore(
         lambda n: sign_access_token(key, {**claims, "jti": f"{claims['jti']}-{n}", **changes})
     )
@@ -135,7 +135,7 @@ async def test_an_access_token_within_the_leeway_of_its_nbf_is_accepted(
 async def session_token(aw: Authward, **changes: Any) -> str:
     secret, _ = await aw.sessions.create("user-1")
     claims = claims_of(await aw.sessions.mint_token(secret))
-    return sign_session_token(await aw._signing_key(), {**claims, **changes})
+    return sign_session_token(await aw.signing_keys.signer(), {**claims, **changes})
 
 
 async def test_a_session_token_not_valid_yet_is_refused(sqlite_runtime: Authward) -> None:

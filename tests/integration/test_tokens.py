@@ -42,7 +42,7 @@ def parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 async def resign(aw: Authward, claims: dict[str, Any], **header: Any) -> str:
     """Sign with the issuer's real key: only the claims (or header) are wrong."""
-    key = await aw._signing_key()
+    key = await aw.signing_keys.signer()
     if header:
         from joserfc import jws
 
@@ -133,7 +133,7 @@ async def test_tampered_payload_is_refused(sqlite_runtime: Authward) -> None:
 
 async def test_foreign_key_with_a_stolen_kid_is_refused(sqlite_runtime: Authward) -> None:
     aw = sqlite_runtime
-    real = await aw._signing_key()
+    real = await aw.signing_keys.signer()
     _, claims = parts(await aw.machine_user_token("readonly-machine-user"))
     impostor = generate_signing_key("EdDSA")
     forged = sign_access_token(SigningKey(kid=real.kid, alg="EdDSA", key=impostor.key), claims)
