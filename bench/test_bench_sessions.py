@@ -85,7 +85,7 @@ def setup(
         token = loop.run_until_complete(aw.sessions.mint_token(secret))
         loop.run_until_complete(aw.sessions.verify_token(token))
         loop.run_until_complete(uncached.sessions.verify_token(token))
-    key = loop.run_until_complete(aw._signing_key())
+    key = loop.run_until_complete(aw.signing_keys.signer())
     yield Setup(aw, uncached, loop, secrets, key)
     loop.run_until_complete(uncached.close())
     loop.run_until_complete(aw.close())

@@ -73,7 +73,7 @@ def setup(
 
 def test_raw_signature_verify(benchmark: Any, setup: tuple[Authward, str, Any]) -> None:
     aw, token, loop = setup
-    key = loop.run_until_complete(aw._signing_key())
+    key = loop.run_until_complete(aw.signing_keys.signer())
     head, payload, sig = token.split(".")
     message = f"{head}.{payload}".encode()
     signature = b64d(sig)
@@ -115,7 +115,7 @@ def test_verify_access_token_cached(benchmark: Any, setup: tuple[Authward, str, 
 
 def test_sign_access_token(benchmark: Any, setup: tuple[Authward, str, Any]) -> None:
     aw, _, loop = setup
-    key = loop.run_until_complete(aw._signing_key())
+    key = loop.run_until_complete(aw.signing_keys.signer())
     claims = {
         "iss": aw.issuer,
         "sub": "x",

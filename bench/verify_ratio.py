@@ -85,7 +85,7 @@ def measure_sessions(alg: SigningAlg) -> dict[str, float]:
     for t in minted:  # warm-up with I/O: session states and keys, in both instances
         loop.run_until_complete(ours.verify_token(t))
         loop.run_until_complete(off.verify_token(t))
-    key = loop.run_until_complete(aw._signing_key())
+    key = loop.run_until_complete(aw.signing_keys.signer())
     view = loop.run_until_complete(aw.verifier.current_view())
     batches = []
     for r in range(ROUNDS):
