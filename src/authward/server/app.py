@@ -77,7 +77,7 @@ def build_app(
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
         *connection_routes(aw.connections, BrowserFlow(aw), issuer=aw.issuer, box=aw.keys_box),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
-        *webhook_routes(aw),
+        *webhook_routes(aw.jobs),
     ]
     management = management_app(aw)
     if management is not None:

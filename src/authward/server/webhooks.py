@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from authward.jobs.dynamic_trigger import receive_webhook
-from authward.runtime import Authward
+from authward.jobs.runtime import JobsRuntime
 
 log = logging.getLogger("authward.webhooks")
 
@@ -42,7 +42,7 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def webhook_routes(aw: Authward) -> list[BaseRoute]:
+def webhook_routes(jobs: JobsRuntime) -> list[BaseRoute]:
     async def deliver(request: Request) -> JSONResponse:
         registration_id = request.path_params["registration_id"]
         try:
@@ -52,7 +52,7 @@ def webhook_routes(aw: Authward) -> list[BaseRoute]:
         if body is None:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
         try:
-            answer = await receive_webhook(aw.jobs, registration_id, request.headers, body)
+            answer = await receive_webhook(jobs, registration_id, request.headers, body)
         except Exception as exc:
             # The type only: a message could quote the payload.
             log.error("webhook delivery to %s failed: %s", registration_id, type(exc).__name__)
