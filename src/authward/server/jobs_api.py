@@ -8,6 +8,7 @@ Mounted by :func:`authward.server.management.management_app`, behind the same ad
 
 __all__ = [
     "JobOut",
+    "JobsAdmin",
     "RunDetailOut",
     "RunOut",
     "job_out",
@@ -18,7 +19,7 @@ __all__ = [
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Security
 from fastapi.responses import JSONResponse
@@ -27,10 +28,28 @@ from pydantic import BaseModel, Field
 from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
-from authward.runtime import Authward
 from authward.server.api_inputs import BodyText, PathText, QueryText
 
 MAX_RUNS = 500
+
+
+class JobsAdmin(Protocol):
+    """What the routes call of :class:`authward.jobs.JobsRuntime`."""
+
+    def list_jobs(self) -> list[JobInfo]: ...
+    async def list_runs(
+        self,
+        *,
+        account_id: str | None = None,
+        job_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[RunSummary]: ...
+    async def get_run(self, run_id: str) -> RunDetail | None: ...
+    async def test_job(
+        self, job_id: str, payload: Any, *, account_id: str | None = None
+    ) -> str: ...
+    async def cancel_run(self, run_id: str) -> bool: ...
 
 
 class JobOut(BaseModel):
@@ -150,10 +169,10 @@ def _no_run(run_id: str) -> JSONResponse:
     return _refusal(404, "not_found", f"no run {run_id!r}")
 
 
-def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> APIRouter:
+def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> APIRouter:
     """The jobs routes; ``admin`` is the management API's dependency that lets only its
-    machine users through. ``aw.jobs`` is read per request: serve binds the app's clients after
-    the app is built."""
+    machine users through. ``jobs`` lists the app's jobs per request: serve binds the app's
+    clients to it after the app is built."""
     Admin = Annotated[Principal, Security(admin)]
     router = APIRouter(tags=["jobs"])
 
@@ -163,7 +182,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
     @router.get("/jobs", response_model=list[JobOut])
     async def list_jobs(_: Admin) -> list[JobOut]:
         """The jobs the app module defines, by client and id."""
-        return [job_out(j) for j in aw.jobs.list_jobs()]
+        return [job_out(j) for j in jobs.list_jobs()]
 
     @router.get("/runs", response_model=list[RunOut])
     async def list_runs(
@@ -174,7 +193,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
         limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50,
     ) -> list[RunOut]:
         """Runs, newest first, filtered by account id, job and status."""
-        runs = await aw.jobs.list_runs(
+        runs = await jobs.list_runs(
             account_id=account_id, job_id=job_id, status=status, limit=limit
         )
         return [run_out(r) for r in runs]
@@ -182,7 +201,7 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
     @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=refusals(404))
     async def get_run(run_id: PathText, _: Admin) -> RunDetailOut | JSONResponse:
         """One run with its payload, output, tasks (in order) and logs."""
-        run = await aw.jobs.get_run(run_id)
+        run = await jobs.get_run(run_id)
         return run_detail_out(run) if run is not None else _no_run(run_id)
 
     @router.post(
@@ -192,20 +211,20 @@ def jobs_router(aw: Authward, admin: Callable[..., Awaitable[Principal]]) -> API
         """Start a run of the job now, whatever its trigger, acting as the calling machine user
         and carrying ``account_id``. A payload its event schema refuses is 400 with ``errors``."""
         try:
-            run_id = await aw.jobs.test_job(job_id, body.payload, account_id=body.account_id)
+            run_id = await jobs.test_job(job_id, body.payload, account_id=body.account_id)
         except UnknownJob as exc:
             return _refusal(404, "not_found", str(exc))
         except EventRejected as exc:
             return _refusal(400, "invalid_request", str(exc), errors=exc.errors)
-        run = await aw.jobs.get_run(run_id)
+        run = await jobs.get_run(run_id)
         assert run is not None  # just written
         return run_out(run)
 
     @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=refusals(404, 409))
     async def cancel_run(run_id: PathText, _: Admin) -> RunOut | JSONResponse:
         """End a queued, waiting or running run ``cancelled``; 409 when it had already ended."""
-        cancelled = await aw.jobs.cancel_run(run_id)
-        run = await aw.jobs.get_run(run_id)
+        cancelled = await jobs.cancel_run(run_id)
+        run = await jobs.get_run(run_id)
         if run is None:
             return _no_run(run_id)
         if not cancelled:

@@ -410,7 +410,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
 
     # -- jobs and runs (docs/management-api.md) ------------------------------------------------
 
-    api.include_router(jobs_router(aw, admin))
+    api.include_router(jobs_router(aw.jobs, admin))
 
     return AuthMiddleware(
         api,
