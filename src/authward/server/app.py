@@ -62,7 +62,13 @@ def build_app(
     routes: list[BaseRoute] = [
         # First: the token endpoint is the hottest route (Starlette matches in order).
         # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
-        *oauth_routes(aw),
+        *oauth_routes(
+            aw.oauth,
+            failures=aw.failed_authentications,
+            verifier=aw.verifier,
+            dpop=aw.dpop,
+            users=aw.users,
+        ),
         *([] if embedded else [Route("/healthz", health)]),
         Route("/.well-known/jwks.json", jwks),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-

@@ -7,22 +7,27 @@
     GET /.well-known/openid-configuration, /.well-known/oauth-authorization-server
 
 Only translation happens here: the body is read with a size cap and parsed by
-``authward.oauth.forms``; ``aw.oauth`` does the protocol and raises ``OAuthError``s, rendered as
-RFC 6749 §5.2 says, always with ``Cache-Control: no-store``.
+``authward.oauth.forms``; the authorization server does the protocol and raises ``OAuthError``s,
+rendered as RFC 6749 §5.2 says, always with ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
 
-__all__ = ["oauth_routes"]
+__all__ = ["ClaimsDirectory", "TokenEndpoints", "oauth_routes"]
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authward.channel.authenticate import RequestState, authenticate_request
+from authward.channel.authenticate import (
+    ProofVerifier,
+    RequestState,
+    TokenVerifier,
+    authenticate_request,
+)
 from authward.channel.credentials import dpop_headers, request_url
 from authward.oauth.clients import presented
 from authward.oauth.dpop import single_dpop_header
@@ -33,12 +38,33 @@ from authward.oauth.errors import (
     TemporarilyUnavailable,
     UseDpopNonce,
 )
+from authward.oauth.failures import FailedAuthentications
 from authward.oauth.forms import MAX_BODY_BYTES, parse_form
 from authward.oauth.token import TokenRequest
 from authward.oauth.userinfo import UserInfoError, granted_scopes, userinfo_claims
-from authward.runtime import Authward
+from authward.users.values import UserClaims
 
 T = TypeVar("T")
+
+
+class TokenEndpoints(Protocol):
+    """What the routes call of :class:`authward.oauth.server.AuthorizationServer`."""
+
+    async def token(self, request: TokenRequest) -> dict[str, Any]: ...
+    async def introspect(
+        self, form: Mapping[str, str], authorization: str | None
+    ) -> dict[str, Any]: ...
+    async def revoke(
+        self, form: Mapping[str, str], authorization: str | None, *, ip: str | None = None
+    ) -> None: ...
+    def metadata(self) -> dict[str, Any]: ...
+
+
+class ClaimsDirectory(Protocol):
+    """What userinfo reads of :class:`authward.users.Users`."""
+
+    async def claims(self, user_id: str) -> UserClaims | None: ...
+
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _METADATA_MAX_AGE = 300
@@ -84,7 +110,7 @@ def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _userinfo_refused(aw: Authward, state: RequestState) -> JSONResponse:
+def _userinfo_refused(dpop: ProofVerifier, state: RequestState) -> JSONResponse:
     """RFC 6750 §3.1 (or RFC 9449 §7.1 when the token came as DPoP)."""
     headers = dict(_NO_STORE)
     scheme = state.challenge
@@ -99,7 +125,7 @@ def _userinfo_refused(aw: Authward, state: RequestState) -> JSONResponse:
     if state.reason != "no-token":
         challenge += f', error="{code}", error_description="{_quote(state.message)}"'
     if scheme == "DPoP":
-        challenge += f', algs="{" ".join(aw.dpop.algorithms)}"'
+        challenge += f', algs="{" ".join(dpop.algorithms)}"'
     headers["WWW-Authenticate"] = challenge
     if state.dpop_nonce:
         headers["DPoP-Nonce"] = state.dpop_nonce
@@ -116,8 +142,14 @@ def _claimed_client(form: dict[str, str], request: Request) -> str | None:
         return None
 
 
-def oauth_routes(aw: Authward) -> list[BaseRoute]:
-    failures = aw.failed_authentications
+def oauth_routes(
+    oauth: TokenEndpoints,
+    *,
+    failures: FailedAuthentications,
+    verifier: TokenVerifier,
+    dpop: ProofVerifier,
+    users: ClaimsDirectory,
+) -> list[BaseRoute]:
 
     async def limited(request: Request, call: Callable[[dict[str, str]], Awaitable[T]]) -> T:
         """``call(form)`` unless the client or the address has failed to authenticate too often
@@ -135,7 +167,7 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
 
     async def token(request: Request) -> Response:
         def issue(form: dict[str, str]) -> Awaitable[dict[str, Any]]:
-            return aw.oauth.token(
+            return oauth.token(
                 TokenRequest(
                     form=form,
                     authorization=request.headers.get("authorization"),
@@ -153,7 +185,7 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
 
     async def introspect(request: Request) -> Response:
         def inspect(form: dict[str, str]) -> Awaitable[dict[str, Any]]:
-            return aw.oauth.introspect(form, request.headers.get("authorization"))
+            return oauth.introspect(form, request.headers.get("authorization"))
 
         try:
             body = await limited(request, inspect)
@@ -163,7 +195,7 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
 
     async def revoke(request: Request) -> Response:
         def take_back(form: dict[str, str]) -> Awaitable[None]:
-            return aw.oauth.revoke(form, request.headers.get("authorization"), ip=_ip(request))
+            return oauth.revoke(form, request.headers.get("authorization"), ip=_ip(request))
 
         try:
             await limited(request, take_back)
@@ -173,15 +205,15 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
 
     async def userinfo(request: Request) -> Response:
         state = await authenticate_request(
-            request, tokens=aw.verifier, api_keys=None, accepts_token=["oauth_token"], dpop=aw.dpop
+            request, tokens=verifier, api_keys=None, accepts_token=["oauth_token"], dpop=dpop
         )
         if not state.is_authenticated:
-            return _userinfo_refused(aw, state)
+            return _userinfo_refused(dpop, state)
         claims: dict[str, Any] = dict(state.to_auth().claims)
         sub = str(claims["sub"])
         try:
             granted_scopes(claims)
-            user = await aw.users.claims(sub)
+            user = await users.claims(sub)
             body = userinfo_claims(claims, None if user is None or user.disabled else user)
         except UserInfoError as exc:
             challenge = (
@@ -197,7 +229,7 @@ def oauth_routes(aw: Authward) -> list[BaseRoute]:
 
     async def metadata(_: Request) -> Response:
         return JSONResponse(
-            aw.oauth.metadata(), headers={"Cache-Control": f"public, max-age={_METADATA_MAX_AGE}"}
+            oauth.metadata(), headers={"Cache-Control": f"public, max-age={_METADATA_MAX_AGE}"}
         )
 
     return [
