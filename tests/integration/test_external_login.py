@@ -245,7 +245,7 @@ async def signed_in_as(aw: Authward, browser: httpx.AsyncClient) -> str | None:
         return None
     cookie = f"{SECRET_COOKIE}={secret}".encode()
     request = Request({"type": "http", "headers": [(b"cookie", cookie)]})
-    info = await browser_session(aw, request)
+    info = await browser_session(aw.sessions, request)
     return info.user_id if info else None
 
 

@@ -1,8 +1,8 @@
-"""A browser's signed-in state at authward: an ``aw.sessions`` session whose secret is in the
-``__session_secret`` cookie (HttpOnly, SameSite=Lax).
+"""A browser's signed-in state at authward: a session (``authward.identity.sessions``) whose
+secret is in the ``__session_secret`` cookie (HttpOnly, SameSite=Lax).
 
 External-IdP login ends in :func:`start_browser_session`; password login starts its session in
-``aw.users.sign_in`` and hands the secret to :func:`set_session_cookie`. The
+``Users.sign_in`` and hands the secret to :func:`set_session_cookie`. The
 authorization endpoint reads :func:`browser_session` (its ``created_at`` is the OIDC
 ``auth_time``); end-session calls :func:`end_browser_session`.
 """
@@ -10,13 +10,15 @@ authorization endpoint reads :func:`browser_session` (its ``created_at`` is the 
 from __future__ import annotations
 
 __all__ = [
+    "BrowserSessions",
     "browser_session",
     "end_browser_session",
     "set_session_cookie",
     "start_browser_session",
 ]
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,15 +26,28 @@ from starlette.responses import Response
 from authward.errors import TokenError
 from authward.identity.sessions import SECRET_COOKIE, SESSION_COOKIE, SessionInfo
 
-if TYPE_CHECKING:
-    from authward.runtime import Authward
+
+class BrowserSessions(Protocol):
+    """What a browser's sign-in calls of :class:`authward.identity.sessions.Sessions`."""
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        claims: Mapping[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        actor: str | None = None,
+    ) -> tuple[str, SessionInfo]: ...
+    async def session_of(self, secret: str) -> SessionInfo: ...
+    async def revoke(self, session_id: str, *, actor: str | None = None) -> bool: ...
 
 
 async def start_browser_session(
-    aw: Authward, request: Request, response: Response, user_id: str, *, amr: str
+    sessions: BrowserSessions, request: Request, response: Response, user_id: str, *, amr: str
 ) -> SessionInfo:
     """Sign ``user_id`` in on this browser; ``amr`` says how (``pwd``, ``external:<name>``)."""
-    secret, info = await aw.sessions.create(
+    secret, info = await sessions.create(
         user_id,
         claims={"amr": [amr]},
         ip=request.client.host if request.client else None,
@@ -55,23 +70,25 @@ def set_session_cookie(request: Request, response: Response, secret: str) -> Non
     )
 
 
-async def browser_session(aw: Authward, request: Request) -> SessionInfo | None:
+async def browser_session(sessions: BrowserSessions, request: Request) -> SessionInfo | None:
     """The browser's active session, or ``None`` (no cookie, unknown, expired or revoked)."""
     secret = request.cookies.get(SECRET_COOKIE)
     if not secret:
         return None
     try:
-        info = await aw.sessions.session_of(secret)
+        info = await sessions.session_of(secret)
     except TokenError:
         return None
     return info if info.status() == "active" else None
 
 
-async def end_browser_session(aw: Authward, request: Request, response: Response) -> str | None:
+async def end_browser_session(
+    sessions: BrowserSessions, request: Request, response: Response
+) -> str | None:
     """Sign the browser out: revoke its session and clear both cookies. Returns the user id."""
-    info = await browser_session(aw, request)
+    info = await browser_session(sessions, request)
     if info is not None:
-        await aw.sessions.revoke(info.id, actor=info.user_id)
+        await sessions.revoke(info.id, actor=info.user_id)
     response.delete_cookie(SECRET_COOKIE, path="/")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return info.user_id if info else None

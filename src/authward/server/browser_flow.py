@@ -95,7 +95,7 @@ class BrowserFlow:
 
     async def signed_in(self, request: Request) -> tuple[SessionInfo, str] | None:
         """The browser's session and its user's username, if the user may still sign in."""
-        session = await browser_session(self.aw, request)
+        session = await browser_session(self.aw.sessions, request)
         if session is None:
             return None
         account = await self.aw.users.get(session.user_id)

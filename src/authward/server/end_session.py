@@ -62,7 +62,7 @@ class EndSession:
                 "Invalid sign-out request",
                 f"{exc.description}. You were not signed out or redirected.",
             )
-        session = await browser_session(self.aw, request)
+        session = await browser_session(self.aw.sessions, request)
         if logout.hint_subject is not None and (
             session is None or session.user_id == logout.hint_subject
         ):
@@ -130,8 +130,8 @@ class EndSession:
             response = html_page(
                 heading, render(MESSAGE, heading=heading, message="You are signed out.")
             )
-        session = await browser_session(self.aw, request)
-        await end_browser_session(self.aw, request, response)
+        session = await browser_session(self.aw.sessions, request)
+        await end_browser_session(self.aw.sessions, request, response)
         if session is not None:
             await self.aw.audit.record(
                 AuditEvent(

@@ -162,10 +162,10 @@ class _ExternalLogin:
         response = no_store_redirect(pending.return_to)
         response.headers.update(page_headers())
         # A browser signed in as someone (else) before: that session ends here.
-        if await browser_session(self.aw, request) is not None:
-            await end_browser_session(self.aw, request, response)
+        if await browser_session(self.aw.sessions, request) is not None:
+            await end_browser_session(self.aw.sessions, request, response)
         await start_browser_session(
-            self.aw, request, response, user.id, amr=f"external:{self.provider.name}"
+            self.aw.sessions, request, response, user.id, amr=f"external:{self.provider.name}"
         )
         self._forget(request, response)
         await self.aw.audit.record(

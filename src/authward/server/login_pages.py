@@ -176,7 +176,7 @@ class LoginPage:
             if pending
             else return_to or "/login"
         )
-        if previous := await browser_session(self.aw, request):
+        if previous := await browser_session(self.aw.sessions, request):
             # The new session replaces the browser's old one, whoever it belonged to.
             await self.aw.sessions.revoke(previous.id, actor=previous.user_id)
         response = no_store_redirect(target)
