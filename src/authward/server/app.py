@@ -79,7 +79,7 @@ def build_app(
         # "Sign in with <provider>" (docs/external-idp.md).
         *external_login_routes(aw),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
-        *dashboard_routes(aw),
+        *dashboard_routes(aw.jobs, BrowserFlow(aw), viewers=aw.settings.dashboard_user_names),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
         *connection_routes(aw.connections, BrowserFlow(aw), issuer=aw.issuer, box=aw.keys_box),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).

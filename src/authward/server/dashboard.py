@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -37,10 +37,8 @@ from authward.principal import Principal, use_principal
 from authward.server import dashboard_templates as t
 from authward.server.browser_flow import BrowserFlow
 from authward.server.forms import FormError, read_form
+from authward.server.jobs_api import JobsAdmin
 from authward.server.pages import Html, no_store_redirect, page_headers, render
-
-if TYPE_CHECKING:
-    from authward.runtime import Authward
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 #: Runs one list page shows (the filters narrow it down).
@@ -146,9 +144,10 @@ def _options(values: list[tuple[str, str]], selected: str) -> Html:
 
 
 class Dashboard:
-    def __init__(self, aw: Authward) -> None:
-        self.aw = aw
-        self.flow = BrowserFlow(aw)
+    def __init__(self, jobs: JobsAdmin, flow: BrowserFlow, *, viewers: frozenset[str]) -> None:
+        self.runtime = jobs
+        self.flow = flow
+        self.viewers = viewers
 
     # -- who may look -----------------------------------------------------------------------
 
@@ -159,7 +158,7 @@ class Dashboard:
                 "/login?" + urlencode({"return_to": safe_return_to(back) or "/dashboard"})
             )
         session, username = signed_in
-        if username not in self.aw.settings.dashboard_user_names:
+        if username not in self.viewers:
             return _message(
                 "Not allowed",
                 f"You are signed in as {username}, who may not open the jobs dashboard. "
@@ -202,13 +201,13 @@ class Dashboard:
         account_id = params.get("account_id", "").strip()
         job_id = params.get("job_id", "").strip()
         status = params.get("status", "").strip()
-        jobs = sorted({j.id for j in self.aw.jobs.list_jobs()} | ({job_id} if job_id else set()))
+        jobs = sorted({j.id for j in self.runtime.list_jobs()} | ({job_id} if job_id else set()))
         alert = ""
         if status and status not in STATUSES:
             alert = f"Unknown status {status!r} (known: {', '.join(STATUSES)})."
             runs: list[RunSummary] = []
         else:
-            runs = await self.aw.jobs.list_runs(
+            runs = await self.runtime.list_runs(
                 account_id=account_id or None,
                 job_id=job_id or None,
                 status=status or None,
@@ -255,7 +254,7 @@ class Dashboard:
         viewer = await self._viewer(request, f"/dashboard/runs/{run_id}")
         if isinstance(viewer, Response):
             return viewer
-        run = await self.aw.jobs.get_run(run_id)
+        run = await self.runtime.get_run(run_id)
         if run is None:
             return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
         return self._with_csrf(request, lambda csrf: self._run_page(run, viewer, csrf))
@@ -379,7 +378,7 @@ class Dashboard:
         form = await self._form(request, viewer)
         if isinstance(form, Response):
             return form
-        if not await self.aw.jobs.cancel_run(run_id) and await self.aw.jobs.get_run(run_id) is None:
+        if not await self.runtime.cancel_run(run_id) and await self.runtime.get_run(run_id) is None:
             return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
         # Already finished: its page says how.
         return no_store_redirect(f"/dashboard/runs/{run_id}")
@@ -403,7 +402,7 @@ class Dashboard:
         """``failed``: (job id, message, payload, account id) of a test that was refused, shown
         again in that job's form."""
         sections = []
-        for job in self.aw.jobs.list_jobs():
+        for job in self.runtime.list_jobs():
             mine = failed is not None and failed[0] == job.id
             sections.append(
                 render(
@@ -450,7 +449,7 @@ class Dashboard:
             return again(f"The account id is longer than {_MAX_ACCOUNT_ID} characters.")
         try:
             with use_principal(viewer.principal()):
-                run_id = await self.aw.jobs.test_job(job_id, payload, account_id=account_id or None)
+                run_id = await self.runtime.test_job(job_id, payload, account_id=account_id or None)
         except UnknownJob as exc:
             return _message("No such job", str(exc), status=404, viewer=viewer)
         except EventRejected as exc:
@@ -458,8 +457,11 @@ class Dashboard:
         return no_store_redirect(f"/dashboard/runs/{run_id}")
 
 
-def dashboard_routes(aw: Authward) -> list[BaseRoute]:
-    dashboard = Dashboard(aw)
+def dashboard_routes(
+    jobs: JobsAdmin, flow: BrowserFlow, *, viewers: frozenset[str]
+) -> list[BaseRoute]:
+    """``viewers``: the usernames that may open the dashboard (``AUTHWARD_DASHBOARD_USERS``)."""
+    dashboard = Dashboard(jobs, flow, viewers=viewers)
     return [
         Route("/dashboard", dashboard.runs, methods=["GET"]),
         Route("/dashboard/runs/{run_id}", dashboard.run, methods=["GET"]),
