@@ -85,7 +85,17 @@ def build_app(
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
         *webhook_routes(aw.jobs),
     ]
-    management = management_app(aw)
+    management = management_app(
+        admins=aw.settings.admin_machine_user_names,
+        defined_machine_users=aw.config.auth.machine_users.keys(),
+        machine_users=aw.machine_users,
+        api_keys=aw.api_keys,
+        organizations=aw.organizations,
+        sessions=aw.sessions,
+        jobs=aw.jobs,
+        verifier=aw.verifier,
+        dpop=aw.dpop,
+    )
     if management is not None:
         routes.append(Mount("/v1", app=management))
     if mount is not None:

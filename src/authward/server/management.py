@@ -15,6 +15,7 @@ is 404 ``not_found``, a clash with the store's state (a slug taken) is 409 ``con
 
 __all__ = ["management_app"]
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
+from authward.channel.authenticate import ProofVerifier, TokenVerifier
 from authward.channel.fastapi import require
 from authward.errors import AuthwardError, ConfigError, Forbidden
 from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
@@ -38,9 +40,14 @@ from authward.identity.orgs import (
 )
 from authward.identity.sessions import SessionInfo
 from authward.principal import Principal
-from authward.runtime import Authward
 from authward.server.api_inputs import BodyText, PathText, QueryText
-from authward.server.jobs_api import jobs_router
+from authward.server.jobs_api import JobsAdmin, jobs_router
+from authward.server.management_ports import (
+    ApiKeyAdmin,
+    MachineUserList,
+    ManagedSessions,
+    OrganizationAdmin,
+)
 
 
 class NotFound(AuthwardError):
@@ -226,12 +233,25 @@ def _created(secret: str, auth: ApiKeyAuth) -> ApiKeyCreated:
     )
 
 
-def management_app(aw: Authward) -> ASGIApp | None:
-    """The ``/v1`` app, or ``None`` when no machine user may manage (the API is off)."""
-    names = aw.settings.admin_machine_user_names
+def management_app(
+    *,
+    admins: tuple[str, ...],
+    defined_machine_users: Collection[str],
+    machine_users: MachineUserList,
+    api_keys: ApiKeyAdmin,
+    organizations: OrganizationAdmin,
+    sessions: ManagedSessions,
+    jobs: JobsAdmin,
+    verifier: TokenVerifier,
+    dpop: ProofVerifier,
+) -> ASGIApp | None:
+    """The ``/v1`` app, or ``None`` when no machine user may manage (the API is off).
+    ``admins``: ``AUTHWARD_ADMIN_MACHINE_USERS``; each must be one of ``defined_machine_users``
+    (the config's)."""
+    names = admins
     if not names:
         return None
-    unknown = [n for n in names if n not in aw.config.auth.machine_users]
+    unknown = [n for n in names if n not in defined_machine_users]
     if unknown:
         raise ConfigError(
             f"names machine users the config does not define: {', '.join(unknown)}",
@@ -240,7 +260,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
     machine = require(principal_type="machine")
 
     async def admin(principal: Annotated[Principal, Security(machine)]) -> Principal:
-        allowed = {str(m.id) for m in await aw.machine_users.list() if m.name in names}
+        allowed = {str(m.id) for m in await machine_users.list() if m.name in names}
         if principal.principal_id not in allowed:
             raise Forbidden("the management API is open only to AUTHWARD_ADMIN_MACHINE_USERS")
         return principal
@@ -282,7 +302,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
             if body.expires_in_seconds
             else None
         )
-        secret, auth = await aw.api_keys.create(
+        secret, auth = await api_keys.create(
             body.name,
             user_id=body.user_id,
             org_id=body.org_id,
@@ -299,22 +319,20 @@ def management_app(aw: Authward) -> ASGIApp | None:
         org_id: QueryText = None,
         include_revoked: bool = False,
     ) -> list[ApiKeyOut]:
-        keys = await aw.api_keys.list(
-            user_id=user_id, org_id=org_id, include_revoked=include_revoked
-        )
+        keys = await api_keys.list(user_id=user_id, org_id=org_id, include_revoked=include_revoked)
         return [_out(k) for k in keys]
 
     @api.delete("/api-keys/{key_id}", status_code=204, responses=_errors(404))
     async def revoke_api_key(key_id: UUID, principal: Admin) -> Response:
-        if await aw.api_keys.get(key_id) is None:
+        if await api_keys.get(key_id) is None:
             raise NotFound("no such API key")
-        await aw.api_keys.revoke(key_id, actor=principal.principal_id)
+        await api_keys.revoke(key_id, actor=principal.principal_id)
         return Response(status_code=204)
 
     # -- organizations --------------------------------------------------------------------------
 
     async def existing_org(org: PathText) -> Organization:
-        found = await aw.organizations.get(org)
+        found = await organizations.get(org)
         if found is None:
             raise NotFound(f"no organization {org!r} (give its id or its slug)")
         return found
@@ -326,12 +344,12 @@ def management_app(aw: Authward) -> ASGIApp | None:
         responses=_errors(400, 409),
     )
     async def create_organization(body: OrganizationCreate, principal: Admin) -> OrganizationOut:
-        org = await aw.organizations.create(body.slug, body.name, actor=principal.principal_id)
+        org = await organizations.create(body.slug, body.name, actor=principal.principal_id)
         return _org_out(org)
 
     @api.get("/organizations", response_model=list[OrganizationOut])
     async def list_organizations(_: Admin) -> list[OrganizationOut]:
-        return [_org_out(o) for o in await aw.organizations.list()]
+        return [_org_out(o) for o in await organizations.list()]
 
     @api.get("/organizations/{org}", response_model=OrganizationOut, responses=_errors(404))
     async def get_organization(org: PathText, _: Admin) -> OrganizationOut:
@@ -340,7 +358,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
     @api.delete("/organizations/{org}", status_code=204, responses=_errors(404))
     async def delete_organization(org: PathText, principal: Admin) -> Response:
         """Delete the organization and its memberships, and revoke its API keys."""
-        if not await aw.organizations.delete(org, actor=principal.principal_id):
+        if not await organizations.delete(org, actor=principal.principal_id):
             raise NotFound(f"no organization {org!r} (give its id or its slug)")
         return Response(status_code=204)
 
@@ -350,7 +368,7 @@ def management_app(aw: Authward) -> ASGIApp | None:
         responses=_errors(404),
     )
     async def list_members(org: PathText, _: Admin) -> list[MembershipOut]:
-        return [_member_out(m) for m in await aw.organizations.members(org)]
+        return [_member_out(m) for m in await organizations.members(org)]
 
     @api.put(
         "/organizations/{org}/members/{user_id}",
@@ -363,23 +381,21 @@ def management_app(aw: Authward) -> ASGIApp | None:
         """Make the user a member with this role (201), or change the member's role (200)."""
         found = await existing_org(org)
         actor = principal.principal_id
-        if await aw.organizations.member(found.id, user_id) is None:
+        if await organizations.member(found.id, user_id) is None:
             try:
-                added = await aw.organizations.add_member(found.id, user_id, body.role, actor=actor)
+                added = await organizations.add_member(found.id, user_id, body.role, actor=actor)
             except OrganizationConflict:
                 pass  # added meanwhile by someone else: change the role below instead
             else:
                 response.status_code = 201
                 return _member_out(added)
-        changed = await aw.organizations.set_role(found.id, user_id, body.role, actor=actor)
+        changed = await organizations.set_role(found.id, user_id, body.role, actor=actor)
         return _member_out(changed)
 
     @api.delete("/organizations/{org}/members/{user_id}", status_code=204, responses=_errors(404))
     async def remove_member(org: PathText, user_id: PathText, principal: Admin) -> Response:
         found = await existing_org(org)
-        if not await aw.organizations.remove_member(
-            found.id, user_id, actor=principal.principal_id
-        ):
+        if not await organizations.remove_member(found.id, user_id, actor=principal.principal_id):
             raise NotFound(f"{user_id!r} is not a member of {found.slug!r}")
         return Response(status_code=204)
 
@@ -391,29 +407,29 @@ def management_app(aw: Authward) -> ASGIApp | None:
     ) -> list[SessionOut]:
         """The user's active sessions, newest first (revoked and expired ones too with
         ``include_inactive``). Never their secrets."""
-        sessions = await aw.sessions.list(user_id, include_inactive=include_inactive)
-        return [_session_out(s) for s in sessions]
+        found = await sessions.list(user_id, include_inactive=include_inactive)
+        return [_session_out(s) for s in found]
 
     @api.delete("/sessions/{session_id}", status_code=204, responses=_errors(404))
     async def revoke_session(session_id: PathText, principal: Admin) -> Response:
         """Sign the session out: its tokens are refused at once by this server."""
-        if await aw.sessions.get(session_id) is None:
+        if await sessions.get(session_id) is None:
             raise NotFound("no such session")
-        await aw.sessions.revoke(session_id, actor=principal.principal_id)
+        await sessions.revoke(session_id, actor=principal.principal_id)
         return Response(status_code=204)
 
     @api.delete("/users/{user_id}/sessions", response_model=SessionsRevoked)
     async def revoke_sessions(user_id: PathText, principal: Admin) -> SessionsRevoked:
         """Sign the user out everywhere."""
-        count = await aw.sessions.revoke_all(user_id, actor=principal.principal_id)
+        count = await sessions.revoke_all(user_id, actor=principal.principal_id)
         return SessionsRevoked(revoked=count)
 
     # -- jobs and runs (docs/management-api.md) ------------------------------------------------
 
-    api.include_router(jobs_router(aw.jobs, admin))
+    api.include_router(jobs_router(jobs, admin))
 
     return AuthMiddleware(
         api,
-        auth=[authward_tokens(tokens=aw.verifier, accepts_token=["oauth_token"], dpop=aw.dpop)],
+        auth=[authward_tokens(tokens=verifier, accepts_token=["oauth_token"], dpop=dpop)],
         public_paths=["/openapi.json"],
     )
