@@ -59,6 +59,17 @@ def build_app(
             }
         )
 
+    def browser_flow() -> BrowserFlow:
+        return BrowserFlow(
+            sessions=aw.sessions,
+            users=aw.users,
+            audit=aw.audit,
+            clients=aw.clients,
+            declared=aw.config.auth.oauth2_clients,
+            form_keys=aw.keys_box.derive_keys("authward-browser-forms"),
+            refresh_seconds=aw.settings.cache_refresh_seconds,
+        )
+
     routes: list[BaseRoute] = [
         # First: the token endpoint is the hottest route (Starlette matches in order).
         # Token, introspection, revocation, userinfo and metadata (docs/authorization-server.md).
@@ -75,13 +86,21 @@ def build_app(
         # sessions.md).
         *session_routes(aw.sessions),
         # The authorization endpoint, login, consent and end-session pages.
-        *browser_routes(aw),
+        *browser_routes(
+            browser_flow(),
+            consents=aw.consents,
+            codes=aw.oauth,
+            keys=aw.keys,
+            id_provider=aw.config.auth.id_provider,
+            issuer=aw.issuer,
+            leeway_seconds=aw.settings.token_leeway_seconds,
+        ),
         # "Sign in with <provider>" (docs/external-idp.md).
         *external_login_routes(aw),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
-        *dashboard_routes(aw.jobs, BrowserFlow(aw), viewers=aw.settings.dashboard_user_names),
+        *dashboard_routes(aw.jobs, browser_flow(), viewers=aw.settings.dashboard_user_names),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
-        *connection_routes(aw.connections, BrowserFlow(aw), issuer=aw.issuer, box=aw.keys_box),
+        *connection_routes(aw.connections, browser_flow(), issuer=aw.issuer, box=aw.keys_box),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
         *webhook_routes(aw.jobs),
     ]

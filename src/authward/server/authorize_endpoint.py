@@ -10,11 +10,18 @@ a signed ticket holding them, and the request is validated again when the ticket
 
 from __future__ import annotations
 
-__all__ = ["LOGIN_TICKET_SECONDS", "AuthorizeEndpoint", "authorize_routes", "ticket_pairs"]
+__all__ = [
+    "LOGIN_TICKET_SECONDS",
+    "AuthorizeEndpoint",
+    "CodeIssuer",
+    "ConsentBook",
+    "authorize_routes",
+    "ticket_pairs",
+]
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -44,6 +51,22 @@ CONSENT_TICKET_SECONDS = 600
 Pairs = Sequence[tuple[str, str]]
 
 
+class ConsentBook(Protocol):
+    """What the consent page calls of :class:`authward.store.consents.ConsentStore`."""
+
+    async def covers(self, user_id: str, client_id: str, scopes: tuple[str, ...]) -> bool: ...
+    async def grant(
+        self, user_id: str, client_id: str, scopes: tuple[str, ...], *, ip: str | None = None
+    ) -> object: ...
+    async def deny(
+        self, user_id: str, client_id: str, scopes: tuple[str, ...], *, ip: str | None = None
+    ) -> None: ...
+
+
+class CodeIssuer(Protocol):
+    async def issue_code(self, grant: CodeGrant) -> str: ...
+
+
 def ticket_pairs(ticket: dict[str, Any] | None) -> list[tuple[str, str]] | None:
     """The authorization request's parameters a login or consent ticket holds."""
     raw = ticket.get("p") if ticket else None
@@ -53,9 +76,13 @@ def ticket_pairs(ticket: dict[str, Any] | None) -> list[tuple[str, str]] | None:
 
 
 class AuthorizeEndpoint:
-    def __init__(self, flow: BrowserFlow) -> None:
+    def __init__(
+        self, flow: BrowserFlow, *, consents: ConsentBook, codes: CodeIssuer, issuer: str
+    ) -> None:
         self.flow = flow
-        self.aw = flow.aw
+        self.consents = consents
+        self.codes = codes
+        self.issuer = issuer
 
     async def validate(self, pairs: Pairs) -> tuple[AuthorizationRequest, StoredClient] | Response:
         """The valid request and its client, or the response that refuses it."""
@@ -76,7 +103,7 @@ class AuthorizeEndpoint:
 
     def _error(self, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
         return no_store_redirect(
-            error_response_uri(redirect_uri, error, state=state, issuer=self.aw.issuer)
+            error_response_uri(redirect_uri, error, state=state, issuer=self.issuer)
         )
 
     async def authorize(
@@ -100,7 +127,7 @@ class AuthorizeEndpoint:
             )
             return no_store_redirect("/login?" + urlencode({"ticket": ticket}))
         session, username = signed_in
-        if "consent" in req.prompt or not await self.aw.consents.covers(
+        if "consent" in req.prompt or not await self.consents.covers(
             session.user_id, req.client_id, req.scopes
         ):
             if "none" in req.prompt:
@@ -122,7 +149,7 @@ class AuthorizeEndpoint:
         return req.max_age is not None and time.time() - auth_time > req.max_age
 
     async def _issue(self, req: AuthorizationRequest, session: SessionInfo) -> Response:
-        code = await self.aw.oauth.issue_code(
+        code = await self.codes.issue_code(
             CodeGrant(
                 client_id=req.client_id,
                 redirect_uri=req.redirect_uri,
@@ -136,9 +163,7 @@ class AuthorizeEndpoint:
             )
         )
         return no_store_redirect(
-            success_response_uri(
-                req.redirect_uri, code=code, state=req.state, issuer=self.aw.issuer
-            )
+            success_response_uri(req.redirect_uri, code=code, state=req.state, issuer=self.issuer)
         )
 
     def _consent_page(
@@ -231,13 +256,13 @@ class AuthorizeEndpoint:
         decision = form.get("decision")
         ip = client_ip(request)
         if decision == "deny":
-            await self.aw.consents.deny(session.user_id, req.client_id, req.scopes, ip=ip)
+            await self.consents.deny(session.user_id, req.client_id, req.scopes, ip=ip)
             return self._error(
                 req.redirect_uri, AccessDenied("the user denied the request"), req.state
             )
         if decision != "allow":
             return error_page("Invalid form", "choose Allow or Deny")
-        await self.aw.consents.grant(session.user_id, req.client_id, req.scopes, ip=ip)
+        await self.consents.grant(session.user_id, req.client_id, req.scopes, ip=ip)
         return await self._issue(req, session)
 
 

@@ -1,43 +1,84 @@
-"""What the login, consent and end-session pages share: the runtime, the form signer, a cached
-view of the registered clients, and how a browser's signed-in user is looked up."""
+"""What the login, consent and end-session pages share: the sessions, users and audit log they
+call, the form signer, a cached view of the registered clients, and how a browser's signed-in
+user is looked up."""
 
 from __future__ import annotations
 
-__all__ = ["BrowserFlow", "ClientDirectory", "client_ip", "error_page"]
+__all__ = [
+    "AuditRecorder",
+    "BrowserFlow",
+    "BrowserUsers",
+    "ClientDirectory",
+    "ClientList",
+    "client_ip",
+    "error_page",
+]
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from authward.config.clients import OAuth2Client
 from authward.identity.sessions import SessionInfo
-from authward.server.browser import browser_session
+from authward.server.browser import BrowserSessions, browser_session
 from authward.server.forms import FormError, FormSigner, read_form
 from authward.server.pages import html_page, render
 from authward.server.templates import MESSAGE
+from authward.store.audit import AuditEvent
 from authward.store.records import StoredClient
-
-if TYPE_CHECKING:
-    from authward.runtime import Authward
+from authward.users import SignIn, UserAccount
 
 #: A client_id we do not know makes us look again, but not more often than this (seconds).
 _UNKNOWN_CLIENT_RELOAD = 1.0
 
 
+class ClientList(Protocol):
+    async def list(self) -> list[StoredClient]: ...
+
+
+class BrowserUsers(Protocol):
+    """What the pages call of :class:`authward.users.Users`."""
+
+    async def get(self, user_id: str) -> UserAccount | None: ...
+    async def sign_in(
+        self,
+        username: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_agent: str | None = None,
+        client_id: str | None = None,
+    ) -> SignIn: ...
+
+
+class AuditRecorder(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+
 class ClientDirectory:
     """The registered OAuth clients by client_id, re-read every cache refresh interval."""
 
-    def __init__(self, aw: Authward) -> None:
-        self._aw = aw
+    def __init__(
+        self,
+        clients: ClientList,
+        declared: Mapping[str, OAuth2Client],
+        *,
+        refresh_seconds: float,
+    ) -> None:
+        self._clients = clients
+        self._declared = declared
+        self._refresh_seconds = refresh_seconds
         self._by_id: dict[str, StoredClient] = {}
         self._loaded = float("-inf")
         self._lock = asyncio.Lock()
 
     def _stale(self, client_id: str | None) -> bool:
         age = time.monotonic() - self._loaded
-        if age >= self._aw.settings.cache_refresh_seconds:
+        if age >= self._refresh_seconds:
             return True
         unknown = client_id is not None and client_id not in self._by_id
         return unknown and age >= _UNKNOWN_CLIENT_RELOAD
@@ -49,7 +90,7 @@ class ClientDirectory:
         async with self._lock:
             # Another task may have reloaded while this one waited.
             if self._stale(client_id):
-                clients = await self._aw.clients.list()
+                clients = await self._clients.list()
                 self._by_id = {c.client_id: c for c in clients}
                 self._loaded = time.monotonic()
 
@@ -60,7 +101,7 @@ class ClientDirectory:
         stored = self._by_id.get(client_id)
         if stored is None:
             return None
-        spec = self._aw.config.auth.oauth2_clients.get(stored.name)
+        spec = self._declared.get(stored.name)
         return spec.post_logout_redirect_uris if spec is not None else ()
 
 
@@ -73,10 +114,25 @@ def error_page(heading: str, message: str, *, status: int = 400) -> HTMLResponse
 
 
 class BrowserFlow:
-    def __init__(self, aw: Authward) -> None:
-        self.aw = aw
-        self.forms = FormSigner(aw.keys_box.derive_keys("authward-browser-forms"))
-        self.clients = ClientDirectory(aw)
+    """``form_keys``: the instance key's ``authward-browser-forms`` keys; ``declared``: the
+    config's OAuth clients by name; ``refresh_seconds``: how long the client view is kept."""
+
+    def __init__(
+        self,
+        *,
+        sessions: BrowserSessions,
+        users: BrowserUsers,
+        audit: AuditRecorder,
+        clients: ClientList,
+        declared: Mapping[str, OAuth2Client],
+        form_keys: list[bytes],
+        refresh_seconds: float,
+    ) -> None:
+        self.sessions = sessions
+        self.users = users
+        self.audit = audit
+        self.forms = FormSigner(form_keys)
+        self.clients = ClientDirectory(clients, declared, refresh_seconds=refresh_seconds)
 
     async def checked_form(self, request: Request, *, then: str) -> dict[str, str] | Response:
         """The posted form once its CSRF token checks out, or the page that refuses it; ``then``
@@ -95,10 +151,10 @@ class BrowserFlow:
 
     async def signed_in(self, request: Request) -> tuple[SessionInfo, str] | None:
         """The browser's session and its user's username, if the user may still sign in."""
-        session = await browser_session(self.aw.sessions, request)
+        session = await browser_session(self.sessions, request)
         if session is None:
             return None
-        account = await self.aw.users.get(session.user_id)
+        account = await self.users.get(session.user_id)
         if account is None or account.disabled:
             return None
         return session, account.username

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["end_session_routes"]
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,15 +28,26 @@ from authward.server.forms import FormError, read_form_pairs
 from authward.server.pages import html_page, no_store_redirect, render
 from authward.server.templates import LOGOUT_CONFIRM, MESSAGE
 from authward.store.audit import AuditEvent
+from authward.store.records import StoredKey
 from authward.tokens.jws_verify import verify_key_from_jwk
 
 _CONFIRM_SECONDS = 600
 
 
+class PublishedKeys(Protocol):
+    """The signing keys an ``id_token_hint`` may be signed with."""
+
+    async def published(self, now: datetime) -> list[StoredKey]: ...
+
+
 class EndSession:
-    def __init__(self, flow: BrowserFlow) -> None:
+    def __init__(
+        self, flow: BrowserFlow, keys: PublishedKeys, *, issuer: str, leeway_seconds: int
+    ) -> None:
         self.flow = flow
-        self.aw = flow.aw
+        self.keys = keys
+        self.issuer = issuer
+        self.leeway_seconds = leeway_seconds
 
     async def handle(self, request: Request) -> Response:
         if request.method == "GET":
@@ -48,21 +60,21 @@ class EndSession:
             if any(name == "ticket" for name, _ in pairs):
                 return await self._confirmed(request, dict(pairs))
         await self.flow.clients.refresh(next((v for k, v in pairs if k == "client_id"), None))
-        published = await self.aw.keys.published(datetime.now(UTC))
+        published = await self.keys.published(datetime.now(UTC))
         try:
             logout = parse_logout_request(
                 pairs,
-                issuer=self.aw.issuer,
+                issuer=self.issuer,
                 keys={k.kid: verify_key_from_jwk(k.public_jwk) for k in published},
                 registered_uris=self.flow.clients.post_logout_uris,
-                leeway=self.aw.settings.token_leeway_seconds,
+                leeway=self.leeway_seconds,
             )
         except InvalidRequest as exc:
             return error_page(
                 "Invalid sign-out request",
                 f"{exc.description}. You were not signed out or redirected.",
             )
-        session = await browser_session(self.aw.sessions, request)
+        session = await browser_session(self.flow.sessions, request)
         if logout.hint_subject is not None and (
             session is None or session.user_id == logout.hint_subject
         ):
@@ -130,10 +142,10 @@ class EndSession:
             response = html_page(
                 heading, render(MESSAGE, heading=heading, message="You are signed out.")
             )
-        session = await browser_session(self.aw.sessions, request)
-        await end_browser_session(self.aw.sessions, request, response)
+        session = await browser_session(self.flow.sessions, request)
+        await end_browser_session(self.flow.sessions, request, response)
         if session is not None:
-            await self.aw.audit.record(
+            await self.flow.audit.record(
                 AuditEvent(
                     "session.ended",
                     datetime.now(UTC),
@@ -147,6 +159,8 @@ class EndSession:
         return response
 
 
-def end_session_routes(flow: BrowserFlow) -> list[BaseRoute]:
-    endpoint = EndSession(flow)
+def end_session_routes(
+    flow: BrowserFlow, keys: PublishedKeys, *, issuer: str, leeway_seconds: int
+) -> list[BaseRoute]:
+    endpoint = EndSession(flow, keys, issuer=issuer, leeway_seconds=leeway_seconds)
     return [Route("/oauth2/logout", endpoint.handle, methods=["GET", "POST"])]

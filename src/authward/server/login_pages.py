@@ -13,32 +13,32 @@ from __future__ import annotations
 __all__ = ["browser_routes"]
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from authward.config.idp import IdProvider
 from authward.oauth.authorize import AuthorizationRequest
 from authward.oauth.upstream_values import safe_return_to
 from authward.server.authorize_endpoint import (
     LOGIN_TICKET_SECONDS,
     AuthorizeEndpoint,
+    CodeIssuer,
+    ConsentBook,
     authorize_routes,
     ticket_pairs,
 )
 from authward.server.browser import browser_session, set_session_cookie
 from authward.server.browser_flow import BrowserFlow, client_ip, error_page
-from authward.server.end_session import end_session_routes
+from authward.server.end_session import PublishedKeys, end_session_routes
 from authward.server.pages import Html, html_page, no_store_redirect, render
 from authward.server.templates import ALERT, EXTERNAL_LINK, LOGIN, LOGIN_CONTEXT, SIGNED_IN
 from authward.store.audit import AuditEvent
 from authward.store.records import StoredClient
 from authward.users import InvalidCredentials, LoginThrottled
-
-if TYPE_CHECKING:
-    from authward.runtime import Authward
 
 _MAX_USERNAME = 320
 _MAX_PASSWORD = 1024
@@ -47,10 +47,12 @@ _THROTTLED = "Too many failed sign-ins. Try again later."
 
 
 class LoginPage:
-    def __init__(self, flow: BrowserFlow, authorize: AuthorizeEndpoint) -> None:
+    def __init__(
+        self, flow: BrowserFlow, authorize: AuthorizeEndpoint, id_provider: IdProvider | None
+    ) -> None:
         self.flow = flow
-        self.aw = flow.aw
         self.authorize = authorize
+        self.id_provider = id_provider
 
     async def _pending(
         self, ticket_value: str | None
@@ -83,7 +85,7 @@ class LoginPage:
     ) -> Response:
         forms = self.flow.forms
         csrf, cookie = forms.csrf_token(request)
-        provider = self.aw.config.auth.id_provider
+        provider = self.id_provider
         external = Html("")
         if provider is not None:
             back = (
@@ -141,7 +143,7 @@ class LoginPage:
                 request, ticket, pending, return_to=return_to, alert=_FAILED, status=401
             )
         try:
-            signed_in = await self.aw.users.sign_in(
+            signed_in = await self.flow.users.sign_in(
                 username,
                 password,
                 ip=ip,
@@ -176,9 +178,9 @@ class LoginPage:
             if pending
             else return_to or "/login"
         )
-        if previous := await browser_session(self.aw.sessions, request):
+        if previous := await browser_session(self.flow.sessions, request):
             # The new session replaces the browser's old one, whoever it belonged to.
-            await self.aw.sessions.revoke(previous.id, actor=previous.user_id)
+            await self.flow.sessions.revoke(previous.id, actor=previous.user_id)
         response = no_store_redirect(target)
         set_session_cookie(request, response, signed_in.secret)
         return response
@@ -191,7 +193,7 @@ class LoginPage:
         **detail: Any,
     ) -> None:
         # Never the username: a mistyped one may be the password.
-        await self.aw.audit.record(
+        await self.flow.audit.record(
             AuditEvent(
                 kind,
                 datetime.now(UTC),
@@ -202,14 +204,24 @@ class LoginPage:
         )
 
 
-def browser_routes(aw: Authward) -> list[BaseRoute]:
-    """The authorization endpoint, login, consent and end-session pages."""
-    flow = BrowserFlow(aw)
-    authorize = AuthorizeEndpoint(flow)
-    login = LoginPage(flow, authorize)
+def browser_routes(
+    flow: BrowserFlow,
+    *,
+    consents: ConsentBook,
+    codes: CodeIssuer,
+    keys: PublishedKeys,
+    id_provider: IdProvider | None,
+    issuer: str,
+    leeway_seconds: int,
+) -> list[BaseRoute]:
+    """The authorization endpoint, login, consent and end-session pages. ``id_provider``: the
+    config's external IdP, linked from the login page; ``leeway_seconds``: the clock skew an
+    ``id_token_hint`` is allowed."""
+    authorize = AuthorizeEndpoint(flow, consents=consents, codes=codes, issuer=issuer)
+    login = LoginPage(flow, authorize, id_provider)
     return [
         *authorize_routes(authorize),
         Route("/login", login.get, methods=["GET"]),
         Route("/login", login.post, methods=["POST"]),
-        *end_session_routes(flow),
+        *end_session_routes(flow, keys, issuer=issuer, leeway_seconds=leeway_seconds),
     ]
