@@ -24,6 +24,7 @@ from authward.server.management import management_app
 from authward.server.oauth_routes import oauth_routes
 from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
+from authward.store.identities import ExternalIdentities
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
 _JWKS_MAX_AGE = 300
@@ -96,7 +97,17 @@ def build_app(
             leeway_seconds=aw.settings.token_leeway_seconds,
         ),
         # "Sign in with <provider>" (docs/external-idp.md).
-        *external_login_routes(aw),
+        *external_login_routes(
+            aw.config.auth.id_provider,
+            sessions=aw.sessions,
+            users=aw.users,
+            identities=ExternalIdentities(aw.engine, audit=aw.audit),
+            audit=aw.audit,
+            vault=aw.connections,
+            box=aw.keys_box,
+            issuer=aw.issuer,
+            leeway_seconds=aw.settings.token_leeway_seconds,
+        ),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
         *dashboard_routes(aw.jobs, browser_flow(), viewers=aw.settings.dashboard_user_names),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).

@@ -14,19 +14,21 @@ the same browser, once, within ten minutes. The protocol checks are in
 
 from __future__ import annotations
 
-__all__ = ["external_login_routes"]
+__all__ = ["TokenKeeper", "external_login_routes"]
 
 import base64
 import binascii
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.config.idp import IdProvider
+from authward.connections.ports import Sealer
 from authward.errors import SettingsError
 from authward.oauth.upstream import Upstream
 from authward.oauth.upstream_accounts import resolve_user
@@ -36,12 +38,18 @@ from authward.oauth.upstream_values import (
     UpstreamError,
     safe_return_to,
 )
-from authward.runtime import Authward
-from authward.server.browser import browser_session, end_browser_session, start_browser_session
+from authward.server.browser import (
+    BrowserSessions,
+    browser_session,
+    end_browser_session,
+    start_browser_session,
+)
+from authward.server.browser_flow import AuditRecorder
 from authward.server.pages import html_page, no_store_redirect, page_headers, render
 from authward.server.templates import MESSAGE
 from authward.store.audit import AuditEvent
 from authward.store.identities import ExternalIdentities
+from authward.users import Users
 
 log = logging.getLogger("authward.server.external_login")
 
@@ -54,27 +62,53 @@ def _page(status: int, heading: str, message: str) -> Response:
     return html_page(heading, render(MESSAGE, heading=heading, message=message), status=status)
 
 
+class TokenKeeper(Protocol):
+    """What the login calls of the vault (:class:`authward.connections.vault.ConnectionVault`)."""
+
+    @property
+    def providers(self) -> Mapping[str, object]: ...
+    async def store_token_response(
+        self, account_id: str, provider: str, body: Mapping[str, Any], external_id: str | None
+    ) -> object: ...
+
+
 def _ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
 class _ExternalLogin:
-    def __init__(self, aw: Authward, provider: IdProvider) -> None:
-        self.aw = aw
+    def __init__(
+        self,
+        provider: IdProvider,
+        *,
+        sessions: BrowserSessions,
+        users: Users,
+        identities: ExternalIdentities,
+        audit: AuditRecorder,
+        vault: TokenKeeper,
+        box: Sealer,
+        issuer: str,
+        leeway_seconds: int,
+    ) -> None:
         self.provider = provider
+        self.sessions = sessions
+        self.users = users
+        self.identities = identities
+        self.audit = audit
+        self.vault = vault
+        self.box = box
         self.callback_path = f"/login/external/{provider.name}/callback"
         self.upstream = Upstream(
             provider,
-            aw.issuer + self.callback_path,
-            leeway=aw.settings.token_leeway_seconds,
+            issuer + self.callback_path,
+            leeway=leeway_seconds,
         )
-        self.identities = ExternalIdentities(aw.engine, audit=aw.audit)
         self._aad = f"authward:external-login:{provider.name}"
 
     # -- the sealed pending sign-in ------------------------------------------------------------
 
     def _seal(self, pending: PendingLogin) -> str:
-        blob = self.aw.keys_box.seal(pending.to_json(), self._aad)
+        blob = self.box.seal(pending.to_json(), self._aad)
         return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
     def _open(self, request: Request) -> PendingLogin | None:
@@ -83,7 +117,7 @@ class _ExternalLogin:
             return None
         try:
             blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            return PendingLogin.from_json(self.aw.keys_box.open(blob, self._aad))
+            return PendingLogin.from_json(self.box.open(blob, self._aad))
         except (binascii.Error, ValueError, SettingsError):
             return None  # tampered with, or sealed by another instance or for another provider
 
@@ -134,14 +168,14 @@ class _ExternalLogin:
             assert pending is not None
             identity = await self.upstream.redeem(code, pending)
             resolution = await resolve_user(
-                self.aw.users, self.identities, self.provider, identity, now=now
+                self.users, self.identities, self.provider, identity, now=now
             )
         except UpstreamError as exc:
             if exc.status >= 500:
                 log.warning("external login via %s failed: %s", self.provider.name, exc)
             else:
                 log.info("external login via %s refused: %s", self.provider.name, exc.reason)
-            await self.aw.audit.record(
+            await self.audit.record(
                 AuditEvent(
                     "login.external.failed",
                     now,
@@ -162,13 +196,13 @@ class _ExternalLogin:
         response = no_store_redirect(pending.return_to)
         response.headers.update(page_headers())
         # A browser signed in as someone (else) before: that session ends here.
-        if await browser_session(self.aw.sessions, request) is not None:
-            await end_browser_session(self.aw.sessions, request, response)
+        if await browser_session(self.sessions, request) is not None:
+            await end_browser_session(self.sessions, request, response)
         await start_browser_session(
-            self.aw.sessions, request, response, user.id, amr=f"external:{self.provider.name}"
+            self.sessions, request, response, user.id, amr=f"external:{self.provider.name}"
         )
         self._forget(request, response)
-        await self.aw.audit.record(
+        await self.audit.record(
             AuditEvent(
                 "login.external.succeeded",
                 now,
@@ -183,10 +217,10 @@ class _ExternalLogin:
         """The upstream tokens become the user's connection ``oauth_<name>`` when the app says
         ``connection.from_id_provider(name)``; a failure here does not fail the sign-in."""
         name = f"oauth_{self.provider.name}"
-        if name not in self.aw.connections.providers:
+        if name not in self.vault.providers:
             return
         try:
-            await self.aw.connections.store_token_response(user_id, name, tokens, subject)
+            await self.vault.store_token_response(user_id, name, tokens, subject)
         except Exception as exc:  # the user is signed in either way; the page says nothing
             log.warning("keeping %s's tokens failed: %s", name, type(exc).__name__)
 
@@ -208,12 +242,33 @@ class _ExternalLogin:
         )
 
 
-def external_login_routes(aw: Authward) -> list[BaseRoute]:
-    """The external IdP login routes, or none when the app configures no ``id_provider``."""
-    provider = aw.config.auth.id_provider
+def external_login_routes(
+    provider: IdProvider | None,
+    *,
+    sessions: BrowserSessions,
+    users: Users,
+    identities: ExternalIdentities,
+    audit: AuditRecorder,
+    vault: TokenKeeper,
+    box: Sealer,
+    issuer: str,
+    leeway_seconds: int,
+) -> list[BaseRoute]:
+    """The external IdP login routes, or none when the app configures no ``id_provider``.
+    ``vault`` keeps the provider's tokens when the app asks for them as a connection."""
     if provider is None:
         return []
-    login = _ExternalLogin(aw, provider)
+    login = _ExternalLogin(
+        provider,
+        sessions=sessions,
+        users=users,
+        identities=identities,
+        audit=audit,
+        vault=vault,
+        box=box,
+        issuer=issuer,
+        leeway_seconds=leeway_seconds,
+    )
     return [
         Route("/login/external/{name}", login.start, methods=["GET"]),
         Route("/login/external/{name}/callback", login.callback, methods=["GET"]),
