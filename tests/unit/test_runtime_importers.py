@@ -67,6 +67,28 @@ def test_no_module_outside_the_root_imports_the_runtime() -> None:
     assert offenders == {}
 
 
+#: The ASGI composition: it builds every route from the opened runtime.
+SERVER_COMPOSITION = ("server/app.py",)
+
+
+def test_routes_take_ports_not_the_runtime() -> None:
+    """Every route module takes a Protocol of what it calls plus plain values
+    (``session_routes(aw.sessions)``); only the composition in ``server/app.py`` opens
+    ``Authward``."""
+    offenders = {}
+    for path in sorted((SRC / "server").rglob("*.py")):
+        relative = path.relative_to(SRC).as_posix()
+        if relative in SERVER_COMPOSITION:
+            continue
+        lines = runtime_imports(
+            path.read_text(), module_name(path), package=path.name == "__init__.py"
+        )
+        if lines:
+            offenders[relative] = lines
+    assert offenders == {}
+    assert runtime_imports((SRC / "server" / "app.py").read_text(), "authward.server.app")
+
+
 def test_the_allowed_list_names_only_the_root_and_its_users() -> None:
     # Subpackages' __init__ are not the package's lazy re-export.
     assert not allowed(SRC / "jobs" / "__init__.py")
