@@ -58,10 +58,13 @@ def listen(engine: AsyncEngine, begin: Any) -> None:
 def _send_begin(conn: Connection, *_: Any) -> None:
     sql = conn.info.pop(_PENDING_BEGIN, None)
     if sql is not None:
-        # Raised here, a "database is locked" is SQLAlchemy's OperationalError of this
-        # statement, as it would be if SQLite had refused the statement itself.
         adapted = cast(AdaptedConnection, conn.connection.dbapi_connection)
-        adapted.run_async(lambda driver: driver.execute(sql))
+        try:
+            adapted.run_async(lambda driver: driver.execute(sql))
+        except sqlite3.Error as exc:
+            # A "database is locked" is SQLAlchemy's OperationalError, whether or not this
+            # SQLAlchemy release wraps what its events raise.
+            raise _error(sql, exc) from None
 
 
 def _forget_begin(conn: Connection) -> None:
