@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,9 +52,21 @@ def test_the_help_lists_every_command_without_importing_them() -> None:
         assert f" {name} " in shown
 
 
-def test_a_group_is_imported_when_it_is_used() -> None:
-    shown, imported = _imported_after("oauth2client", "--help")
-    assert "Print a client's id and secret." in shown
+def test_a_groups_help_does_not_open_the_runtime() -> None:
+    # The group's own module is imported (its subcommands are listed); the runtime, which
+    # brings the store and the HTTP stack, only when a command opens it.
+    for group, subcommand_help in (
+        ("oauth2client", "Print a client's id and secret."),
+        ("user", "Create a user and its profile record."),
+        ("apikey", "Create a key and print it"),
+    ):
+        shown, imported = _imported_after(group, "--help")
+        assert subcommand_help in shown
+        assert "authward.runtime" not in imported, group
+
+
+def test_a_command_imports_the_runtime_when_it_runs(tmp_path: Path) -> None:
+    _, imported = _imported_after("oauth2client", "list", "--app", str(tmp_path / "missing.py"))
     assert "authward.runtime" in imported
 
 

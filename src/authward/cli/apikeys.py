@@ -7,7 +7,7 @@ __all__ = ["app"]
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
@@ -24,7 +24,9 @@ from authward.cli.common import (
     when,
 )
 from authward.errors import ConfigError, ConfigIssue
-from authward.identity.api_keys import ApiKeyInfo
+
+if TYPE_CHECKING:
+    from authward.identity.api_keys import ApiKeyInfo
 
 app = typer.Typer(help="API keys (for a user or an organization).", no_args_is_help=True)
 

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import uvloop
@@ -38,8 +38,12 @@ from rich.table import Table
 from authward.cli.output import ScriptableTable, stdout_console
 from authward.config.loader import load_app
 from authward.errors import AuthwardError, PruneRequired, SettingsError
-from authward.runtime import Authward
 from authward.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # Imported when a command opens it: the runtime brings the store and the HTTP stack, which
+    # a group's --help does not need.
+    from authward.runtime import Authward
 
 console = stdout_console()
 err_console = Console(stderr=True)
@@ -105,6 +109,8 @@ async def note_unsynced(aw: Authward, app: Path) -> None:
 
 @asynccontextmanager
 async def open_runtime(app: Path, settings: Settings | None = None) -> AsyncIterator[Authward]:
+    from authward.runtime import Authward
+
     config, _ = load_app(app)
     # Only serve, migrate and worker write the config to the store (decision 035).
     aw = await Authward.open(config, settings or load_settings(app=app), sync=False)

@@ -5,14 +5,16 @@ from __future__ import annotations
 __all__ = ["app"]
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from authward.cli.common import AppOption, JsonOption, console, fail, open_runtime, print_json, run
 from authward.cli.common import table as make_table
 from authward.errors import AuthwardError
-from authward.runtime import Authward
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
 
 app = typer.Typer(help="Consents users gave OAuth 2.0 clients.", no_args_is_help=True)
 

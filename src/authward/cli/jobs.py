@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.table import Table
@@ -28,9 +28,11 @@ from authward.config.loader import load_app
 from authward.jobs.discovery import find_job_clients
 from authward.jobs.errors import EventRejected
 from authward.jobs.records import FINAL_STATUSES, RunDetail, RunStatus
-from authward.runtime import Authward
 from authward.server.jobs_api import MAX_RUNS, job_out, run_detail_out, run_out
 from authward.settings import load_settings
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
 
 jobs_app = typer.Typer(help="Jobs the app module defines; test one.", no_args_is_help=True)
 runs_app = typer.Typer(help="Job runs: list, show, cancel.", no_args_is_help=True)
@@ -44,6 +46,8 @@ async def open_jobs(app: Path) -> AsyncIterator[Authward]:
     """The runtime with the app module's JobClients bound (no worker started here)."""
     config, module = load_app(app)
     clients = find_job_clients(module)
+    from authward.runtime import Authward
+
     aw = await Authward.open(config, load_settings(app=app), sync=False)
     try:
         aw.jobs.bind(clients)

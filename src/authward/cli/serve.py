@@ -20,7 +20,6 @@ from authward.codegen import write_types
 from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
 from authward.jobs.discovery import find_job_clients
-from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.settings import load_settings
 from authward.store import migrate as migrations
@@ -75,6 +74,8 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
     settings = load_settings(app=app_path, host=host or base.host, port=bound_port)
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     try:
+        from authward.runtime import Authward
+
         aw = await Authward.open(config, settings, record_issuer=True, sync=False)
     except BaseException:
         sock.close()
@@ -139,6 +140,8 @@ async def _migrate(app_path: Path, prune: bool) -> list[str]:
         changes = await migrations.migrate(engine, config.db_types)
     finally:
         await engine.dispose()
+    from authward.runtime import Authward
+
     aw = await Authward.open(config, settings, migrate=False, sync=False)
     try:
         return changes + await write_config(aw, prune)

@@ -12,7 +12,7 @@ import json
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
@@ -23,8 +23,10 @@ from authward.config.app import Config
 from authward.config.fields import Field
 from authward.errors import ConfigError, RecordError
 from authward.principal import Principal
-from authward.runtime import Authward
-from authward.users import UserAccount
+
+if TYPE_CHECKING:
+    from authward.runtime import Authward
+    from authward.users import UserAccount
 
 app = typer.Typer(help="Local users (sign in with a username and password).", no_args_is_help=True)
 

@@ -15,7 +15,6 @@ from authward.cli.common import AppOption, run, write_config
 from authward.config.loader import load_app
 from authward.errors import ConfigError
 from authward.jobs.discovery import find_job_clients
-from authward.runtime import Authward
 from authward.settings import load_settings
 
 
@@ -24,6 +23,8 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
     clients = find_job_clients(module)
     if not any(c.jobs for c in clients):
         raise ConfigError(f"{app_path} defines no jobs: add a JobClient and define_job(...)")
+    from authward.runtime import Authward
+
     aw = await Authward.open(config, load_settings(app=app_path, **overrides), sync=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
