@@ -36,6 +36,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from starlette.requests import HTTPConnection
 
 from authward.runtime import Authward
 from authward.settings import SigningAlg
@@ -167,6 +168,41 @@ def test_verify_session_token_cached(benchmark: Any, setup: Setup) -> None:
     benchmark.group = f"verify session_token {setup.key.alg}"
     auth = benchmark(lambda: complete(setup.aw.sessions.verify_token(token)))
     assert auth.session_claims["name"] == "User 0"
+
+
+def test_verify_session_token_cached_new_string(benchmark: Any, setup: Setup) -> None:
+    """As requests see it: the same token, in a string of its own each time (a string keeps its
+    hash, so the benchmark above never pays for hashing the token)."""
+    token = mint(setup)
+    complete(setup.aw.sessions.verify_token(token))
+    benchmark.group = f"verify session_token {setup.key.alg}"
+    auth = benchmark.pedantic(
+        lambda t: complete(setup.aw.sessions.verify_token(t)),
+        setup=lambda: ((token.encode().decode(),), {}),
+        rounds=20_000,
+        warmup_rounds=100,
+    )
+    assert auth.user_id == "user-0"
+
+
+def test_channel_entry_session_token_cached(benchmark: Any, setup: Setup) -> None:
+    """The middleware's path for a session token it has verified before (an entry taking OAuth
+    and session tokens), its header bytes new each time."""
+    token = mint(setup)
+    entry = setup.aw.tokens_entry(accepts_token=["oauth_token", "session_token"])
+    raw = token.encode()
+
+    def request() -> tuple[tuple[HTTPConnection], dict[str, Any]]:
+        headers = [(b"authorization", b"Bearer " + raw)]
+        return (HTTPConnection({"type": "http", "headers": headers}),), {}
+
+    complete(entry(request()[0][0]))
+    benchmark.group = f"verify session_token {setup.key.alg}"
+    principal = benchmark.pedantic(
+        lambda r: complete(entry(r)), setup=request, rounds=20_000, warmup_rounds=100
+    )
+    assert principal is not None
+    assert principal.subject == "user-0"
 
 
 def test_verify_session_token_cached_to_principal(benchmark: Any, setup: Setup) -> None:

@@ -49,7 +49,7 @@ def measure(alg: SigningAlg) -> tuple[float, float, float]:
         loop.run_until_complete(aw.machine_user_token("admin-machine-user")) for _ in range(BATCH)
     ]
     loop.run_until_complete(aw.verify_access_token(tokens[0]))
-    view = loop.run_until_complete(aw.verifier.current_view())
+    view = loop.run_until_complete(aw.verifier.get())
     raw = []
     for t in tokens:
         c = parse_compact(t)
@@ -86,7 +86,7 @@ def measure_sessions(alg: SigningAlg) -> dict[str, float]:
         loop.run_until_complete(ours.verify_token(t))
         loop.run_until_complete(off.verify_token(t))
     key = loop.run_until_complete(aw.signing_keys.signer())
-    view = loop.run_until_complete(aw.verifier.current_view())
+    view = loop.run_until_complete(aw.verifier.get())
     batches = []
     for r in range(ROUNDS):
         batch = []

@@ -274,9 +274,12 @@ class Authward:
             await self.verifier.close()
             await self.sessions.close()
             await self.oauth.clients.close()
+            await self.signing_keys.close()
             await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue
-            await self.api_keys.flush()  # batched last_used_at
+            await self.api_keys.close()  # and its batched last_used_at
+            await self.m2m_tokens.close()
+            await self.machines.close()
             await self.connections.close()
         finally:
             OPENED.leave(self.config.auth, self.users)
@@ -346,7 +349,7 @@ class Authward:
 
     async def verify_access_token(self, token: str) -> Principal:
         """The principal a token acts as, or :class:`TokenError` with a stable ``reason``."""
-        return await self.verifier.verify(token)
+        return await self._own_tokens.verify_access_token(token)
 
     def tokens_entry(
         self,

@@ -251,6 +251,45 @@ async def test_revocation_is_immediate_here_and_within_the_refresh_elsewhere(
     assert info.revoked_at is not None
 
 
+async def test_a_hot_key_is_read_again_in_the_background_past_half_the_interval(
+    runtime: Authward,
+) -> None:
+    """A revocation by another process reaches a busy key without any verification waiting for
+    the store: past half the interval the key is answered from memory and read again in the
+    background; what that read brings is the answer from then on (decision 044)."""
+    now = [100.0]
+    keys = ApiKeys(
+        ApiKeyStore(runtime.engine, runtime.audit), refresh_seconds=2.0, clock=lambda: now[0]
+    )
+    try:
+        secret, key = await runtime.api_keys.create("k", user_id="u")
+        await keys.verify(secret)
+        assert await runtime.api_keys.revoke(key.key_id) is True  # another process's doing
+        now[0] += 0.9
+        with statements(runtime) as seen:
+            assert (await keys.verify(secret)).key_id == key.key_id
+        assert seen == []  # younger than half the interval: nothing read
+        now[0] += 0.2
+        with statements(runtime) as seen:
+            assert (await keys.verify(secret)).key_id == key.key_id  # not waited for ...
+        assert seen == []
+
+        async def answer() -> str:
+            try:
+                await keys.verify(secret)
+            except TokenError as exc:
+                return exc.reason
+            return "accepted"
+
+        for _ in range(200):  # ... read in the background meanwhile, the clock standing still
+            if (reason := await answer()) != "accepted":
+                break
+            await asyncio.sleep(0.01)
+        assert reason == "api-key-revoked"
+    finally:
+        await keys.close()
+
+
 async def test_revoke_takes_a_string_id_and_refuses_a_bad_one(runtime: Authward) -> None:
     secret, key = await runtime.api_keys.create("k", user_id="u")
     assert await runtime.api_keys.revoke(str(key.key_id)) is True

@@ -23,6 +23,7 @@ from authward.runtime import Authward
 from authward.store.dpop import DpopJtiStore
 from authward.store.schema import dpop_proofs
 from authward.tokens.access_token import AccessTokenClaims, sign_access_token
+from authward.tokens.verifier import token_digest
 from tests.conftest import SettingsFactory
 from tests.unit.test_dpop import make_proof, new_key
 
@@ -134,7 +135,7 @@ async def test_a_cached_token_still_needs_a_proof_every_time(
         "/whoami", headers=dpop(token, make_proof(key, htu=URL, access_token=token))
     )
     assert first.status_code == 200
-    assert runtime.verifier.has_verified(token)
+    assert runtime.verifier.has_verified(token_digest(token.encode()))
     bare = await client.get("/whoami", headers=dpop(token, None))
     assert_dpop_refusal(bare, "invalid_dpop_proof", "the request has no DPoP proof")
     other_key = await client.get(

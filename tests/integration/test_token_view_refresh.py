@@ -39,7 +39,7 @@ async def pair(
     reader = await Authward.open(example_config, settings)
     clock = StepClock()
     reader.verifier.monotonic = clock
-    await reader.verifier.current_view()
+    await reader.verifier.get()
     yield writer, reader, clock
     await reader.close()
     await writer.close()
@@ -48,7 +48,7 @@ async def pair(
 async def interval_passes(reader: Authward, clock: StepClock) -> None:
     """As ``cache_refresh_seconds`` passing does: the next use reloads the view."""
     clock.now += reader.settings.cache_refresh_seconds
-    await reader.verifier.current_view()
+    await reader.verifier.get()
 
 
 async def reason(aw: Authward, token: str) -> str:
@@ -83,10 +83,10 @@ async def test_keys_and_machine_users_changed_elsewhere_are_read_as_changes(
 ) -> None:
     writer, reader, clock = pair
     full_loads = reader.verifier.views.full_loads
-    kept_view = await reader.verifier.current_view()
+    kept_view = await reader.verifier.get()
 
     await interval_passes(reader, clock)
-    unchanged = await reader.verifier.current_view()
+    unchanged = await reader.verifier.get()
     assert unchanged is not kept_view
     # Nothing changed: the parsed keys and the directory are the same objects, not re-read.
     assert all(unchanged.keys[kid] is key for kid, key in kept_view.keys.items())
@@ -96,7 +96,7 @@ async def test_keys_and_machine_users_changed_elsewhere_are_read_as_changes(
     token = await writer.machine_user_token("readonly-machine-user")
     await interval_passes(reader, clock)
     assert (await reader.verify_access_token(token)).principal_type == "machine"
-    assert rotated.kid in (await reader.verifier.current_view()).keys
+    assert rotated.kid in (await reader.verifier.get()).keys
 
     auth = example_config.auth
     smaller = define_config(

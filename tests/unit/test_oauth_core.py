@@ -220,8 +220,8 @@ async def test_a_code_and_its_pkce_verifier_buy_tokens_that_verify(core: Core) -
         "read",
     )
     assert body["refresh_token"].startswith("awrt_")
-    principal = await core.verifier.verify(body["access_token"])
-    assert (principal.principal_type, principal.subject) == ("user", core.user.user_id)
+    verified = await core.verifier.verify_token(body["access_token"])
+    assert (verified.for_user, verified.claims["sub"]) == (True, core.user.user_id)
     web_id = core.clients.credentials("web")[0]
     assert claims_of(body["access_token"])["client_id"] == web_id
     assert core.audit.kinds() == ["token.issued"]
@@ -268,7 +268,7 @@ async def test_a_code_used_twice_is_refused_and_what_it_bought_is_revoked(core: 
     assert core.revocations.reason(jti) == "grant.code_reused"
     assert await core.introspect(first["access_token"]) == {"active": False}
     with pytest.raises(TokenError, match="revoked"):
-        await core.verifier.verify(first["access_token"])
+        await core.verifier.verify_token(first["access_token"])
     again = await refused(core.token("web", "refresh_token", refresh_token=first["refresh_token"]))
     assert again["error"] == "invalid_grant"
     assert core.audit.kinds() == ["token.issued", "grant.code_reused"]
@@ -311,10 +311,10 @@ async def test_client_credentials_for_a_machine_user(core: Core) -> None:
     body = await core.token("reporter", "client_credentials")
     assert body.keys() == {"access_token", "token_type", "expires_in"}
     assert (body["token_type"], body["expires_in"]) == ("Bearer", MACHINE_LIFETIME)
-    principal = await core.verifier.verify(body["access_token"])
-    assert principal.principal_type == "machine"
-    assert principal.subject == str(core.machine.id)
-    assert principal.attributes == {"team": "reports"}
+    verified = await core.verifier.verify_token(body["access_token"])
+    assert verified.for_user is False  # the machine user's own token
+    assert verified.claims["sub"] == str(core.machine.id)
+    assert verified.claims["attribute_map"] == {"team": "reports"}
 
     scoped = await refused(core.token("reporter", "client_credentials", scope="admin"))
     assert (scoped["status"], scoped["error"]) == (400, "invalid_scope")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApiKeyVerifier",
+    "CachingTokenVerifier",
     "M2MVerifier",
     "OAuthAuth",
     "ProofVerifier",
@@ -44,7 +45,7 @@ from authward.errors import ConfigError, TokenError, TooManyFailures, Unauthenti
 from authward.oauth.dpop import single_dpop_header
 from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
 from authward.principal import Principal
-from authward.tokens.verifier import VerifiedToken, uuids
+from authward.tokens.verifier import VerifiedToken, token_digest, uuids
 
 log = logging.getLogger("authward.channel")
 
@@ -57,11 +58,18 @@ _NOT_YET: frozenset[str] = frozenset()
 class TokenVerifier(Protocol):
     issuer: str
 
-    def has_verified(self, token: str) -> bool: ...
+    def has_verified(self, digest: bytes) -> bool: ...
 
     async def knows_key(self, kid: str) -> bool: ...
 
-    async def verify_token(self, token: str) -> VerifiedToken: ...
+    async def verify_token(self, token: str, digest: bytes | None = None) -> VerifiedToken: ...
+
+
+class CachingTokenVerifier(TokenVerifier, Protocol):
+    """A :class:`TokenVerifier` that answers a token it verified before from memory, by its
+    ``token_digest`` (``aw.verifier``)."""
+
+    def verify_cached(self, digest: bytes) -> VerifiedToken | None: ...
 
 
 class _Principled(Protocol):
@@ -77,7 +85,7 @@ class M2MVerifier(Protocol):
 
 
 class SessionVerifier(Protocol):
-    async def verify_token(self, token: str) -> Any: ...
+    async def verify_token(self, token: str, digest: bytes | None = None) -> Any: ...
 
 
 class ProofVerifier(Protocol):
@@ -113,7 +121,7 @@ class OAuthAuth:
 
     @functools.cached_property
     def _principal(self) -> Principal:
-        # Built once per verified token (the auth object is kept with the cached verification).
+        # Built once per auth object (the chain entry keeps it for the token's next requests).
         attributes: dict[str, Any] = dict(self.claims.get("attribute_map") or {})
         attributes.update(tokenType=self.token_type, scopes=self.scopes, clientId=self.client_id)
         if self.user_id is not None:
@@ -163,8 +171,11 @@ def _jwt_header_and_payload(token: str) -> tuple[dict[str, Any], dict[str, Any]]
     return header, payload
 
 
-def classify(credential: Credential, tokens: TokenVerifier) -> tuple[TokenType | None, bool]:
-    """``(token type, is it ours)`` from the token's shape, before any verification."""
+def classify(
+    credential: Credential, tokens: TokenVerifier, digest: bytes | None = None
+) -> tuple[TokenType | None, bool]:
+    """``(token type, is it ours)`` from the token's shape, before any verification; a token in
+    the access-token verifier's cache (found by its ``digest``, when given) without parsing."""
     token = credential.token
     cookie = credential.scheme == "cookie"
     if token.startswith("sess_"):
@@ -178,7 +189,7 @@ def classify(credential: Credential, tokens: TokenVerifier) -> tuple[TokenType |
     if token.startswith("mt_"):
         return "m2m_token", True
     if token.count(".") == 2:
-        if tokens.has_verified(token):
+        if digest is not None and tokens.has_verified(digest):
             return "oauth_token", True
         header, payload = _jwt_header_and_payload(token)
         ours = payload.get("iss") == tokens.issuer
@@ -254,10 +265,13 @@ async def authenticate_request(
     machine_secret_key: str | None = None,
     sessions: SessionVerifier | None = None,
     dpop: ProofVerifier | None = None,
+    digested: tuple[bytes, bytes] | None = None,
 ) -> RequestState:
     """Verify the credential of ``request`` (a Starlette/FastAPI request or a raw ASGI scope)
     against the accepted token types. Without ``dpop`` (``aw.dpop``) a token sent with the
-    DPoP scheme is refused."""
+    DPoP scheme is refused. ``digested``: what follows ``Bearer`` in the request's one
+    Authorization header and its ``token_digest``, when the caller took it (the chain entry),
+    so that a request takes it once."""
     scope = request.scope if isinstance(request, HTTPConnection) else request
     try:
         credential = read_credential(scope["headers"])
@@ -265,7 +279,14 @@ async def authenticate_request(
         return _refused(None, "request-invalid", exc.message)
     if credential is None:
         return _refused(None, "no-token", "the request carries no token")
-    token_type, ours = classify(credential, tokens)
+    digest = None
+    if credential.token.count(".") == 2:
+        token = credential.token.encode()
+        if digested is not None and digested[0] == token:
+            digest = digested[1]
+        else:
+            digest = token_digest(token)
+    token_type, ours = classify(credential, tokens, digest)
     if token_type == "oauth_token" and not ours and "oauth_token" in accepts_token:
         ours = await _names_our_key(credential.token, tokens)
     if token_type is None or not ours:
@@ -283,12 +304,12 @@ async def authenticate_request(
         if token_type == "session_token" and sessions is not None:
             if credential.scheme == "dpop":
                 return _refused(token_type, "token-invalid", "a session token is not DPoP-bound")
-            auth = await sessions.verify_token(credential.token)
+            auth = await sessions.verify_token(credential.token, digest)
             return RequestState(True, token_type, None, "", auth)
         if token_type == "oauth_token":
             if credential.scheme == "dpop":
-                return await _with_proof(scope, credential.token, tokens, dpop)
-            verified = await tokens.verify_token(credential.token)
+                return await _with_proof(scope, credential.token, digest, tokens, dpop)
+            verified = await tokens.verify_token(credential.token, digest)
             if "cnf" in verified.claims:
                 # RFC 9449 §7.1: a DPoP-bound token presented as a Bearer token is refused.
                 return _refused(token_type, "token-dpop-bound", "a DPoP-bound token needs DPoP")
@@ -304,14 +325,18 @@ async def authenticate_request(
 
 
 async def _with_proof(
-    scope: Scope, token: str, tokens: TokenVerifier, dpop: ProofVerifier | None
+    scope: Scope,
+    token: str,
+    digest: bytes | None,
+    tokens: TokenVerifier,
+    dpop: ProofVerifier | None,
 ) -> RequestState:
     """RFC 9449 §7.1: the token, then a proof made for this request, this token (``ath``) and,
     when the token is bound, its key."""
     if dpop is None:
         return _dpop_refused("dpop-unsupported", "DPoP is not accepted here")
     try:
-        verified = await tokens.verify_token(token)
+        verified = await tokens.verify_token(token, digest)
     except TokenError as exc:
         _log_issuer_mismatch(exc)
         return _dpop_refused(exc.reason, str(exc))
@@ -335,17 +360,11 @@ async def _with_proof(
 
 
 def oauth_auth(verified: VerifiedToken) -> OAuthAuth:
-    auth: OAuthAuth | None = verified.derived.get("oauth")
-    if auth is None:
-        auth = verified.derived["oauth"] = _oauth(verified.claims, for_user=verified.for_user)
-    return auth
-
-
-def _oauth(claims: Mapping[str, Any], *, for_user: bool) -> OAuthAuth:
+    claims = verified.claims
     scope = claims.get("scope")
     scopes = tuple(scope.split()) if isinstance(scope, str) else ()
     # A token an OAuth client holds for a user has the user as its subject (RFC 9068 §2.2).
-    user_id = claims["sub"] if for_user else claims.get("user_id")
+    user_id = claims["sub"] if verified.for_user else claims.get("user_id")
     return OAuthAuth(
         subject=str(claims["sub"]),
         client_id=str(claims["client_id"]),

@@ -6,6 +6,7 @@ __all__ = ["authward_tokens", "local_dev"]
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -13,33 +14,41 @@ from starlette.requests import HTTPConnection
 from authward.channel.authenticate import (
     ApiKeyVerifier,
     M2MVerifier,
+    OAuthAuth,
     ProofVerifier,
     SessionVerifier,
     TokenType,
     TokenVerifier,
     authenticate_request,
     check_accepts,
-    oauth_auth,
 )
 from authward.channel.chain import AuthFn, passed_over
 from authward.channel.credentials import (
     DpopRefused,
     MalformedCredential,
-    read_credential,
     single_authorization,
 )
 from authward.errors import ConfigError, RateLimited, TokenError, UnauthenticatedError
 from authward.principal import Principal
 from authward.tokens import opaque
-from authward.tokens.verifier import VerifiedToken
+from authward.tokens.verifier import VerifiedToken, token_digest
 
 #: Reasons that mean "this request is not for me": the next entry of the chain may take it.
 _NOT_MINE = frozenset({"no-token", "token-foreign", "token-type-not-accepted"})
-#: Header values remembered per entry; as many as the verified-token cache holds by default.
+#: Tokens remembered per entry; as many as the verified-token cache holds by default.
 _HOT_SIZE = 10_000
 #: The machine secret key format's prefix (identity/machines.py, which sits above channel/).
 _MACHINE_SECRET_KEY_PREFIX = "msk_"
 _DPOP_ERRORS = {"dpop-proof-invalid": "invalid_dpop_proof", "dpop-nonce-required": "use_dpop_nonce"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """What an entry made of an OAuth token it accepted as a Bearer token."""
+
+    auth: OAuthAuth
+    #: The verification's ``for_user`` when ``auth`` was built: ``auth`` is stale once it differs.
+    for_user: bool
 
 
 def authward_tokens(
@@ -68,29 +77,34 @@ def authward_tokens(
     if "session_token" in accepts_token and sessions is None:
         raise ConfigError("accepting session_token needs sessions=aw.sessions", path="sessions")
     accepted = tuple(accepts_token)
-    verify_cached: Callable[[str], VerifiedToken | None] | None = (
+    verify_cached: Callable[[bytes], VerifiedToken | None] | None = (
         getattr(tokens, "verify_cached", None) if "oauth_token" in accepted else None
     )
-    #: Authorization header values (``Bearer <token>``) that carried an OAuth token this entry
-    #: accepted -> the token: a token presented again skips parsing and routing, and goes
+    #: Digests (``token_digest``) of the tokens this entry accepted as ``Bearer`` OAuth tokens
+    #: -> what it made of them: a token presented again skips parsing and routing, and goes
     #: straight to the verifier's cached checks (expiry, revocation, subject, key).
-    hot: dict[bytes, str] = {}
+    hot: dict[bytes, _Accepted] = {}
 
     def principal(auth: Any) -> Principal | None:
         return to_principal(auth) if to_principal else auth.to_principal()
 
     async def authward_tokens_entry(request: HTTPConnection) -> Principal | None:
-        raw = single_authorization(request.scope["headers"]) if verify_cached else None
-        if raw is not None and verify_cached is not None:
-            token = hot.get(raw)
-            if token is not None:
-                try:
-                    verified = verify_cached(token)
-                except TokenError:
-                    verified = None  # the full path below refuses it with its reason
-                if verified is not None:
-                    return principal(oauth_auth(verified))
-                hot.pop(raw, None)
+        digest = presented = None
+        if verify_cached is not None:
+            raw = single_authorization(request.scope["headers"])
+            # A JWT (``{"`` in base64url): an API key or an M2M token is not digested here.
+            if raw is not None and raw.startswith(b"Bearer eyJ"):
+                presented = raw[7:]
+                digest = token_digest(presented)
+                held = hot.get(digest)
+                if held is not None:
+                    try:
+                        verified = verify_cached(digest)
+                    except TokenError:
+                        verified = None  # the full path below refuses it with its reason
+                    if verified is not None and verified.for_user == held.for_user:
+                        return principal(held.auth)
+                    del hot[digest]
         state = await authenticate_request(
             request,
             tokens=tokens,
@@ -100,16 +114,19 @@ def authward_tokens(
             machine_secret_key=machine_secret_key,
             sessions=sessions,
             dpop=dpop,
+            digested=(presented, digest) if presented is not None and digest else None,
         )
         if state.is_authenticated:
-            if raw is not None and state.token_type == "oauth_token" and raw[:7] == b"Bearer ":
-                credential = read_credential(request.scope["headers"])
-                # Only while the verifier keeps it (AUTHWARD_VERIFIED_TOKEN_CACHE_SIZE > 0).
-                if credential is not None and tokens.has_verified(credential.token):
+            auth = state.to_auth()
+            if digest is not None and verify_cached and state.token_type == "oauth_token":
+                # Only while the verifier keeps the token (AUTHWARD_VERIFIED_TOKEN_CACHE_SIZE >
+                # 0): it is kept under this digest only when the header carried exactly it.
+                verified = verify_cached(digest)
+                if verified is not None:
                     if len(hot) >= _HOT_SIZE:
                         del hot[next(iter(hot))]
-                    hot[raw] = credential.token
-            return principal(state.to_auth())
+                    hot[digest] = _Accepted(auth, verified.for_user)
+            return principal(auth)
         if state.reason in _NOT_MINE:
             if state.reason == "token-foreign":
                 passed_over(request, state.message)

@@ -2,6 +2,7 @@
 
     entry = aw.tokens_entry(accepts_token=["oauth_token", "api_key"])      # for AuthMiddleware
     principal = await aw.authenticate_request(request, accepts_token=["oauth_token"])
+    principal = await aw.verify_access_token(token)
 
 ``authward.runtime`` builds one :class:`OwnTokens` from its verifiers; both calls accept what
 ``authward_tokens(tokens=aw.verifier, api_keys=aw.api_keys, m2m=aw.m2m_tokens,
@@ -19,19 +20,22 @@ from starlette.requests import HTTPConnection
 
 from authward.channel.authenticate import (
     ApiKeyVerifier,
+    CachingTokenVerifier,
     M2MVerifier,
     ProofVerifier,
     SessionVerifier,
     TokenType,
-    TokenVerifier,
     authenticate_request,
 )
 from authward.channel.chain import AuthFn
 from authward.channel.entries import authward_tokens
 from authward.errors import UnauthenticatedError
 from authward.principal import Principal
+from authward.tokens.verifier import principal_from_claims, token_digest
 
 _EntryKey = tuple[tuple[TokenType, ...], str | None]
+#: Principals remembered by :meth:`OwnTokens.verify_access_token`.
+_PRINCIPALS = 10_000
 
 
 class OwnTokens:
@@ -40,7 +44,7 @@ class OwnTokens:
 
     def __init__(
         self,
-        tokens: TokenVerifier,
+        tokens: CachingTokenVerifier,
         api_keys: ApiKeyVerifier,
         m2m: M2MVerifier,
         sessions: SessionVerifier,
@@ -54,6 +58,29 @@ class OwnTokens:
         #: One entry per accepted token types, so its hot path (decision 028) is shared by every
         #: call of :meth:`authenticate`.
         self._entries: dict[_EntryKey, AuthFn] = {}
+        #: Digests of the access tokens :meth:`verify_access_token` accepted -> the verification's
+        #: ``for_user`` when the Principal was built, and the Principal.
+        self._principals: dict[bytes, tuple[bool, Principal]] = {}
+
+    async def verify_access_token(self, token: str) -> Principal:
+        """The principal an access token acts as, or ``TokenError`` with its reason
+        (``aw.verify_access_token``)."""
+        digest = token_digest(token.encode())
+        tokens = self._tokens
+        verified = tokens.verify_cached(digest) or await tokens.verify_token(token, digest)
+        held = self._principals.get(digest)
+        if held is not None and held[0] == verified.for_user:
+            return held[1]
+        principal = principal_from_claims(
+            verified.claims, principal_type="user" if verified.for_user else "machine"
+        )
+        # Only while the verifier keeps the token (AUTHWARD_VERIFIED_TOKEN_CACHE_SIZE > 0).
+        if tokens.has_verified(digest):
+            self._principals.pop(digest, None)
+            if len(self._principals) >= _PRINCIPALS:
+                del self._principals[next(iter(self._principals))]
+            self._principals[digest] = (verified.for_user, principal)
+        return principal
 
     def entry(
         self,

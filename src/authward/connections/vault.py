@@ -5,12 +5,14 @@
 
 Tokens are sealed at rest (AES-256-GCM with the instance key, associated data naming the row and
 column) here, before the store (:class:`~authward.connections.ports.VaultStorePort`) sees them.
-Reads are served from a warm in-memory cache of opened tokens:
+Reads are served from a warm in-memory cache of opened tokens (a
+:class:`~authward.refreshing.RefreshingMap`, decision 044):
 
-- an entry is trusted for ``AUTHWARD_CACHE_REFRESH_SECONDS``; then the row is read again and
-  the entry kept when the row's ``version`` did not change (no decryption), replaced otherwise.
-  So a change made by another process (a refresh, a disconnect, ``mark_broken``) is seen within
-  that time; a change made by this process empties the entry at once;
+- an entry is trusted for ``AUTHWARD_CACHE_REFRESH_SECONDS``; past half of that its row is read
+  again in the background, and the entry kept when the row's ``version`` did not change (no
+  decryption), replaced otherwise. So a change made by another process (a refresh, a disconnect,
+  ``mark_broken``) is seen within that time; a change made by this process empties the entry at
+  once;
 - a token is refreshed ``REFRESH_SKEW_SECONDS`` before it expires, by one task per connection in
   this process (the others await it) and by one process at a time
   (:class:`~authward.connections.refresh.Refresher`: a lease on the row, ``version`` unchanged
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 __all__ = ["REFRESH_SKEW_SECONDS", "ConnectionVault"]
 
-import asyncio
 import logging
 import secrets
 import time
@@ -49,12 +50,15 @@ from authward.connections.values import (
     open_token,
     seal_token,
 )
+from authward.refreshing import RefreshingMap
 from authward.store.audit import AuditEvent
 
 log = logging.getLogger("authward.connections")
 
 #: A token is refreshed this long before it expires, so a call made with it does not race expiry.
 REFRESH_SKEW_SECONDS = 60.0
+#: Connections whose tokens one process keeps open.
+_MAX_ENTRIES = 10_000
 _HTTP_TIMEOUT = httpx.Timeout(10.0)
 
 
@@ -68,7 +72,10 @@ class _Entry:
     broken_reason: str | None
     #: Wall-clock seconds after which the token must be refreshed first (None: never).
     refresh_after: float | None
-    checked: float = 0.0
+
+
+def _usable(entry: _Entry) -> bool:
+    return entry.refresh_after is None or time.time() < entry.refresh_after
 
 
 _Key = tuple[str, Kind, str]
@@ -100,8 +107,14 @@ class ConnectionVault:
         self._id_provider = id_provider
         self._http: httpx.AsyncClient | None = None
         self._clients: dict[str, ProviderClient] = {}
-        self._cache: dict[_Key, _Entry] = {}
-        self._loading: dict[_Key, asyncio.Task[_Entry]] = {}
+        #: One load (and refresh) per connection at a time in this process; the others wait
+        #: for it.
+        self._cache: RefreshingMap[_Key, _Entry] = RefreshingMap(
+            self._load,
+            refresh_seconds=cache_seconds,
+            what="a connected account's token",
+            max_entries=_MAX_ENTRIES,
+        )
         self._refresher = Refresher(
             store,
             box,
@@ -132,8 +145,7 @@ class ConnectionVault:
         return client
 
     async def close(self) -> None:
-        for task in list(self._loading.values()):
-            task.cancel()
+        await self._cache.close()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -166,13 +178,9 @@ class ConnectionVault:
         )
 
     async def _token(self, key: _Key) -> OAuthAccessToken | None:
-        entry = self._cache.get(key)
-        if (
-            entry is None
-            or time.monotonic() - entry.checked >= self._ttl
-            or (entry.refresh_after is not None and time.time() >= entry.refresh_after)
-        ):
-            entry = await self._load(key)
+        entry = self._cache.fresh(key)
+        if entry is None or not _usable(entry):
+            entry = await self._cache.get(key, _usable)
         if entry.broken_reason is not None:
             provider, kind, account = key
             raise ConnectionBroken(
@@ -184,28 +192,16 @@ class ConnectionVault:
         return token
 
     async def _load(self, key: _Key) -> _Entry:
-        # One load (and refresh) per connection at a time in this process; the others wait for
-        # it. A task, so that a caller cancelled while waiting does not cancel the others' load.
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.create_task(self._load_now(key))
-            self._loading[key] = task
-            task.add_done_callback(lambda _: self._loading.pop(key, None))
-        return await asyncio.shield(task)
-
-    async def _load_now(self, key: _Key) -> _Entry:
         row = await self._read(key)
         entry = self._entry(key, row)
         if entry.refresh_after is not None and time.time() >= entry.refresh_after and row:
             entry = await self._refresh(key, row)
-        entry.checked = time.monotonic()
-        self._cache[key] = entry
         return entry
 
     def _entry(self, key: _Key, row: Any | None) -> _Entry:
         if row is None:
             return _Entry(-1, None, None, None, None)
-        cached = self._cache.get(key)
+        cached = self._cache.held(key)
         if cached is not None and cached.version == row.version and cached.connection_id == row.id:
             return cached  # unchanged: no need to open the token again
         if row.status == "broken":
@@ -254,9 +250,10 @@ class ConnectionVault:
             self._forget(connection_id)
 
     def _forget(self, connection_id: str | None = None, key: _Key | None = None) -> None:
-        for k, entry in list(self._cache.items()):
-            if k == key or (connection_id is not None and entry.connection_id == connection_id):
-                del self._cache[k]
+        if key is not None:
+            self._cache.discard(key)
+        if connection_id is not None:
+            self._cache.discard_where(lambda entry: entry.connection_id == connection_id)
 
     # -- connecting and disconnecting -----------------------------------------------------------
 

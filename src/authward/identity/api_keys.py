@@ -233,7 +233,12 @@ class ApiKeys:
         self._failures = failures
         self._clock = clock
         self._cache: SecretCache[ApiKeyAuth] = SecretCache(
-            _REFUSALS, max_entries=max_cached, refresh_seconds=refresh_seconds, clock=clock
+            _REFUSALS,
+            self._read,
+            what="an API key",
+            max_entries=max_cached,
+            refresh_seconds=refresh_seconds,
+            clock=clock,
         )
         #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
         self._pending_uses: dict[UUID, float] = {}
@@ -372,13 +377,15 @@ class ApiKeys:
         now = time.time()
         auth = self._cache.get(digest, now)
         if auth is None:
-            auth = await self._cache.load(digest, lambda: self._read(digest), now)
-            if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
-                await self._flush_quietly()
+            auth = await self._cache.load(digest, now)
         self._pending_uses[auth.key_id] = now
         return auth
 
     async def _read(self, digest: str) -> Found[ApiKeyAuth] | None:
+        # A hot key is read again every interval (in the background): the uses recorded since
+        # are written with it, so last_used_at stays within about one interval of the truth.
+        if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
+            await self._flush_quietly()
         row = await self._store.by_digest(digest)
         if row is None:
             return None
@@ -406,6 +413,11 @@ class ApiKeys:
     def invalidate(self) -> None:
         """Re-read every key from the store on its next use (sees other processes' revocations)."""
         self._cache.clear()
+
+    async def close(self) -> None:
+        """Let the reads in flight finish, then write the recorded uses (``Authward.close()``)."""
+        await self._cache.close()
+        await self.flush()
 
     # -- last_used_at ---------------------------------------------------------------------------
 

@@ -184,6 +184,8 @@ class M2MTokens:
         self._machines = machines
         self._cache: SecretCache[_TokenEntry] = SecretCache(
             _TOKEN_REFUSALS,
+            self._read,
+            what="an M2M token",
             max_entries=max_cached,
             refresh_seconds=refresh_seconds,
             clock=clock,
@@ -336,7 +338,7 @@ class M2MTokens:
         now = time.time()
         entry = self._cache.get(digest, now)  # after the await: a revocation meanwhile evicted it
         if entry is None:
-            entry = await self._cache.load(digest, lambda: self._read(digest), now)
+            entry = await self._cache.load(digest, now)
         auth = entry.auths.get(machine.id)
         if auth is None:
             if machine.id not in entry.audience:
@@ -380,3 +382,7 @@ class M2MTokens:
         processes' revocations and config changes)."""
         self._cache.clear()
         self._machines.invalidate()
+
+    async def close(self) -> None:
+        """Let the reads in flight finish (``Authward.close()``)."""
+        await self._cache.close()

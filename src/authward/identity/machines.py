@@ -144,6 +144,8 @@ class Machines:
         #: digest of a machine secret key -> its (active) machine.
         self._cache: SecretCache[Machine] = SecretCache(
             _MACHINE_REFUSALS,
+            self._read,
+            what="a machine secret key",
             max_entries=max_cached,
             refresh_seconds=refresh_seconds,
             clock=clock,
@@ -229,7 +231,7 @@ class Machines:
                 "machine-secret-invalid",
                 "the machine secret key is not an authward machine secret key",
             )
-        return await self._cache.load(digest, lambda: self._read(digest), now)
+        return await self._cache.load(digest, now)
 
     async def _read(self, digest: str) -> Found[Machine] | None:
         row = await self._store.machine_by_digest(digest)
@@ -265,3 +267,7 @@ class Machines:
     def invalidate(self) -> None:
         """Re-read every machine from the store on its next use."""
         self._cache.clear()
+
+    async def close(self) -> None:
+        """Let the reads in flight finish (``Authward.close()``)."""
+        await self._cache.close()

@@ -17,7 +17,7 @@ an in-memory view, so the hot path does no I/O:
 - every ``AUTHWARD_CACHE_REFRESH_SECONDS`` (2 s) the view reloads the published keys and the
   sessions revoked lately (one small query, however many sessions there are), so a sign-out in
   another process is refused here within that interval, or at once after :meth:`invalidate`
-  (the reload starts in the background at half the interval: tokens/verifier.py);
+  (the reload starts in the background at half the interval: refreshing.py);
 - a revocation made through this process is refused at once;
 - the session's own expiry is checked on every verification.
 
@@ -82,7 +82,7 @@ from authward.tokens import opaque
 from authward.tokens.jws_verify import verify_key_from_jwk
 from authward.tokens.keys import SigningKey
 from authward.tokens.session_token import REQUIRED, TYP, check_session_ids, sign_session_token
-from authward.tokens.verifier import JwtVerifier, VerifiedToken
+from authward.tokens.verifier import JwtVerifier, token_digest
 
 #: Clock skew allowed on a session token's exp and iat (at most the instance's token leeway).
 _SESSION_LEEWAY = 5
@@ -121,10 +121,14 @@ class Sessions:
         self._audience = audience
         self.token_lifetime_seconds = token_lifetime_seconds
         self._max_cached = max_cached
+        self._cache_size = cache_size
         self._clock = clock
         #: What a session's tokens say (every claim but iat and exp) -> its SessionAuth, oldest
         #: first: a session re-mints the same claims every minute.
         self._auths: dict[tuple[Any, ...], SessionAuth] = {}
+        #: Digests of tokens verified here -> their SessionAuth (the machinery keeps the tokens'
+        #: verifications, this service what it made of them), oldest first.
+        self._by_token: dict[bytes, SessionAuth] = {}
         # Keys and the revocation feed are reloaded together, by the shared machinery.
         self._tokens = JwtVerifier(
             self._load_view,
@@ -137,7 +141,7 @@ class Sessions:
             refresh_seconds=refresh_seconds,
             cache_size=cache_size,
             clock=clock,
-            check=self._check_token,
+            check=check_session_ids,
         )
         #: revocations stamped at or after this (POSIX time) are read at the next reload.
         self._feed_from = clock() - _FEED_OVERLAP
@@ -301,16 +305,26 @@ class Sessions:
 
     # -- verification ---------------------------------------------------------------------------
 
-    async def verify_token(self, token: str) -> SessionAuth:
+    async def verify_token(self, token: str, digest: bytes | None = None) -> SessionAuth:
         """What a session token stands for, or :class:`TokenError`. Cached tokens of cached
-        sessions complete without I/O."""
+        sessions complete without I/O. ``digest``: the token's ``token_digest``, when the caller
+        took it already."""
         if token.startswith(SESSION_SECRET_PREFIX):
             raise TokenError(
                 "token-invalid",
                 "a session secret is not a session token: exchange it at POST /v1/sessions/token",
             )
-        verified, _ = self._tokens.verify_now(token) or await self._tokens.verify_jwt(token)
-        auth: SessionAuth = verified.derived["session"]
+        if digest is None:
+            digest = token_digest(token.encode())
+        tokens = self._tokens
+        verified, _ = tokens.verify_now(token, digest) or await tokens.verify_jwt(token, digest)
+        auth = self._by_token.get(digest)
+        if auth is None:
+            auth = self._auth_of(verified.claims)
+            if self._cache_size:
+                if len(self._by_token) >= self._cache_size:
+                    del self._by_token[next(iter(self._by_token))]
+                self._by_token[digest] = auth
         state = self._states.get(auth.session_id)
         if state is None:
             state = await self._load_state(auth.session_id)
@@ -376,9 +390,7 @@ class Sessions:
             if state is not None:
                 self._states[sid] = _State(state.user_id, state.expires_ts, True)
 
-    def _check_token(self, verified: VerifiedToken) -> None:
-        claims = verified.claims
-        check_session_ids(claims)
+    def _auth_of(self, claims: Mapping[str, Any]) -> SessionAuth:
         # _auth is a pure function of the key's claims, and only its successes are kept: a hit
         # is the answer the same checks gave the same claims before.
         key = _auth_key(claims)
@@ -389,7 +401,7 @@ class Sessions:
                 if len(self._auths) >= self._max_cached:
                     del self._auths[next(iter(self._auths))]
                 self._auths[key] = auth
-        verified.derived["session"] = auth
+        return auth
 
     def _note_key(self, key: SigningKey) -> None:
         # A key rotated through this process verifies its tokens here at once.

@@ -11,13 +11,13 @@ from __future__ import annotations
 __all__ = ["KeyStorePort", "SigningKeys"]
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from authward.errors import SettingsError
+from authward.refreshing import Refreshing
 from authward.store.audit import AuditEvent
 from authward.store.keys import OpenedKey
 from authward.store.records import StoredKey
@@ -54,7 +54,7 @@ class CurrentKeys(Protocol):
 class KeyView(Protocol):
     """The access-token view the current keys ride in (``tokens.verifier.Verifier``)."""
 
-    async def current_view(self) -> CurrentKeys: ...
+    async def get(self) -> CurrentKeys: ...
     def invalidate(self) -> None: ...
 
 
@@ -88,14 +88,15 @@ class SigningKeys:
         self._access_alg = access_alg
         self._id_token_algs = sorted(set(id_token_algs))
         self._max_lifetime = max_token_lifetime_seconds
-        self._refresh = refresh_seconds
         self._signer: SigningKey | None = None
         self._id_token_signers: dict[str, SigningKey] = {}
-        self._jwks: tuple[float, dict[str, Any]] | None = None
+        self._jwks = Refreshing(
+            self._published, refresh_seconds=refresh_seconds, what="the published keys"
+        )
 
     async def signer(self) -> SigningKey:
         """The key that signs access and session tokens now."""
-        stored = (await self._view.current_view()).signing
+        stored = (await self._view.get()).signing
         if stored is None:
             raise SettingsError("no signing key: run `authward serve` or `authward migrate`")
         kid, alg, pem = stored
@@ -105,7 +106,7 @@ class SigningKeys:
 
     async def id_token_signer(self, alg: KeyAlg) -> SigningKey:
         """The key that signs ID tokens of ``alg`` now, renewed with the view like the one above."""
-        stored = (await self._view.current_view()).id_token_signing.get(alg)
+        stored = (await self._view.get()).id_token_signing.get(alg)
         if stored is None:
             stored = await self._add_id_token_key(alg)
         kid, stored_alg, pem = stored
@@ -115,19 +116,22 @@ class SigningKeys:
         return signer
 
     async def jwks(self) -> dict[str, Any]:
-        """The published keys, re-read at most every ``refresh_seconds`` (and at once after a
-        change through this process)."""
-        cached = self._jwks
-        if cached is not None and time.monotonic() - cached[0] < self._refresh:
-            return cached[1]
-        value = {"keys": [dict(k.public_jwk) for k in await self._store.published(_now())]}
-        self._jwks = (time.monotonic(), value)
-        return value
+        """The published keys, renewed like every view (decision 044: read again in the
+        background past half of ``refresh_seconds``), and at once after a change through this
+        process."""
+        return await self._jwks.get()
+
+    async def _published(self) -> dict[str, Any]:
+        return {"keys": [dict(k.public_jwk) for k in await self._store.published(_now())]}
 
     def changed(self) -> None:
         """The keys changed through this process: read them again at once."""
         self._view.invalidate()
-        self._jwks = None
+        self._jwks.invalidate()
+
+    async def close(self) -> None:
+        """Let a read of the published keys in flight finish (``Authward.close()``)."""
+        await self._jwks.close()
 
     async def add_missing(self, conn: Any, now: datetime) -> list[str]:
         """In the caller's transaction: a key for access tokens, and one for the ID tokens of
@@ -190,7 +194,7 @@ class SigningKeys:
             if alg not in await self._store.current(conn):
                 await self._add(conn, alg, _now(), signs_access=False)
         self.changed()
-        stored = (await self._view.current_view()).id_token_signing.get(alg)
+        stored = (await self._view.get()).id_token_signing.get(alg)
         if stored is None:
             raise SettingsError(f"no {alg} signing key: run `authward migrate`")
         return stored

@@ -1,17 +1,18 @@
-"""Verify this issuer's JWTs from an in-memory view of the store, and access tokens into Principals.
+"""Verify this issuer's JWTs from an in-memory view of the store, and access tokens.
 
 :class:`JwtVerifier` is the machinery every kind of our JWTs shares (access tokens here, session
 tokens in ``identity/sessions.py``): one key view and one verified-token cache.
 
-- The view (published keys, and whatever else the token kind's dynamic checks read) is never used
-  once it is ``refresh_seconds`` old, and is reloaded at most once a second on an unknown ``kid``,
-  so the hot path does no I/O (docs/decisions/004). A request that finds it older than half
-  the interval starts one reload in the background and is answered from the current view; only a
-  view past the full interval is waited for (decision 004).
-- A token whose signature, ``typ``, issuer, audience and times were checked is kept, so the next
-  verification of the same token re-checks only what can change: its expiry, that its key is
-  still published, and the kind's dynamic checks (revocation...), which callers run on every
-  verification, cached or not (docs/decisions/008 and 028).
+- The view (published keys, and whatever else the token kind's dynamic checks read) is a
+  :class:`~authward.refreshing.Refreshing`: never used once it is ``refresh_seconds`` old,
+  renewed in the background past half of that (decisions 004 and 044), and reloaded at most once
+  a second on an unknown ``kid``, so the hot path does no I/O.
+- A token whose signature, ``typ``, issuer, audience and times were checked is kept, under its
+  SHA-256 (:func:`token_digest`; the cache never holds a token), so the next verification of the
+  same token re-checks only what can change: its expiry, that its key is still published, and the
+  kind's dynamic checks (revocation...), which callers run on every verification, cached or not
+  (decisions 008 and 028). What callers build from a verified token they keep themselves, under
+  the same digest: this package holds none of their objects.
 
 :class:`Verifier` verifies access tokens (RFC 9068). A revocation or a removed machine user made
 by another process is seen within ``refresh_seconds``; one made through this process at once.
@@ -21,30 +22,40 @@ decision 041).
 
 from __future__ import annotations
 
-__all__ = ["JwtVerifier", "KeyView", "VerifiedToken", "Verifier"]
+__all__ = [
+    "JwtVerifier",
+    "KeyView",
+    "VerifiedToken",
+    "Verifier",
+    "principal_from_claims",
+    "token_digest",
+    "uuids",
+]
 
-import asyncio
-import contextvars
 import functools
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Generic, Literal, Protocol, TypeVar
 from uuid import UUID
 
 from authward.errors import TokenError
 from authward.principal import Principal
-from authward.refreshing import RENEW_AT, finish_in_background
+from authward.refreshing import Refreshing
 from authward.tokens import access_token
 from authward.tokens.jws_verify import UnknownKey, VerifyKey, verify_signed
 from authward.tokens.jwt import check_registered_claims
 from authward.tokens.token_views import TokenView, TokenViews, TokenViewSource
 
-log = logging.getLogger("authward.tokens")
-
 #: A token naming a kid we do not know makes us look again, but not more often than this.
 _UNKNOWN_KID_RELOAD = 1.0
+
+
+def token_digest(token: bytes) -> bytes:
+    """What verified tokens are kept under: the token's SHA-256 (a token as ASCII bytes; an
+    ``Authorization`` header's bytes after ``Bearer``). Computed once per request."""
+    return sha256(token).digest()
 
 
 class KeyView(Protocol):
@@ -59,27 +70,24 @@ V = TypeVar("V", bound=KeyView)
 
 @dataclass(slots=True)
 class VerifiedToken:
-    """A token whose signature and static claims were checked, and what callers derived from it.
-
-    ``derived`` lives exactly as long as the cached verification, so a caller may keep objects
-    built from the claims there (the channel keeps its auth object) instead of rebuilding them on
-    every request.
-    """
+    """A token whose signature and static claims were checked."""
 
     kid: str
     claims: dict[str, Any]
     #: The token's ``exp``, checked again on every cache hit.
     exp: float
-    derived: dict[str, Any] = field(default_factory=dict)
-    #: The token acts for a user (``sub`` is a user id), not as a machine user.
+    #: The token acts for a user (``sub`` is a user id), not as a machine user. It can change
+    #: between verifications (a machine user removed, its client kept): what a caller built
+    #: from the answer before is stale then.
     for_user: bool = False
 
 
-class JwtVerifier(Generic[V]):
+class JwtVerifier(Refreshing[V], Generic[V]):
     """Signature, ``typ`` and registered claims of one kind of this issuer's JWTs, against a view
     loaded by ``load_view``, with the verified-token cache. ``check`` runs the kind's own static
-    checks on a freshly verified token (it may keep derived objects in ``derived``) before the
-    token is cached; dynamic checks are the caller's, on every verification."""
+    checks on a freshly verified token's claims before the token is cached; dynamic checks are
+    the caller's, on every verification. Every verification takes the token and its
+    :func:`token_digest`, which the caller computes once."""
 
     def __init__(
         self,
@@ -94,111 +102,83 @@ class JwtVerifier(Generic[V]):
         refresh_seconds: float,
         cache_size: int,
         clock: Callable[[], float] = time.time,
-        check: Callable[[VerifiedToken], None] | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load_view = load_view
+        #: The view's keys, plus keys this process signed with since (:meth:`note_key`).
+        self._keys: Mapping[str, VerifyKey] = {}
+        name = kind.removeprefix("an ").removeprefix("a ")
+        super().__init__(
+            self._load_keys,
+            refresh_seconds=refresh_seconds,
+            what=f"the {name} view",
+            monotonic=monotonic,
+        )
         self._typ = typ
         self._kind = kind
         self._required = tuple(required)
         self.issuer = issuer
         self._audience = audience
         self._leeway = leeway
-        self._refresh = refresh_seconds
         self._clock = clock
         self._check = check
-        #: The clock the view's age is measured with.
-        self.monotonic = monotonic
-        self._view: V | None = None
-        #: The view's keys, plus keys this process signed with since (:meth:`note_key`).
-        self._keys: Mapping[str, VerifyKey] = {}
-        self._loaded_at = float("-inf")
-        #: When (``monotonic``) a request should start the next reload in the background; one
-        #: comparison on the hot path while the view is young.
-        self._renew_at = float("-inf")
-        #: The background reload in flight, if any (one at a time).
-        self._renewal: asyncio.Task[None] | None = None
-        #: How many times the view was loaded (background or not).
-        self.loads = 0
-        #: Bumped by :meth:`invalidate`, so a load already in flight does not count as fresh.
-        self._generation = 0
-        self._lock = asyncio.Lock()
-        #: Tokens whose signature and static claims were checked, oldest first.
-        self._verified: dict[str, VerifiedToken] = {}
+        #: Digests of tokens whose signature and static claims were checked, oldest first.
+        self._verified: dict[bytes, VerifiedToken] = {}
         self._cache_size = cache_size
 
-    def invalidate(self) -> None:
-        """Reload the view on next use (after a key rotation or a config sync in this process)."""
-        self._loaded_at = self._renew_at = float("-inf")
-        self._generation += 1
-
-    @property
-    def reloading(self) -> asyncio.Task[None] | None:
-        """The reload started in the background, while it runs."""
-        return self._renewal
-
-    async def close(self) -> None:
-        """Call before the store the view reads from is closed."""
-        await finish_in_background(self._renewal)
-
-    async def current_view(self) -> V:
-        """The view as a verification would use it: reloaded in the background ahead of time,
-        waited for only once it is ``refresh_seconds`` old."""
-        view = self._view
-        if view is not None and (self.monotonic() < self._renew_at or self._renew()):
-            return view
-        return await self._reload_if(self._stale)
-
-    async def reload(self) -> V:
-        """The view loaded now, whatever its age."""
-        return await self._reload_if(lambda: True)
+    async def _load_keys(self) -> V:
+        view = await self._load_view()
+        # Keys noted since the last load are in this view, or were never published.
+        self._keys = view.keys
+        return view
 
     def note_key(self, kid: str, key: Callable[[], VerifyKey]) -> None:
         """A key this process just signed with verifies here at once, before the next reload
         (``key`` is called only when the view lacks it)."""
-        if self._view is not None and kid not in self._keys:
+        if self.value is not None and kid not in self._keys:
             self._keys = {**self._keys, kid: key()}
 
     async def knows_key(self, kid: str) -> bool:
         """Whether ``kid`` names one of this issuer's keys (a token that names it is ours, whatever
         its ``iss`` says)."""
-        await self.current_view()
+        await self.get()
         return kid in self._keys
 
-    def has_verified(self, token: str) -> bool:
-        """Whether ``token`` is in the verified-token cache (it is then one of ours)."""
-        return token in self._verified
+    def has_verified(self, digest: bytes) -> bool:
+        """Whether the token of this digest is in the verified-token cache (it is one of ours)."""
+        return digest in self._verified
 
-    async def verify_jwt(self, token: str) -> tuple[VerifiedToken, V]:
+    async def verify_jwt(self, token: str, digest: bytes) -> tuple[VerifiedToken, V]:
         """The checked token (possibly from the cache) and the view it was checked against."""
-        found = self.verify_now(token)
+        found = self.verify_now(token, digest)
         if found is None:
-            return await self._verify_after_reload(token)
+            return await self._verify_after_reload(token, digest)
         return found
 
     def verify_now(
-        self, token: str, *, reload_allowed: bool = True
+        self, token: str, digest: bytes, *, reload_allowed: bool = True
     ) -> tuple[VerifiedToken, V] | None:
         """:meth:`verify_jwt` when it needs no I/O; ``None`` when the view must be reloaded
         first (then await :meth:`verify_jwt`). Synchronous, so a warm verification costs its
         caller no coroutine."""
-        view = self._view
+        view = self.value
         if view is None or (
-            reload_allowed and self.monotonic() >= self._renew_at and not self._renew()
+            reload_allowed and self.monotonic() >= self.renew_at and not self.renew()
         ):
             return None
         keys = self._keys
-        verified = self._verified.get(token)
+        verified = self._verified.get(digest)
         if verified is not None and verified.kid in keys:
             # Signature, typ, issuer and audience cannot change; time and state are re-checked.
             if self._clock() >= verified.exp + self._leeway:
-                del self._verified[token]
+                del self._verified[digest]
                 raise TokenError("token-expired", "token has expired")
             return verified, view
         try:
             header, claims = verify_signed(token, keys)
         except UnknownKey:
-            if reload_allowed and self.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD:
+            if reload_allowed and self.monotonic() - self.loaded_at > _UNKNOWN_KID_RELOAD:
                 return None
             raise
         if header.get("typ") != self._typ:
@@ -212,81 +192,25 @@ class JwtVerifier(Generic[V]):
             now=self._clock(),
             leeway=self._leeway,
         )
-        verified = VerifiedToken(header["kid"], claims, claims["exp"])
         if self._check is not None:
-            self._check(verified)
+            self._check(claims)
+        verified = VerifiedToken(header["kid"], claims, claims["exp"])
         if self._cache_size:
             if len(self._verified) >= self._cache_size:
                 # Oldest first: dicts keep insertion order.
                 del self._verified[next(iter(self._verified))]
-            self._verified[token] = verified
+            self._verified[digest] = verified
         return verified, view
 
-    async def _verify_after_reload(self, token: str) -> tuple[VerifiedToken, V]:
-        if self._view is not None and not self._stale():
+    async def _verify_after_reload(self, token: str, digest: bytes) -> tuple[VerifiedToken, V]:
+        if self.value is not None and self.monotonic() - self.loaded_at < self.refresh_seconds:
             # The view is fresh: this is an unknown kid, which reloads at most once a second.
-            await self._reload_if(lambda: self.monotonic() - self._loaded_at > _UNKNOWN_KID_RELOAD)
+            await self._wait(lambda: self.monotonic() - self.loaded_at <= _UNKNOWN_KID_RELOAD)
         else:
-            await self._reload_if(self._stale)
-        found = self.verify_now(token, reload_allowed=False)
+            await self.get()
+        found = self.verify_now(token, digest, reload_allowed=False)
         assert found is not None  # the view is loaded and no reload is allowed
         return found
-
-    def _stale(self) -> bool:
-        return self.monotonic() - self._loaded_at >= self._refresh
-
-    def _renew_due(self) -> bool:
-        return self.monotonic() >= self._renew_at
-
-    def _renew(self) -> bool:
-        """The view is past its renewal point: whether it may still be used (it is younger than
-        ``refresh_seconds``), having started the background reload if none is running."""
-        if self._stale():
-            return False
-        if self._renewal is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                # A coroutine driven by hand has no loop to run the reload on; the view is
-                # still reloaded, by the first request past the full interval.
-                return True
-            # An empty context: the reload belongs to no request (its principal, its job run).
-            self._renewal = loop.create_task(self._renew_quietly(), context=contextvars.Context())
-        return True
-
-    async def _renew_quietly(self) -> None:
-        try:
-            await self._reload_if(self._renew_due)
-        except Exception:
-            log.warning(
-                "reloading the %s view ahead of time failed; requests will reload it "
-                "themselves once it is %s s old",
-                self._kind.removeprefix("an ").removeprefix("a "),
-                self._refresh,
-                exc_info=True,
-            )
-            # No second background attempt for this view (a store that is down would be asked
-            # on every request): past the full interval, requests reload it and see the error.
-            self._renew_at = self._loaded_at + self._refresh
-        finally:
-            self._renewal = None
-
-    async def _reload_if(self, stale: Callable[[], bool]) -> V:
-        async with self._lock:
-            # Another task may have reloaded while this one waited for the lock.
-            if self._view is None or stale():
-                generation = self._generation
-                # The view's age counts from before its reads, so it is never older than said.
-                started = self.monotonic()
-                view = await self._load_view()
-                self._view, self._keys = view, view.keys
-                self.loads += 1
-                # Invalidated while loading (a key rotated or a config synced meanwhile, which
-                # this load may have read before): newer than the old view, but not fresh.
-                if generation == self._generation:
-                    self._loaded_at = started
-                    self._renew_at = started + self._refresh * RENEW_AT
-            return self._view
 
 
 class Verifier(JwtVerifier[TokenView]):
@@ -331,35 +255,26 @@ class Verifier(JwtVerifier[TokenView]):
     def note_revoked(self, jti: str) -> None:
         self._locally_revoked.add(jti)
 
-    async def verify(self, token: str) -> Principal:
-        found = self.verify_now(token)
-        verified = self._dynamic(*(found or await self._verify_after_reload(token)))
-        principal: Principal | None = verified.derived.get("principal")
-        if principal is None:
-            principal = principal_from_claims(
-                verified.claims, principal_type="user" if verified.for_user else "machine"
-            )
-            if self._cache_size:
-                verified.derived["principal"] = principal
-        return principal
-
     async def verify_claims(self, token: str) -> dict[str, Any]:
-        """Every check of :meth:`verify`; returns the token's claims."""
+        """Every check of :meth:`verify_token`; returns the token's claims."""
         return (await self.verify_token(token)).claims
 
-    async def verify_token(self, token: str) -> VerifiedToken:
-        """Every check of :meth:`verify`, returning the (possibly cached) verification."""
-        found = self.verify_now(token)
-        return self._dynamic(*(found or await self._verify_after_reload(token)))
+    async def verify_token(self, token: str, digest: bytes | None = None) -> VerifiedToken:
+        """Every check, static and dynamic, returning the (possibly cached) verification.
+        ``digest`` is the token's :func:`token_digest` when the caller has it already."""
+        if digest is None:
+            digest = token_digest(token.encode())
+        found = self.verify_now(token, digest)
+        return self._dynamic(*(found or await self._verify_after_reload(token, digest)))
 
-    def verify_cached(self, token: str) -> VerifiedToken | None:
+    def verify_cached(self, digest: bytes) -> VerifiedToken | None:
         """Every check of :meth:`verify_token` for a token in the verified-token cache, without a
         coroutine; ``None`` when the full path is needed (not cached, stale view, expired).
         Raises :class:`TokenError` for a revoked token or a subject that is gone."""
-        view = self._view
-        if view is None or (self.monotonic() >= self._renew_at and not self._renew()):
+        view = self.value
+        if view is None or (self.monotonic() >= self.renew_at and not self.renew()):
             return None
-        verified = self._verified.get(token)
+        verified = self._verified.get(digest)
         if (
             verified is None
             or verified.kid not in self._keys
@@ -379,11 +294,8 @@ class Verifier(JwtVerifier[TokenView]):
             raise TokenError(
                 "token-subject-unknown", "token's machine user or OAuth client no longer exists"
             )
-        if for_user != verified.for_user:
-            # The subject changed kind since (a machine user removed, a client kept): nothing
-            # derived from the old answer may be reused.
-            verified.for_user = for_user
-            verified.derived.clear()
+        # It changes when the subject changed kind (a machine user removed, a client kept).
+        verified.for_user = for_user
         return verified
 
 
@@ -393,28 +305,20 @@ def uuids(values: tuple[str, ...]) -> tuple[UUID, ...]:
     return tuple(UUID(v) for v in values)
 
 
-#: Principals by what they are built from: a machine user's tokens all carry the same.
-_principals: dict[tuple[Any, ...], Principal] = {}
-_MAX_PRINCIPALS = 1024
-
-
 def principal_from_claims(
     claims: Mapping[str, Any], *, principal_type: Literal["user", "machine"] = "machine"
 ) -> Principal:
-    """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc."""
+    """Platform naming on the wire back to SDK naming: attribute_map -> attributes, etc. A new
+    Principal each call: callers keep what they build (``channel/own_tokens.py``)."""
     sub = claims["sub"]
     attribute_map = claims.get("attribute_map") or {}
     attribute_list = claims.get("attributes") or []
-    key = _memo_key(principal_type, sub, attribute_map, attribute_list)
-    principal = _principals.get(key) if key is not None else None
-    if principal is not None:
-        return principal
     try:
         if not isinstance(attribute_list, list) or not all(
             isinstance(v, str) for v in attribute_list
         ):
             raise TypeError("attributes must be a list of UUID strings")
-        principal = Principal(
+        return Principal(
             authenticator="authward",
             principal_type=principal_type,
             principal_id=str(sub),
@@ -424,24 +328,3 @@ def principal_from_claims(
         )
     except (TypeError, ValueError):
         raise TokenError("token-invalid", "token carries malformed attributes") from None
-    if key is not None:
-        if len(_principals) >= _MAX_PRINCIPALS:
-            _principals.clear()
-        _principals[key] = principal
-    return principal
-
-
-def _memo_key(
-    principal_type: str, sub: object, attribute_map: object, attribute_list: object
-) -> tuple[Any, ...] | None:
-    # Only where equal keys mean equal principals: strings and booleans never compare equal to
-    # each other, whereas True == 1 == 1.0 would let one token's principal stand for another's.
-    if type(sub) is not str or type(attribute_map) is not dict or type(attribute_list) is not list:
-        return None
-    for value in attribute_map.values():
-        if type(value) is not str and type(value) is not bool:
-            return None
-    for value in attribute_list:
-        if type(value) is not str:
-            return None
-    return (principal_type, sub, tuple(attribute_map.items()), tuple(attribute_list))
