@@ -159,6 +159,12 @@ class Refreshing(Generic[T]):
 
         return await self._wait(enough)
 
+    async def loaded_within(self, seconds: float) -> T:
+        """A value whose load started at most ``seconds`` ago: the one held, the one in flight,
+        or a new load (a key or a client this view does not know: looked for at most once per
+        ``seconds``, however many callers ask)."""
+        return await self._wait(lambda: self.monotonic() - self.loaded_at <= seconds)
+
     async def reload(self) -> T:
         """A value loaded after this call, whatever the age of the one held."""
         after = self._started
@@ -168,6 +174,8 @@ class Refreshing(Generic[T]):
         await _finish([self._loading])
 
     async def _wait(self, enough: Callable[[], bool]) -> T:
+        if self.value is not None and enough():
+            return self.value
         joined = self._loading
         if joined is not None:
             # A load that fails here is tried again below, by this caller, which sees its error.

@@ -41,6 +41,7 @@ from authward.oauth.server import AuthorizationServer
 from authward.oauth.signing_keys import SigningKeys
 from authward.oauth.token import TokenTarget
 from authward.principal import Principal
+from authward.refreshing import Refreshing
 from authward.settings import Settings, load_settings
 from authward.store import instance as instance_store
 from authward.store import migrate as migrations
@@ -62,6 +63,7 @@ from authward.store.limits import Attempts
 from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
 from authward.store.principals import ClientStore, MachineUserStore
+from authward.store.records import StoredClient
 from authward.store.revocations import RevocationStore
 from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
@@ -100,6 +102,12 @@ class Authward:
         self.keys = SigningKeyStore(engine, box)
         self.machine_users = MachineUserStore(engine, box)
         self.clients = ClientStore(engine, box)
+        #: The registered clients as the browser pages read them (authorize, end session).
+        self.registered_clients = Refreshing(
+            self._registered_clients,
+            refresh_seconds=settings.cache_refresh_seconds,
+            what="the registered clients",
+        )
         self.revocations = RevocationStore(engine)
         self.audit = AuditStore(engine)
         # Failed client authentications at the token endpoint and its neighbours, and refused
@@ -274,6 +282,7 @@ class Authward:
             await self.verifier.close()
             await self.sessions.close()
             await self.oauth.clients.close()
+            await self.registered_clients.close()
             await self.signing_keys.close()
             await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue
@@ -303,6 +312,7 @@ class Authward:
                 )
         self.signing_keys.changed()
         self.oauth.clients.invalidate()
+        self.registered_clients.invalidate()
         return changes
 
     async def sync_plan(self) -> list[SyncChange]:
@@ -319,6 +329,9 @@ class Authward:
                 path=f"records({db_type.name})",
             )
         return Records(db_type, self.engine)
+
+    async def _registered_clients(self) -> dict[str, StoredClient]:
+        return {c.client_id: c for c in await self.clients.list()}
 
     @property
     def keys_box(self) -> SecretBox:

@@ -249,3 +249,19 @@ async def test_close_waits_for_the_loads_of_values_dropped_meanwhile() -> None:
     await cached.close()
     assert loading.done()
     assert loading.result() == "a1"
+
+
+async def test_looking_for_something_unknown_loads_at_most_once_per_given_age() -> None:
+    store, clock = Store(), Clock()
+    cached = _refreshing(store, clock)
+    await cached.get()
+    clock.now += 0.5
+    store.gate = asyncio.Event()
+    asking = [asyncio.ensure_future(cached.loaded_within(0.3)) for _ in range(3)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    await asyncio.gather(*asking)
+    assert store.reads == 2  # one load for the three callers
+    clock.now += 0.2
+    assert await cached.loaded_within(0.3) == "v1"
+    assert store.reads == 2  # loaded 0.2 s ago: recent enough

@@ -65,10 +65,9 @@ def build_app(
             sessions=aw.sessions,
             users=aw.users,
             audit=aw.audit,
-            clients=aw.clients,
+            clients=aw.registered_clients,
             declared=aw.config.auth.oauth2_clients,
             form_keys=aw.keys_box.derive_keys("authward-browser-forms"),
-            refresh_seconds=aw.settings.cache_refresh_seconds,
         )
 
     routes: list[BaseRoute] = [

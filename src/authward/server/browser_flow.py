@@ -9,13 +9,11 @@ __all__ = [
     "BrowserFlow",
     "BrowserUsers",
     "ClientDirectory",
-    "ClientList",
+    "ClientView",
     "client_ip",
     "error_page",
 ]
 
-import asyncio
-import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -36,8 +34,14 @@ from authward.users import SignIn, UserAccount
 _UNKNOWN_CLIENT_RELOAD = 1.0
 
 
-class ClientList(Protocol):
-    async def list(self) -> list[StoredClient]: ...
+class ClientView(Protocol):
+    """The registered clients by ``client_id``, renewed in the background like every view
+    (``aw.registered_clients``, an :class:`authward.refreshing.Refreshing`)."""
+
+    @property
+    def value(self) -> Mapping[str, StoredClient] | None: ...
+    async def get(self) -> Mapping[str, StoredClient]: ...
+    async def loaded_within(self, seconds: float) -> Mapping[str, StoredClient]: ...
 
 
 class BrowserUsers(Protocol):
@@ -60,45 +64,24 @@ class AuditRecorder(Protocol):
 
 
 class ClientDirectory:
-    """The registered OAuth clients by client_id, re-read every cache refresh interval."""
+    """The registered OAuth clients by client_id, and what the config says of them."""
 
-    def __init__(
-        self,
-        clients: ClientList,
-        declared: Mapping[str, OAuth2Client],
-        *,
-        refresh_seconds: float,
-    ) -> None:
+    def __init__(self, clients: ClientView, declared: Mapping[str, OAuth2Client]) -> None:
         self._clients = clients
         self._declared = declared
-        self._refresh_seconds = refresh_seconds
-        self._by_id: dict[str, StoredClient] = {}
-        self._loaded = float("-inf")
-        self._lock = asyncio.Lock()
-
-    def _stale(self, client_id: str | None) -> bool:
-        age = time.monotonic() - self._loaded
-        if age >= self._refresh_seconds:
-            return True
-        unknown = client_id is not None and client_id not in self._by_id
-        return unknown and age >= _UNKNOWN_CLIENT_RELOAD
 
     async def refresh(self, client_id: str | None = None) -> None:
-        """Reload when stale, or (at most once a second) to look for an unknown ``client_id``."""
-        if not self._stale(client_id):
-            return
-        async with self._lock:
-            # Another task may have reloaded while this one waited.
-            if self._stale(client_id):
-                clients = await self._clients.list()
-                self._by_id = {c.client_id: c for c in clients}
-                self._loaded = time.monotonic()
+        """Make the view current, and (at most once a second) look for an unknown
+        ``client_id``."""
+        by_id = await self._clients.get()
+        if client_id is not None and client_id not in by_id:
+            await self._clients.loaded_within(_UNKNOWN_CLIENT_RELOAD)
 
     def lookup(self, client_id: str) -> StoredClient | None:
-        return self._by_id.get(client_id)
+        return (self._clients.value or {}).get(client_id)
 
     def post_logout_uris(self, client_id: str) -> tuple[str, ...] | None:
-        stored = self._by_id.get(client_id)
+        stored = self.lookup(client_id)
         if stored is None:
             return None
         spec = self._declared.get(stored.name)
@@ -115,7 +98,7 @@ def error_page(heading: str, message: str, *, status: int = 400) -> HTMLResponse
 
 class BrowserFlow:
     """``form_keys``: the instance key's ``authward-browser-forms`` keys; ``declared``: the
-    config's OAuth clients by name; ``refresh_seconds``: how long the client view is kept."""
+    config's OAuth clients by name."""
 
     def __init__(
         self,
@@ -123,16 +106,15 @@ class BrowserFlow:
         sessions: BrowserSessions,
         users: BrowserUsers,
         audit: AuditRecorder,
-        clients: ClientList,
+        clients: ClientView,
         declared: Mapping[str, OAuth2Client],
         form_keys: list[bytes],
-        refresh_seconds: float,
     ) -> None:
         self.sessions = sessions
         self.users = users
         self.audit = audit
         self.forms = FormSigner(form_keys)
-        self.clients = ClientDirectory(clients, declared, refresh_seconds=refresh_seconds)
+        self.clients = ClientDirectory(clients, declared)
 
     async def checked_form(self, request: Request, *, then: str) -> dict[str, str] | Response:
         """The posted form once its CSRF token checks out, or the page that refuses it; ``then``

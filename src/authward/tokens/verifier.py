@@ -205,7 +205,7 @@ class JwtVerifier(Refreshing[V], Generic[V]):
     async def _verify_after_reload(self, token: str, digest: bytes) -> tuple[VerifiedToken, V]:
         if self.value is not None and self.monotonic() - self.loaded_at < self.refresh_seconds:
             # The view is fresh: this is an unknown kid, which reloads at most once a second.
-            await self._wait(lambda: self.monotonic() - self.loaded_at <= _UNKNOWN_KID_RELOAD)
+            await self.loaded_within(_UNKNOWN_KID_RELOAD)
         else:
             await self.get()
         found = self.verify_now(token, digest, reload_allowed=False)
