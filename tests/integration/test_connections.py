@@ -456,7 +456,6 @@ async def test_external_idp_login_tokens_become_the_users_connection(
     the token response is kept as ``oauth_corp`` and refreshed at the IdP's token endpoint,
     found in its discovery document."""
     from authward import idp
-    from authward.server.external_login import _ExternalLogin
 
     peer = OAuthProvider(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     async with serve_asgi(peer.app) as base:
@@ -474,7 +473,8 @@ async def test_external_idp_login_tokens_become_the_users_connection(
         try:
             body = peer.issue("openid email offline_access")
             body["expires_in"] = 5
-            await _ExternalLogin(aw, provider)._keep_tokens("user_9", body, "corp-sub-9")
+            # What the sign-in's callback hands the vault (server/external_login.py).
+            await aw.connections.store_token_response("user_9", "oauth_corp", body, "corp-sub-9")
             [token] = await auth.users.get_oauth_access_token("user_9", "oauth_corp")
             assert peer.token_hits == {"refresh_token": 1}
             assert token.token == peer.access_tokens[-1]
