@@ -9,7 +9,7 @@ __all__ = ["build_app"]
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
@@ -40,9 +40,18 @@ def build_app(
     ``embedded``: only authward's own endpoints; ``/`` and ``/healthz`` belong to the app
     authward runs inside (docs/your-own-app.md)."""
 
-    async def jwks(_: Request) -> JSONResponse:
-        return JSONResponse(
-            await aw.jwks(),
+    # The key set changes a few times a year and is fetched by every verifier: encoded once per
+    # renewal of the published keys (the same object until then), not once per request.
+    encoded: tuple[object, bytes] | None = None
+
+    async def jwks(_: Request) -> Response:
+        nonlocal encoded
+        keys = await aw.jwks()
+        if encoded is None or encoded[0] is not keys:
+            encoded = (keys, bytes(JSONResponse(keys).body))
+        body = encoded[1]
+        return Response(
+            body,
             media_type="application/jwk-set+json",
             headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"},
         )
