@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["register"]
 
 import asyncio
+import gc
 import signal
 import socket
 from collections.abc import Iterator
@@ -121,6 +122,10 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
         elif aw.jobs.jobs:  # runs are queued here and executed by `authward worker`s
             await aw.jobs.start(worker=False, scheduler=False)
             print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker off", flush=True)
+        # What start-up built lives as long as the server: kept out of the collector's passes,
+        # which would otherwise walk it again and again and pause requests while they do.
+        gc.collect()
+        gc.freeze()
         await server.serve(sockets=[sock])
     finally:
         await aw.close()
