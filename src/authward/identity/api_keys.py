@@ -41,7 +41,6 @@ __all__ = [
 
 import builtins
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from uuid import UUID, uuid4
 
 from authward.errors import ConfigError, StoreError, TokenError, TooManyFailures
 from authward.identity.api_key_ports import ApiKeyStorePort, FailureLimiter
+from authward.identity.machines import checked_scopes
 from authward.identity.secret_cache import Found, Refusals, SecretCache
 from authward.principal import BuildsPrincipal, Principal
 from authward.store.audit import AuditEvent
@@ -62,8 +62,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("authward.api_keys")
 
 API_KEY_PREFIX = "ak_"
-#: RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
-_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_OWNER = 64
 _MAX_NAME = 200
 
@@ -185,20 +183,6 @@ def _owner(label: str, value: str | None) -> str | None:
     return value
 
 
-def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(scopes, str):
-        raise ConfigError("must be a list of scopes, not one string", path="scopes")
-    seen: dict[str, None] = {}
-    for scope in scopes:
-        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
-            raise ConfigError(
-                f"{scope!r} is not a scope (non-empty, printable ASCII, no spaces or quotes)",
-                path="scopes",
-            )
-        seen[scope] = None
-    return tuple(seen)
-
-
 def _name(name: str) -> str:
     if not name.strip() or len(name) > _MAX_NAME or not name.isprintable():
         raise ConfigError(f"must be 1 to {_MAX_NAME} printable characters on one line", path="name")
@@ -267,7 +251,7 @@ class ApiKeys:
                 + ("both" if user_id is not None else "neither"),
                 path="owner",
             )
-        scope_list = _scopes(scopes)
+        scope_list = checked_scopes(scopes)
         now = datetime.now(UTC)
         if expires_at is not None:
             if expires_at.tzinfo is None:
