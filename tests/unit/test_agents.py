@@ -595,3 +595,16 @@ def test_mypy_strict_keeps_the_wrapped_signatures(tmp_path: Path) -> None:
     revealed = out.replace("builtins.", "")  # older mypy versions qualify builtins
     assert 'Revealed type is "def (query: str, *, limit: int =) -> list[str]"' in revealed, out
     assert 'Revealed type is "def (n: int) -> typing.Coroutine[Any, Any, int]"' in revealed, out
+
+
+def test_required_scopes_reads_every_requires_along_the_wrappers() -> None:
+    from authward.agents import required_scopes
+
+    @requires(scope=["reports:write", "reports:read"])
+    @requires(role="ADMIN", scope="reports:read")
+    async def delete_report(name: str) -> str:
+        return name
+
+    assert required_scopes(delete_report) == ("reports:write", "reports:read")
+    assert required_scopes(requires(role="ADMIN")(lambda: None)) == ()
+    assert required_scopes(len) == ()

@@ -5,6 +5,7 @@ the principal into the tasks, threads and deferred calls an agent starts.
     optional_auth()         the acting principal or None
     @requires(...)          authorize a sync or async tool: permission, scope, role,
                             principal_type, attribute; raises Forbidden naming what is missing
+    required_scopes(fn)     the scopes fn's @requires need (to ask for them before the call)
     run_in_thread(fn, ...)  await fn in the default thread pool, as the current principal
     submit(executor, fn)    executor.submit, as the current principal (thread pools)
     with_principal(fn)      bind the current principal into fn, to be called later
@@ -23,7 +24,7 @@ from authward.agents._context import (
     with_principal,
 )
 from authward.agents._describe import describe_principal
-from authward.agents._requires import ToolDecorator, requires
+from authward.agents._requires import ToolDecorator, required_scopes, requires
 from authward.errors import Forbidden, UnauthenticatedError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "current_auth",
     "describe_principal",
     "optional_auth",
+    "required_scopes",
     "requires",
     "run_in_thread",
     "submit",

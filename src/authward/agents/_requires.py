@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, get_args
@@ -182,6 +183,28 @@ def requirements(
     )
 
 
+#: The requirements each ``@requires`` wrapper checks, for :func:`required_scopes`.
+_CHECKED: weakref.WeakKeyDictionary[Callable[..., Any], _Requirements] = weakref.WeakKeyDictionary()
+
+
+def required_scopes(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The scopes ``fn``'s ``@requires`` decorators (any depth of ``functools.wraps``) need, so
+    a transport can ask for them before the call (the MCP integration's step-up challenge)."""
+    scopes: list[str] = []
+    seen: set[int] = set()
+    current: Any = fn
+    while callable(current) and id(current) not in seen:
+        seen.add(id(current))
+        try:
+            checks = _CHECKED.get(current)
+        except TypeError:  # not weakly referenceable: no @requires of ours
+            checks = None
+        if checks is not None:
+            scopes.extend(s for s in checks.scopes if s not in scopes)
+        current = getattr(current, "__wrapped__", None)
+    return tuple(scopes)
+
+
 def requires(
     *,
     permission: Required | None = None,
@@ -215,6 +238,7 @@ def requires(
                 checks.check(tool)
                 return await async_fn(*args, **kwargs)
 
+            _CHECKED[guarded_async] = checks
             return cast(Callable[P, R], guarded_async)
 
         @functools.wraps(fn)
@@ -222,6 +246,7 @@ def requires(
             checks.check(tool)
             return fn(*args, **kwargs)
 
+        _CHECKED[guarded] = checks
         return guarded
 
     return decorate

@@ -22,6 +22,7 @@ from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
 from authward.jobs.discovery import find_job_clients
 from authward.server.app import build_app
+from authward.server.mounts import checked_mounts, lifespans
 from authward.settings import load_settings
 from authward.store import migrate as migrations
 from authward.store.engine import check_connection, create_engine, display_url
@@ -69,6 +70,9 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
     mount = getattr(module, "asgi", None)
     if mount is not None and not callable(mount):
         raise ConfigError(f"{app_path}: asgi must be a function asgi(aw) returning an ASGI app")
+    mounts_of = getattr(module, "mounts", None)
+    if mounts_of is not None and not callable(mounts_of):
+        raise ConfigError(f"{app_path}: mounts must be a function mounts(aw) returning a mapping")
     base = load_settings(app=app_path)
     sock = _bind(host or base.host, base.port if port is None else port)
     bound_port = sock.getsockname()[1]
@@ -83,13 +87,14 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
         raise
     try:
         changes = await write_config(aw, prune)
+        mounts = checked_mounts(str(app_path), mounts_of(aw)) if mounts_of else {}
     except BaseException:
         await aw.close()
         sock.close()
         raise
     server = _Server(
         uvicorn.Config(
-            build_app(aw, mount=mount),
+            build_app(aw, mount=mount, mounts=mounts),
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -124,9 +129,10 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
             print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker off", flush=True)
         # What start-up built lives as long as the server: kept out of the collector's passes,
         # which would otherwise walk it again and again and pause requests while they do.
-        gc.collect()
-        gc.freeze()
-        await server.serve(sockets=[sock])
+        async with lifespans(list(mounts.items())):
+            gc.collect()
+            gc.freeze()
+            await server.serve(sockets=[sock])
     finally:
         await aw.close()
         sock.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 __all__ = ["build_app"]
 
@@ -21,6 +21,7 @@ from authward.server.external_login import external_login_routes
 from authward.server.guards import RequestGuard
 from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
+from authward.server.mounts import PathPrefix
 from authward.server.oauth_routes import oauth_routes
 from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
@@ -34,9 +35,14 @@ AppFactory = Callable[[Authward], ASGIApp]
 
 
 def build_app(
-    aw: Authward, *, mount: AppFactory | None = None, embedded: bool = False
+    aw: Authward,
+    *,
+    mount: AppFactory | None = None,
+    mounts: Mapping[str, ASGIApp] | None = None,
+    embedded: bool = False,
 ) -> Starlette:
-    """authward's endpoints, plus the app module's own ASGI app (its ``asgi(aw)``) under ``/``.
+    """authward's endpoints, the app module's ``mounts(aw)`` at their paths (decision 050),
+    and its own ASGI app (its ``asgi(aw)``) under ``/``.
     ``embedded``: only authward's own endpoints; ``/`` and ``/healthz`` belong to the app
     authward runs inside (docs/your-own-app.md)."""
 
@@ -136,6 +142,7 @@ def build_app(
     )
     if management is not None:
         routes.append(Mount("/v1", app=management))
+    routes.extend(PathPrefix(path, app) for path, app in (mounts or {}).items())
     if mount is not None:
         routes.append(Mount("/", app=mount(aw)))
     elif not embedded:
