@@ -191,16 +191,18 @@ class AuthwardApp:
         role: Requirement = None,
         principal_type: Requirement = None,
         attribute: Mapping[str, RequiredValue] | None = None,
+        resource: str | None = None,
     ) -> Callable[..., AsyncIterator[Principal]]:
         """A FastAPI dependency (``Security(auth.principal(...))``): the request's principal,
         401 without an accepted token, 403 when it misses a requirement. The app's OpenAPI gets
-        a security scheme per accepted token type."""
+        a security scheme per accepted token type. ``resource``: a declared resource server
+        (name or identifier) whose tokens alone are accepted; refusals name its metadata."""
         accepted = self._accepts(accepts_token)
         msk = self._machine_secret_key
 
         async def authenticate(request: Request) -> Principal:
             return await self.runtime.authenticate_request(
-                request, accepts_token=accepted, machine_secret_key=msk
+                request, accepts_token=accepted, machine_secret_key=msk, resource=resource
             )
 
         return authenticated(
@@ -214,13 +216,18 @@ class AuthwardApp:
         )
 
     async def authenticate_request(
-        self, request: HTTPConnection, *, accepts_token: Sequence[TokenType] | None = None
+        self,
+        request: HTTPConnection,
+        *,
+        accepts_token: Sequence[TokenType] | None = None,
+        resource: str | None = None,
     ) -> Principal:
         """The request's principal, or ``UnauthenticatedError`` (401) with the reason."""
         return await self.runtime.authenticate_request(
             request,
             accepts_token=self._accepts(accepts_token),
             machine_secret_key=self._machine_secret_key,
+            resource=resource,
         )
 
     def tokens_entry(
@@ -228,9 +235,11 @@ class AuthwardApp:
         *,
         accepts_token: Sequence[TokenType] | None = None,
         to_principal: Callable[[Any], Principal | None] | None = None,
+        resource: str | None = None,
     ) -> AuthFn:
         """A chain entry for ``AuthMiddleware`` (built at import, used once authward is open):
-        ``authward_tokens`` with this runtime's parts (docs/channel.md)."""
+        ``authward_tokens`` with this runtime's parts (docs/channel.md); bound to a declared
+        ``resource`` as ``aw.tokens_entry(resource=...)`` is."""
         accepted = self._accepts(accepts_token)
         built: list[tuple[Authward, AuthFn]] = []
 
@@ -244,6 +253,7 @@ class AuthwardApp:
                             accepts_token=accepted,
                             machine_secret_key=self._machine_secret_key,
                             to_principal=to_principal,
+                            resource=resource,
                         ),
                     )
                 ]

@@ -29,7 +29,8 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
     │   │   └── (_TooLarge              server.oauth_routes: private, 413)
     │   ├── InvalidClient               401 invalid_client
     │   ├── InvalidGrant / UnauthorizedClient / UnsupportedGrantType /
-    │   │   UnsupportedResponseType / InvalidScope / InvalidDpopProof / UseDpopNonce
+    │   │   UnsupportedResponseType / InvalidScope / InvalidTarget / InvalidDpopProof /
+    │   │   UseDpopNonce
     │   ├── AccessDenied                403 access_denied
     │   ├── LoginRequired / ConsentRequired / InteractionRequired   (prompt=none)
     │   ├── TemporarilyUnavailable      429 temporarily_unavailable
@@ -207,6 +208,10 @@ class Forbidden(AuthwardError):
     code = "insufficient_scope"
     status = 403
 
-    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, *, missing: tuple[str, ...] = (), scopes: tuple[str, ...] = ()
+    ) -> None:
         self.missing = tuple(missing)
+        #: The unmet scope requirements alone: a 403 names them (``scope="..."``, step-up).
+        self.scopes = tuple(scopes)
         super().__init__(message)

@@ -36,6 +36,7 @@ from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications, failure_limits
 from authward.oauth.refresh_grant import RefreshPolicy
+from authward.oauth.resources import Resource, Resources
 from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
 from authward.oauth.signing_keys import SigningKeys
@@ -74,7 +75,7 @@ from authward.store.vault import VaultStore
 from authward.tokens.access_token import verify_access_jwt
 from authward.tokens.jws_verify import parse_compact
 from authward.tokens.keys import KeyAlg, SigningKey
-from authward.tokens.verifier import Verifier
+from authward.tokens.verifier import AudienceVerifier, Verifier
 from authward.users import Users
 from authward.users.throttle import login_policies
 
@@ -130,10 +131,13 @@ class Authward:
         )
         self.issuer = settings.effective_issuer
         self.audience = settings.effective_audience
+        #: The resource servers tokens may be issued for (RFC 8707), identifiers resolved.
+        self.resources = Resources(config.auth.resource_servers.values(), self.issuer)
         self.verifier = Verifier(
             TokenViewStore(engine, self.keys),
             issuer=self.issuer,
             audience=self.audience,
+            resources=tuple(self.resources.by_url),
             leeway=settings.token_leeway_seconds,
             refresh_seconds=settings.cache_refresh_seconds,
             cache_size=settings.verified_token_cache_size,
@@ -151,6 +155,7 @@ class Authward:
                 settings.machine_user_token_lifetime_seconds,
                 settings.default_access_token_lifetime_seconds,
                 *(c.access_token_lifetime_seconds or 0 for c in clients),
+                *(r.access_token_lifetime_seconds or 0 for r in self.resources.by_url.values()),
             ),
             refresh_seconds=settings.cache_refresh_seconds,
         )
@@ -212,6 +217,7 @@ class Authward:
                     absolute_seconds=settings.default_refresh_token_absolute_lifetime_seconds,
                     grace_seconds=settings.default_refresh_token_rotation_grace_seconds,
                 ),
+                resources=self.resources,
             ),
             profile_fields=tuple(profile.type.fields) if profile is not None else (),
             grants=grants,
@@ -360,9 +366,29 @@ class Authward:
         # The same token the client_credentials grant issues.
         return await self.oauth.tokens.machine_user_token(stored, lifetime, audience=audience)
 
-    async def verify_access_token(self, token: str) -> Principal:
-        """The principal a token acts as, or :class:`TokenError` with a stable ``reason``."""
-        return await self._own_tokens.verify_access_token(token)
+    def resource(self, resource: str) -> Resource:
+        """The declared resource server of this name (``resource_servers``) or identifier."""
+        found = self.resources.find(resource)
+        if found is None:
+            known = ", ".join(sorted(self.resources.by_name)) or "none are declared"
+            raise ConfigError(
+                f"no resource server {resource!r} in resource_servers (known: {known})",
+                path="resource",
+            )
+        return found
+
+    def resource_verifier(self, resource: str) -> AudienceVerifier:
+        """The access-token verifier of a declared resource (name or identifier): every check
+        of ``aw.verifier``, and the token must have been issued for that resource."""
+        return self.verifier.for_audience(self.resource(resource).url)
+
+    def _bound(self, resource: str | None) -> str | None:
+        return None if resource is None else self.resource(resource).url
+
+    async def verify_access_token(self, token: str, *, resource: str | None = None) -> Principal:
+        """The principal a token acts as, or :class:`TokenError` with a stable ``reason``.
+        With ``resource`` (a declared resource's name or identifier), only a token for it."""
+        return await self._own_tokens.verify_access_token(token, self._bound(resource))
 
     def tokens_entry(
         self,
@@ -370,9 +396,14 @@ class Authward:
         accepts_token: Sequence[TokenType] = ("oauth_token",),
         machine_secret_key: str | None = None,
         to_principal: Callable[[Any], Principal | None] | None = None,
+        resource: str | None = None,
     ) -> AuthFn:
-        """A chain entry accepting this runtime's tokens (docs/channel.md)."""
-        return self._own_tokens.entry(accepts_token, machine_secret_key, to_principal)
+        """A chain entry accepting this runtime's tokens (docs/channel.md). Bound to a declared
+        ``resource``, it accepts only OAuth tokens issued for it, and every refusal names its
+        metadata (docs/resource-servers.md)."""
+        return self._own_tokens.entry(
+            accepts_token, machine_secret_key, to_principal, self._bound(resource)
+        )
 
     async def authenticate_request(
         self,
@@ -380,9 +411,12 @@ class Authward:
         *,
         accepts_token: Sequence[TokenType] = ("oauth_token",),
         machine_secret_key: str | None = None,
+        resource: str | None = None,
     ) -> Principal:
         """The request's principal, or :class:`UnauthenticatedError` (401) with the reason."""
-        return await self._own_tokens.authenticate(request, accepts_token, machine_secret_key)
+        return await self._own_tokens.authenticate(
+            request, accepts_token, machine_secret_key, self._bound(resource)
+        )
 
     async def revoke_token(self, token: str, *, reason: str = "revoked") -> bool:
         """Revoke an access token this issuer signed (even one that no longer verifies)."""

@@ -115,7 +115,12 @@ class _Requirements:
         clauses: list[str] = []
         self._check_principal(principal, missing, clauses)
         if clauses:
-            raise Forbidden(f"{subject} requires " + " and ".join(clauses), missing=tuple(missing))
+            held = _held(principal.attributes, "scopes", "scope", split=True)
+            raise Forbidden(
+                f"{subject} requires " + " and ".join(clauses),
+                missing=tuple(missing),
+                scopes=tuple(s for s in self.scopes if s not in held),
+            )
         return principal
 
     def _check_principal(self, p: Principal, missing: list[str], clauses: list[str]) -> None:

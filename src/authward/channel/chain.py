@@ -7,12 +7,20 @@ bug in that entry: logged with its traceback, answered with a 500 that says noth
 
 from __future__ import annotations
 
-__all__ = ["AuthChainFailure", "AuthFn", "passed_over", "run_chain"]
+__all__ = [
+    "AuthChainFailure",
+    "AuthFn",
+    "passed_over",
+    "protected_resource",
+    "protects",
+    "run_chain",
+]
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from authward.errors import AuthwardError, UnauthenticatedError
 from authward.principal import Principal
@@ -36,6 +44,24 @@ def passed_over(request: HTTPConnection, why: str) -> None:
     so a caller learns more than "no authenticator accepted" (such as the token's issuer and
     ours). Only the first entry's reason is kept."""
     request.scope.setdefault(_PASSED_OVER, why)
+
+
+#: The scope key of the protected resource metadata URL (RFC 9728) of the resource a chain
+#: entry protects (see :func:`protects`).
+_RESOURCE_METADATA = "authward.resource_metadata"
+
+
+def protects(request: HTTPConnection, resource_metadata: str) -> None:
+    """An entry bound to a resource says so: every refusal of this request (401 from the
+    chain, 403 from a guard) then points the client at the resource's metadata
+    (``WWW-Authenticate: Bearer resource_metadata="..."``, RFC 9728 §5.1)."""
+    request.scope.setdefault(_RESOURCE_METADATA, resource_metadata)
+
+
+def protected_resource(scope: Scope) -> str | None:
+    """The resource metadata URL an entry recorded for this request, if any."""
+    found = scope.get(_RESOURCE_METADATA)
+    return found if isinstance(found, str) else None
 
 
 def _name(fn: AuthFn) -> str:

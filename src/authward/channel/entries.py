@@ -22,7 +22,7 @@ from authward.channel.authenticate import (
     authenticate_request,
     check_accepts,
 )
-from authward.channel.chain import AuthFn, passed_over
+from authward.channel.chain import AuthFn, passed_over, protects
 from authward.channel.credentials import (
     DpopRefused,
     MalformedCredential,
@@ -61,11 +61,14 @@ def authward_tokens(
     sessions: SessionVerifier | None = None,
     dpop: ProofVerifier | None = None,
     to_principal: Callable[[Any], Principal | None] | None = None,
+    resource_metadata: str | None = None,
 ) -> AuthFn:
     """Accept authward's own tokens. A token of ours that fails is refused (401) at once;
     anything else falls through. ``to_principal`` maps the typed auth object to a Principal
     (enrich attributes from claims, org, scopes); the default follows docs/channel.md.
-    ``dpop=aw.dpop`` accepts OAuth tokens sent with the DPoP scheme (and so DPoP-bound ones)."""
+    ``dpop=aw.dpop`` accepts OAuth tokens sent with the DPoP scheme (and so DPoP-bound ones).
+    ``resource_metadata``: the RFC 9728 metadata URL of the resource ``tokens`` is bound to
+    (``aw.tokens_entry(resource=...)``); every refusal of the request points to it."""
     check_accepts(accepts_token, machine_secret_key=machine_secret_key)
     if "m2m_token" in accepts_token:
         if m2m is None:
@@ -89,6 +92,8 @@ def authward_tokens(
         return to_principal(auth) if to_principal else auth.to_principal()
 
     async def authward_tokens_entry(request: HTTPConnection) -> Principal | None:
+        if resource_metadata is not None:
+            protects(request, resource_metadata)
         digest = presented = None
         if verify_cached is not None:
             raw = single_authorization(request.scope["headers"])

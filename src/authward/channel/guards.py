@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from authward.agents._requires import RequiredValue, requirements
+from authward.channel.chain import protected_resource
 from authward.channel.responses import error_response, forbidden_response
 from authward.errors import Forbidden, UnauthenticatedError
 from authward.principal import Principal
@@ -51,9 +52,11 @@ def protected(
             try:
                 checks.check_principal(principal_of(request), subject)
             except UnauthenticatedError as exc:
-                return error_response(exc, had_credentials=False)
+                metadata = protected_resource(request.scope)
+                return error_response(exc, had_credentials=False, resource_metadata=metadata)
             except Forbidden as exc:
-                return forbidden_response(exc)
+                metadata = protected_resource(request.scope)
+                return forbidden_response(exc, resource_metadata=metadata)
             return await endpoint(request)
 
         return guarded

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Sequence
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authward.channel.chain import AuthChainFailure, AuthFn, run_chain
+from authward.channel.chain import AuthChainFailure, AuthFn, protected_resource, run_chain
 from authward.channel.responses import (
     error_response,
     forbidden_response,
@@ -56,7 +56,12 @@ class AuthMiddleware:
             principal = await run_chain(self.auth, connection)
         except UnauthenticatedError as exc:
             had = any(k.lower() in (b"authorization", b"cookie") for k, _ in scope["headers"])
-            await error_response(exc, had_credentials=had, realm=self.realm)(scope, receive, send)
+            await error_response(
+                exc,
+                had_credentials=had,
+                realm=self.realm,
+                resource_metadata=protected_resource(scope),
+            )(scope, receive, send)
             return
         except AuthChainFailure:
             await server_error_response()(scope, receive, send)
@@ -77,4 +82,7 @@ class AuthMiddleware:
                 # A tool or handler refused (``@requires``): 403, unless the answer has begun.
                 if started:
                     raise
-                await forbidden_response(exc, realm=self.realm)(scope, receive, send)
+                metadata = protected_resource(scope)
+                await forbidden_response(exc, realm=self.realm, resource_metadata=metadata)(
+                    scope, receive, send
+                )

@@ -14,6 +14,7 @@ from authward.config.auth import (
     define_auth,
 )
 from authward.config.loader import load_app
+from authward.config.resources import ResourceServer, ResourceServerSpec
 
 __all__ = [
     "Auth",
@@ -23,6 +24,8 @@ __all__ = [
     "MachineUserSpec",
     "OAuth2Client",
     "OAuth2ClientSpec",
+    "ResourceServer",
+    "ResourceServerSpec",
     "UserProfile",
     "UserProfileSpec",
     "connection",

@@ -42,6 +42,7 @@ from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, e
 from authward.config.idp import IdProvider
 from authward.config.issues import NAME, Issues
 from authward.config.opened import OPENED, AuthUsers
+from authward.config.resources import ResourceServer, ResourceServerSpec, parse_resource_servers
 from authward.errors import ConfigError
 from authward.principal import AttributeValue
 
@@ -104,6 +105,10 @@ class Auth(Generic[NameT_contra]):
     )
     #: The third-party providers accounts may connect, by name ("oauth_slack").
     connections: Mapping[str, ConnectionProvider] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    #: The resource servers tokens may be issued for (RFC 8707), by name.
+    resource_servers: Mapping[str, ResourceServer] = field(
         default_factory=lambda: MappingProxyType({})
     )
 
@@ -360,6 +365,7 @@ def define_auth(
     id_provider: IdProvider | None = None,
     organization_roles: Mapping[str, Sequence[str]] | None = None,
     connections: Sequence[ConnectionProvider] | None = None,
+    resource_servers: Mapping[str, ResourceServerSpec] | None = None,
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
     issues = Issues()
@@ -391,6 +397,7 @@ def define_auth(
         username_field = profile.username_field if profile else None
         issues.items.extend(id_provider.profile_issues(fields, username_field))
     providers = _connections(connections, id_provider, issues)
+    resources = parse_resource_servers(resource_servers or {}, issues)
     if issues.items:
         raise ConfigError(issues.items)
     return Auth(
@@ -403,6 +410,7 @@ def define_auth(
         id_provider=id_provider,
         organization_roles=MappingProxyType(roles),
         connections=MappingProxyType(providers),
+        resource_servers=MappingProxyType(resources),
     )
 
 

@@ -21,6 +21,8 @@ Rules enforced, with their source:
 - OIDC Core §3.1.2.1: ``prompt`` (``none`` alone), ``max_age`` (seconds), ``nonce``,
   ``login_hint``; ``request`` / ``request_uri`` are not supported (§6).
 - RFC 9449 §10: ``dpop_jkt`` is a JWK SHA-256 thumbprint.
+- RFC 8707 §2: ``resource`` names a declared resource server (one per request), else
+  ``invalid_target``; the resource's own scopes are valid only with it.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ from authward.errors import AuthwardError
 from authward.oauth.errors import (
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     OAuthError,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from authward.oauth.scopes import OFFLINE_ACCESS, parse_scope
+from authward.oauth.resources import Resource, Resources, scopes_for
+from authward.oauth.scopes import OFFLINE_ACCESS
 
 #: Longest value accepted for any parameter (a redirect URI, a state, a nonce...).
 MAX_PARAMETER_CHARS = 2048
@@ -111,6 +115,8 @@ class AuthorizationRequest:
     max_age: int | None
     login_hint: str | None
     dpop_jkt: str | None
+    #: The resource server the grant is for (RFC 8707), if the request named one.
+    resource: Resource | None = None
 
     @property
     def forces_login(self) -> bool:
@@ -144,6 +150,7 @@ def _single_values(
 def parse_authorization_request(
     params: Sequence[tuple[str, str]],
     find_client: Callable[[str], RegisteredClient | None],
+    resources: Resources | None = None,
 ) -> tuple[AuthorizationRequest, RegisteredClient]:
     """Validate an authorization request; see the module docstring for what is refused how."""
     values, repeated, too_long = _single_values(params)
@@ -173,6 +180,8 @@ def parse_authorization_request(
     def fail(error: OAuthError) -> AuthorizationError:
         return AuthorizationError(error, redirect_uri=redirect_uri, state=state)
 
+    if "resource" in repeated:
+        raise fail(InvalidTarget("this server issues tokens for one resource per request"))
     if repeated:
         raise fail(InvalidRequest(f"{', '.join(sorted(repeated))} given more than once"))
     if too_long:
@@ -205,8 +214,9 @@ def parse_authorization_request(
         raise fail(InvalidRequest("code_challenge must be 43 base64url characters (S256)"))
 
     try:
-        scopes = parse_scope(values.get("scope"))
-    except InvalidScope as exc:
+        resource = (resources or Resources((), "")).requested(values.get("resource"))
+        scopes = scopes_for(values.get("scope"), resource)
+    except (InvalidTarget, InvalidScope) as exc:
         raise fail(exc) from None
     if OFFLINE_ACCESS in scopes and "refresh_token" not in client.grant_types:
         raise fail(InvalidScope("offline_access needs a client allowed the refresh_token grant"))
@@ -239,6 +249,7 @@ def parse_authorization_request(
         max_age=max_age,
         login_hint=values.get("login_hint"),
         dpop_jkt=dpop_jkt,
+        resource=resource,
     )
     return request, client
 

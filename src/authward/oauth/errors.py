@@ -8,6 +8,8 @@
     ├── UnsupportedGrantType     unsupported_grant_type (400)
     ├── UnsupportedResponseType  unsupported_response_type (400, authorization endpoint)
     ├── InvalidScope             invalid_scope (400)
+    ├── InvalidTarget            invalid_target (400): an undeclared or ungranted resource
+                                 (RFC 8707 §2)
     ├── AccessDenied             access_denied (authorization endpoint)
     ├── LoginRequired / ConsentRequired / InteractionRequired   OIDC Core §3.1.2.6 (prompt=none)
     ├── InvalidDpopProof         invalid_dpop_proof (400 at the token endpoint, 401 at resources)
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
+    "InvalidTarget",
     "LoginRequired",
     "OAuthError",
     "TemporarilyUnavailable",
@@ -80,6 +83,10 @@ class UnsupportedResponseType(OAuthError):
 
 class InvalidScope(OAuthError):
     code = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    code = "invalid_target"
 
 
 class AccessDenied(OAuthError):

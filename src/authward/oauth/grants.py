@@ -30,6 +30,7 @@ class CodeGrant:
     auth_time: int  # epoch seconds of the user's login
     session_id: str | None  # the browser session (sid), for end-session
     dpop_jkt: str | None = None  # RFC 9449 §10 dpop_jkt authorization parameter, if given
+    resource: str | None = None  # RFC 8707 resource the grant is for, if given
 
 
 def code_data(grant: CodeGrant) -> dict[str, Any]:

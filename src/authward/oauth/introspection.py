@@ -51,4 +51,6 @@ def refresh_token_info(row: GrantRow, *, issuer: str) -> dict[str, Any]:
     }
     if row.data.get("jkt"):
         info["cnf"] = {"jkt": row.data["jkt"]}
+    if row.data.get("resource"):
+        info["aud"] = row.data["resource"]  # RFC 8707: what its access tokens are for
     return info

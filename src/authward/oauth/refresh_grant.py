@@ -34,7 +34,7 @@ from typing import Any
 from authward.oauth.clients import Client
 from authward.oauth.dpop import DpopProof
 from authward.oauth.errors import InvalidDpopProof, InvalidScope
-from authward.oauth.scopes import parse_scope
+from authward.oauth.scopes import SUPPORTED_SCOPES, parse_scope
 from authward.store.grants import PARENT, GrantRow, NewGrant
 from authward.tokens import opaque
 
@@ -136,7 +136,8 @@ def narrowed_scopes(granted: tuple[str, ...], form: Mapping[str, str]) -> tuple[
     """RFC 6749 §6: ``scope`` may narrow the grant, never widen it."""
     if "scope" not in form:
         return granted
-    scopes = parse_scope(form["scope"])
+    # A resource's own scopes (RFC 8707) are known to the grant that holds them.
+    scopes = parse_scope(form["scope"], allowed=(*SUPPORTED_SCOPES, *granted))
     wider = [s for s in scopes if s not in granted]
     if wider:
         raise InvalidScope(f"scope may not go beyond the grant: {' '.join(wider)}")

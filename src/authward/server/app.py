@@ -23,6 +23,7 @@ from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.mounts import PathPrefix
 from authward.server.oauth_routes import oauth_routes
+from authward.server.resource_metadata import resource_metadata_routes, same_origin
 from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
 from authward.store.identities import ExternalIdentities
@@ -97,6 +98,10 @@ def build_app(
         ),
         *([] if embedded else [Route("/healthz", health)]),
         Route("/.well-known/jwks.json", jwks),
+        # The metadata of the declared resource servers on this origin (RFC 9728).
+        *resource_metadata_routes(
+            same_origin(aw.resources.by_url.values(), aw.issuer), issuer=aw.issuer
+        ),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
         # sessions.md).
         *session_routes(aw.sessions),
@@ -109,6 +114,7 @@ def build_app(
             id_provider=aw.config.auth.id_provider,
             issuer=aw.issuer,
             leeway_seconds=aw.settings.token_leeway_seconds,
+            resources=aw.resources,
         ),
         # "Sign in with <provider>" (docs/external-idp.md).
         *external_login_routes(

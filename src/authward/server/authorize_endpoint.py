@@ -38,6 +38,7 @@ from authward.oauth.authorize import (
 )
 from authward.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
 from authward.oauth.grants import CodeGrant
+from authward.oauth.resources import Resources, consent_scopes
 from authward.server.browser_flow import BrowserFlow, client_ip, error_page
 from authward.server.forms import FormError, read_form_pairs
 from authward.server.pages import Html, html_page, no_store_redirect, render
@@ -77,19 +78,29 @@ def ticket_pairs(ticket: dict[str, Any] | None) -> list[tuple[str, str]] | None:
 
 class AuthorizeEndpoint:
     def __init__(
-        self, flow: BrowserFlow, *, consents: ConsentBook, codes: CodeIssuer, issuer: str
+        self,
+        flow: BrowserFlow,
+        *,
+        consents: ConsentBook,
+        codes: CodeIssuer,
+        issuer: str,
+        resources: Resources | None = None,
     ) -> None:
+        """``resources``: the resource servers a request may name (RFC 8707)."""
         self.flow = flow
         self.consents = consents
         self.codes = codes
         self.issuer = issuer
+        self.resources = resources or Resources((), issuer)
 
     async def validate(self, pairs: Pairs) -> tuple[AuthorizationRequest, StoredClient] | Response:
         """The valid request and its client, or the response that refuses it."""
         client_id = next((v for k, v in pairs if k == "client_id"), None)
         await self.flow.clients.refresh(client_id)
         try:
-            request, client = parse_authorization_request(pairs, self.flow.clients.lookup)
+            request, client = parse_authorization_request(
+                pairs, self.flow.clients.lookup, self.resources
+            )
         except AuthorizationError as exc:
             if exc.redirect_uri is None:
                 return error_page(
@@ -128,7 +139,7 @@ class AuthorizeEndpoint:
             return no_store_redirect("/login?" + urlencode({"ticket": ticket}))
         session, username = signed_in
         if "consent" in req.prompt or not await self.consents.covers(
-            session.user_id, req.client_id, req.scopes
+            session.user_id, req.client_id, consent_scopes(req.scopes, req.resource)
         ):
             if "none" in req.prompt:
                 return self._error(
@@ -160,6 +171,7 @@ class AuthorizeEndpoint:
                 auth_time=int(session.created_at.timestamp()),
                 session_id=session.id,
                 dpop_jkt=req.dpop_jkt,
+                resource=req.resource.url if req.resource else None,
             )
         )
         return no_store_redirect(
@@ -183,6 +195,9 @@ class AuthorizeEndpoint:
             if req.scopes
             else ["Know that you use it (nothing else)"]
         )
+        if req.resource is not None:
+            # RFC 8707: the one service the token will be good for.
+            scopes.insert(0, f"Use {req.resource.resource_name} ({req.resource.url}) as you")
         body = render(
             CONSENT,
             client=client.name,
@@ -256,13 +271,17 @@ class AuthorizeEndpoint:
         decision = form.get("decision")
         ip = client_ip(request)
         if decision == "deny":
-            await self.consents.deny(session.user_id, req.client_id, req.scopes, ip=ip)
+            await self.consents.deny(
+                session.user_id, req.client_id, consent_scopes(req.scopes, req.resource), ip=ip
+            )
             return self._error(
                 req.redirect_uri, AccessDenied("the user denied the request"), req.state
             )
         if decision != "allow":
             return error_page("Invalid form", "choose Allow or Deny")
-        await self.consents.grant(session.user_id, req.client_id, req.scopes, ip=ip)
+        await self.consents.grant(
+            session.user_id, req.client_id, consent_scopes(req.scopes, req.resource), ip=ip
+        )
         return await self._issue(req, session)
 
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from authward.config.idp import IdProvider
 from authward.oauth.authorize import AuthorizationRequest
+from authward.oauth.resources import Resources
 from authward.oauth.upstream_values import safe_return_to
 from authward.server.authorize_endpoint import (
     LOGIN_TICKET_SECONDS,
@@ -213,11 +214,14 @@ def browser_routes(
     id_provider: IdProvider | None,
     issuer: str,
     leeway_seconds: int,
+    resources: Resources | None = None,
 ) -> list[BaseRoute]:
     """The authorization endpoint, login, consent and end-session pages. ``id_provider``: the
     config's external IdP, linked from the login page; ``leeway_seconds``: the clock skew an
-    ``id_token_hint`` is allowed."""
-    authorize = AuthorizeEndpoint(flow, consents=consents, codes=codes, issuer=issuer)
+    ``id_token_hint`` is allowed; ``resources``: the resource servers requests may name."""
+    authorize = AuthorizeEndpoint(
+        flow, consents=consents, codes=codes, issuer=issuer, resources=resources
+    )
     login = LoginPage(flow, authorize, id_provider)
     return [
         *authorize_routes(authorize),

@@ -46,10 +46,11 @@ def check_registered_claims(
     *,
     required: tuple[str, ...],
     issuer: str,
-    audience: str,
+    audience: str | frozenset[str],
     now: float,
     leeway: int,
 ) -> None:
+    """``audience``: the one audience the token must name, or the set it must name one of."""
     if not claims.keys() >= _as_set(required):
         missing = [c for c in required if c not in claims]
         raise TokenError("token-invalid", f"token lacks required claims: {', '.join(missing)}")
@@ -61,7 +62,7 @@ def check_registered_claims(
             f"token was issued by {str(claims['iss'])[:200]!r}, this server is {issuer!r}",
         )
     aud = claims["aud"]
-    if aud != audience and not (isinstance(aud, list) and audience in aud):
+    if not _aimed_at(aud, audience):
         raise TokenError("token-invalid-audience", "token is not meant for this audience")
     exp, iat = claims["exp"], claims["iat"]
     if not isinstance(exp, int | float) or not isinstance(iat, int | float):
@@ -77,3 +78,11 @@ def check_registered_claims(
             raise TokenError("token-invalid", "nbf must be a number")
         if nbf > now + leeway:
             raise TokenError("token-not-active-yet", "token is not valid yet (nbf)")
+
+
+def _aimed_at(aud: object, audience: str | frozenset[str]) -> bool:
+    if isinstance(audience, str):
+        return aud == audience or (isinstance(aud, list) and audience in aud)
+    if isinstance(aud, str):
+        return aud in audience
+    return isinstance(aud, list) and any(isinstance(a, str) and a in audience for a in aud)

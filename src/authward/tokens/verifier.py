@@ -23,10 +23,12 @@ decision 041).
 from __future__ import annotations
 
 __all__ = [
+    "AudienceVerifier",
     "JwtVerifier",
     "KeyView",
     "VerifiedToken",
     "Verifier",
+    "aimed",
     "principal_from_claims",
     "token_digest",
     "uuids",
@@ -34,7 +36,7 @@ __all__ = [
 
 import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -97,7 +99,7 @@ class JwtVerifier(Refreshing[V], Generic[V]):
         kind: str,
         required: Sequence[str],
         issuer: str,
-        audience: str,
+        audience: str | frozenset[str],
         leeway: int,
         refresh_seconds: float,
         cache_size: int,
@@ -215,7 +217,12 @@ class JwtVerifier(Refreshing[V], Generic[V]):
 
 class Verifier(JwtVerifier[TokenView]):
     """Access tokens (RFC 9068): the machinery above, plus revocation by ``jti`` and the check
-    that the token's machine user or OAuth client still exists, on every verification."""
+    that the token's machine user or OAuth client still exists, on every verification.
+
+    A token is for the instance's ``audience`` or for one of the ``resources`` (RFC 8707; its
+    ``aud`` is then that resource's identifier). :meth:`verify_token` accepts only the first;
+    :meth:`for_audience` gives the verifier of one resource, which accepts only its own; the
+    authorization server's introspection and revocation (:meth:`verify_claims`) take any."""
 
     def __init__(
         self,
@@ -223,6 +230,7 @@ class Verifier(JwtVerifier[TokenView]):
         *,
         issuer: str,
         audience: str,
+        resources: Collection[str] = (),
         leeway: int,
         refresh_seconds: float,
         cache_size: int = 10_000,
@@ -245,23 +253,37 @@ class Verifier(JwtVerifier[TokenView]):
             kind="an access token",
             required=access_token.REQUIRED,
             issuer=issuer,
-            audience=audience,
+            audience=frozenset({audience, *resources}) if resources else audience,
             leeway=leeway,
             refresh_seconds=refresh_seconds,
             cache_size=cache_size,
             clock=clock,
         )
+        self.audience = audience
+        self._resources = frozenset(resources)
+
+    def for_audience(self, audience: str) -> AudienceVerifier:
+        """The verifier of one resource (``audience`` is its identifier): every check of this
+        one, on the same view and cache, and the token's ``aud`` must name it."""
+        if audience != self.audience and audience not in self._resources:
+            raise ValueError(f"{audience!r} is not an audience tokens are issued for")
+        return AudienceVerifier(self, audience)
 
     def note_revoked(self, jti: str) -> None:
         self._locally_revoked.add(jti)
 
     async def verify_claims(self, token: str) -> dict[str, Any]:
-        """Every check of :meth:`verify_token`; returns the token's claims."""
-        return (await self.verify_token(token)).claims
+        """Every check of :meth:`verify_token`, for a token of any audience tokens are issued for
+        (introspection and revocation answer for every resource); returns its claims."""
+        return (await self.verify_any(token)).claims
 
     async def verify_token(self, token: str, digest: bytes | None = None) -> VerifiedToken:
         """Every check, static and dynamic, returning the (possibly cached) verification.
         ``digest`` is the token's :func:`token_digest` when the caller has it already."""
+        return aimed(await self.verify_any(token, digest), self.audience)
+
+    async def verify_any(self, token: str, digest: bytes | None = None) -> VerifiedToken:
+        """:meth:`verify_token` for a token of any audience tokens are issued for."""
         if digest is None:
             digest = token_digest(token.encode())
         found = self.verify_now(token, digest)
@@ -271,6 +293,11 @@ class Verifier(JwtVerifier[TokenView]):
         """Every check of :meth:`verify_token` for a token in the verified-token cache, without a
         coroutine; ``None`` when the full path is needed (not cached, stale view, expired).
         Raises :class:`TokenError` for a revoked token or a subject that is gone."""
+        found = self.cached_any(digest)
+        return None if found is None else aimed(found, self.audience)
+
+    def cached_any(self, digest: bytes) -> VerifiedToken | None:
+        """:meth:`verify_cached` for a token of any audience tokens are issued for."""
         view = self.value
         if view is None or (self.monotonic() >= self.renew_at and not self.renew()):
             return None
@@ -297,6 +324,41 @@ class Verifier(JwtVerifier[TokenView]):
         # It changes when the subject changed kind (a machine user removed, a client kept).
         verified.for_user = for_user
         return verified
+
+
+def aimed(verified: VerifiedToken, audience: str) -> VerifiedToken:
+    """``verified`` when its ``aud`` names ``audience``: a token for one resource is refused by
+    every other, and by the authorization server's own endpoints (RFC 8707, RFC 9068 §4)."""
+    aud = verified.claims["aud"]
+    if aud == audience or (isinstance(aud, list) and audience in aud):
+        return verified
+    raise TokenError("token-invalid-audience", "token is not meant for this audience")
+
+
+class AudienceVerifier:
+    """The access-token verifier of one resource (:meth:`Verifier.for_audience`); it fits
+    wherever a :class:`Verifier` does in the request path (``authward_tokens(tokens=...)``)."""
+
+    def __init__(self, verifier: Verifier, audience: str) -> None:
+        self._verifier = verifier
+        self.audience = audience
+        self.issuer = verifier.issuer
+
+    def has_verified(self, digest: bytes) -> bool:
+        return self._verifier.has_verified(digest)
+
+    async def knows_key(self, kid: str) -> bool:
+        return await self._verifier.knows_key(kid)
+
+    async def verify_token(self, token: str, digest: bytes | None = None) -> VerifiedToken:
+        return aimed(await self._verifier.verify_any(token, digest), self.audience)
+
+    def verify_cached(self, digest: bytes) -> VerifiedToken | None:
+        found = self._verifier.cached_any(digest)
+        return None if found is None else aimed(found, self.audience)
+
+    async def verify_claims(self, token: str) -> dict[str, Any]:
+        return (await self.verify_token(token)).claims
 
 
 @functools.lru_cache(maxsize=1024)

@@ -17,6 +17,7 @@ from authward.oauth.grant_handlers.base import TokenRequest, TokenResponse
 from authward.oauth.grant_handlers.issuance import AuditNote, Issuance, Issue
 from authward.oauth.grants import CODE_PREFIX, code_grant
 from authward.oauth.pkce import verify_s256
+from authward.oauth.resources import requested_resource
 
 
 class AuthorizationCodeGrant:
@@ -47,6 +48,11 @@ class AuthorizationCodeGrant:
                 raise InvalidDpopProof("the authorization request named a DPoP key (dpop_jkt)")
             if not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode()):
                 raise InvalidDpopProof("the DPoP proof's key is not the one named by dpop_jkt")
+        # RFC 8707 §2.2: the token is for the resource the grant was authorized for.
+        resource = requested_resource(
+            issuance.target.resources, form.get("resource"), grant.resource
+        )
+        issuance.check_resource(resource, proof)
         issue = Issue(
             user=await issuance.user_claims(grant.user_id),
             scopes=grant.scopes,
@@ -56,6 +62,7 @@ class AuthorizationCodeGrant:
             nonce=grant.nonce,
             refresh_jkt=None,
             chain=refresh_grant.chain_of(row, issuance.refresh_policy(client), datetime.now(UTC)),
+            resource=resource,
         )
         audit = AuditNote("token.issued", grant.user_id, {"grant_type": "authorization_code"})
         return await issuance.redeem(digest, "code", client, request, issue, audit)

@@ -13,12 +13,13 @@ __all__ = [
 ]
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from authward.oauth import refresh_grant
 from authward.oauth.clients import Client
 from authward.oauth.dpop import DpopProof
+from authward.oauth.resources import Resources
 
 #: The RFC 6749 §5.1 response body.
 TokenResponse = dict[str, Any]
@@ -56,6 +57,8 @@ class TokenTarget:
     machine_user_lifetime: int
     #: Refresh-token lifetimes and grace for clients that set none of their own.
     refresh_defaults: refresh_grant.RefreshPolicy
+    #: The resource servers tokens may be issued for (RFC 8707); none by default.
+    resources: Resources = field(default_factory=lambda: Resources((), ""))
 
 
 class GrantHandler(Protocol):

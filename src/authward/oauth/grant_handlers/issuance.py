@@ -32,6 +32,7 @@ from authward.oauth.grant_handlers.base import (
 )
 from authward.oauth.id_token import IdTokenInput, id_token_claims, scoped_claims
 from authward.oauth.ports import AuditLog, GrantStorePort
+from authward.oauth.resources import Resource
 from authward.oauth.scopes import OFFLINE_ACCESS, OPENID
 from authward.store.audit import AuditEvent
 from authward.store.grants import GrantRow, NewGrant
@@ -68,6 +69,8 @@ class Issue:
     chain: refresh_grant.RefreshChain
     #: The scopes the next refresh token keeps, when wider than ``scopes``.
     refresh_scopes: tuple[str, ...] | None = None
+    #: The resource server the grant is for (RFC 8707): the access token's ``aud``.
+    resource: Resource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,12 @@ class Issuance:
                 raise InvalidDpopProof("this client must send a DPoP proof")
             return None
         return await self._dpop.verify(request.dpop, method="POST", url=request.url)
+
+    @staticmethod
+    def check_resource(resource: Resource | None, proof: DpopProof | None) -> None:
+        """A resource that accepts only DPoP-bound tokens never gets an unbound one."""
+        if resource is not None and resource.require_dpop and proof is None:
+            raise InvalidDpopProof(f"tokens for {resource.url} are DPoP-bound: send a DPoP proof")
 
     async def machine_user_token(
         self,
@@ -274,12 +283,17 @@ class Issuance:
     ) -> _Minted:
         user, scopes, proof = issue.user, issue.scopes, issue.proof
         issued = int(now.timestamp())
-        lifetime = client.access_token_lifetime_seconds or self.target.default_access_lifetime
+        resource = issue.resource
+        lifetime = (
+            (resource.access_token_lifetime_seconds if resource else None)
+            or client.access_token_lifetime_seconds
+            or self.target.default_access_lifetime
+        )
         jti = secrets.token_urlsafe(16)
         claims = AccessTokenClaims(
             issuer=self.target.issuer,
             subject=user.user_id,
-            audience=self.target.audience,
+            audience=resource.url if resource else self.target.audience,
             client_id=client.client_id,
             issued_at=issued,
             expires_at=issued + lifetime,
@@ -307,6 +321,7 @@ class Issuance:
                 "auth_time": issue.auth_time,
                 "sid": issue.session_id,
                 "jkt": refresh_jkt,
+                "resource": resource.url if resource else None,
             }
             rows.append(
                 issue.chain.next_grant(

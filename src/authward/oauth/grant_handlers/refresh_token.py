@@ -15,6 +15,7 @@ from authward.oauth.clients import Client
 from authward.oauth.errors import InvalidRequest
 from authward.oauth.grant_handlers.base import TokenRequest, TokenResponse
 from authward.oauth.grant_handlers.issuance import REFRESH_PREFIX, AuditNote, Issuance, Issue
+from authward.oauth.resources import requested_resource
 
 
 class RefreshTokenGrant:
@@ -33,6 +34,11 @@ class RefreshTokenGrant:
         granted = tuple(row.data["scopes"])
         scopes = refresh_grant.narrowed_scopes(granted, request.form)
         bound = refresh_grant.bound_key(row, proof)
+        # RFC 8707: the grant's resource, named again or left out; never another.
+        resource = requested_resource(
+            issuance.target.resources, request.form.get("resource"), row.data.get("resource")
+        )
+        issuance.check_resource(resource, proof)
         policy = issuance.refresh_policy(client)
         issue = Issue(
             user=await issuance.user_claims(row.subject),
@@ -44,6 +50,7 @@ class RefreshTokenGrant:
             refresh_jkt=bound,
             chain=refresh_grant.chain_of(row, policy, datetime.now(UTC)),
             refresh_scopes=granted,
+            resource=resource,
         )
         audit = AuditNote("token.refreshed", row.subject, {"family": row.family_id})
         return await issuance.redeem(digest, "refresh", client, request, issue, audit)
