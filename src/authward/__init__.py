@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from authward.config import (
         Auth,
         Config,
+        DynamicRegistration,
         Invoker,
         MachineUserSpec,
         OAuth2ClientSpec,
@@ -29,6 +30,7 @@ __all__ = [
     "AuthwardError",
     "Config",
     "ConfigError",
+    "DynamicRegistration",
     "Invoker",
     "MachineUserSpec",
     "OAuth2ClientSpec",

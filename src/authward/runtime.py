@@ -36,6 +36,7 @@ from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications, failure_limits
 from authward.oauth.refresh_grant import RefreshPolicy
+from authward.oauth.registration import DynamicClients
 from authward.oauth.resources import Resource, Resources
 from authward.oauth.revocation import GrantRevocation
 from authward.oauth.server import AuthorizationServer
@@ -65,6 +66,7 @@ from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
 from authward.store.principals import ClientStore, MachineUserStore
 from authward.store.records import StoredClient
+from authward.store.registered_clients import RegisteredClientStore
 from authward.store.revocations import RevocationStore
 from authward.store.sessions import SessionStore
 from authward.store.sync import SyncChange, plan_sync, sync_config
@@ -113,8 +115,9 @@ class Authward:
         self.audit = AuditStore(engine)
         # Failed client authentications at the token endpoint and its neighbours, and refused
         # API keys (decision 037).
+        attempts = Attempts(engine)
         self.failed_authentications = FailedAuthentications(
-            Attempts(engine), failure_limits(settings), settings.cache_refresh_seconds
+            attempts, failure_limits(settings), settings.cache_refresh_seconds
         )
         self.api_keys = ApiKeys(
             ApiKeyStore(engine, self.audit),
@@ -182,6 +185,16 @@ class Authward:
         grants = GrantStore(engine)
         # Taking access back ends the tokens issued with it (as Keycloak does for offline tokens).
         revocation = GrantRevocation(grants, self.revocations, self.verifier)
+        # Clients that registered themselves (RFC 7591, decision 049).
+        self.dynamic_clients = DynamicClients(
+            RegisteredClientStore(engine, self.audit),
+            registration=config.auth.dynamic_registration,
+            attempts=attempts,
+            revoke_grants=lambda client_id, reason: revocation.revoke_client(
+                client_id, reason=reason
+            ),
+            refresh_seconds=settings.cache_refresh_seconds,
+        )
         profile = config.auth.user_profile
         self.users = Users(
             UserStore(engine, self.audit),
@@ -224,6 +237,7 @@ class Authward:
             clients=ClientDirectory(
                 client_loader(ClientSecrets(engine, box), config.auth.oauth2_clients),
                 refresh_seconds=settings.cache_refresh_seconds,
+                fallbacks=[self.dynamic_clients.find],
             ),
             revocation=revocation,
             verifier=self.verifier,
@@ -233,6 +247,7 @@ class Authward:
             dpop=self.dpop,
             audit=self.audit,
             revoke_token=self.revoke_token,
+            registration=self.dynamic_clients.enabled,
         )
         self._own_tokens = OwnTokens(
             self.verifier, self.api_keys, self.m2m_tokens, self.sessions, self.dpop
@@ -289,6 +304,7 @@ class Authward:
             await self.sessions.close()
             await self.oauth.clients.close()
             await self.registered_clients.close()
+            await self.dynamic_clients.close()
             await self.signing_keys.close()
             await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue

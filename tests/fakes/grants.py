@@ -118,12 +118,12 @@ class MemoryGrantStore:
         return None
 
     async def live_families(
-        self, subject: str, now: datetime, *, client_id: str | None = None
+        self, subject: str | None, now: datetime, *, client_id: str | None = None
     ) -> list[str]:
         families = (
             r.family_id
             for r in self._rows.values()
-            if r.subject == subject
+            if (subject is None or r.subject == subject)
             and r.revoked_at is None
             and r.expires_at > now
             and (client_id is None or r.client_id == client_id)

@@ -49,8 +49,11 @@ CLIENTS: dict[str, Any] = {
 }
 
 
-def oauth_config(example: Config, clients: Mapping[str, Any] = CLIENTS) -> Config:
-    """The example app's profile and machine users, with the clients above (or ``clients``)."""
+def oauth_config(
+    example: Config, clients: Mapping[str, Any] = CLIENTS, **auth_options: Any
+) -> Config:
+    """The example app's profile and machine users, with the clients above (or ``clients``);
+    ``auth_options``: more arguments of ``define_auth``."""
     base = example.auth
     assert base.user_profile is not None
     user = base.user_profile.type
@@ -70,6 +73,7 @@ def oauth_config(example: Config, clients: Mapping[str, Any] = CLIENTS) -> Confi
             for mu in base.machine_users.values()
         },
         oauth2_clients=clients,
+        **auth_options,
     )
     return define_config(auth=auth, db=[user])
 

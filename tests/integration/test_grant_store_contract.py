@@ -261,6 +261,8 @@ async def test_live_families_by_subject_and_client(store: GrantStorePort) -> Non
     assert await store.live_families("u1", NOW, client_id="c2") == ["f2"]
     assert await store.live_families("u1", NOW, client_id="nobody") == []
     assert await store.live_families("u3", NOW) == []
+    # Every user's, for one client (a registered client revoked, decision 049).
+    assert sorted(await store.live_families(None, NOW, client_id="c1")) == ["f1", "f2", "f5"]
 
 
 async def test_revoking_a_family_ends_it_and_returns_its_unexpired_access_tokens(

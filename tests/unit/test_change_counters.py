@@ -14,7 +14,13 @@ from authward.store.changes import COUNTED
 
 SRC = Path(authward.__file__).parent
 #: The counted tables, by their names in store/schema.py.
-NAMES = {"signing_keys", "machine_users", "oauth2_clients", "revoked_tokens"}
+NAMES = {
+    "signing_keys",
+    "machine_users",
+    "oauth2_clients",
+    "revoked_tokens",
+    "registered_clients",
+}
 
 
 def written_tables(tree: ast.AST) -> set[str]:

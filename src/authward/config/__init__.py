@@ -14,11 +14,13 @@ from authward.config.auth import (
     define_auth,
 )
 from authward.config.loader import load_app
+from authward.config.registration import DynamicRegistration
 from authward.config.resources import ResourceServer, ResourceServerSpec
 
 __all__ = [
     "Auth",
     "Config",
+    "DynamicRegistration",
     "Invoker",
     "MachineUser",
     "MachineUserSpec",

@@ -42,6 +42,11 @@ from authward.config.fields import TEMPORAL_KINDS, VALUE_OPERAND_KINDS, Field, e
 from authward.config.idp import IdProvider
 from authward.config.issues import NAME, Issues
 from authward.config.opened import OPENED, AuthUsers
+from authward.config.registration import (
+    DynamicRegistration,
+    Registration,
+    parse_dynamic_registration,
+)
 from authward.config.resources import ResourceServer, ResourceServerSpec, parse_resource_servers
 from authward.errors import ConfigError
 from authward.principal import AttributeValue
@@ -111,6 +116,8 @@ class Auth(Generic[NameT_contra]):
     resource_servers: Mapping[str, ResourceServer] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    #: RFC 7591 registration (``None``: off, the default; decision 049).
+    dynamic_registration: Registration | None = None
 
     @property
     def users(self) -> AuthUsers:
@@ -366,6 +373,7 @@ def define_auth(
     organization_roles: Mapping[str, Sequence[str]] | None = None,
     connections: Sequence[ConnectionProvider] | None = None,
     resource_servers: Mapping[str, ResourceServerSpec] | None = None,
+    dynamic_registration: DynamicRegistration | None = None,
 ) -> Auth[str]:
     """Define the app's auth service. Raises :class:`ConfigError` listing every mistake."""
     issues = Issues()
@@ -398,6 +406,7 @@ def define_auth(
         issues.items.extend(id_provider.profile_issues(fields, username_field))
     providers = _connections(connections, id_provider, issues)
     resources = parse_resource_servers(resource_servers or {}, issues)
+    registration = parse_dynamic_registration(dynamic_registration, issues)
     if issues.items:
         raise ConfigError(issues.items)
     return Auth(
@@ -411,6 +420,7 @@ def define_auth(
         organization_roles=MappingProxyType(roles),
         connections=MappingProxyType(providers),
         resource_servers=MappingProxyType(resources),
+        dynamic_registration=registration,
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "AUTH_METHODS",
     "Client",
     "ClientDirectory",
+    "ClientFallback",
     "ClientLoader",
     "ClientSource",
     "Presented",
@@ -68,9 +69,13 @@ class Client:
     id_token_alg: IdTokenAlg = "RS256"  # noqa: S105 - an algorithm name
     #: For a machine user: its stored row (what its tokens carry), so issuing reads nothing.
     machine_user: StoredMachineUser | None = None
+    #: What the consent page says of the client under its name.
+    description: str = ""
 
 
 ClientLoader = Callable[[], Awaitable[list[Client]]]
+#: Where a client the directory does not hold may be found (registered clients, decision 049).
+ClientFallback = Callable[[str], Awaitable[Client | None]]
 
 
 class ClientSource(Protocol):
@@ -131,19 +136,32 @@ def client_loader(source: ClientSource, configured: Mapping[str, OAuth2Client]) 
 
 class ClientDirectory:
     """Every client by ``client_id``, in memory for at most ``refresh_seconds``, reloaded in
-    the background ahead of time (a config sync in this process reloads it at once)."""
+    the background ahead of time (a config sync in this process reloads it at once). A client
+    it does not hold is asked of each of ``fallbacks`` in turn."""
 
-    def __init__(self, load: ClientLoader, *, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        load: ClientLoader,
+        *,
+        refresh_seconds: float,
+        fallbacks: Sequence[ClientFallback] = (),
+    ) -> None:
         async def by_id() -> dict[str, Client]:
             return {c.client_id: c for c in await load()}
 
         self.view = Refreshing(by_id, refresh_seconds=refresh_seconds, what="the OAuth clients")
+        self._fallbacks = tuple(fallbacks)
 
     def invalidate(self) -> None:
         self.view.invalidate()
 
     async def get(self, client_id: str) -> Client | None:
-        return (await self.view.get()).get(client_id)
+        found = (await self.view.get()).get(client_id)
+        for fallback in self._fallbacks:
+            if found is not None:
+                break
+            found = await fallback(client_id)
+        return found
 
     async def close(self) -> None:
         await self.view.close()

@@ -14,8 +14,12 @@
     ├── LoginRequired / ConsentRequired / InteractionRequired   OIDC Core §3.1.2.6 (prompt=none)
     ├── InvalidDpopProof         invalid_dpop_proof (400 at the token endpoint, 401 at resources)
     ├── UseDpopNonce             use_dpop_nonce (carries the nonce to send as ``DPoP-Nonce``)
-    └── TemporarilyUnavailable   temporarily_unavailable (429 with ``Retry-After``: too many failed
-                                 client authentications, decision 037)
+    ├── TemporarilyUnavailable   temporarily_unavailable (429 with ``Retry-After``: too many failed
+    │                            client authentications, decision 037; too many client
+    │                            registrations from one address, decision 049)
+    ├── InvalidToken             invalid_token (401: a wrong initial access token, RFC 6750)
+    ├── InvalidRedirectUri       invalid_redirect_uri (400, RFC 7591 §3.2.2)
+    └── InvalidClientMetadata    invalid_client_metadata (400, RFC 7591 §3.2.2)
 
 ``description`` is written for the client's developer and never contains a secret.
 """
@@ -27,11 +31,14 @@ __all__ = [
     "ConsentRequired",
     "InteractionRequired",
     "InvalidClient",
+    "InvalidClientMetadata",
     "InvalidDpopProof",
     "InvalidGrant",
+    "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
     "InvalidTarget",
+    "InvalidToken",
     "LoginRequired",
     "OAuthError",
     "TemporarilyUnavailable",
@@ -122,8 +129,21 @@ class TemporarilyUnavailable(OAuthError):
     code = "temporarily_unavailable"
     status = 429
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(
-            f"too many failed client authentications: try again in {retry_after_seconds} seconds"
-        )
+    def __init__(
+        self, retry_after_seconds: int, what: str = "too many failed client authentications"
+    ) -> None:
+        super().__init__(f"{what}: try again in {retry_after_seconds} seconds")
         self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidToken(OAuthError):
+    code = "invalid_token"
+    status = 401
+
+
+class InvalidRedirectUri(OAuthError):
+    code = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    code = "invalid_client_metadata"

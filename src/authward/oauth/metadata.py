@@ -6,7 +6,7 @@ Served at ``/.well-known/oauth-authorization-server`` and ``/.well-known/openid-
 
 from __future__ import annotations
 
-__all__ = ["ENDPOINTS", "server_metadata"]
+__all__ = ["ENDPOINTS", "REGISTRATION_ENDPOINT", "server_metadata"]
 
 from collections.abc import Iterable
 from typing import Any
@@ -27,15 +27,23 @@ ENDPOINTS = {
     "end_session_endpoint": "/oauth2/logout",
     "jwks_uri": "/.well-known/jwks.json",
 }
+#: RFC 7591 §3, served and advertised only when the app switches registration on.
+REGISTRATION_ENDPOINT = "/oauth2/register"
 
 
-def server_metadata(issuer: str, *, profile_fields: Iterable[str] = ()) -> dict[str, Any]:
-    """``profile_fields``: the user profile's fields, released as claims under ``profile``."""
+def server_metadata(
+    issuer: str, *, profile_fields: Iterable[str] = (), registration: bool = False
+) -> dict[str, Any]:
+    """``profile_fields``: the user profile's fields, released as claims under ``profile``;
+    ``registration``: dynamic client registration is on."""
     confidential = [m for m in AUTH_METHODS if m != "none"]
     claims = [*CLAIMS_SUPPORTED, *(f for f in profile_fields if f not in RESERVED)]
+    endpoints = dict(ENDPOINTS)
+    if registration:
+        endpoints["registration_endpoint"] = REGISTRATION_ENDPOINT
     return {
         "issuer": issuer,
-        **{name: issuer + path for name, path in ENDPOINTS.items()},
+        **{name: issuer + path for name, path in endpoints.items()},
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

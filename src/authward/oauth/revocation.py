@@ -36,6 +36,14 @@ class GrantRevocation:
             await self.revoke_family(family_id, reason)
         return len(families)
 
+    async def revoke_client(self, client_id: str, *, reason: str) -> int:
+        """Revoke every grant of ``client_id``, whoever gave it; returns how many families
+        ended."""
+        families = await self._grants.live_families(None, _now(), client_id=client_id)
+        for family_id in families:
+            await self.revoke_family(family_id, reason)
+        return len(families)
+
     async def revoke_family(self, family_id: str, reason: str) -> None:
         for jti, expires_at in await self._grants.revoke_family(family_id, _now()):
             await self.revoke_access(jti, expires_at, reason)

@@ -55,9 +55,12 @@ class AuthorizationServer:
         dpop: ProofChecker,
         audit: AuditLog,
         revoke_token: Callable[[str], Awaitable[bool]],
+        registration: bool = False,
     ) -> None:
-        """``revoke_token`` puts an access token this issuer signed on the revocation list."""
+        """``revoke_token`` puts an access token this issuer signed on the revocation list;
+        ``registration``: dynamic client registration is on (advertised in the metadata)."""
         self._issuer = target.issuer
+        self._registration = registration
         self._profile_fields = tuple(profile_fields)
         self.grants = grants
         self.clients = clients
@@ -79,7 +82,9 @@ class AuthorizationServer:
         )
 
     def metadata(self) -> dict[str, Any]:
-        return server_metadata(self._issuer, profile_fields=self._profile_fields)
+        return server_metadata(
+            self._issuer, profile_fields=self._profile_fields, registration=self._registration
+        )
 
     async def issue_code(self, grant: CodeGrant) -> str:
         """An opaque, single-use authorization code for ``grant``, valid for a minute."""

@@ -23,6 +23,7 @@ from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.mounts import PathPrefix
 from authward.server.oauth_routes import oauth_routes
+from authward.server.registration_routes import registration_routes
 from authward.server.resource_metadata import resource_metadata_routes, same_origin
 from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
@@ -84,6 +85,7 @@ def build_app(
             clients=aw.registered_clients,
             declared=aw.config.auth.oauth2_clients,
             form_keys=aw.keys_box.derive_keys("authward-browser-forms"),
+            fallbacks=[aw.dynamic_clients.find],
         )
 
     routes: list[BaseRoute] = [
@@ -96,6 +98,8 @@ def build_app(
             dpop=aw.dpop,
             users=aw.users,
         ),
+        # Dynamic client registration, when the app switches it on (decision 049).
+        *(registration_routes(aw.dynamic_clients) if aw.dynamic_clients.enabled else []),
         *([] if embedded else [Route("/healthz", health)]),
         Route("/.well-known/jwks.json", jwks),
         # The metadata of the declared resource servers on this origin (RFC 9728).

@@ -39,11 +39,10 @@ from authward.oauth.authorize import (
 from authward.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
 from authward.oauth.grants import CodeGrant
 from authward.oauth.resources import Resources, consent_scopes
-from authward.server.browser_flow import BrowserFlow, client_ip, error_page
+from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip, error_page
 from authward.server.forms import FormError, read_form_pairs
 from authward.server.pages import Html, html_page, no_store_redirect, render
 from authward.server.templates import CONSENT, DESCRIPTION, SCOPE_ITEM, SCOPE_TEXT
-from authward.store.records import StoredClient
 
 #: How long the login page may stay open before its ticket expires (seconds).
 LOGIN_TICKET_SECONDS = 1800
@@ -93,14 +92,16 @@ class AuthorizeEndpoint:
         self.issuer = issuer
         self.resources = resources or Resources((), issuer)
 
-    async def validate(self, pairs: Pairs) -> tuple[AuthorizationRequest, StoredClient] | Response:
+    async def validate(self, pairs: Pairs) -> tuple[AuthorizationRequest, BrowserClient] | Response:
         """The valid request and its client, or the response that refuses it."""
         client_id = next((v for k, v in pairs if k == "client_id"), None)
-        await self.flow.clients.refresh(client_id)
+        found = await self.flow.clients.find(client_id)
+
+        def lookup(cid: str) -> BrowserClient | None:
+            return found if found is not None and found.client_id == cid else None
+
         try:
-            request, client = parse_authorization_request(
-                pairs, self.flow.clients.lookup, self.resources
-            )
+            request, client = parse_authorization_request(pairs, lookup, self.resources)
         except AuthorizationError as exc:
             if exc.redirect_uri is None:
                 return error_page(
@@ -109,8 +110,9 @@ class AuthorizeEndpoint:
                     "misconfigured; you were not redirected back to it.",
                 )
             return self._error(exc.redirect_uri, exc.error, exc.state)
-        assert isinstance(client, StoredClient)
-        return request, client
+        assert client is found
+        assert found is not None
+        return request, found
 
     def _error(self, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
         return no_store_redirect(
@@ -183,7 +185,7 @@ class AuthorizeEndpoint:
         request: Request,
         pairs: Pairs,
         req: AuthorizationRequest,
-        client: StoredClient,
+        client: BrowserClient,
         session: SessionInfo,
         username: str,
     ) -> Response:

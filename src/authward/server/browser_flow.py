@@ -6,15 +6,17 @@ from __future__ import annotations
 
 __all__ = [
     "AuditRecorder",
+    "BrowserClient",
     "BrowserFlow",
     "BrowserUsers",
     "ClientDirectory",
+    "ClientFallback",
     "ClientView",
     "client_ip",
     "error_page",
 ]
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from starlette.requests import Request
@@ -44,6 +46,26 @@ class ClientView(Protocol):
     async def loaded_within(self, seconds: float) -> Mapping[str, StoredClient]: ...
 
 
+class BrowserClient(Protocol):
+    """What the authorization endpoint and the consent page read of a client: a declared one
+    (``StoredClient``) or one a fallback found (``authward.oauth.clients.Client``)."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def redirect_uris(self) -> tuple[str, ...]: ...
+    @property
+    def grant_types(self) -> tuple[str, ...]: ...
+
+
+#: Where a client the view does not hold may be found (registered clients, decision 049).
+ClientFallback = Callable[[str], Awaitable[BrowserClient | None]]
+
+
 class BrowserUsers(Protocol):
     """What the pages call of :class:`authward.users.Users`."""
 
@@ -66,9 +88,15 @@ class AuditRecorder(Protocol):
 class ClientDirectory:
     """The registered OAuth clients by client_id, and what the config says of them."""
 
-    def __init__(self, clients: ClientView, declared: Mapping[str, OAuth2Client]) -> None:
+    def __init__(
+        self,
+        clients: ClientView,
+        declared: Mapping[str, OAuth2Client],
+        fallbacks: Sequence[ClientFallback] = (),
+    ) -> None:
         self._clients = clients
         self._declared = declared
+        self._fallbacks = tuple(fallbacks)
 
     async def refresh(self, client_id: str | None = None) -> None:
         """Make the view current, and (at most once a second) look for an unknown
@@ -79,6 +107,18 @@ class ClientDirectory:
 
     def lookup(self, client_id: str) -> StoredClient | None:
         return (self._clients.value or {}).get(client_id)
+
+    async def find(self, client_id: str | None) -> BrowserClient | None:
+        """The client, from the view (made current) or else from the fallbacks."""
+        await self.refresh(client_id)
+        if client_id is None:
+            return None
+        found: BrowserClient | None = self.lookup(client_id)
+        for fallback in self._fallbacks:
+            if found is not None:
+                break
+            found = await fallback(client_id)
+        return found
 
     def post_logout_uris(self, client_id: str) -> tuple[str, ...] | None:
         stored = self.lookup(client_id)
@@ -98,7 +138,7 @@ def error_page(heading: str, message: str, *, status: int = 400) -> HTMLResponse
 
 class BrowserFlow:
     """``form_keys``: the instance key's ``authward-browser-forms`` keys; ``declared``: the
-    config's OAuth clients by name."""
+    config's OAuth clients by name; ``fallbacks``: where other clients are found."""
 
     def __init__(
         self,
@@ -109,12 +149,13 @@ class BrowserFlow:
         clients: ClientView,
         declared: Mapping[str, OAuth2Client],
         form_keys: list[bytes],
+        fallbacks: Sequence[ClientFallback] = (),
     ) -> None:
         self.sessions = sessions
         self.users = users
         self.audit = audit
         self.forms = FormSigner(form_keys)
-        self.clients = ClientDirectory(clients, declared)
+        self.clients = ClientDirectory(clients, declared, fallbacks)
 
     async def checked_form(self, request: Request, *, then: str) -> dict[str, str] | Response:
         """The posted form once its CSRF token checks out, or the page that refuses it; ``then``

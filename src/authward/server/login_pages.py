@@ -33,12 +33,11 @@ from authward.server.authorize_endpoint import (
     ticket_pairs,
 )
 from authward.server.browser import browser_session, set_session_cookie
-from authward.server.browser_flow import BrowserFlow, client_ip, error_page
+from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip, error_page
 from authward.server.end_session import PublishedKeys, end_session_routes
 from authward.server.pages import Html, html_page, no_store_redirect, render
 from authward.server.templates import ALERT, EXTERNAL_LINK, LOGIN, LOGIN_CONTEXT, SIGNED_IN
 from authward.store.audit import AuditEvent
-from authward.store.records import StoredClient
 from authward.users import InvalidCredentials, LoginThrottled
 
 _MAX_USERNAME = 320
@@ -57,7 +56,7 @@ class LoginPage:
 
     async def _pending(
         self, ticket_value: str | None
-    ) -> tuple[AuthorizationRequest, StoredClient] | Response | None:
+    ) -> tuple[AuthorizationRequest, BrowserClient] | Response | None:
         """The authorization request a ticket holds; ``None`` without a ticket."""
         if not ticket_value:
             return None
@@ -76,7 +75,7 @@ class LoginPage:
         self,
         request: Request,
         ticket: str,
-        pending: tuple[AuthorizationRequest, StoredClient] | None,
+        pending: tuple[AuthorizationRequest, BrowserClient] | None,
         *,
         username: str = "",
         return_to: str = "",
@@ -190,7 +189,7 @@ class LoginPage:
         self,
         kind: str,
         ip: str | None,
-        pending: tuple[AuthorizationRequest, StoredClient] | None,
+        pending: tuple[AuthorizationRequest, BrowserClient] | None,
         **detail: Any,
     ) -> None:
         # Never the username: a mistyped one may be the password.

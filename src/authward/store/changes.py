@@ -23,12 +23,13 @@ from authward.store.schema import (
     changes,
     machine_users,
     oauth2_clients,
+    registered_clients,
     revoked_tokens,
     signing_keys,
 )
 
-#: The tables with a counter (migration 0015 makes their rows).
-COUNTED = (signing_keys, machine_users, oauth2_clients, revoked_tokens)
+#: The tables with a counter (migrations 0015 and 0016 make their rows).
+COUNTED = (signing_keys, machine_users, oauth2_clients, revoked_tokens, registered_clients)
 
 _BUMP = (
     update(changes)

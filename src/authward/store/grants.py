@@ -156,15 +156,16 @@ class GrantStore:
             return Redeemed(row, value, superseded)
 
     async def live_families(
-        self, subject: str, now: datetime, *, client_id: str | None = None
+        self, subject: str | None, now: datetime, *, client_id: str | None = None
     ) -> list[str]:
-        """The families of ``subject`` (a user id) with a grant still live, for ``client_id``
-        or every client."""
+        """The families of ``subject`` (a user id, or every user) with a grant still live, for
+        ``client_id`` or every client."""
         query = select(grants.c.family_id).where(
-            grants.c.subject == subject,
             grants.c.revoked_at.is_(None),
             grants.c.expires_at > now,
         )
+        if subject is not None:
+            query = query.where(grants.c.subject == subject)
         if client_id is not None:
             query = query.where(grants.c.client_id == client_id)
         async with self._engine.connect() as conn:

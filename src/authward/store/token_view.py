@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, bindparam, select
+from sqlalchemy import BigInteger, Table, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -30,6 +30,7 @@ from authward.store.schema import (
     changes,
     machine_users,
     oauth2_clients,
+    registered_clients,
     revoked_tokens,
     signing_keys,
 )
@@ -53,17 +54,20 @@ def _epoch_postgresql(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) 
     return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
 
 
-def _moved(table: Table) -> ColumnElement[bool]:
+def _moved(table: Table, seen: str = "seen") -> ColumnElement[bool]:
     """True when ``table``'s counter differs from the one seen (parameter ``seen``)."""
     counter = select(changes.c.version).where(changes.c.table_name == table.name)
-    return counter.scalar_subquery() != bindparam("seen")
+    return counter.scalar_subquery() != bindparam(seen)
 
 
 _VERSIONS = select(changes.c.table_name, changes.c.version)
 _PUBLISHED = PUBLISHED_KEYS.where(_moved(signing_keys))
 _CURRENT = CURRENT_KEYS.where(_moved(signing_keys))
 _MACHINE_USERS = select(machine_users.c.id, machine_users.c.client_id).where(_moved(machine_users))
-_CLIENTS = select(oauth2_clients.c.client_id).where(_moved(oauth2_clients))
+# The config's clients and the registered ones (decision 049), read together when either moved.
+_CLIENTS_MOVED = or_(_moved(oauth2_clients), _moved(registered_clients, "seen_registered"))
+_CLIENTS = select(oauth2_clients.c.client_id).where(_CLIENTS_MOVED)
+_REGISTERED_CLIENTS = select(registered_clients.c.client_id).where(_CLIENTS_MOVED)
 _REVOKED_COLUMNS = (
     revoked_tokens.c.jti,
     _EpochSeconds(revoked_tokens.c.expires_at).label("expires"),
@@ -117,7 +121,7 @@ class TokenViewStore:
         if since is not None and any(versions.get(name, -1) < v for name, v in since.items()):
             # A counter went back (a store restored, or replaced): nothing seen can be trusted.
             return await self.token_view_changes(None, now, revoked_after)
-        _, published, current, directory, clients, revoked = found
+        _, published, current, directory, clients, registered, revoked = found
 
         def moved(table: Table) -> bool:
             return versions.get(table.name) != seen.get(table.name)
@@ -139,7 +143,9 @@ class TokenViewStore:
             machine_users={str(r.id): r.client_id for r in directory}
             if moved(machine_users)
             else None,
-            clients=frozenset(r.client_id for r in clients) if moved(oauth2_clients) else None,
+            clients=frozenset(r.client_id for r in (*clients, *registered))
+            if moved(oauth2_clients) or moved(registered_clients)
+            else None,
             revoked=revoked,
         )
 
@@ -149,6 +155,11 @@ class TokenViewStore:
         def since(table: Table) -> int:
             return seen.get(table.name, _NOTHING_SEEN)
 
+        clients_seen = {
+            "seen": since(oauth2_clients),
+            "seen_registered": since(registered_clients),
+        }
+
         return await all_rows(
             self._engine,
             [
@@ -156,7 +167,8 @@ class TokenViewStore:
                 (_PUBLISHED, {"now": now, "seen": since(signing_keys)}),
                 (_CURRENT, {"seen": since(signing_keys)}),
                 (_MACHINE_USERS, {"seen": since(machine_users)}),
-                (_CLIENTS, {"seen": since(oauth2_clients)}),
+                (_CLIENTS, clients_seen),
+                (_REGISTERED_CLIENTS, clients_seen),
                 (_LIVE_REVOKED, {"after": revoked_after})
                 if full
                 else (_REVOKED_SINCE, {"seen": since(revoked_tokens)}),

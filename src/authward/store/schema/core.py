@@ -21,6 +21,7 @@ __all__ = [
     "metadata",
     "oauth2_clients",
     "organizations",
+    "registered_clients",
     "revoked_tokens",
     "sessions",
     "signing_keys",
@@ -106,6 +107,25 @@ oauth2_clients = Table(
     Column("require_dpop", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+registered_clients = Table(
+    "aw_registered_clients",
+    metadata,
+    # Clients that registered themselves (RFC 7591, decision 049); never touched by config sync.
+    Column("client_id", String(64), primary_key=True),
+    # SHA-256 of the client secret (hex), shown once at registration; none for a public client.
+    Column("secret_sha256", String(64)),
+    Column("token_endpoint_auth_method", String(32), nullable=False),
+    Column("application_type", String(16), nullable=False),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("response_types", JSON, nullable=False),
+    Column("client_name", String(200)),
+    Column("logo_uri", String(2048)),
+    Column("client_uri", String(2048)),
+    Column("scope", String(1024)),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 users = Table(
