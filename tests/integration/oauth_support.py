@@ -26,6 +26,13 @@ with warnings.catch_warnings():
 
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+try:
+    # Authlib's client runs on httpx2 when it is installed (the mcp extra brings it), on httpx
+    # otherwise: its transport must come from the same package.
+    import httpx2 as authlib_httpx
+except ImportError:  # pragma: no cover - without the mcp extra
+    authlib_httpx = httpx  # type: ignore[no-redef]
 from authward.config import Config
 from authward.oauth.grants import CodeGrant
 from authward.oauth.pkce import s256_challenge
@@ -85,7 +92,7 @@ def authlib_client(
     return AsyncOAuth2Client(
         client_id=client_id,
         client_secret=secret,
-        transport=httpx.ASGITransport(app=build_app(aw)),
+        transport=authlib_httpx.ASGITransport(app=build_app(aw)),
         base_url=aw.issuer,
         **kw,
     )
