@@ -36,6 +36,7 @@ LAYERS = (
     "channel",
     "jobs",
     "integrations",
+    "mcp",  # MCP servers on the official SDK, behind the chain
     "runtime",  # the composition root
     "server",
     "embed",
