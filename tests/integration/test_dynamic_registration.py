@@ -299,3 +299,48 @@ async def test_an_initial_access_token_is_required_when_configured(
         assert await aw.dynamic_clients.list() == []
         accepted = await register(aw, Authorization=f"Bearer {INITIAL_TOKEN}")
         assert accepted.status_code == 201
+
+
+@sqlite_only
+async def test_the_management_api_lists_and_revokes_registered_clients(
+    database_url: str, settings_for: SettingsFactory, example_config: Config
+) -> None:
+    config = oauth_config(example_config, dynamic_registration=DynamicRegistration())
+    settings = settings_for(database_url, admin_machine_users="admin-machine-user")
+    aw = await Authward.open(config, settings, migrate=True)
+    try:
+        await aw.users.create(USERNAME, PASSWORD, profile={"organization_id": ORG, "team_id": TEAM})
+        body = {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}
+        registered = (await register(aw, body)).json()
+        client_id = registered["client_id"]
+        tokens, oc = await sign_in_with_authlib(aw, client_id, registered["client_secret"])
+        headers = {"Authorization": f"Bearer {await aw.machine_user_token('admin-machine-user')}"}
+        async with http(aw) as api:
+            listed = (await api.get("/v1/registered-clients", headers=headers)).json()
+            assert [c["client_id"] for c in listed] == [client_id]
+            assert listed[0]["client_name"] == "Research agent"
+            assert listed[0]["token_endpoint_auth_method"] == "client_secret_post"
+            assert registered["client_secret"] not in str(listed)
+            assert (await api.get("/v1/registered-clients")).status_code == 401
+            gone = await api.delete(f"/v1/registered-clients/{client_id}", headers=headers)
+            assert gone.status_code == 204
+            again = await api.delete(f"/v1/registered-clients/{client_id}", headers=headers)
+            assert again.status_code == 404
+            assert again.json()["error"] == "not_found"
+            assert (await api.get("/v1/registered-clients", headers=headers)).json() == []
+        with pytest.raises(TokenError):
+            await aw.verify_access_token(tokens["access_token"])
+        await oc.aclose()
+        async with aw.engine.connect() as conn:
+            revoked = (
+                await conn.execute(
+                    select(audit_events.c.actor).where(
+                        audit_events.c.kind == "client.registration_revoked"
+                    )
+                )
+            ).scalar_one()
+        admin = await aw.machine_users.get("admin-machine-user")
+        assert admin is not None
+        assert revoked == str(admin.id)
+    finally:
+        await aw.close()

@@ -1,4 +1,4 @@
-"""``authward oauth2client list|get``."""
+"""``authward oauth2client list|get``, and ``registered list|revoke`` (RFC 7591 clients)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from authward.cli.common import (
     run,
 )
 from authward.cli.common import table as make_table
+from authward.cli.registered_clients import app as registered_app
 from authward.store.records import StoredClient
 
 app = typer.Typer(help="OAuth 2.0 clients.", no_args_is_help=True)
+app.add_typer(registered_app, name="registered")
 
 
 def _as_dict(c: StoredClient) -> dict[str, Any]:

@@ -147,6 +147,7 @@ def build_app(
         organizations=aw.organizations,
         sessions=aw.sessions,
         jobs=aw.jobs,
+        registered_clients=aw.dynamic_clients,
         verifier=aw.verifier,
         dpop=aw.dpop,
     )

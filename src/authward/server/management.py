@@ -1,5 +1,5 @@
 """The management API (``/v1``, OpenAPI at ``/v1/openapi.json``): API keys, organizations and
-their members, and users' sessions, for scripts and CI.
+their members, users' sessions, jobs and runs, and registered clients, for scripts and CI.
 
 Off unless ``AUTHWARD_ADMIN_MACHINE_USERS`` names the machine users allowed to call it; each
 call carries one of their access tokens (``authward machineuser token NAME``). Anyone else gets
@@ -48,6 +48,8 @@ from authward.server.management_ports import (
     ManagedSessions,
     OrganizationAdmin,
 )
+from authward.server.registered_clients_api import RegisteredClientAdmin
+from authward.server.registered_clients_api import router as registered_clients_router
 
 
 class NotFound(AuthwardError):
@@ -242,6 +244,7 @@ def management_app(
     organizations: OrganizationAdmin,
     sessions: ManagedSessions,
     jobs: JobsAdmin,
+    registered_clients: RegisteredClientAdmin,
     verifier: TokenVerifier,
     dpop: ProofVerifier,
 ) -> ASGIApp | None:
@@ -427,6 +430,10 @@ def management_app(
     # -- jobs and runs (docs/management-api.md) ------------------------------------------------
 
     api.include_router(jobs_router(jobs, admin))
+
+    # -- clients registered through RFC 7591 (docs/client-registration.md) -----------------------
+
+    api.include_router(registered_clients_router(registered_clients, admin))
 
     return AuthMiddleware(
         api,
