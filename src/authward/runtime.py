@@ -32,9 +32,11 @@ from authward.identity.machines import Machines
 from authward.identity.orgs import Organizations
 from authward.identity.sessions import Sessions
 from authward.jobs import JobPorts, JobSettings, JobsRuntime
+from authward.oauth.client_metadata import MetadataDocuments, is_client_id_url
 from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications, failure_limits
+from authward.oauth.public_fetch import PublicFetcher
 from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.registration import DynamicClients
 from authward.oauth.resources import Resource, Resources
@@ -136,6 +138,17 @@ class Authward:
         self.audience = settings.effective_audience
         #: The resource servers tokens may be issued for (RFC 8707), identifiers resolved.
         self.resources = Resources(config.auth.resource_servers.values(), self.issuer)
+        #: Clients known by the URL of their metadata document (decision 048), when enabled.
+        self.client_metadata = (
+            MetadataDocuments(
+                PublicFetcher(
+                    allow_loopback=settings.client_metadata_allow_loopback,
+                    ca_bundle=settings.client_metadata_ca_bundle,
+                )
+            )
+            if settings.client_metadata_documents
+            else None
+        )
         self.verifier = Verifier(
             TokenViewStore(engine, self.keys),
             issuer=self.issuer,
@@ -144,6 +157,7 @@ class Authward:
             leeway=settings.token_leeway_seconds,
             refresh_seconds=settings.cache_refresh_seconds,
             cache_size=settings.verified_token_cache_size,
+            unlisted_client=is_client_id_url if self.client_metadata else lambda _: False,
         )
         clients = config.auth.oauth2_clients.values()
         self.signing_keys = SigningKeys(
@@ -233,11 +247,15 @@ class Authward:
                 resources=self.resources,
             ),
             profile_fields=tuple(profile.type.fields) if profile is not None else (),
+            client_id_metadata_documents=self.client_metadata is not None,
             grants=grants,
             clients=ClientDirectory(
                 client_loader(ClientSecrets(engine, box), config.auth.oauth2_clients),
                 refresh_seconds=settings.cache_refresh_seconds,
-                fallbacks=[self.dynamic_clients.find],
+                fallbacks=[
+                    self.dynamic_clients.find,
+                    *([self.client_metadata.client] if self.client_metadata else []),
+                ],
             ),
             revocation=revocation,
             verifier=self.verifier,
@@ -305,6 +323,8 @@ class Authward:
             await self.oauth.clients.close()
             await self.registered_clients.close()
             await self.dynamic_clients.close()
+            if self.client_metadata is not None:
+                await self.client_metadata.close()
             await self.signing_keys.close()
             await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue

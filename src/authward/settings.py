@@ -6,6 +6,7 @@ __all__ = ["Settings", "default_database_url", "load_settings"]
 
 import ipaddress
 import re
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -94,6 +95,15 @@ class Settings(BaseSettings):
     auth_failure_client_limit: int = Field(20, ge=1, le=1_000_000)
     auth_failure_address_limit: int = Field(100, ge=1, le=1_000_000)
     auth_failure_window_seconds: float = Field(60.0, gt=0, le=86_400)
+    #: A client_id that is an https URL is resolved by fetching its client ID metadata document
+    #: (docs/authorization-server.md, decision 048). Off: such ids are unknown clients.
+    client_metadata_documents: bool = True
+    #: Development only: metadata documents may be fetched from loopback addresses (every other
+    #: private or special-use address stays refused).
+    client_metadata_allow_loopback: bool = False
+    #: A PEM file of the certificate authorities trusted when fetching metadata documents,
+    #: instead of the usual ones (a test or private CA).
+    client_metadata_ca_bundle: Path | None = None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -103,6 +113,17 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @field_validator("client_metadata_ca_bundle")
+    @classmethod
+    def _bundle_is_pem(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except (OSError, ssl.SSLError):
+            raise ValueError(f"{value} is not a readable PEM file of CA certificates") from None
         return value
 
     @field_validator("issuer")

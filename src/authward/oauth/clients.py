@@ -74,7 +74,9 @@ class Client:
 
 
 ClientLoader = Callable[[], Awaitable[list[Client]]]
-#: Where a client the directory does not hold may be found (registered clients, decision 049).
+#: Where a client the directory does not hold may be found (registered clients, decision 049;
+#: client ID metadata documents, decision 048): the client, ``None`` when it does not handle that
+#: id, or an :class:`InvalidClient`.
 ClientFallback = Callable[[str], Awaitable[Client | None]]
 
 

@@ -32,10 +32,15 @@ REGISTRATION_ENDPOINT = "/oauth2/register"
 
 
 def server_metadata(
-    issuer: str, *, profile_fields: Iterable[str] = (), registration: bool = False
+    issuer: str,
+    *,
+    profile_fields: Iterable[str] = (),
+    registration: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     """``profile_fields``: the user profile's fields, released as claims under ``profile``;
-    ``registration``: dynamic client registration is on."""
+    ``registration``: dynamic client registration is on; ``client_id_metadata_documents``:
+    whether client_id URLs are resolved (decision 048)."""
     confidential = [m for m in AUTH_METHODS if m != "none"]
     claims = [*CLAIMS_SUPPORTED, *(f for f in profile_fields if f not in RESERVED)]
     endpoints = dict(ENDPOINTS)
@@ -61,4 +66,5 @@ def server_metadata(
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "client_id_metadata_document_supported": client_id_metadata_documents,
     }

@@ -45,6 +45,7 @@ class AuthorizationServer:
         *,
         target: TokenTarget,
         profile_fields: Sequence[str],
+        client_id_metadata_documents: bool = False,
         grants: GrantStorePort,
         clients: ClientDirectory,
         revocation: GrantRevocation,
@@ -58,10 +59,12 @@ class AuthorizationServer:
         registration: bool = False,
     ) -> None:
         """``revoke_token`` puts an access token this issuer signed on the revocation list;
-        ``registration``: dynamic client registration is on (advertised in the metadata)."""
+        ``registration``: dynamic client registration is on (advertised in the metadata);
+        ``client_id_metadata_documents``: whether ``clients`` resolves client_id URLs."""
         self._issuer = target.issuer
         self._registration = registration
         self._profile_fields = tuple(profile_fields)
+        self._client_id_metadata_documents = client_id_metadata_documents
         self.grants = grants
         self.clients = clients
         self.revocation = revocation
@@ -83,7 +86,10 @@ class AuthorizationServer:
 
     def metadata(self) -> dict[str, Any]:
         return server_metadata(
-            self._issuer, profile_fields=self._profile_fields, registration=self._registration
+            self._issuer,
+            profile_fields=self._profile_fields,
+            registration=self._registration,
+            client_id_metadata_documents=self._client_id_metadata_documents,
         )
 
     async def issue_code(self, grant: CodeGrant) -> str:

@@ -85,7 +85,10 @@ def build_app(
             clients=aw.registered_clients,
             declared=aw.config.auth.oauth2_clients,
             form_keys=aw.keys_box.derive_keys("authward-browser-forms"),
-            fallbacks=[aw.dynamic_clients.find],
+            fallbacks=[
+                aw.dynamic_clients.find,
+                *([aw.client_metadata.metadata] if aw.client_metadata else []),
+            ],
         )
 
     routes: list[BaseRoute] = [

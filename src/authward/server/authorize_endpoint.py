@@ -30,19 +30,21 @@ from starlette.routing import BaseRoute, Route
 
 from authward.identity.sessions import SessionInfo
 from authward.oauth.authorize import (
+    MAX_PARAMETER_CHARS,
     AuthorizationError,
     AuthorizationRequest,
     error_response_uri,
     parse_authorization_request,
     success_response_uri,
 )
+from authward.oauth.client_metadata import ClientMetadata
 from authward.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
 from authward.oauth.grants import CodeGrant
 from authward.oauth.resources import Resources, consent_scopes
 from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip, error_page
 from authward.server.forms import FormError, read_form_pairs
 from authward.server.pages import Html, html_page, no_store_redirect, render
-from authward.server.templates import CONSENT, DESCRIPTION, SCOPE_ITEM, SCOPE_TEXT
+from authward.server.templates import CLIENT_FACTS, CONSENT, DESCRIPTION, SCOPE_ITEM, SCOPE_TEXT
 
 #: How long the login page may stay open before its ticket expires (seconds).
 LOGIN_TICKET_SECONDS = 1800
@@ -94,8 +96,14 @@ class AuthorizeEndpoint:
 
     async def validate(self, pairs: Pairs) -> tuple[AuthorizationRequest, BrowserClient] | Response:
         """The valid request and its client, or the response that refuses it."""
-        client_id = next((v for k, v in pairs if k == "client_id"), None)
-        found = await self.flow.clients.find(client_id)
+        ids = [v for k, v in pairs if k == "client_id"]
+        found: BrowserClient | None = None
+        if len(ids) == 1 and ids[0] and len(ids[0]) <= MAX_PARAMETER_CHARS:
+            try:
+                found = await self.flow.clients.find(ids[0])
+            except OAuthError as exc:
+                # A client_id URL whose metadata document is unusable: nobody to redirect to.
+                return self._misconfigured(exc.description)
 
         def lookup(cid: str) -> BrowserClient | None:
             return found if found is not None and found.client_id == cid else None
@@ -104,15 +112,19 @@ class AuthorizeEndpoint:
             request, client = parse_authorization_request(pairs, lookup, self.resources)
         except AuthorizationError as exc:
             if exc.redirect_uri is None:
-                return error_page(
-                    "Invalid authorization request",
-                    f"{exc.error.description}. The application that sent you here is "
-                    "misconfigured; you were not redirected back to it.",
-                )
+                return self._misconfigured(exc.error.description)
             return self._error(exc.redirect_uri, exc.error, exc.state)
         assert client is found
         assert found is not None
         return request, found
+
+    @staticmethod
+    def _misconfigured(description: str) -> Response:
+        return error_page(
+            "Invalid authorization request",
+            f"{description}. The application that sent you here is "
+            "misconfigured; you were not redirected back to it.",
+        )
 
     def _error(self, redirect_uri: str, error: OAuthError, state: str | None) -> Response:
         return no_store_redirect(
@@ -203,9 +215,7 @@ class AuthorizeEndpoint:
         body = render(
             CONSENT,
             client=client.name,
-            description=render(DESCRIPTION, text=client.description)
-            if client.description
-            else Html(""),
+            description=_client_facts(client),
             scopes=Html("".join(render(SCOPE_ITEM, text=t) for t in scopes)),
             username=username,
             csrf=csrf,
@@ -285,6 +295,20 @@ class AuthorizeEndpoint:
             session.user_id, req.client_id, consent_scopes(req.scopes, req.resource), ip=ip
         )
         return await self._issue(req, session)
+
+
+def _client_facts(client: BrowserClient) -> Html:
+    """What the page says of the client besides its name. For a client known by its metadata
+    document, the host that publishes it first (the one thing the document cannot claim), then
+    what the document says; its logo is not loaded (only where it would come from)."""
+    if not isinstance(client, ClientMetadata):
+        return render(DESCRIPTION, text=client.description) if client.description else Html("")
+    facts = [f"Published at {client.host} ({client.client_id})"]
+    if client.client_uri:
+        facts.append(f"Website: {client.client_uri}")
+    if client.logo_origin:
+        facts.append(f"Logo served from {client.logo_origin}")
+    return render(CLIENT_FACTS, items=Html("".join(render(SCOPE_ITEM, text=t) for t in facts)))
 
 
 def authorize_routes(endpoint: AuthorizeEndpoint) -> list[BaseRoute]:

@@ -109,7 +109,8 @@ class ClientDirectory:
         return (self._clients.value or {}).get(client_id)
 
     async def find(self, client_id: str | None) -> BrowserClient | None:
-        """The client, from the view (made current) or else from the fallbacks."""
+        """The client, from the view (made current) or else from the fallbacks; a fallback may
+        raise :class:`authward.oauth.errors.InvalidClient` (an unusable metadata document)."""
         await self.refresh(client_id)
         if client_id is None:
             return None

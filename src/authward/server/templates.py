@@ -39,6 +39,7 @@ CONSENT = Template(
     "</form>\n"
 )
 DESCRIPTION = Template('<p class="muted">$text</p>\n')
+CLIENT_FACTS = Template('<ul class="muted">\n$items</ul>\n')
 SCOPE_ITEM = Template("<li>$text</li>\n")
 
 MESSAGE = Template("<h1>$heading</h1>\n<p>$message</p>\n")

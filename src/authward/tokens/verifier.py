@@ -235,7 +235,11 @@ class Verifier(JwtVerifier[TokenView]):
         refresh_seconds: float,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        unlisted_client: Callable[[str], bool] = lambda _: False,
     ) -> None:
+        """``unlisted_client``: whether a client_id no stored client has is one we issue tokens
+        to all the same (a client ID metadata document's URL, decision 048)."""
+        self._unlisted_client = unlisted_client
         self._locally_revoked: set[str] = set()
         #: The view's state between loads, each reading only what changed (decision 041).
         self.views = TokenViews(source, leeway=leeway, clock=clock)
@@ -317,7 +321,7 @@ class Verifier(JwtVerifier[TokenView]):
             raise TokenError("token-revoked", "token has been revoked")
         client_id = claims["client_id"]
         for_user = view.machine_users.get(claims["sub"]) != client_id
-        if for_user and client_id not in view.clients:
+        if for_user and client_id not in view.clients and not self._unlisted_client(client_id):
             raise TokenError(
                 "token-subject-unknown", "token's machine user or OAuth client no longer exists"
             )

@@ -202,7 +202,7 @@ grants = Table(
     Column("digest", String(64), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("family_id", String(64), nullable=False, index=True),
-    Column("client_id", String(64), nullable=False),
+    Column("client_id", String(255), nullable=False),
     Column("subject", String(64), nullable=False),
     Column("data", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -239,7 +239,7 @@ audit_events = Table(
     Column("kind", String(64), nullable=False),
     Column("actor", String(200)),
     Column("subject", String(200)),
-    Column("client_id", String(64)),
+    Column("client_id", String(255)),
     Column("ip", String(64)),
     Column("detail", JSON, nullable=False),
 )
@@ -250,7 +250,7 @@ consents = Table(
     metadata,
     # What a user allowed an OAuth client (migration 0006); a request for more scopes asks again.
     Column("user_id", String(64), primary_key=True),
-    Column("client_id", String(64), primary_key=True),
+    Column("client_id", String(255), primary_key=True),
     Column("scopes", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
