@@ -132,7 +132,7 @@ class McpGate:
                 raise Forbidden(
                     f"tool {tool!r} requires scope {', '.join(missing)}",
                     missing=tuple(f"scope {s!r}" for s in missing),
-                    scopes=needed,
+                    scopes=tuple(missing),
                 )
 
 
