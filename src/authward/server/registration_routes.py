@@ -41,7 +41,7 @@ class Registrar(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class _TooLarge(InvalidRequest):
+class _RegistrationTooLarge(InvalidRequest):
     status = 413
 
 
@@ -51,12 +51,12 @@ async def _json(request: Request) -> object:
         raise InvalidClientMetadata("the request body must be application/json")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _TooLarge("the request body is too large")
+        raise _RegistrationTooLarge("the request body is too large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge("the request body is too large")
+            raise _RegistrationTooLarge("the request body is too large")
     try:
         return json.loads(bytes(body))
     except (UnicodeDecodeError, json.JSONDecodeError):
