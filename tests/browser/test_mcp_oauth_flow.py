@@ -1,8 +1,9 @@
 """The official MCP SDK's OAuth client (``OAuthClientProvider``, unmodified) against
 examples/mcp_server.py under a real `authward serve`: 401 -> protected resource metadata ->
-authorization server metadata -> dynamic client registration -> PKCE authorization with a real
+authorization server metadata -> the client identifies itself -> PKCE authorization with a real
 browser sign-in (Playwright driving Debian's chromium) -> token with ``resource`` -> ``whoami``
-returns the principal."""
+returns the principal. Once with dynamic registration (on SQLite), once with a client ID metadata
+document served over https on loopback by a test certificate authority (on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from playwright.async_api import Page, async_playwright, expect
 from tests.browser.conftest import CHROMIUM, TIMEOUT_MS, Catcher
 from tests.conftest import REQUIRE_SERVICES
 from tests.e2e.mcp_support import ADMIN, PASSWORD, prepare, serving, write_app
+from tests.https_documents import DocumentServer
 
 
 class Storage:
@@ -90,57 +92,103 @@ class Browser:
         return await self.answer
 
 
-async def test_dynamic_registration_and_a_browser_sign_in(tmp_path: Path, catcher: Catcher) -> None:
+def _need_chromium() -> None:
     if not CHROMIUM.exists():
         problem = f"{CHROMIUM} is missing (apt-get install -y chromium)"
         if REQUIRE_SERVICES:
             pytest.fail(problem + " (AUTHWARD_REQUIRE_SERVICES=1)")
         pytest.skip(problem)
+
+
+async def _whoami_after_sign_in(
+    url: str, catcher: Catcher, ids: dict[str, str], client_metadata_url: str | None = None
+) -> tuple[Storage, str]:
+    """The SDK's client calls whoami, signing ADMIN in when the server asks; returns its storage
+    and the consent page it went through."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        context = await chromium.new_context(java_script_enabled=False)
+        context.set_default_timeout(TIMEOUT_MS)
+        user = Browser(await context.new_page(), catcher)
+        storage = Storage()
+        provider = OAuthClientProvider(
+            server_url=f"{url}/mcp",
+            client_metadata=OAuthClientMetadata(
+                client_name="The SDK's test client",
+                redirect_uris=[f"{catcher.url}/cb"],  # type: ignore[list-item]
+                grant_types=["authorization_code", "refresh_token"],
+                response_types=["code"],
+                token_endpoint_auth_method="none",
+            ),
+            storage=storage,
+            redirect_handler=user.visit,
+            callback_handler=user.callback,
+            client_metadata_url=client_metadata_url,
+        )
+        async with (
+            httpx2.AsyncClient(auth=provider) as http,
+            Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+        ):
+            who = await client.call_tool("whoami", {})
+            assert who.structured_content == {"username": ADMIN, "principal_id": ids[ADMIN]}
+            audit = await client.call_tool("audit_summary", {})
+            assert not audit.is_error
+        await chromium.close()
+    assert storage.tokens is not None
+    claims = _claims(storage.tokens.access_token)
+    assert claims["aud"] == f"{url}/mcp"  # the token is for this MCP server alone
+    assert claims["sub"] == ids[ADMIN]
+    assert "mcp:tools" in claims["scope"].split()
+    return storage, user.consent
+
+
+async def test_dynamic_registration_and_a_browser_sign_in(tmp_path: Path, catcher: Catcher) -> None:
+    _need_chromium()
     app = write_app(tmp_path)
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'authward.db'}"
     key_file = tmp_path / "authward.key"
     _, ids = await prepare(app, database_url, key_file)
     with serving(app, database_url, key_file) as url:
-        async with async_playwright() as playwright:
-            chromium = await playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True
-            )
-            context = await chromium.new_context(java_script_enabled=False)
-            context.set_default_timeout(TIMEOUT_MS)
-            user = Browser(await context.new_page(), catcher)
-            storage = Storage()
-            provider = OAuthClientProvider(
-                server_url=f"{url}/mcp",
-                client_metadata=OAuthClientMetadata(
-                    client_name="The SDK's test client",
-                    redirect_uris=[f"{catcher.url}/cb"],  # type: ignore[list-item]
-                    grant_types=["authorization_code", "refresh_token"],
-                    response_types=["code"],
-                    token_endpoint_auth_method="none",
-                ),
-                storage=storage,
-                redirect_handler=user.visit,
-                callback_handler=user.callback,
-            )
-            async with (
-                httpx2.AsyncClient(auth=provider) as http,
-                Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
-            ):
-                who = await client.call_tool("whoami", {})
-                assert who.structured_content == {
-                    "username": ADMIN,
-                    "principal_id": ids[ADMIN],
-                }
-                audit = await client.call_tool("audit_summary", {})
-                assert not audit.is_error
-            await chromium.close()
-    # Registered by the client itself, named on the consent page; the token is for /mcp alone.
+        storage, consent = await _whoami_after_sign_in(url, catcher, ids)
+    # Registered by the client itself (RFC 7591), and named on the consent page.
     assert storage.client is not None
     assert storage.client.client_id.startswith("awr_")  # a registered client's id
     assert storage.client.client_secret is None  # public, with PKCE
-    assert "The SDK&#x27;s test client" in user.consent or "The SDK's test client" in user.consent
-    assert storage.tokens is not None
-    claims = _claims(storage.tokens.access_token)
-    assert claims["aud"] == f"{url}/mcp"
-    assert claims["sub"] == ids[ADMIN]
-    assert set(claims["scope"].split()) >= {"mcp:tools"}
+    assert "The SDK&#x27;s test client" in consent or "The SDK's test client" in consent
+
+
+async def test_a_client_id_metadata_document_and_a_browser_sign_in(
+    tmp_path: Path, catcher: Catcher, postgres_url: str
+) -> None:
+    _need_chromium()
+    app = write_app(tmp_path)
+    key_file = tmp_path / "authward.key"
+    _, ids = await prepare(app, postgres_url, key_file)
+    async with DocumentServer(tmp_path) as documents:
+        client_id = documents.url("/mcp-client.json")
+        documents.json(
+            "/mcp-client.json",
+            {
+                "client_id": client_id,
+                "client_name": "A client known by its URL",
+                "redirect_uris": [f"{catcher.url}/cb"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            },
+            cache_control="max-age=300",
+        )
+        # authward's fetcher trusts the test CA and may reach loopback (development settings).
+        loopback = {
+            "client_metadata_allow_loopback": "true",
+            "client_metadata_ca_bundle": str(documents.ca_bundle),
+        }
+        with serving(app, postgres_url, key_file, **loopback) as url:
+            storage, consent = await _whoami_after_sign_in(
+                url, catcher, ids, client_metadata_url=client_id
+            )
+        assert documents.requests["/mcp-client.json"] >= 1
+    # No registration: the client's id is its document's URL.
+    assert storage.client is not None
+    assert storage.client.client_id == client_id
+    assert "A client known by its URL" in consent

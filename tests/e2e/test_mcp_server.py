@@ -102,6 +102,7 @@ def test_discovery_starts_from_the_first_401(served: Served) -> None:
     assert server["issuer"] == served.url
     assert server["code_challenge_methods_supported"] == ["S256"]
     assert server["registration_endpoint"] == f"{served.url}/oauth2/register"
+    assert server["client_id_metadata_document_supported"] is True
 
 
 @pytest.mark.parametrize("resource", [None, REPORTS])
