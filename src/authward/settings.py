@@ -105,6 +105,35 @@ class Settings(BaseSettings):
     #: instead of the usual ones (a test or private CA).
     client_metadata_ca_bundle: Path | None = None
 
+    #: The name every page shows in its header and title (docs/console.md).
+    ui_product_name: str = Field("authward", min_length=1, max_length=64)
+    #: A logo shown before the name: an https URL, or a path on this server. Unset: none.
+    ui_logo_url: str | None = None
+    #: The colour of buttons and links, and of the pages' header bar (``#rrggbb``).
+    ui_primary_color: str = Field("#1f5fbf", pattern=r"^#[0-9a-fA-F]{6}$")
+    ui_header_color: str = Field("#1d2330", pattern=r"^#[0-9a-fA-F]{6}$")
+
+    @field_validator("ui_product_name")
+    @classmethod
+    def _name_is_printable(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable():
+            raise ValueError("must be printable text")
+        return value.strip()
+
+    @field_validator("ui_logo_url")
+    @classmethod
+    def _logo_is_url_or_path(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith("/") and not value.startswith("//"):
+            if not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*", value):
+                raise ValueError(f"{value!r} is not a valid path")
+            return value
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:

@@ -154,7 +154,7 @@ async def test_dynamic_registration_and_a_browser_sign_in(tmp_path: Path, catche
     assert storage.client is not None
     assert storage.client.client_id.startswith("awr_")  # a registered client's id
     assert storage.client.client_secret is None  # public, with PKCE
-    assert "The SDK&#x27;s test client" in consent or "The SDK's test client" in consent
+    assert "The SDK&#39;s test client" in consent or "The SDK's test client" in consent
 
 
 async def test_a_client_id_metadata_document_and_a_browser_sign_in(

@@ -229,7 +229,7 @@ async def test_prompt_none_answers_login_required_then_consent_required(
 async def test_login_hint_prefills_the_username(sqlite_aw: Authward, sqlite_flow: Flow) -> None:
     params = auth_params(await client_id(sqlite_aw), login_hint='eve"<b>@example.com')
     page = await sqlite_flow.follow(await sqlite_flow.start(params))
-    assert 'value="eve&quot;&lt;b&gt;@example.com"' in page.text
+    assert 'value="eve&#34;&lt;b&gt;@example.com"' in page.text
     assert "<b>@" not in page.text
 
 

@@ -115,11 +115,11 @@ async def test_authlib_signs_in_with_a_client_id_url(
         )
         params = dict(parse_qsl(urlsplit(authorize_url).query))
         login = await flow.follow(await flow.start(params))
-        assert "Ada&#x27;s Notes" in login.text
+        assert "Ada&#39;s Notes" in login.text
         consent = await flow.follow(await flow.login(login))
         page = consent.text
         assert "Allow access?" in page
-        assert "<strong>Ada&#x27;s Notes</strong> wants to access your account" in page
+        assert "<strong>Ada&#39;s Notes</strong> wants to access your account" in page
         assert f"Published at {urlsplit(url).netloc} ({url})" in page
         assert "Website: https://notes.example/about" in page
         assert "Logo served from https://cdn.notes.example" in page
@@ -264,7 +264,7 @@ async def test_a_redirect_uri_the_document_does_not_list_is_not_redirected_to(
     page = await flow.start(auth_params(url, redirect_uri="https://attacker.example/cb"))
     assert page.status_code == 400
     assert "location" not in page.headers
-    assert "not one of the client&#x27;s registered redirect URIs" in page.text
+    assert "not one of the client&#39;s registered redirect URIs" in page.text
     # Listed, but PKCE missing: refused back to the client, as for any public client.
     answer = await flow.start(auth_params(url, redirect_uri=CALLBACK, code_challenge=None))
     assert answer.status_code == 303

@@ -23,6 +23,7 @@ from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.mounts import PathPrefix
 from authward.server.oauth_routes import oauth_routes
+from authward.server.pages import Branding, Look
 from authward.server.registration_routes import registration_routes
 from authward.server.resource_metadata import resource_metadata_routes, same_origin
 from authward.server.session_routes import session_routes
@@ -77,6 +78,17 @@ def build_app(
             }
         )
 
+    settings = aw.settings
+    look = Look(
+        Branding(
+            product_name=settings.ui_product_name,
+            logo_url=settings.ui_logo_url,
+            primary_color=settings.ui_primary_color,
+            header_color=settings.ui_header_color,
+        )
+    )
+    admins = settings.dashboard_user_names
+
     def browser_flow() -> BrowserFlow:
         return BrowserFlow(
             sessions=aw.sessions,
@@ -89,6 +101,7 @@ def build_app(
                 aw.dynamic_clients.find,
                 *([aw.client_metadata.metadata] if aw.client_metadata else []),
             ],
+            look=look,
         )
 
     routes: list[BaseRoute] = [
@@ -134,11 +147,16 @@ def build_app(
             box=aw.keys_box,
             issuer=aw.issuer,
             leeway_seconds=aw.settings.token_leeway_seconds,
+            look=look,
         ),
         # The jobs dashboard, behind browser sign-in (docs/dashboard.md).
-        *dashboard_routes(aw.jobs, browser_flow(), viewers=aw.settings.dashboard_user_names),
+        *dashboard_routes(aw.jobs, browser_flow(), viewers=admins),
         # Connecting third-party accounts to the vault (docs/connected-accounts.md).
-        *connection_routes(aw.connections, browser_flow(), issuer=aw.issuer, box=aw.keys_box),
+        *connection_routes(
+            aw.connections, browser_flow(), issuer=aw.issuer, box=aw.keys_box, admins=admins
+        ),
+        # The one stylesheet of every page.
+        *look.routes(),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
         *webhook_routes(aw.jobs),
     ]

@@ -41,10 +41,9 @@ from authward.oauth.client_metadata import ClientMetadata
 from authward.oauth.errors import AccessDenied, ConsentRequired, LoginRequired, OAuthError
 from authward.oauth.grants import CodeGrant
 from authward.oauth.resources import Resources, consent_scopes
-from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip, error_page
+from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip
 from authward.server.forms import FormError, read_form_pairs
-from authward.server.pages import Html, html_page, no_store_redirect, render
-from authward.server.templates import CLIENT_FACTS, CONSENT, DESCRIPTION, SCOPE_ITEM, SCOPE_TEXT
+from authward.server.pages import no_store_redirect
 
 #: How long the login page may stay open before its ticket expires (seconds).
 LOGIN_TICKET_SECONDS = 1800
@@ -118,9 +117,8 @@ class AuthorizeEndpoint:
         assert found is not None
         return request, found
 
-    @staticmethod
-    def _misconfigured(description: str) -> Response:
-        return error_page(
+    def _misconfigured(self, description: str) -> Response:
+        return self.flow.error_page(
             "Invalid authorization request",
             f"{description}. The application that sent you here is "
             "misconfigured; you were not redirected back to it.",
@@ -212,16 +210,19 @@ class AuthorizeEndpoint:
         if req.resource is not None:
             # RFC 8707: the one service the token will be good for.
             scopes.insert(0, f"Use {req.resource.resource_name} ({req.resource.url}) as you")
-        body = render(
-            CONSENT,
-            client=client.name,
-            description=_client_facts(client),
-            scopes=Html("".join(render(SCOPE_ITEM, text=t) for t in scopes)),
+        description, facts = _client_facts(client)
+        response = self.flow.look.page(
+            "consent.html",
+            title="Allow access?",
+            form_targets=[req.redirect_uri],
+            client_name=client.name,
+            description=description,
+            facts=facts,
+            scopes=scopes,
             username=username,
             csrf=csrf,
             ticket=ticket,
         )
-        response = html_page("Allow access?", body, form_targets=[req.redirect_uri])
         forms.set_csrf_cookie(request, response, cookie)
         return response
 
@@ -235,7 +236,7 @@ class AuthorizeEndpoint:
         try:
             pairs = await read_form_pairs(request)
         except FormError as exc:
-            return error_page("Invalid authorization request", str(exc))
+            return self.flow.error_page("Invalid authorization request", str(exc))
         return await self.authorize(request, pairs)
 
     async def resume(self, request: Request) -> Response:
@@ -244,7 +245,7 @@ class AuthorizeEndpoint:
         )
         pairs = ticket_pairs(ticket)
         if ticket is None or pairs is None:
-            return error_page(
+            return self.flow.error_page(
                 "Sign-in expired",
                 "This sign-in took too long or its link is not valid. Go back to the "
                 "application and start again.",
@@ -263,13 +264,13 @@ class AuthorizeEndpoint:
         ticket = forms.open_ticket("consent", form.get("ticket"), CONSENT_TICKET_SECONDS)
         pairs = ticket_pairs(ticket)
         if ticket is None or pairs is None:
-            return error_page(
+            return self.flow.error_page(
                 "Consent expired",
                 "This page was open too long. Go back to the application and start again.",
             )
         signed_in = await self.flow.signed_in(request)
         if signed_in is None or signed_in[0].id != ticket.get("sid"):
-            return error_page(
+            return self.flow.error_page(
                 "Signed out",
                 "You are no longer signed in as the user this page was shown to. Go back to "
                 "the application and start again.",
@@ -290,25 +291,34 @@ class AuthorizeEndpoint:
                 req.redirect_uri, AccessDenied("the user denied the request"), req.state
             )
         if decision != "allow":
-            return error_page("Invalid form", "choose Allow or Deny")
+            return self.flow.error_page("Invalid form", "choose Allow or Deny")
         await self.consents.grant(
             session.user_id, req.client_id, consent_scopes(req.scopes, req.resource), ip=ip
         )
         return await self._issue(req, session)
 
 
-def _client_facts(client: BrowserClient) -> Html:
+#: What each scope lets the client do, in the user's words.
+SCOPE_TEXT = {
+    "openid": "Know who you are (your account id)",
+    "profile": "Read your profile",
+    "email": "Read your email address",
+    "offline_access": "Keep access while you are not using it",
+}
+
+
+def _client_facts(client: BrowserClient) -> tuple[str, list[str]]:
     """What the page says of the client besides its name. For a client known by its metadata
     document, the host that publishes it first (the one thing the document cannot claim), then
     what the document says; its logo is not loaded (only where it would come from)."""
     if not isinstance(client, ClientMetadata):
-        return render(DESCRIPTION, text=client.description) if client.description else Html("")
+        return client.description, []
     facts = [f"Published at {client.host} ({client.client_id})"]
     if client.client_uri:
         facts.append(f"Website: {client.client_uri}")
     if client.logo_origin:
         facts.append(f"Logo served from {client.logo_origin}")
-    return render(CLIENT_FACTS, items=Html("".join(render(SCOPE_ITEM, text=t) for t in facts)))
+    return "", facts
 
 
 def authorize_routes(endpoint: AuthorizeEndpoint) -> list[BaseRoute]:

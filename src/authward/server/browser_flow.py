@@ -13,7 +13,6 @@ __all__ = [
     "ClientFallback",
     "ClientView",
     "client_ip",
-    "error_page",
 ]
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,8 +25,7 @@ from authward.config.clients import OAuth2Client
 from authward.identity.sessions import SessionInfo
 from authward.server.browser import BrowserSessions, browser_session
 from authward.server.forms import FormError, FormSigner, read_form
-from authward.server.pages import html_page, render
-from authward.server.templates import MESSAGE
+from authward.server.pages import Look
 from authward.store.audit import AuditEvent
 from authward.store.records import StoredClient
 from authward.users import SignIn, UserAccount
@@ -133,13 +131,10 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def error_page(heading: str, message: str, *, status: int = 400) -> HTMLResponse:
-    return html_page(heading, render(MESSAGE, heading=heading, message=message), status=status)
-
-
 class BrowserFlow:
     """``form_keys``: the instance key's ``authward-browser-forms`` keys; ``declared``: the
-    config's OAuth clients by name; ``fallbacks``: where other clients are found."""
+    config's OAuth clients by name; ``fallbacks``: where other clients are found; ``look``: how
+    pages are rendered (the branding)."""
 
     def __init__(
         self,
@@ -151,12 +146,17 @@ class BrowserFlow:
         declared: Mapping[str, OAuth2Client],
         form_keys: list[bytes],
         fallbacks: Sequence[ClientFallback] = (),
+        look: Look | None = None,
     ) -> None:
+        self.look = look or Look()
         self.sessions = sessions
         self.users = users
         self.audit = audit
         self.forms = FormSigner(form_keys)
         self.clients = ClientDirectory(clients, declared, fallbacks)
+
+    def error_page(self, heading: str, message: str, *, status: int = 400) -> HTMLResponse:
+        return self.look.message(heading, message, status=status)
 
     async def checked_form(self, request: Request, *, then: str) -> dict[str, str] | Response:
         """The posted form once its CSRF token checks out, or the page that refuses it; ``then``
@@ -164,9 +164,9 @@ class BrowserFlow:
         try:
             form = await read_form(request)
         except FormError as exc:
-            return error_page("Invalid form", str(exc))
+            return self.error_page("Invalid form", str(exc))
         if not self.forms.csrf_ok(request, form):
-            return error_page(
+            return self.error_page(
                 "Form expired",
                 f"This form was not sent from this site or has expired. {then}",
                 status=403,

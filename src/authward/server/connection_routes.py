@@ -28,7 +28,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC
-from string import Template
 from typing import Protocol
 from urllib.parse import urlencode
 
@@ -47,8 +46,8 @@ from authward.connections.client import (
 from authward.connections.ports import Sealer
 from authward.connections.values import ConnectionInfo
 from authward.errors import SettingsError
-from authward.server.browser_flow import BrowserFlow, error_page
-from authward.server.pages import Html, html_page, no_store_redirect, page_headers, render
+from authward.server.browser_flow import BrowserFlow
+from authward.server.pages import Nav, no_store_redirect
 
 log = logging.getLogger("authward.server.connection_routes")
 
@@ -56,25 +55,6 @@ PENDING_COOKIE = "aw_connect"
 PENDING_SECONDS = 600
 _MAX_COOKIE = 2048
 _MAX_CODE = 4096
-
-_PAGE = Template(
-    "<h1>Connected accounts</h1>\n"
-    '<p class="muted">Signed in as $username.</p>\n'
-    "$notice<ul>\n$items</ul>\n"
-)
-_NOTICE = Template('<p role="status">$message</p>\n')
-_ITEM = Template("<li><strong>$name</strong> $state\n$action</li>\n")
-_CONNECT = Template(
-    '<form method="post" action="/connections/$provider/start">'
-    '<input type="hidden" name="csrf_token" value="$csrf">'
-    '<button type="submit">$label</button></form>\n'
-)
-_VIA_LOGIN = Template('<p><a href="$href">Sign in with $name to connect</a></p>\n')
-_DISCONNECT = Template(
-    '<form method="post" action="/connections/$provider/disconnect">'
-    '<input type="hidden" name="csrf_token" value="$csrf">'
-    '<button type="submit">Disconnect</button></form>\n'
-)
 
 
 class AccountConnections(Protocol):
@@ -106,8 +86,15 @@ def _same(a: str, b: str) -> bool:
 
 class ConnectionPages:
     def __init__(
-        self, vault: AccountConnections, flow: BrowserFlow, *, issuer: str, box: Sealer
+        self,
+        vault: AccountConnections,
+        flow: BrowserFlow,
+        *,
+        issuer: str,
+        box: Sealer,
+        admins: frozenset[str] = frozenset(),
     ) -> None:
+        self.admins = admins
         self.vault = vault
         self.flow = flow
         self._issuer = issuer
@@ -166,28 +153,32 @@ class ConnectionPages:
         mine = {c.provider: c for c in await self.vault.list(user_id) if c.kind == "account"}
         csrf, cookie = self.flow.forms.csrf_token(request)
         items = [
-            self._item(provider, mine.get(provider.name), csrf)
+            self._item(provider, mine.get(provider.name))
             for provider in self.vault.providers.values()
         ]
-        notice = Html("")
+        notice = ""
         done = request.query_params.get("connected") or request.query_params.get("removed")
         if done is not None and done in self.vault.providers:
             what = "Connected" if request.query_params.get("connected") else "Disconnected"
-            notice = render(_NOTICE, message=f"{what} {self.vault.providers[done].display_name}.")
-        body = render(
-            _PAGE,
-            username=username,
-            notice=notice,
-            items=Html("".join(items)) if items else Html("<li>No providers are configured.</li>"),
-        )
+            notice = f"{what} {self.vault.providers[done].display_name}."
         # Chromium applies form-action to the redirects that follow a submission, so the
         # Connect form's 303 to a provider needs that provider's origin listed.
         targets = [p.authorize_url for p in self.vault.providers.values() if p.authorize_url]
-        response = html_page("Connected accounts", body, form_targets=targets)
+        response = self.flow.look.page(
+            "connections.html",
+            title="Connected accounts",
+            form_targets=targets,
+            nav=Nav(username, admin=username in self.admins, section="account"),
+            username=username,
+            notice=notice,
+            items=items,
+            csrf=csrf,
+        )
         self.flow.forms.set_csrf_cookie(request, response, cookie)
         return response
 
-    def _item(self, provider: ConnectionProvider, info: ConnectionInfo | None, csrf: str) -> Html:
+    @staticmethod
+    def _item(provider: ConnectionProvider, info: ConnectionInfo | None) -> dict[str, object]:
         if info is None:
             state = "not connected"
         elif info.status == "broken":
@@ -197,19 +188,22 @@ class ConnectionPages:
                 f" as {info.label or info.external_id}" if info.label or info.external_id else ""
             )
             state = f"connected{label} since {info.created_at.astimezone(UTC):%Y-%m-%d}"
-        actions: list[Html] = []
-        if info is not None:
-            actions.append(render(_DISCONNECT, provider=provider.name, csrf=csrf))
+        item: dict[str, object] = {
+            "name": provider.display_name,
+            "provider": provider.name,
+            "state": state,
+            "disconnect": info is not None,
+            "via_login": None,
+            "connect": None,
+        }
         if info is None or info.status == "broken":
             if provider.id_provider is not None:
-                href = f"/login/external/{provider.id_provider}?" + urlencode(
+                item["via_login"] = f"/login/external/{provider.id_provider}?" + urlencode(
                     {"return_to": "/connections"}
                 )
-                actions.append(render(_VIA_LOGIN, href=href, name=provider.display_name))
             else:
-                label = "Connect" if info is None else "Reconnect"
-                actions.append(render(_CONNECT, provider=provider.name, csrf=csrf, label=label))
-        return render(_ITEM, name=provider.display_name, state=state, action=Html("".join(actions)))
+                item["connect"] = "Connect" if info is None else "Reconnect"
+        return item
 
     async def _checked_post(self, request: Request) -> tuple[str, ConnectionProvider] | Response:
         """The signed-in user and the provider of a CSRF-checked form post, or the refusal."""
@@ -221,7 +215,9 @@ class ConnectionPages:
             return no_store_redirect("/login?" + urlencode({"return_to": "/connections"}))
         provider = self._provider(request)
         if provider is None:
-            return error_page("Unknown provider", "This service has no such provider.", status=404)
+            return self.flow.error_page(
+                "Unknown provider", "This service has no such provider.", status=404
+            )
         return viewer[0], provider
 
     async def start(self, request: Request) -> Response:
@@ -248,7 +244,7 @@ class ConnectionPages:
             code_challenge=challenge,
         )
         response = no_store_redirect(url)
-        response.headers.update(page_headers())
+        response.headers.update(self.flow.look.headers())
         response.set_cookie(
             PENDING_COOKIE,
             self._seal(provider.name, pending),
@@ -263,7 +259,9 @@ class ConnectionPages:
     async def callback(self, request: Request) -> Response:
         provider = self._provider(request)
         if provider is None or provider.id_provider is not None:
-            return error_page("Unknown provider", "This service has no such provider.", status=404)
+            return self.flow.error_page(
+                "Unknown provider", "This service has no such provider.", status=404
+            )
         pending = self._open(request, provider.name)
         response = await self._finish(request, provider, pending)
         # Whatever happened, this pending connection is spent.
@@ -325,19 +323,19 @@ class ConnectionPages:
             )
         except ProviderUnreachable as exc:
             log.warning("connecting %s failed: %s", provider.name, exc)
-            return error_page(
+            return self.flow.error_page(
                 "Connection unavailable",
                 f"{name} cannot be reached right now. Please try again later.",
                 status=502,
             )
         await self.vault.store(pending.account_id, provider.name, tokens, actor=pending.account_id)
         response = no_store_redirect("/connections?" + urlencode({"connected": provider.name}))
-        response.headers.update(page_headers())
+        response.headers.update(self.flow.look.headers())
         return response
 
     def _refused(self, provider: ConnectionProvider, reason: str, message: str) -> Response:
         log.info("connecting %s refused: %s", provider.name, reason)
-        return error_page("Connection failed", message)
+        return self.flow.error_page("Connection failed", message)
 
     async def disconnect(self, request: Request) -> Response:
         checked = await self._checked_post(request)
@@ -349,11 +347,17 @@ class ConnectionPages:
 
 
 def connection_routes(
-    vault: AccountConnections, flow: BrowserFlow, *, issuer: str, box: Sealer
+    vault: AccountConnections,
+    flow: BrowserFlow,
+    *,
+    issuer: str,
+    box: Sealer,
+    admins: frozenset[str] = frozenset(),
 ) -> list[BaseRoute]:
     """The connections page and its flow (always mounted: it lists no provider when none are
-    configured). ``box`` seals the pending connection's cookie (the instance key)."""
-    pages = ConnectionPages(vault, flow, issuer=issuer, box=box)
+    configured). ``box`` seals the pending connection's cookie (the instance key); ``admins``:
+    the usernames whose navigation shows the console."""
+    pages = ConnectionPages(vault, flow, issuer=issuer, box=box, admins=admins)
     return [
         Route("/connections", pages.page, methods=["GET"]),
         Route("/connections/{provider}/start", pages.start, methods=["POST"]),

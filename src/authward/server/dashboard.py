@@ -16,8 +16,6 @@ from __future__ import annotations
 
 __all__ = ["dashboard_routes"]
 
-import base64
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.identity.sessions import SessionInfo
@@ -34,11 +32,10 @@ from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import LIVE_STATUSES, RunDetail, RunStatus, RunSummary, TaskRecord
 from authward.oauth.upstream_values import safe_return_to
 from authward.principal import Principal, use_principal
-from authward.server import dashboard_templates as t
 from authward.server.browser_flow import BrowserFlow
 from authward.server.forms import FormError, read_form
 from authward.server.jobs_api import JobsAdmin
-from authward.server.pages import Html, no_store_redirect, page_headers, render
+from authward.server.pages import Nav, no_store_redirect
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 #: Runs one list page shows (the filters narrow it down).
@@ -53,6 +50,9 @@ class Viewer:
     session: SessionInfo
     username: str
 
+    def nav(self, section: str) -> Nav:
+        return Nav(self.username, admin=True, section=section)
+
     def principal(self) -> Principal:
         """Who a run tested from the dashboard acts as: the signed-in user."""
         return Principal(
@@ -62,44 +62,6 @@ class Viewer:
             subject=self.session.user_id,
             attributes={"tokenType": "browser_session", "sessionId": self.session.id},
         )
-
-
-def _html(
-    title: str,
-    body: Html,
-    *,
-    viewer: Viewer | None,
-    status: int = 200,
-    css: str = "",
-    refresh: bool = False,
-) -> HTMLResponse:
-    """A page, with the login pages' security headers and a CSP naming this page's stylesheet
-    by its hash (the timeline adds rules of its own)."""
-    stylesheet = t.CSS + css
-    style_hash = base64.b64encode(hashlib.sha256(stylesheet.encode()).digest()).decode()
-    if viewer is None:
-        content = render(t.BARE_LAYOUT, title=title, css=Html(stylesheet), body=body)
-    else:
-        content = render(
-            t.LAYOUT,
-            title=title,
-            css=Html(stylesheet),
-            body=body,
-            username=viewer.username,
-            refresh=render(t.REFRESH, seconds=str(REFRESH_SECONDS)) if refresh else Html(""),
-        )
-    headers = page_headers()
-    headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'sha256-{style_hash}'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    return HTMLResponse(content, status_code=status, headers=headers)
-
-
-def _message(heading: str, message: str, *, status: int, viewer: Viewer | None) -> HTMLResponse:
-    return _html(
-        heading, render(t.MESSAGE, heading=heading, message=message), viewer=viewer, status=status
-    )
 
 
 def _when(at: datetime | None) -> str:
@@ -129,25 +91,18 @@ def _json(value: Any, *, indent: int | None = 2) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=False, default=str)
 
 
-def _options(values: list[tuple[str, str]], selected: str) -> Html:
-    return Html(
-        "".join(
-            render(
-                t.OPTION,
-                value=value,
-                label=label,
-                selected=Html(" selected") if value == selected else Html(""),
-            )
-            for value, label in values
-        )
-    )
-
-
 class Dashboard:
     def __init__(self, jobs: JobsAdmin, flow: BrowserFlow, *, viewers: frozenset[str]) -> None:
         self.runtime = jobs
         self.flow = flow
+        self.look = flow.look
         self.viewers = viewers
+
+    def _message(
+        self, heading: str, message: str, *, status: int, viewer: Viewer | None
+    ) -> Response:
+        nav = viewer.nav("") if viewer else None
+        return self.look.message(heading, message, status=status, nav=nav)
 
     # -- who may look -----------------------------------------------------------------------
 
@@ -159,7 +114,7 @@ class Dashboard:
             )
         session, username = signed_in
         if username not in self.viewers:
-            return _message(
+            return self._message(
                 "Not allowed",
                 f"You are signed in as {username}, who may not open the jobs dashboard. "
                 "An administrator can add your username to AUTHWARD_DASHBOARD_USERS.",
@@ -172,9 +127,9 @@ class Dashboard:
         try:
             form = await read_form(request)
         except FormError as exc:
-            return _message("Invalid form", str(exc), status=400, viewer=viewer)
+            return self._message("Invalid form", str(exc), status=400, viewer=viewer)
         if not self.flow.forms.csrf_ok(request, form):
-            return _message(
+            return self._message(
                 "Form expired",
                 "This form was not sent from this site or has expired. Reload the page and "
                 "try again.",
@@ -214,40 +169,37 @@ class Dashboard:
                 limit=PAGE_RUNS,
             )
         filtered = bool(account_id or job_id or status)
-        if runs:
-            count = f"{len(runs)} run(s)" + (
-                f", the newest {PAGE_RUNS} shown" if len(runs) == PAGE_RUNS else ""
-            )
-            table = render(
-                t.RUNS_TABLE, rows=Html("".join(self._run_row(r) for r in runs)), count=count
-            )
-        else:
-            table = render(
-                t.NO_RUNS, message="No runs match these filters." if filtered else "No runs yet."
-            )
-        body = render(
-            t.RUNS,
-            alert=render(t.ALERT, message=alert) if alert else Html(""),
-            account_id=account_id,
-            job_options=_options([("", "any job"), *((j, j) for j in jobs)], job_id),
-            status_options=_options([("", "any status"), *((s, s) for s in STATUSES)], status),
-            table=table,
+        count = f"{len(runs)} run(s)" + (
+            f", the newest {PAGE_RUNS} shown" if len(runs) == PAGE_RUNS else ""
         )
-        return _html("Runs", body, viewer=viewer, status=400 if alert else 200)
+        return self.look.page(
+            "runs.html",
+            title="Runs",
+            nav=viewer.nav("runs"),
+            status=400 if alert else 200,
+            alert=alert,
+            account_id=account_id,
+            job_id=job_id,
+            chosen_status=status,
+            job_options=[("", "any job"), *((j, j) for j in jobs)],
+            status_options=[("", "any status"), *((s, s) for s in STATUSES)],
+            runs=[self._run_row(r) for r in runs],
+            count=count,
+            empty="No runs match these filters." if filtered else "No runs yet.",
+        )
 
     @staticmethod
-    def _run_row(run: RunSummary) -> Html:
-        return render(
-            t.RUN_ROW,
-            id=run.id,
-            job=f"{run.job_id} {run.job_version}",
-            status=run.status,
-            account=run.account_id or "–",
-            invoker=run.invoker or "–",
-            event=run.event_name or "–",
-            started=_when(run.started_at),
-            duration=_duration(run.duration_ms),
-        )
+    def _run_row(run: RunSummary) -> dict[str, str]:
+        return {
+            "id": run.id,
+            "job": f"{run.job_id} {run.job_version}",
+            "status": run.status,
+            "account": run.account_id or "–",
+            "invoker": run.invoker or "–",
+            "event": run.event_name or "–",
+            "started": _when(run.started_at),
+            "duration": _duration(run.duration_ms),
+        }
 
     async def run(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -256,46 +208,55 @@ class Dashboard:
             return viewer
         run = await self.runtime.get_run(run_id)
         if run is None:
-            return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
+            return self._message(
+                "No such run", f"There is no run {run_id}.", status=404, viewer=viewer
+            )
         return self._with_csrf(request, lambda csrf: self._run_page(run, viewer, csrf))
 
     def _run_page(self, run: RunDetail, viewer: Viewer, csrf: str) -> Response:
         live = run.status in LIVE_STATUSES
-        outcome = Html("")
-        if run.output is not None:
-            outcome = render(t.OUTPUT, output=_json(run.output))
-        if run.error:
-            outcome = Html(outcome + render(t.ERROR, error=run.error))
-        tasks, css = self._timeline(run)
-        body = render(
-            t.RUN,
-            id=run.id,
-            cancel=render(t.CANCEL, id=run.id, csrf=csrf) if live else Html(""),
-            job_id=run.job_id,
-            job_version=run.job_version,
-            status=run.status,
-            account=run.account_id or "–",
-            invoker=run.invoker or "–",
-            event=" ".join(x for x in (run.event_name, run.event_id) if x) or "–",
-            environment=run.environment,
-            created=_when(run.created_at),
-            started=_when(run.started_at),
-            finished=_when(run.finished_at),
-            duration=_duration(run.duration_ms),
-            attempts=str(run.attempts),
-            resume=render(t.RESUME, at=_when(run.resume_at)) if run.resume_at else Html(""),
-            payload=_json(run.payload),
-            outcome=outcome,
+        shown = {
+            "account": run.account_id or "–",
+            "invoker": run.invoker or "–",
+            "event": " ".join(x for x in (run.event_name, run.event_id) if x) or "–",
+            "created": _when(run.created_at),
+            "started": _when(run.started_at),
+            "finished": _when(run.finished_at),
+            "duration": _duration(run.duration_ms),
+            "resume": _when(run.resume_at) if run.resume_at else "",
+            "payload": _json(run.payload),
+            "output": _json(run.output) if run.output is not None else None,
+        }
+        tasks, lineage = self._timeline(run)
+        logs = [
+            {
+                "at": _when(entry.at),
+                "level": entry.level,
+                "message": entry.message,
+                "data": _json(entry.data, indent=None) if entry.data is not None else None,
+            }
+            for entry in run.logs
+        ]
+        return self.look.page(
+            "run.html",
+            title=f"Run {run.id}",
+            nav=viewer.nav("runs"),
+            refresh=REFRESH_SECONDS if live else None,
+            run=run,
+            f=shown,
+            live=live,
+            csrf=csrf,
             tasks=tasks,
-            logs=self._logs(run),
+            lineage=lineage,
+            logs=logs,
         )
-        return _html(f"Run {run.id}", body, viewer=viewer, css=css, refresh=live)
 
-    def _timeline(self, run: RunDetail) -> tuple[Html, str]:
-        """The tasks table, and the stylesheet rules placing each task's bar: its offset from
-        the run's start and its length, as percentages of the run's span."""
+    def _timeline(self, run: RunDetail) -> tuple[list[dict[str, Any]], bool]:
+        """The tasks' rows, each with the classes placing its bar: its offset from the run's
+        start and its length, in whole percent of the run's span (the stylesheet has a rule
+        per percent, so no page needs a style of its own)."""
         if not run.tasks:
-            return render(t.NO_RUNS, message="No tasks yet."), ""
+            return [], False
         origin = run.started_at or run.created_at
         ends = [x.finished_at or x.started_at for x in run.tasks]
         end = run.finished_at or max([*ends, datetime.now(UTC)])
@@ -303,72 +264,36 @@ class Dashboard:
         lineage = any(
             x.integration or x.credential_source or x.credential_account for x in run.tasks
         )
-        rows: list[str] = []
-        rules: list[str] = []
-        for i, task in enumerate(run.tasks):
+        rows = []
+        for task in run.tasks:
             start = max(_ms(task.started_at - origin), 0.0)
             length = _ms((task.finished_at or end) - task.started_at)
-            left = min(start / span * 100, 99.5)
-            width = min(max(length / span * 100, 0.5), 100 - left)
-            rules.append(f".b{i}{{margin-left:{left:.2f}%;width:{width:.2f}%}}")
-            rows.append(self._task_row(task, f"b{i}", start, length, lineage))
-        table = render(
-            t.TASKS,
-            lineage_heads=Html(t.LINEAGE_HEADS) if lineage else Html(""),
-            rows=Html("".join(rows)),
-        )
-        return table, "".join(rules)
+            left = min(int(start / span * 100), 99)
+            width = min(max(round(length / span * 100), 1), 100 - left)
+            rows.append(self._task_row(task, f"l{left} w{width}", start, length))
+        return rows, lineage
 
     @staticmethod
-    def _task_row(task: TaskRecord, bar: str, start: float, length: float, lineage: bool) -> Html:
+    def _task_row(task: TaskRecord, bar: str, start: float, length: float) -> dict[str, Any]:
+        detail: tuple[str, str] | None = None
         if task.error:
-            detail = render(t.TASK_DETAIL, label="error", text=task.error)
+            detail = ("error", task.error)
         elif task.output is not None:
-            detail = render(t.TASK_DETAIL, label="output", text=_json(task.output))
-        else:
-            detail = Html("")
-        return render(
-            t.TASK_ROW,
-            seq=str(task.seq),
-            key=task.key,
-            name=render(t.TASK_NAME, name=task.name) if task.name != task.key else Html(""),
-            detail=detail,
-            status=task.status,
-            attempts=str(task.attempts),
-            offset=f"+{_duration(start)}",
-            duration=_duration(length) if task.finished_at else f"{_duration(length)}…",
-            bar=bar,
-            lineage=(
-                render(
-                    t.LINEAGE,
-                    integration=task.integration or "–",
-                    source=task.credential_source or "–",
-                    account=task.credential_account or "–",
-                )
-                if lineage
-                else Html("")
-            ),
-        )
-
-    @staticmethod
-    def _logs(run: RunDetail) -> Html:
-        if not run.logs:
-            return render(t.NO_RUNS, message="No logs.")
-        rows = "".join(
-            render(
-                t.LOG_ROW,
-                at=_when(entry.at),
-                level=entry.level,
-                message=entry.message,
-                data=(
-                    render(t.LOG_DATA, data=_json(entry.data, indent=None))
-                    if entry.data is not None
-                    else Html("")
-                ),
-            )
-            for entry in run.logs
-        )
-        return render(t.LOGS, rows=Html(rows))
+            detail = ("output", _json(task.output))
+        return {
+            "seq": task.seq,
+            "key": task.key,
+            "name": task.name if task.name != task.key else "",
+            "detail": detail,
+            "status": task.status,
+            "attempts": task.attempts,
+            "offset": f"+{_duration(start)}",
+            "duration": _duration(length) if task.finished_at else f"{_duration(length)}…",
+            "bar": bar,
+            "integration": task.integration or "–",
+            "source": task.credential_source or "–",
+            "account": task.credential_account or "–",
+        }
 
     async def cancel(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -379,7 +304,9 @@ class Dashboard:
         if isinstance(form, Response):
             return form
         if not await self.runtime.cancel_run(run_id) and await self.runtime.get_run(run_id) is None:
-            return _message("No such run", f"There is no run {run_id}.", status=404, viewer=viewer)
+            return self._message(
+                "No such run", f"There is no run {run_id}.", status=404, viewer=viewer
+            )
         # Already finished: its page says how.
         return no_store_redirect(f"/dashboard/runs/{run_id}")
 
@@ -401,28 +328,15 @@ class Dashboard:
     ) -> Response:
         """``failed``: (job id, message, payload, account id) of a test that was refused, shown
         again in that job's form."""
-        sections = []
-        for job in self.runtime.list_jobs():
-            mine = failed is not None and failed[0] == job.id
-            sections.append(
-                render(
-                    t.JOB,
-                    id=job.id,
-                    name=job.name,
-                    version=job.version,
-                    trigger=job.trigger,
-                    client=job.client_id,
-                    alert=render(t.ALERT, message=failed[1]) if failed and mine else Html(""),
-                    csrf=csrf,
-                    payload=failed[2] if failed and mine else "{}",
-                    account=failed[3] if failed and mine else "",
-                )
-            )
-        if not sections:
-            empty = "The app module defines no jobs (docs/jobs.md)."
-            sections.append(render(t.NO_RUNS, message=empty))
-        body = render(t.JOBS, alert=Html(""), jobs=Html("".join(sections)))
-        return _html("Jobs", body, viewer=viewer, status=status)
+        return self.look.page(
+            "jobs.html",
+            title="Jobs",
+            nav=viewer.nav("jobs"),
+            status=status,
+            jobs=self.runtime.list_jobs(),
+            failed=failed,
+            csrf=csrf,
+        )
 
     async def test(self, request: Request) -> Response:
         viewer = await self._viewer(request, "/dashboard/jobs")
@@ -451,7 +365,7 @@ class Dashboard:
             with use_principal(viewer.principal()):
                 run_id = await self.runtime.test_job(job_id, payload, account_id=account_id or None)
         except UnknownJob as exc:
-            return _message("No such job", str(exc), status=404, viewer=viewer)
+            return self._message("No such job", str(exc), status=404, viewer=viewer)
         except EventRejected as exc:
             return again(f"{exc}. No run was started.")
         return no_store_redirect(f"/dashboard/runs/{run_id}")

@@ -23,10 +23,9 @@ from authward.oauth.authorize import add_query
 from authward.oauth.end_session import LogoutRequest, parse_logout_request
 from authward.oauth.errors import InvalidRequest
 from authward.server.browser import browser_session, end_browser_session
-from authward.server.browser_flow import BrowserFlow, client_ip, error_page
+from authward.server.browser_flow import BrowserFlow, client_ip
 from authward.server.forms import FormError, read_form_pairs
-from authward.server.pages import html_page, no_store_redirect, render
-from authward.server.templates import LOGOUT_CONFIRM, MESSAGE
+from authward.server.pages import no_store_redirect
 from authward.store.audit import AuditEvent
 from authward.store.records import StoredKey
 from authward.tokens.jws_verify import verify_key_from_jwk
@@ -56,7 +55,7 @@ class EndSession:
             try:
                 pairs = await read_form_pairs(request)
             except FormError as exc:
-                return error_page("Invalid sign-out request", str(exc))
+                return self.flow.error_page("Invalid sign-out request", str(exc))
             if any(name == "ticket" for name, _ in pairs):
                 return await self._confirmed(request, dict(pairs))
         await self.flow.clients.refresh(next((v for k, v in pairs if k == "client_id"), None))
@@ -70,7 +69,7 @@ class EndSession:
                 leeway=self.leeway_seconds,
             )
         except InvalidRequest as exc:
-            return error_page(
+            return self.flow.error_page(
                 "Invalid sign-out request",
                 f"{exc.description}. You were not signed out or redirected.",
             )
@@ -98,23 +97,31 @@ class EndSession:
             if client
             else "Do you want to sign out of authward?"
         )
-        body = render(LOGOUT_CONFIRM, message=message, csrf=csrf, ticket=ticket)
         targets = [logout.post_logout_redirect_uri] if logout.post_logout_redirect_uri else []
-        response = html_page("Sign out?", body, form_targets=targets)
+        response = self.flow.look.page(
+            "logout_confirm.html",
+            title="Sign out?",
+            form_targets=targets,
+            message=message,
+            csrf=csrf,
+            ticket=ticket,
+        )
         forms.set_csrf_cookie(request, response, cookie)
         return response
 
     async def _confirmed(self, request: Request, form: dict[str, str]) -> Response:
         forms = self.flow.forms
         if not forms.csrf_ok(request, form):
-            return error_page(
+            return self.flow.error_page(
                 "Form expired",
                 "This form was not sent from this site or has expired. You were not signed out.",
                 status=403,
             )
         ticket = forms.open_ticket("logout", form.get("ticket"), _CONFIRM_SECONDS)
         if ticket is None:
-            return error_page("Sign-out expired", "This page was open too long. Try again.")
+            return self.flow.error_page(
+                "Sign-out expired", "This page was open too long. Try again."
+            )
         client_id, target, state = ticket.get("c"), ticket.get("u"), ticket.get("s")
         if isinstance(client_id, str) and isinstance(target, str):
             await self.flow.clients.refresh(client_id)
@@ -138,10 +145,7 @@ class EndSession:
                 add_query(logout.post_logout_redirect_uri, {"state": logout.state})
             )
         else:
-            heading = "Signed out"
-            response = html_page(
-                heading, render(MESSAGE, heading=heading, message="You are signed out.")
-            )
+            response = self.flow.look.message("Signed out", "You are signed out.", status=200)
         session = await browser_session(self.flow.sessions, request)
         await end_browser_session(self.flow.sessions, request, response)
         if session is not None:

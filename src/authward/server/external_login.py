@@ -45,8 +45,7 @@ from authward.server.browser import (
     start_browser_session,
 )
 from authward.server.browser_flow import AuditRecorder
-from authward.server.pages import html_page, no_store_redirect, page_headers, render
-from authward.server.templates import MESSAGE
+from authward.server.pages import Look, no_store_redirect
 from authward.store.audit import AuditEvent
 from authward.store.identities import ExternalIdentities
 from authward.users import Users
@@ -56,10 +55,6 @@ log = logging.getLogger("authward.server.external_login")
 PENDING_COOKIE = "aw_external_login"
 #: A sealed pending sign-in is a few hundred bytes; anything much larger is not one of ours.
 _MAX_COOKIE = 2048
-
-
-def _page(status: int, heading: str, message: str) -> Response:
-    return html_page(heading, render(MESSAGE, heading=heading, message=message), status=status)
 
 
 class TokenKeeper(Protocol):
@@ -89,7 +84,9 @@ class _ExternalLogin:
         box: Sealer,
         issuer: str,
         leeway_seconds: int,
+        look: Look,
     ) -> None:
+        self.look = look
         self.provider = provider
         self.sessions = sessions
         self.users = users
@@ -104,6 +101,9 @@ class _ExternalLogin:
             leeway=leeway_seconds,
         )
         self._aad = f"authward:external-login:{provider.name}"
+
+    def _page(self, status: int, heading: str, message: str) -> Response:
+        return self.look.message(heading, message, status=status)
 
     # -- the sealed pending sign-in ------------------------------------------------------------
 
@@ -128,11 +128,11 @@ class _ExternalLogin:
 
     async def start(self, request: Request) -> Response:
         if not self._known(request):
-            return _page(404, "Unknown sign-in provider", "This service has no such provider.")
+            return self._page(404, "Unknown sign-in provider", "This service has no such provider.")
         values = request.query_params.getlist("return_to")
         return_to = safe_return_to(values[0]) if len(values) == 1 else "/" if not values else None
         if return_to is None:
-            return _page(
+            return self._page(
                 400,
                 "Invalid sign-in link",
                 "The page to return to after signing in must be a page of this service.",
@@ -143,7 +143,7 @@ class _ExternalLogin:
             log.warning("external login via %s cannot start: %s", self.provider.name, exc)
             return self._unavailable(exc.status)
         response = no_store_redirect(url)
-        response.headers.update(page_headers())
+        response.headers.update(self.look.headers())
         response.set_cookie(
             PENDING_COOKIE,
             self._seal(pending),
@@ -157,7 +157,7 @@ class _ExternalLogin:
 
     async def callback(self, request: Request) -> Response:
         if not self._known(request):
-            return _page(404, "Unknown sign-in provider", "This service has no such provider.")
+            return self._page(404, "Unknown sign-in provider", "This service has no such provider.")
         pending = self._open(request)
         now = datetime.now(UTC)
         try:
@@ -186,7 +186,7 @@ class _ExternalLogin:
             response = (
                 self._unavailable(exc.status)
                 if exc.status >= 500
-                else _page(exc.status, "Sign-in failed", str(exc))
+                else self._page(exc.status, "Sign-in failed", str(exc))
             )
             self._forget(request, response)
             return response
@@ -194,7 +194,7 @@ class _ExternalLogin:
         user = resolution.user
         await self._keep_tokens(user.id, identity.tokens, identity.subject)
         response = no_store_redirect(pending.return_to)
-        response.headers.update(page_headers())
+        response.headers.update(self.look.headers())
         # A browser signed in as someone (else) before: that session ends here.
         if await browser_session(self.sessions, request) is not None:
             await end_browser_session(self.sessions, request, response)
@@ -226,7 +226,7 @@ class _ExternalLogin:
 
     def _unavailable(self, status: int) -> Response:
         # The details (which check of the provider's answers failed) are in the log, not here.
-        return _page(
+        return self._page(
             status,
             "Sign-in unavailable",
             f"{self.provider.name} cannot be reached right now. Please try again later.",
@@ -253,6 +253,7 @@ def external_login_routes(
     box: Sealer,
     issuer: str,
     leeway_seconds: int,
+    look: Look | None = None,
 ) -> list[BaseRoute]:
     """The external IdP login routes, or none when the app configures no ``id_provider``.
     ``vault`` keeps the provider's tokens when the app asks for them as a connection."""
@@ -268,6 +269,7 @@ def external_login_routes(
         box=box,
         issuer=issuer,
         leeway_seconds=leeway_seconds,
+        look=look or Look(),
     )
     return [
         Route("/login/external/{name}", login.start, methods=["GET"]),

@@ -33,10 +33,9 @@ from authward.server.authorize_endpoint import (
     ticket_pairs,
 )
 from authward.server.browser import browser_session, set_session_cookie
-from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip, error_page
+from authward.server.browser_flow import BrowserClient, BrowserFlow, client_ip
 from authward.server.end_session import PublishedKeys, end_session_routes
-from authward.server.pages import Html, html_page, no_store_redirect, render
-from authward.server.templates import ALERT, EXTERNAL_LINK, LOGIN, LOGIN_CONTEXT, SIGNED_IN
+from authward.server.pages import no_store_redirect
 from authward.store.audit import AuditEvent
 from authward.users import InvalidCredentials, LoginThrottled
 
@@ -64,7 +63,7 @@ class LoginPage:
             self.flow.forms.open_ticket("login", ticket_value, LOGIN_TICKET_SECONDS)
         )
         if pairs is None:
-            return error_page(
+            return self.flow.error_page(
                 "Sign-in expired",
                 "This sign-in took too long or its link is not valid. Go back to the "
                 "application and start again.",
@@ -86,7 +85,7 @@ class LoginPage:
         forms = self.flow.forms
         csrf, cookie = forms.csrf_token(request)
         provider = self.id_provider
-        external = Html("")
+        external: dict[str, str] | None = None
         if provider is not None:
             back = (
                 "/oauth2/authorize/continue?" + urlencode({"ticket": ticket})
@@ -94,20 +93,21 @@ class LoginPage:
                 else return_to or "/login"
             )
             href = f"/login/external/{provider.name}?" + urlencode({"return_to": back})
-            external = render(EXTERNAL_LINK, href=href, provider=provider.name)
-        body = render(
-            LOGIN,
-            context=render(LOGIN_CONTEXT, client=pending[1].name) if pending else Html(""),
-            alert=render(ALERT, message=alert) if alert else Html(""),
+            external = {"href": href, "provider": provider.name}
+        response = self.flow.look.page(
+            "login.html",
+            title="Sign in",
+            status=status,
+            form_targets=[pending[0].redirect_uri] if pending else [],
+            headers=headers,
+            client_name=pending[1].name if pending else "",
+            alert=alert,
             csrf=csrf,
             ticket=ticket,
             return_to=return_to,
             username=username or (pending[0].login_hint or "" if pending else ""),
             external=external,
         )
-        targets = [pending[0].redirect_uri] if pending else []
-        response = html_page("Sign in", body, status=status, form_targets=targets)
-        response.headers.update(headers or {})
         forms.set_csrf_cookie(request, response, cookie)
         return response
 
@@ -123,7 +123,9 @@ class LoginPage:
             if signed_in is not None:
                 if return_to:
                     return no_store_redirect(return_to)
-                return html_page("Signed in", render(SIGNED_IN, username=signed_in[1]))
+                return self.flow.look.page(
+                    "signed_in.html", title="Signed in", username=signed_in[1]
+                )
         return self._form(request, ticket, pending, return_to=return_to or "")
 
     async def post(self, request: Request) -> Response:

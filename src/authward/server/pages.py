@@ -1,67 +1,58 @@
-"""The HTML of the login, consent and sign-out pages, and the headers every one of them carries.
+"""How every HTML page of authward looks and which headers it carries (decision 051).
 
-Templates are :class:`string.Template` strings; :func:`render` HTML-escapes every value except
-:class:`Html` made by another :func:`render` call, so nothing user- or client-supplied reaches a
-page unescaped. The pages need no JavaScript and load nothing: the one stylesheet is inline and
-allowed by its hash in a strict Content-Security-Policy.
+Pages are Jinja2 templates (``server/templates/``) with autoescaping on, each extending one
+layout, ``base.html``. They need no JavaScript and load one stylesheet, served by
+:meth:`Look.routes` from this server, so the Content-Security-Policy allows styles from
+``'self'`` only and no script at all. The product name, logo and colours come from
+:class:`Branding` (``AUTHWARD_UI_*``).
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "Html",
-    "html_page",
+    "Branding",
+    "Look",
+    "Nav",
     "no_store_redirect",
-    "page_headers",
-    "render",
 ]
 
-import base64
 import hashlib
-import html
 import re
-from collections.abc import Iterable
-from string import Template
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-
-class Html(str):
-    """Markup that is already safe to put in a page."""
-
-    __slots__ = ()
-
-
-def render(template: Template, **values: str | Html) -> Html:
-    return Html(
-        template.substitute(
-            {k: v if isinstance(v, Html) else html.escape(v, quote=True) for k, v in values.items()}
-        )
-    )
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}"
-    "main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
-    "box-shadow:0 1px 4px rgba(0,0,0,.12)}"
-    "h1{font-size:1.4rem;margin-top:0}label{display:block;margin:.8rem 0 .2rem}"
-    "input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem}"
-    "button{margin-top:1rem;padding:.55rem 1rem;font-size:1rem}"
-    ".alert{color:#a4161a}.muted{color:#5b6170}ul{padding-left:1.2rem}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
-
-_LAYOUT = Template(
-    "<!doctype html>\n"
-    '<html lang="en"><head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    '<meta name="referrer" content="no-referrer">'
-    "<title>$title</title><style>$css</style></head>\n"
-    "<body><main>\n$body\n</main></body></html>\n"
-)
 #: A CSP source expression we can write safely (scheme, host, optional port).
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9.-]+(:[0-9]{1,5})?\Z")
+#: Timeline bars are placed by classes in whole percent (no inline style, no per-page rule).
+_STEPS = 100
+_NONE = "'none'"
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    """What an operator may change of every page; validated by ``Settings`` at load."""
+
+    product_name: str = "authward"
+    logo_url: str | None = None
+    primary_color: str = "#1f5fbf"
+    header_color: str = "#1d2330"
+
+
+@dataclass(frozen=True, slots=True)
+class Nav:
+    """The signed-in user a page is shown to, and which section of the navigation it is in."""
+
+    username: str
+    admin: bool
+    section: str = ""
 
 
 def _origin(url: str) -> str | None:
@@ -73,32 +64,99 @@ def _origin(url: str) -> str | None:
     return origin if _ORIGIN.match(origin) else None
 
 
-def page_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
-    """Security headers for a page. ``form_targets``: where a form submitted from the page may be
-    redirected to (Chrome applies ``form-action`` to every redirect that follows a submission,
-    so the consent form's 303 to the client needs the client's origin listed)."""
-    targets = ["'self'", *sorted({o for t in form_targets if (o := _origin(t))})]
-    csp = (
-        "default-src 'none'; "
-        f"style-src 'sha256-{_STYLE_HASH}'; "
-        f"form-action {' '.join(targets)}; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
-    return {
-        "Content-Security-Policy": csp,
-        "X-Frame-Options": "DENY",
-        "Cache-Control": "no-store",
-        "Pragma": "no-cache",
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-    }
+def _stylesheet(branding: Branding) -> bytes:
+    base = files("authward.server").joinpath("templates/authward.css").read_text("utf-8")
+    root = f":root{{--primary:{branding.primary_color};--header:{branding.header_color}}}\n"
+    bars = "".join(f".l{i}{{margin-left:{i}%}}" for i in range(_STEPS))
+    bars += "".join(f".w{i}{{width:{i}%}}" for i in range(1, _STEPS + 1))
+    return (root + base + bars + "\n").encode()
 
 
-def html_page(
-    title: str, body: Html, *, status: int = 200, form_targets: Iterable[str] = ()
-) -> HTMLResponse:
-    content = render(_LAYOUT, title=title, css=Html(_CSS), body=body)
-    return HTMLResponse(content, status_code=status, headers=page_headers(form_targets))
+class Look:
+    """The template environment, the stylesheet and the security headers of every page."""
+
+    def __init__(self, branding: Branding | None = None) -> None:
+        self.branding = branding or Branding()
+        self.env = Environment(
+            loader=PackageLoader("authward.server", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._css = _stylesheet(self.branding)
+        digest = hashlib.sha256(self._css).hexdigest()[:16]
+        self.stylesheet_url = f"/assets/authward.{digest}.css"
+        logo = self.branding.logo_url
+        self._img_src = "'self'" if logo is None or logo.startswith("/") else _origin(logo)
+        self.env.globals.update(brand=self.branding, stylesheet=self.stylesheet_url)
+
+    # -- headers -------------------------------------------------------------------------------
+
+    def headers(self, form_targets: Iterable[str] = ()) -> dict[str, str]:
+        """Security headers for a page. ``form_targets``: where a form submitted from the page
+        may be redirected to (Chrome applies ``form-action`` to every redirect that follows a
+        submission, so the consent form's 303 to the client needs the client's origin listed)."""
+        targets = ["'self'", *sorted({o for t in form_targets if (o := _origin(t))})]
+        csp = (
+            "default-src 'none'; style-src 'self'; "
+            f"img-src {self._img_src or _NONE}; "
+            f"form-action {' '.join(targets)}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        return {
+            "Content-Security-Policy": csp,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+            "Pragma": "no-cache",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def render(self, template: str, **context: Any) -> str:
+        return self.env.get_template(template).render(**context)
+
+    def page(
+        self,
+        template: str,
+        *,
+        title: str,
+        status: int = 200,
+        form_targets: Iterable[str] = (),
+        nav: Nav | None = None,
+        refresh: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        content = self.render(template, title=title, nav=nav, refresh=refresh, **context)
+        all_headers = self.headers(form_targets)
+        all_headers.update(headers or {})
+        return HTMLResponse(content, status_code=status, headers=all_headers)
+
+    def message(
+        self, heading: str, message: str, *, status: int = 400, nav: Nav | None = None
+    ) -> HTMLResponse:
+        return self.page(
+            "message.html", title=heading, status=status, nav=nav, heading=heading, message=message
+        )
+
+    # -- the stylesheet ------------------------------------------------------------------------
+
+    async def _stylesheet(self, _: Request) -> Response:
+        return Response(
+            self._css,
+            media_type="text/css; charset=utf-8",
+            headers={
+                "Cache-Control": "public, max-age=31536000, immutable",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """The stylesheet, at a path that changes with its content (so it may be cached)."""
+        return [Route(self.stylesheet_url, self._stylesheet, methods=["GET"])]
 
 
 def no_store_redirect(url: str) -> RedirectResponse:
