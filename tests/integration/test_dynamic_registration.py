@@ -316,7 +316,7 @@ async def test_the_management_api_lists_and_revokes_registered_clients(
         tokens, oc = await sign_in_with_authlib(aw, client_id, registered["client_secret"])
         headers = {"Authorization": f"Bearer {await aw.machine_user_token('admin-machine-user')}"}
         async with http(aw) as api:
-            listed = (await api.get("/v1/registered-clients", headers=headers)).json()
+            listed = (await api.get("/v1/registered-clients", headers=headers)).json()["items"]
             assert [c["client_id"] for c in listed] == [client_id]
             assert listed[0]["client_name"] == "Research agent"
             assert listed[0]["token_endpoint_auth_method"] == "client_secret_post"
@@ -327,7 +327,7 @@ async def test_the_management_api_lists_and_revokes_registered_clients(
             again = await api.delete(f"/v1/registered-clients/{client_id}", headers=headers)
             assert again.status_code == 404
             assert again.json()["error"] == "not_found"
-            assert (await api.get("/v1/registered-clients", headers=headers)).json() == []
+            assert (await api.get("/v1/registered-clients", headers=headers)).json()["items"] == []
         with pytest.raises(TokenError):
             await aw.verify_access_token(tokens["access_token"])
         await oc.aclose()

@@ -59,7 +59,9 @@ async def test_admin_creates_lists_and_revokes_api_keys(
     assert body["key"].startswith("ak_")
     assert (await admin_runtime.api_keys.verify(body["key"])).org_id == org.id
 
-    listed = (await client.get("/v1/api-keys", params={"org_id": org.id}, headers=headers)).json()
+    listed = (await client.get("/v1/api-keys", params={"org_id": org.id}, headers=headers)).json()[
+        "items"
+    ]
     assert [k["id"] for k in listed] == [body["id"]]
     assert body["key"] not in str(listed)
     assert listed[0]["status"] == "active"
@@ -137,7 +139,7 @@ async def test_organizations(client: httpx.AsyncClient, admin_runtime: Authward)
     shape = await client.post("/v1/organizations", json={"slug": "x"}, headers=headers)
     assert shape.status_code == 422
 
-    listed = (await client.get("/v1/organizations", headers=headers)).json()
+    listed = (await client.get("/v1/organizations", headers=headers)).json()["items"]
     assert [o["slug"] for o in listed] == ["acme", "globex"]
     for name in (acme["id"], "acme"):
         got = await client.get(f"/v1/organizations/{name}", headers=headers)
@@ -181,7 +183,7 @@ async def test_members(client: httpx.AsyncClient, admin_runtime: Authward) -> No
     assert same.status_code == 200
     await client.put(f"{path}/user-2", json={"role": "member"}, headers=headers)
 
-    members = (await client.get(path, headers=headers)).json()
+    members = (await client.get(path, headers=headers)).json()["items"]
     assert [(m["user_id"], m["role"]) for m in members] == [
         ("user-1", "admin"),
         ("user-2", "member"),
@@ -206,7 +208,7 @@ async def test_members(client: httpx.AsyncClient, admin_runtime: Authward) -> No
         "error": "not_found",
         "message": "'user-2' is not a member of 'acme'",
     }
-    members = (await client.get(path, headers=headers)).json()
+    members = (await client.get(path, headers=headers)).json()["items"]
     assert [m["user_id"] for m in members] == ["user-1"]
 
     for method, url, body in [
@@ -239,7 +241,7 @@ async def test_deleting_an_organization_revokes_its_keys(
     listed = await client.get(
         "/v1/api-keys", params={"org_id": key["org_id"], "include_revoked": True}, headers=headers
     )
-    assert [(k["id"], k["status"]) for k in listed.json()] == [(key["id"], "revoked")]
+    assert [(k["id"], k["status"]) for k in listed.json()["items"]] == [(key["id"], "revoked")]
 
 
 async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> None:
@@ -258,7 +260,7 @@ async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> N
 
     listed = await client.get("/v1/users/user-1/sessions", headers=headers)
     assert listed.status_code == 200
-    rows = listed.json()
+    rows = listed.json()["items"]
     assert [r["id"] for r in rows] == [second.id, first.id]  # newest first
     assert rows[1]["active_org_id"] == first.active_org_id
     assert rows[1]["claims"] == {"name": "Ada"}
@@ -267,7 +269,10 @@ async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> N
         assert secret not in listed.text
         assert secret[5:] not in listed.text
     assert "digest" not in listed.text
-    assert (await client.get("/v1/users/nobody/sessions", headers=headers)).json() == []
+    assert (await client.get("/v1/users/nobody/sessions", headers=headers)).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
 
     # Revoking one session: its tokens stop verifying at once, the others keep working.
     assert (await client.delete(f"/v1/sessions/{first.id}", headers=headers)).status_code == 204
@@ -281,12 +286,12 @@ async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> N
     assert unknown.status_code == 404
     assert unknown.json() == {"error": "not_found", "message": "no such session"}
 
-    active = (await client.get("/v1/users/user-1/sessions", headers=headers)).json()
+    active = (await client.get("/v1/users/user-1/sessions", headers=headers)).json()["items"]
     assert [r["id"] for r in active] == [second.id]
     everything = await client.get(
         "/v1/users/user-1/sessions", params={"include_inactive": True}, headers=headers
     )
-    assert [(r["id"], r["status"]) for r in everything.json()] == [
+    assert [(r["id"], r["status"]) for r in everything.json()["items"]] == [
         (second.id, "active"),
         (first.id, "revoked"),
     ]
@@ -302,7 +307,7 @@ async def test_sessions(client: httpx.AsyncClient, admin_runtime: Authward) -> N
     assert (await client.delete("/v1/users/user-1/sessions", headers=headers)).json() == {
         "revoked": 0
     }
-    assert (await client.get("/v1/users/user-1/sessions", headers=headers)).json() == []
+    assert (await client.get("/v1/users/user-1/sessions", headers=headers)).json()["items"] == []
 
     admin_id = await machine_user_id(admin_runtime, "admin-machine-user")
     revoked = [e for e in await admin_runtime.audit.recent() if e.kind == "session.revoked"]
@@ -377,8 +382,21 @@ async def test_openapi_is_published(client: httpx.AsyncClient) -> None:
         "/users/{user_id}/sessions",
         "/sessions/{session_id}",
     } <= set(spec["paths"])
-    assert set(spec["paths"]["/organizations/{org}/members/{user_id}"]) == {"put", "delete"}
+    assert set(spec["paths"]["/organizations/{org}/members/{user_id}"]) == {"get", "put", "delete"}
     assert set(spec["paths"]["/users/{user_id}/sessions"]) == {"get", "delete"}
+    # How to call it, for any OpenAPI tool: a bearer token on every operation.
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["security"] == [{"bearerAuth": []}]
+    # One error shape: every 4xx of every operation, the chain's 401 and 403 included.
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            assert {"401", "403"} <= set(answers), (method, path)
+            for status, answer in answers.items():
+                if status.startswith("4"):
+                    assert answer["content"] == {"application/json": {"schema": error}}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
 async def test_off_by_default_and_unknown_admins_refused_at_start(
@@ -412,7 +430,7 @@ async def test_out_of_range_numbers_and_unreadable_bodies_are_refused_not_500(
             headers=headers,
         )
         assert refused.status_code == 422, (lifetime, refused.text)
-        assert [e["loc"] for e in refused.json()["detail"]] == [["body", "expires_in_seconds"]]
+        assert [e["loc"] for e in refused.json()["errors"]] == [["body", "expires_in_seconds"]]
     assert await admin_runtime.api_keys.list(include_revoked=True) == []
     ten_years = await client.post(
         "/v1/api-keys",
@@ -453,7 +471,7 @@ async def test_text_no_store_can_hold_is_refused_not_500(
         refused = await client.request(method, path, json=body, headers=headers)
         assert refused.status_code == 422, (method, path, refused.text)
         if loc is not None:
-            assert [e["loc"] for e in refused.json()["detail"]] == [loc]
+            assert [e["loc"] for e in refused.json()["errors"]] == [loc]
     assert [o.slug for o in await admin_runtime.organizations.list()] == ["acme"]
     assert await admin_runtime.api_keys.list(include_revoked=True) == []
 

@@ -1,13 +1,13 @@
-"""The management API (``/v1``, OpenAPI at ``/v1/openapi.json``): API keys, organizations and
-their members, users' sessions, jobs and runs, and registered clients, for scripts and CI.
+"""The management API (``/v1``, OpenAPI at ``/v1/openapi.json``, Swagger UI at ``/v1/docs``):
+users, declared and registered OAuth clients, machine users, API keys, organizations and their
+members, sessions, connected accounts, the audit log, jobs and runs, for scripts, CI and the
+console (decision 052).
 
 Off unless ``AUTHWARD_ADMIN_MACHINE_USERS`` names the machine users allowed to call it; each
 call carries one of their access tokens (``authward machineuser token NAME``). Anyone else gets
-401 or 403 before any handler runs.
-
-The services' errors become responses in one place (``_ERRORS``): a broken rule
-(:class:`~authward.errors.ConfigError`) is 400 ``invalid_request``, something that does not exist
-is 404 ``not_found``, a clash with the store's state (a slug taken) is 409 ``conflict``.
+401 or 403 before any handler runs. Every list is paged alike (:mod:`authward.server.paging`),
+every refusal has one shape (:mod:`authward.server.management_errors`), and every change is an
+audit event naming the calling machine user as ``actor``.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations, which
@@ -17,222 +17,59 @@ __all__ = ["management_app"]
 
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import FastAPI, Request, Response, Security
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI, Response, Security
 from starlette.types import ASGIApp
 
 from authward.channel import AuthMiddleware, authward_tokens, exception_handlers
 from authward.channel.authenticate import ProofVerifier, TokenVerifier
 from authward.channel.fastapi import require
-from authward.errors import AuthwardError, ConfigError, Forbidden
-from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
-from authward.identity.orgs import (
-    Membership,
-    Organization,
-    OrganizationConflict,
-    OrganizationError,
-    OrganizationNotFound,
-)
-from authward.identity.sessions import SessionInfo
+from authward.errors import ConfigError, Forbidden
+from authward.identity.orgs import Organization, OrganizationConflict
 from authward.principal import Principal
-from authward.server.api_inputs import BodyText, PathText, QueryText
+from authward.server.api_inputs import PathText, QueryText
 from authward.server.jobs_api import JobsAdmin, jobs_router
+from authward.server.management_directory import directory_router
+from authward.server.management_docs import DOCS_PATHS, docs_routes
+from authward.server.management_errors import (
+    NotFound,
+    error_handlers,
+    error_responses,
+    management_openapi,
+)
+from authward.server.management_models import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    MemberRoleIn,
+    MembershipOut,
+    OrganizationCreate,
+    OrganizationOut,
+    SessionOut,
+    SessionsRevoked,
+    api_key_out,
+    created_key_out,
+    member_out,
+    org_out,
+    session_out,
+)
 from authward.server.management_ports import (
     ApiKeyAdmin,
+    AuditReader,
+    ClientList,
+    ConnectionAdmin,
     MachineUserList,
     ManagedSessions,
     OrganizationAdmin,
+    UserAdmin,
 )
+from authward.server.management_records import records_router
+from authward.server.management_users import users_router
+from authward.server.paging import Cursor, Limit, Page, page_of, time_key
 from authward.server.registered_clients_api import RegisteredClientAdmin
 from authward.server.registered_clients_api import router as registered_clients_router
-
-
-class NotFound(AuthwardError):
-    """What a path names does not exist (404 ``not_found``)."""
-
-    code = "not_found"
-
-
-#: Error class -> (status, ``error``). The most specific class in an exception's MRO wins.
-_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    ConfigError: (400, "invalid_request"),
-    NotFound: (404, "not_found"),
-    OrganizationNotFound: (404, "not_found"),
-    OrganizationConflict: (409, "conflict"),
-    # Any other refusal of the organizations' state is a conflict with it.
-    OrganizationError: (409, "conflict"),
-}
-
-
-#: The longest lifetime an API key may be created with (ten years).
-MAX_KEY_SECONDS = 10 * 365 * 86_400
-#: The ``error`` of a refusal Starlette or FastAPI raise themselves (a body that is not JSON,
-#: a path or method no route has).
-_HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
-
-
-class ErrorOut(BaseModel):
-    error: str = Field(description="invalid_request, not_found or conflict")
-    message: str
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route can answer."""
-    return {status: {"model": ErrorOut} for status in statuses}
-
-
-class ApiKeyCreate(BaseModel):
-    name: BodyText = Field(min_length=1, max_length=200)
-    user_id: BodyText | None = None
-    org_id: BodyText | None = Field(
-        default=None,
-        description="an existing organization's id or slug (the key records its id)",
-    )
-    scopes: list[BodyText] = Field(default_factory=list)
-    #: Bounded: a huge lifetime overflowed the expiry time (a 500 instead of a 422).
-    expires_in_seconds: int | None = Field(default=None, ge=60, le=MAX_KEY_SECONDS)
-
-
-class ApiKeyOut(BaseModel):
-    id: UUID
-    name: str
-    hint: str
-    user_id: str | None
-    org_id: str | None
-    scopes: list[str]
-    status: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-class ApiKeyCreated(BaseModel):
-    key: str = Field(description="The secret: shown once, never stored.")
-    id: UUID
-    name: str
-    user_id: str | None
-    org_id: str | None
-    scopes: list[str]
-    expires_at: datetime | None
-
-
-class OrganizationCreate(BaseModel):
-    slug: BodyText = Field(description="1 to 64 lower-case letters, digits and '-'; unique")
-    name: BodyText
-
-
-class OrganizationOut(BaseModel):
-    id: str
-    slug: str
-    name: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class MemberRoleIn(BaseModel):
-    role: BodyText = Field(description="a role of define_auth(organization_roles=...)")
-
-
-class MembershipOut(BaseModel):
-    org_id: str
-    org_slug: str
-    user_id: str
-    role: str
-    permissions: list[str] = Field(description="the role's permissions in the config in force")
-    created_at: datetime
-    updated_at: datetime
-
-
-class SessionOut(BaseModel):
-    """A session as listings show it: never its secret."""
-
-    id: str
-    user_id: str
-    active_org_id: str | None
-    claims: dict[str, Any]
-    ip: str | None
-    user_agent: str | None
-    status: str
-    created_at: datetime
-    last_active_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-
-class SessionsRevoked(BaseModel):
-    revoked: int = Field(description="how many active sessions ended")
-
-
-def _org_out(org: Organization) -> OrganizationOut:
-    return OrganizationOut(
-        id=org.id,
-        slug=org.slug,
-        name=org.name,
-        created_at=org.created_at,
-        updated_at=org.updated_at,
-    )
-
-
-def _member_out(m: Membership) -> MembershipOut:
-    return MembershipOut(
-        org_id=m.org_id,
-        org_slug=m.org_slug,
-        user_id=m.user_id,
-        role=m.role,
-        permissions=list(m.permissions),
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-    )
-
-
-def _session_out(info: SessionInfo) -> SessionOut:
-    return SessionOut(
-        id=info.id,
-        user_id=info.user_id,
-        active_org_id=info.active_org_id,
-        claims=dict(info.claims),
-        ip=info.ip,
-        user_agent=info.user_agent,
-        status=info.status(),
-        created_at=info.created_at,
-        last_active_at=info.last_active_at,
-        expires_at=info.expires_at,
-        revoked_at=info.revoked_at,
-    )
-
-
-def _out(info: ApiKeyInfo) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=info.id,
-        name=info.name,
-        hint=info.hint,
-        user_id=info.user_id,
-        org_id=info.org_id,
-        scopes=list(info.scopes),
-        status=info.status(),
-        created_at=info.created_at,
-        expires_at=info.expires_at,
-        revoked_at=info.revoked_at,
-        last_used_at=info.last_used_at,
-    )
-
-
-def _created(secret: str, auth: ApiKeyAuth) -> ApiKeyCreated:
-    return ApiKeyCreated(
-        key=secret,
-        id=auth.key_id,
-        name=auth.name,
-        user_id=auth.user_id,
-        org_id=auth.org_id,
-        scopes=list(auth.scopes),
-        expires_at=auth.expires_at,
-    )
 
 
 def management_app(
@@ -240,9 +77,13 @@ def management_app(
     admins: tuple[str, ...],
     defined_machine_users: Collection[str],
     machine_users: MachineUserList,
+    clients: ClientList,
+    users: UserAdmin,
     api_keys: ApiKeyAdmin,
     organizations: OrganizationAdmin,
     sessions: ManagedSessions,
+    connections: ConnectionAdmin,
+    audit: AuditReader,
     jobs: JobsAdmin,
     registered_clients: RegisteredClientAdmin,
     verifier: TokenVerifier,
@@ -268,37 +109,26 @@ def management_app(
             raise Forbidden("the management API is open only to AUTHWARD_ADMIN_MACHINE_USERS")
         return principal
 
-    async def refused(_: Request, exc: Exception) -> Response:
-        status, error = next(_ERRORS[c] for c in type(exc).__mro__ if c in _ERRORS)
-        return JSONResponse({"error": error, "message": str(exc)}, status_code=status)
-
-    async def http_refused(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        error = _HTTP_ERRORS.get(exc.status_code, "invalid_request")
-        return JSONResponse(
-            {"error": error, "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
     Admin = Annotated[Principal, Security(admin)]
     api = FastAPI(
         title="authward management API",
         version="1",
+        description="Every call needs an access token of one of AUTHWARD_ADMIN_MACHINE_USERS. "
+        "Lists are paged: give a page's next_cursor as cursor for the next one.",
         docs_url=None,
         redoc_url=None,
         # Any request can be malformed: a path with a control character, a body it cannot read.
-        responses=_errors(400),
-        exception_handlers={
-            **exception_handlers(),
-            **dict.fromkeys(_ERRORS, refused),
-            HTTPException: http_refused,
-        },
+        responses=error_responses(400),
+        exception_handlers={**exception_handlers(), **error_handlers()},
     )
+    api.openapi = management_openapi(api)  # type: ignore[method-assign]
+    api.router.routes.extend(docs_routes())
 
     # -- API keys -------------------------------------------------------------------------------
 
-    @api.post("/api-keys", status_code=201, response_model=ApiKeyCreated, responses=_errors(400))
+    @api.post(
+        "/api-keys", status_code=201, response_model=ApiKeyCreated, responses=error_responses(400)
+    )
     async def create_api_key(body: ApiKeyCreate, principal: Admin) -> ApiKeyCreated:
         expires_at = (
             datetime.now(UTC) + timedelta(seconds=body.expires_in_seconds)
@@ -313,19 +143,37 @@ def management_app(
             expires_at=expires_at,
             actor=principal.principal_id,
         )
-        return _created(secret, auth)
+        return created_key_out(secret, auth)
 
-    @api.get("/api-keys", response_model=list[ApiKeyOut])
+    @api.get("/api-keys", response_model=Page[ApiKeyOut])
     async def list_api_keys(
         _: Admin,
         user_id: QueryText = None,
         org_id: QueryText = None,
         include_revoked: bool = False,
-    ) -> list[ApiKeyOut]:
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[ApiKeyOut]:
+        """Keys, oldest first (hint only, never the secret)."""
         keys = await api_keys.list(user_id=user_id, org_id=org_id, include_revoked=include_revoked)
-        return [_out(k) for k in keys]
+        items, following = page_of(
+            "api-keys",
+            keys,
+            key=lambda k: (time_key(k.created_at), str(k.id)),
+            cursor=cursor,
+            limit=limit,
+            types=[str, str],
+        )
+        return Page(items=[api_key_out(k) for k in items], next_cursor=following)
 
-    @api.delete("/api-keys/{key_id}", status_code=204, responses=_errors(404))
+    @api.get("/api-keys/{key_id}", response_model=ApiKeyOut, responses=error_responses(404))
+    async def get_api_key(key_id: UUID, _: Admin) -> ApiKeyOut:
+        found = await api_keys.get(key_id)
+        if found is None:
+            raise NotFound("no such API key")
+        return api_key_out(found)
+
+    @api.delete("/api-keys/{key_id}", status_code=204, responses=error_responses(404))
     async def revoke_api_key(key_id: UUID, principal: Admin) -> Response:
         if await api_keys.get(key_id) is None:
             raise NotFound("no such API key")
@@ -344,21 +192,32 @@ def management_app(
         "/organizations",
         status_code=201,
         response_model=OrganizationOut,
-        responses=_errors(400, 409),
+        responses=error_responses(400, 409),
     )
     async def create_organization(body: OrganizationCreate, principal: Admin) -> OrganizationOut:
         org = await organizations.create(body.slug, body.name, actor=principal.principal_id)
-        return _org_out(org)
+        return org_out(org)
 
-    @api.get("/organizations", response_model=list[OrganizationOut])
-    async def list_organizations(_: Admin) -> list[OrganizationOut]:
-        return [_org_out(o) for o in await organizations.list()]
+    @api.get("/organizations", response_model=Page[OrganizationOut])
+    async def list_organizations(
+        _: Admin, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[OrganizationOut]:
+        """Organizations by slug."""
+        items, following = page_of(
+            "organizations",
+            await organizations.list(),
+            key=lambda o: (o.slug,),
+            cursor=cursor,
+            limit=limit,
+            types=[str],
+        )
+        return Page(items=[org_out(o) for o in items], next_cursor=following)
 
-    @api.get("/organizations/{org}", response_model=OrganizationOut, responses=_errors(404))
+    @api.get("/organizations/{org}", response_model=OrganizationOut, responses=error_responses(404))
     async def get_organization(org: PathText, _: Admin) -> OrganizationOut:
-        return _org_out(await existing_org(org))
+        return org_out(await existing_org(org))
 
-    @api.delete("/organizations/{org}", status_code=204, responses=_errors(404))
+    @api.delete("/organizations/{org}", status_code=204, responses=error_responses(404))
     async def delete_organization(org: PathText, principal: Admin) -> Response:
         """Delete the organization and its memberships, and revoke its API keys."""
         if not await organizations.delete(org, actor=principal.principal_id):
@@ -367,16 +226,38 @@ def management_app(
 
     @api.get(
         "/organizations/{org}/members",
-        response_model=list[MembershipOut],
-        responses=_errors(404),
+        response_model=Page[MembershipOut],
+        responses=error_responses(404),
     )
-    async def list_members(org: PathText, _: Admin) -> list[MembershipOut]:
-        return [_member_out(m) for m in await organizations.members(org)]
+    async def list_members(
+        org: PathText, _: Admin, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[MembershipOut]:
+        """Members by user id."""
+        items, following = page_of(
+            "members",
+            await organizations.members(org),
+            key=lambda m: (m.user_id,),
+            cursor=cursor,
+            limit=limit,
+            types=[str],
+        )
+        return Page(items=[member_out(m) for m in items], next_cursor=following)
+
+    @api.get(
+        "/organizations/{org}/members/{user_id}",
+        response_model=MembershipOut,
+        responses=error_responses(404),
+    )
+    async def get_member(org: PathText, user_id: PathText, _: Admin) -> MembershipOut:
+        for m in await organizations.members(org):
+            if m.user_id == user_id:
+                return member_out(m)
+        raise NotFound(f"{user_id!r} is not a member of {org!r}")
 
     @api.put(
         "/organizations/{org}/members/{user_id}",
         response_model=MembershipOut,
-        responses={201: {"model": MembershipOut}, **_errors(400, 404)},
+        responses={201: {"model": MembershipOut}, **error_responses(400, 404)},
     )
     async def put_member(
         org: PathText, user_id: PathText, body: MemberRoleIn, principal: Admin, response: Response
@@ -391,11 +272,13 @@ def management_app(
                 pass  # added meanwhile by someone else: change the role below instead
             else:
                 response.status_code = 201
-                return _member_out(added)
+                return member_out(added)
         changed = await organizations.set_role(found.id, user_id, body.role, actor=actor)
-        return _member_out(changed)
+        return member_out(changed)
 
-    @api.delete("/organizations/{org}/members/{user_id}", status_code=204, responses=_errors(404))
+    @api.delete(
+        "/organizations/{org}/members/{user_id}", status_code=204, responses=error_responses(404)
+    )
     async def remove_member(org: PathText, user_id: PathText, principal: Admin) -> Response:
         found = await existing_org(org)
         if not await organizations.remove_member(found.id, user_id, actor=principal.principal_id):
@@ -404,16 +287,37 @@ def management_app(
 
     # -- sessions -------------------------------------------------------------------------------
 
-    @api.get("/users/{user_id}/sessions", response_model=list[SessionOut])
+    @api.get(
+        "/users/{user_id}/sessions", response_model=Page[SessionOut], responses=error_responses(400)
+    )
     async def list_sessions(
-        user_id: PathText, _: Admin, include_inactive: bool = False
-    ) -> list[SessionOut]:
+        user_id: PathText,
+        _: Admin,
+        include_inactive: bool = False,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[SessionOut]:
         """The user's active sessions, newest first (revoked and expired ones too with
         ``include_inactive``). Never their secrets."""
-        found = await sessions.list(user_id, include_inactive=include_inactive)
-        return [_session_out(s) for s in found]
+        items, following = page_of(
+            "sessions",
+            await sessions.list(user_id, include_inactive=include_inactive),
+            key=lambda s: (time_key(s.created_at), s.id),
+            cursor=cursor,
+            limit=limit,
+            types=[str, str],
+            descending=True,
+        )
+        return Page(items=[session_out(s) for s in items], next_cursor=following)
 
-    @api.delete("/sessions/{session_id}", status_code=204, responses=_errors(404))
+    @api.get("/sessions/{session_id}", response_model=SessionOut, responses=error_responses(404))
+    async def get_session(session_id: PathText, _: Admin) -> SessionOut:
+        found = await sessions.get(session_id)
+        if found is None:
+            raise NotFound("no such session")
+        return session_out(found)
+
+    @api.delete("/sessions/{session_id}", status_code=204, responses=error_responses(404))
     async def revoke_session(session_id: PathText, principal: Admin) -> Response:
         """Sign the session out: its tokens are refused at once by this server."""
         if await sessions.get(session_id) is None:
@@ -427,16 +331,16 @@ def management_app(
         count = await sessions.revoke_all(user_id, actor=principal.principal_id)
         return SessionsRevoked(revoked=count)
 
-    # -- jobs and runs (docs/management-api.md) ------------------------------------------------
+    # -- the other resources, each in a module of its own ---------------------------------------
 
-    api.include_router(jobs_router(jobs, admin))
-
-    # -- clients registered through RFC 7591 (docs/client-registration.md) -----------------------
-
+    api.include_router(users_router(users, admin))
+    api.include_router(directory_router(clients, machine_users, admin))
     api.include_router(registered_clients_router(registered_clients, admin))
+    api.include_router(records_router(connections, audit, admin))
+    api.include_router(jobs_router(jobs, admin))
 
     return AuthMiddleware(
         api,
         auth=[authward_tokens(tokens=verifier, accepts_token=["oauth_token"], dpop=dpop)],
-        public_paths=["/openapi.json"],
+        public_paths=["/openapi.json", *DOCS_PATHS],
     )

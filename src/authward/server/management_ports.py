@@ -3,18 +3,31 @@ one Protocol per service, of exactly the methods its handlers use."""
 
 from __future__ import annotations
 
-__all__ = ["ApiKeyAdmin", "MachineUserList", "ManagedSessions", "OrganizationAdmin"]
+__all__ = [
+    "ApiKeyAdmin",
+    "AuditReader",
+    "ClientList",
+    "ConnectionAdmin",
+    "MachineUserList",
+    "ManagedSessions",
+    "OrganizationAdmin",
+    "UserAdmin",
+]
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
+from authward.connections.values import ConnectionInfo, Kind
 from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.identity.orgs import MemberRole, Membership, Organization
 from authward.identity.sessions import SessionInfo
-from authward.store.records import StoredMachineUser
+from authward.principal import Principal
+from authward.store.audit import AuditRecord
+from authward.store.records import StoredClient, StoredMachineUser
+from authward.users.values import UserAccount, UserClaims
 
 
 class ApiKeyAdmin(Protocol):
@@ -67,3 +80,60 @@ class ManagedSessions(Protocol):
 
 class MachineUserList(Protocol):
     async def list(self) -> builtins.list[StoredMachineUser]: ...
+
+
+class UserAdmin(Protocol):
+    async def create(
+        self,
+        username: str,
+        password: str | None,
+        *,
+        profile: Mapping[str, Any] | None = None,
+        email_verified: bool = False,
+        actor: Principal | None = None,
+    ) -> UserAccount: ...
+    async def get(self, user_id: str) -> UserAccount | None: ...
+    async def page(
+        self, *, after: str | None, limit: int, contains: str | None = None
+    ) -> builtins.list[UserAccount]: ...
+    async def claims(self, user_id: str) -> UserClaims | None: ...
+    async def disable(self, username: str, *, actor: str | None = None) -> UserAccount: ...
+    async def enable(self, username: str, *, actor: str | None = None) -> UserAccount: ...
+    async def set_password(
+        self, username: str, password: str, *, actor: str | None = None
+    ) -> None: ...
+
+
+class ClientList(Protocol):
+    """The OAuth clients the config declares, as synced to the store."""
+
+    async def list(self) -> builtins.list[StoredClient]: ...
+
+
+class ConnectionAdmin(Protocol):
+    async def list(self, account_id: str | None = None) -> builtins.list[ConnectionInfo]: ...
+    async def get(self, connection_id: str) -> ConnectionInfo | None: ...
+    async def disconnect(
+        self,
+        account_id: str,
+        provider: str,
+        *,
+        kind: Kind = "account",
+        revoke: bool = True,
+        actor: str | None = None,
+    ) -> bool: ...
+
+
+class AuditReader(Protocol):
+    async def page(
+        self,
+        *,
+        before: int | None,
+        limit: int,
+        kind: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> builtins.list[AuditRecord]: ...
+    async def get(self, event_id: int) -> AuditRecord | None: ...

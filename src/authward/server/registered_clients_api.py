@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Response, Security
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from authward.principal import Principal
 from authward.server.api_inputs import PathText
+from authward.server.management_errors import NotFound, error_responses
+from authward.server.paging import Cursor, Limit, Page, page_of, time_key
 from authward.store.registered_clients import RegisteredClientRow
 
 
@@ -46,11 +47,6 @@ class RegisteredClientOut(BaseModel):
     created_at: datetime
 
 
-class RefusalOut(BaseModel):
-    error: str
-    message: str
-
-
 def registered_client_out(row: RegisteredClientRow) -> RegisteredClientOut:
     return RegisteredClientOut(
         client_id=row.client_id,
@@ -71,24 +67,47 @@ def router(clients: RegisteredClientAdmin, admin: Callable[..., Awaitable[Princi
     Admin = Annotated[Principal, Security(admin)]
     routes = APIRouter(tags=["registered clients"])
 
-    @routes.get("/registered-clients", response_model=list[RegisteredClientOut])
-    async def list_registered_clients(_: Admin) -> list[RegisteredClientOut]:
+    @routes.get(
+        "/registered-clients",
+        response_model=Page[RegisteredClientOut],
+        responses=error_responses(400),
+    )
+    async def list_registered_clients(
+        _: Admin, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[RegisteredClientOut]:
         """Clients that registered themselves (RFC 7591), oldest first."""
-        return [registered_client_out(c) for c in await clients.list()]
+        items, following = page_of(
+            "registered-clients",
+            await clients.list(),
+            key=lambda c: (
+                time_key(c.created_at),
+                c.client_id,
+            ),
+            cursor=cursor,
+            limit=limit,
+            types=[str, str],
+        )
+        return Page(items=[registered_client_out(c) for c in items], next_cursor=following)
+
+    @routes.get(
+        "/registered-clients/{client_id}",
+        response_model=RegisteredClientOut,
+        responses=error_responses(404),
+    )
+    async def get_registered_client(client_id: PathText, _: Admin) -> RegisteredClientOut:
+        for c in await clients.list():
+            if c.client_id == client_id:
+                return registered_client_out(c)
+        raise NotFound(f"no registered client {client_id!r}")
 
     @routes.delete(
-        "/registered-clients/{client_id}",
-        status_code=204,
-        responses={404: {"model": RefusalOut}},
+        "/registered-clients/{client_id}", status_code=204, responses=error_responses(404)
     )
     async def revoke_registered_client(client_id: PathText, principal: Admin) -> Response:
         """Remove the client and end every grant it holds: its refresh tokens and the access
         tokens issued from them are refused from now on."""
         if not await clients.revoke(client_id, actor=principal.principal_id):
-            return JSONResponse(
-                {"error": "not_found", "message": f"no registered client {client_id!r}"},
-                status_code=404,
-            )
+            raise NotFound(f"no registered client {client_id!r}")
         return Response(status_code=204)
 
     return routes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AuditEvent", "AuditStore", "audit_rows"]
+__all__ = ["AuditEvent", "AuditRecord", "AuditStore", "audit_rows"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +25,14 @@ class AuditEvent:
     client_id: str | None = None
     ip: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """An event as stored, with its id (the order events were recorded in)."""
+
+    id: int
+    event: AuditEvent
 
 
 # Built once: several requests record events, and building the statement each time costs more
@@ -75,15 +83,51 @@ class AuditStore:
             query = query.where(audit_events.c.kind == kind)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [
-            AuditEvent(
-                kind=r["kind"],
-                at=r["at"],
-                actor=r["actor"],
-                subject=r["subject"],
-                client_id=r["client_id"],
-                ip=r["ip"],
-                detail=r["detail"],
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
+
+    async def page(
+        self,
+        *,
+        before: int | None,
+        limit: int,
+        kind: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditRecord]:
+        """Up to ``limit`` events, newest first, recorded before the event ``before`` (the
+        last of the page before), that match every filter given: ``since`` inclusive,
+        ``until`` exclusive."""
+        c = audit_events.c
+        query = select(audit_events).order_by(c.id.desc()).limit(limit)
+        for column, value in ((c.kind, kind), (c.actor, actor), (c.subject, subject)):
+            if value is not None:
+                query = query.where(column == value)
+        if before is not None:
+            query = query.where(c.id < before)
+        if since is not None:
+            query = query.where(c.at >= since)
+        if until is not None:
+            query = query.where(c.at < until)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [AuditRecord(r["id"], _event(r)) for r in rows]
+
+    async def get(self, event_id: int) -> AuditRecord | None:
+        query = select(audit_events).where(audit_events.c.id == event_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        return AuditRecord(row["id"], _event(row)) if row is not None else None
+
+
+def _event(r: Any) -> AuditEvent:
+    return AuditEvent(
+        kind=r["kind"],
+        at=r["at"],
+        actor=r["actor"],
+        subject=r["subject"],
+        client_id=r["client_id"],
+        ip=r["ip"],
+        detail=r["detail"],
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import Update, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -81,6 +81,21 @@ class UserStore:
 
     async def list(self) -> builtins.list[Any]:
         query = select(users).order_by(users.c.created_at, users.c.username)
+        async with self._engine.connect() as conn:
+            return list(await conn.execute(query))
+
+    async def page(
+        self, *, after: str | None, limit: int, contains: str | None = None
+    ) -> builtins.list[Any]:
+        """Up to ``limit`` users by username, after the username ``after``; ``contains``: only
+        those whose username holds it, whatever its case."""
+        query = select(users).order_by(users.c.username).limit(limit)
+        if after is not None:
+            query = query.where(users.c.username > after)
+        if contains:
+            query = query.where(
+                func.lower(users.c.username).contains(contains.lower(), autoescape=True)
+            )
         async with self._engine.connect() as conn:
             return list(await conn.execute(query))
 

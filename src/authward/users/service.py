@@ -211,6 +211,14 @@ class Users:
     async def list(self) -> builtins.list[UserAccount]:
         return [account_of(r) for r in await self._store.list()]
 
+    async def page(
+        self, *, after: str | None, limit: int, contains: str | None = None
+    ) -> builtins.list[UserAccount]:
+        """Up to ``limit`` users by username, after the username ``after``; ``contains``: only
+        usernames holding it, whatever its case."""
+        rows = await self._store.page(after=after, limit=limit, contains=contains)
+        return [account_of(r) for r in rows]
+
     async def disable(self, username: str, *, actor: str | None = None) -> UserAccount:
         """Refuse the user's sign-ins, end its browser sessions and revoke its grants at once."""
         account = await self._set_disabled(username, True, actor)

@@ -1,0 +1,140 @@
+"""What the config declares, in the management API: its OAuth clients (``/v1/clients``) and
+machine users (``/v1/machine-users``), as ``authward serve`` synced them to the store. Read only:
+they change by editing the config (``define_auth``), never through the API; secrets are never
+shown (``authward oauth2client get`` / ``machineuser get`` print them to whoever holds the
+instance key).
+
+Mounted by :func:`authward.server.management.management_app`, behind the same admin check.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the handlers' annotations.
+
+__all__ = ["directory_router"]
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Security
+from pydantic import BaseModel, Field
+
+from authward.principal import Principal
+from authward.server.api_inputs import PathText
+from authward.server.management_errors import NotFound, error_responses
+from authward.server.management_ports import ClientList, MachineUserList
+from authward.server.paging import Cursor, Limit, Page, page_of
+from authward.store.records import StoredClient, StoredMachineUser
+
+
+class ClientOut(BaseModel):
+    """An OAuth client of ``define_auth(oauth2_clients=...)``: never its secret."""
+
+    id: UUID
+    name: str = Field(description="its name in the config")
+    client_id: str
+    description: str
+    redirect_uris: list[str]
+    grant_types: list[str]
+    access_token_lifetime_seconds: int | None
+    refresh_token_lifetime_seconds: int | None
+    require_dpop: bool
+    created_at: datetime
+
+
+class MachineUserOut(BaseModel):
+    """A machine user of ``define_auth(machine_users=...)``: never its secret."""
+
+    id: UUID
+    name: str
+    client_id: str
+    attributes: dict[str, Any]
+    attribute_list: list[str]
+    created_at: datetime
+
+
+def _client_out(c: StoredClient) -> ClientOut:
+    return ClientOut(
+        id=c.id,
+        name=c.name,
+        client_id=c.client_id,
+        description=c.description,
+        redirect_uris=list(c.redirect_uris),
+        grant_types=list(c.grant_types),
+        access_token_lifetime_seconds=c.access_token_lifetime_seconds,
+        refresh_token_lifetime_seconds=c.refresh_token_lifetime_seconds,
+        require_dpop=c.require_dpop,
+        created_at=c.created_at,
+    )
+
+
+def _machine_out(m: StoredMachineUser) -> MachineUserOut:
+    return MachineUserOut(
+        id=m.id,
+        name=m.name,
+        client_id=m.client_id,
+        attributes=dict(m.attributes),
+        attribute_list=list(m.attribute_list),
+        created_at=m.created_at,
+    )
+
+
+def directory_router(
+    clients: ClientList,
+    machine_users: MachineUserList,
+    admin: Callable[..., Awaitable[Principal]],
+) -> APIRouter:
+    """``admin``: the management API's dependency that lets only its machine users through."""
+    Admin = Annotated[Principal, Security(admin)]
+    router = APIRouter(tags=["declared clients and machine users"])
+
+    @router.get("/clients", response_model=Page[ClientOut], responses=error_responses(400))
+    async def list_clients(_: Admin, limit: Limit = 50, cursor: Cursor = None) -> Page[ClientOut]:
+        """The OAuth clients the config declares, by name (registered ones:
+        ``/registered-clients``)."""
+        items, following = page_of(
+            "clients",
+            await clients.list(),
+            key=lambda c: (c.name,),
+            cursor=cursor,
+            limit=limit,
+            types=[str],
+        )
+        return Page(items=[_client_out(c) for c in items], next_cursor=following)
+
+    @router.get("/clients/{name}", response_model=ClientOut, responses=error_responses(404))
+    async def get_client(name: PathText, _: Admin) -> ClientOut:
+        """One declared client, by its name in the config or its ``client_id``."""
+        for c in await clients.list():
+            if name in (c.name, c.client_id):
+                return _client_out(c)
+        raise NotFound(f"the config declares no OAuth client {name!r}")
+
+    @router.get(
+        "/machine-users", response_model=Page[MachineUserOut], responses=error_responses(400)
+    )
+    async def list_machine_users(
+        _: Admin, limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[MachineUserOut]:
+        """The machine users the config declares, by name."""
+        items, following = page_of(
+            "machine-users",
+            await machine_users.list(),
+            key=lambda m: (m.name,),
+            cursor=cursor,
+            limit=limit,
+            types=[str],
+        )
+        return Page(items=[_machine_out(m) for m in items], next_cursor=following)
+
+    @router.get(
+        "/machine-users/{name}", response_model=MachineUserOut, responses=error_responses(404)
+    )
+    async def get_machine_user(name: PathText, _: Admin) -> MachineUserOut:
+        """One machine user, by name, id or ``client_id``."""
+        for m in await machine_users.list():
+            if name in (m.name, str(m.id), m.client_id):
+                return _machine_out(m)
+        raise NotFound(f"the config declares no machine user {name!r}")
+
+    return router
