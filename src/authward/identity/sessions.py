@@ -199,6 +199,10 @@ class Sessions:
         active_at = None if include_inactive else datetime.now(UTC)
         return [_info(r) for r in await self._store.list(user_id, active_at)]
 
+    async def active(self, *, offset: int = 0, limit: int = 50) -> builtins.list[SessionInfo]:
+        """One page of every user's active sessions, newest first."""
+        return [_info(r) for r in await self._store.active(datetime.now(UTC), offset, limit)]
+
     async def set_active_org(
         self, session_id: str, org_id: str | None, *, actor: str | None = None
     ) -> SessionInfo:

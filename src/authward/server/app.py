@@ -14,8 +14,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from authward.runtime import Authward
+from authward.server.account import console_routes
 from authward.server.browser_flow import BrowserFlow
 from authward.server.connection_routes import connection_routes
+from authward.server.console_ports import ConsoleServices
 from authward.server.dashboard import dashboard_routes
 from authward.server.external_login import external_login_routes
 from authward.server.guards import RequestGuard
@@ -67,16 +69,6 @@ def build_app(
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
-
-    async def index(_: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "name": "authward",
-                "auth": aw.config.auth.name,
-                "issuer": aw.issuer,
-                "jwks_uri": f"{aw.issuer}/.well-known/jwks.json",
-            }
-        )
 
     settings = aw.settings
     look = Look(
@@ -157,6 +149,24 @@ def build_app(
         ),
         # The one stylesheet of every page.
         *look.routes(),
+        # The admin console and the self-service page (docs/console.md); / when it is ours.
+        *console_routes(
+            browser_flow(),
+            ConsoleServices(
+                users=aw.users,
+                sessions=aw.sessions,
+                api_keys=aw.api_keys,
+                organizations=aw.organizations,
+                connections=aw.connections,
+                consents=aw.consents,
+                audit=aw.audit,
+                clients=aw.clients,
+                machine_users=aw.machine_users,
+                registered_clients=aw.dynamic_clients,
+                admins=admins,
+            ),
+            home=mount is None and not embedded,
+        ),
         # Deliveries for dynamic triggers (docs/dynamic-triggers.md).
         *webhook_routes(aw.jobs),
     ]
@@ -181,7 +191,5 @@ def build_app(
     routes.extend(PathPrefix(path, app) for path, app in (mounts or {}).items())
     if mount is not None:
         routes.append(Mount("/", app=mount(aw)))
-    elif not embedded:
-        routes.append(Route("/", index))
     guard = Middleware(RequestGuard, max_header_bytes=aw.settings.max_header_bytes)
     return Starlette(routes=routes, middleware=[guard])

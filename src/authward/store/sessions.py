@@ -66,6 +66,18 @@ class SessionStore:
         async with self._engine.connect() as conn:
             return list(await conn.execute(query))
 
+    async def active(self, now: datetime, offset: int, limit: int) -> builtins.list[Any]:
+        """Every user's sessions active at ``now``, newest first, one page."""
+        query = (
+            select(sessions)
+            .where(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+            .order_by(sessions.c.created_at.desc(), sessions.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list(await conn.execute(query))
+
     async def touch(self, digest: str, now: datetime, check: Callable[[Any], None]) -> Any | None:
         """The session whose secret has this digest, with its user's role in its active
         organization (``member_role``), marked active at ``now`` once ``check`` accepts it (it
