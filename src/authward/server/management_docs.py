@@ -1,10 +1,11 @@
 """Swagger UI for the management API at ``/v1/docs`` (decision 052).
 
 Served from this server, never a CDN: the page, Swagger UI's script and stylesheet from the
-``swagger-ui-bundle`` package, and a small start-up script of our own, so the page runs under a
-strict Content-Security-Policy (``script-src 'self'``, no inline script or style). The page is
-public like the OpenAPI document it shows: it holds no data, and every call made from it needs
-the admin token that its "Authorize" button takes.
+``swagger-ui-bundle-v2`` package (Swagger UI 5: version 4 cannot read OpenAPI 3.1), and a small
+start-up script of our own, so the page runs under a strict Content-Security-Policy
+(``script-src 'self'``, no inline script or style). The page is public like the OpenAPI document
+it shows: it holds no data, and every call made from it needs the admin token that its
+"Authorize" button takes.
 """
 
 from __future__ import annotations
