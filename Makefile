@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: lint
 
 bench: install
 	$(BIN)/pytest bench --benchmark-only --benchmark-columns=min,median,mean,stddev,ops -q
+
+# Not part of `make test`: a PNG of each console and self-service page into docs/images/,
+# taken while the console's browser tests walk them (docs/console.md shows them).
+screenshots: install
+	AUTHWARD_SCREENSHOTS=docs/images $(BIN)/pytest tests/browser/test_console.py -q
 
 clean:
 	rm -rf $(VENV) authward.db authward.db-* authward-*.db authward-*.db-* authward.key

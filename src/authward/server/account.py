@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.server.browser_flow import BrowserFlow
-from authward.server.console import Gate, Viewer, done, when
+from authward.server.console import Gate, Viewer, consent_rows, done, when
 from authward.server.console_audit import audit_routes
 from authward.server.console_pages import key_row, resource_routes
 from authward.server.console_ports import ConsoleServices
@@ -63,10 +63,7 @@ class AccountPage:
             viewer=viewer,
             section="account",
             sessions=sessions,
-            consents=[
-                {"client_id": c.client_id, "scopes": " ".join(c.scopes), "at": when(c.updated_at)}
-                for c in await self.s.consents.list(me)
-            ],
+            consents=await consent_rows(self.s, me),
             connections=[c for c in await self.s.connections.list(me) if c.kind == "account"],
             keys=[key_row(k, {me: viewer.username}) for k in keys],
         )

@@ -10,7 +10,7 @@ as ``actor``, so it is in the audit log.
 
 from __future__ import annotations
 
-__all__ = ["PAGE_SIZE", "Gate", "Paging", "Viewer", "when"]
+__all__ = ["NOTICES", "PAGE_SIZE", "Gate", "Paging", "Viewer", "consent_rows", "done", "when"]
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from authward.identity.sessions import SessionInfo
 from authward.oauth.upstream_values import safe_return_to
 from authward.principal import Principal
 from authward.server.browser_flow import BrowserFlow
+from authward.server.console_ports import ConsoleServices
 from authward.server.forms import FormError, read_form
 from authward.server.pages import Nav, no_store_redirect
 
@@ -205,6 +206,24 @@ class Gate:
         return self.look.message(
             "Not found", f"There is no such {what}.", status=404, nav=viewer.nav("")
         )
+
+
+async def consent_rows(services: ConsoleServices, user_id: str) -> list[dict[str, str]]:
+    """A user's consents, each with its client's name where the client is declared or
+    registered here (else its id alone)."""
+    names = {c.client_id: c.name for c in await services.clients.list()}
+    for registered in await services.registered_clients.list():
+        if registered.client_name:
+            names[registered.client_id] = registered.client_name
+    return [
+        {
+            "client_id": c.client_id,
+            "name": names.get(c.client_id, ""),
+            "scopes": " ".join(c.scopes),
+            "at": when(c.updated_at),
+        }
+        for c in await services.consents.list(user_id)
+    ]
 
 
 def done(url: str, what: str) -> Response:

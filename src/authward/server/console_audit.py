@@ -96,7 +96,7 @@ class AuditPages:
                         **_row(r.event),
                         "id": r.id,
                         "at": when(r.event.at),
-                        "detail": json.dumps(dict(r.event.detail), default=str),
+                        "detail": json.dumps(dict(r.event.detail), ensure_ascii=False, default=str),
                     }
                     for r in found
                 ],

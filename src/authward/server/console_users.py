@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.errors import AuthwardError
-from authward.server.console import Gate, Paging, Viewer, done, when
+from authward.server.console import Gate, Paging, Viewer, consent_rows, done, when
 from authward.server.console_ports import ConsoleServices
 from authward.users import UserAccount
 
@@ -112,10 +112,7 @@ class UserPages:
                 }
                 for k in keys
             ],
-            consents=[
-                {"client_id": c.client_id, "scopes": " ".join(c.scopes), "at": when(c.updated_at)}
-                for c in await self.s.consents.list(user.id)
-            ],
+            consents=await consent_rows(self.s, user.id),
             memberships=await self.s.organizations.memberships_of(user.id),
         )
 
