@@ -247,3 +247,18 @@ async def test_self_service_revokes_only_what_is_mine(aw: Authward) -> None:
     assert elsewhere[1].id != current
     assert await aw.api_keys.list(user_id=me) == []
     assert len(await aw.api_keys.list(user_id=other)) == 1
+
+
+async def test_home_is_the_apps_own_when_it_brings_one(aw: Authward) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def mine(_: object) -> PlainTextResponse:
+        return PlainTextResponse("the app's own home")
+
+    app = build_app(aw, mount=lambda _: Starlette(routes=[Route("/", mine)]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as web:
+        assert (await web.get("/")).text == "the app's own home"
+        assert (await web.get("/account")).status_code == 303  # the console stays
