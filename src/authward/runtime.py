@@ -41,6 +41,7 @@ from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.registration import DynamicClients
 from authward.oauth.resources import Resource, Resources
 from authward.oauth.revocation import GrantRevocation
+from authward.oauth.secret_rotation import SecretRotation
 from authward.oauth.server import AuthorizationServer
 from authward.oauth.signing_keys import SigningKeys
 from authward.oauth.token import TokenTarget
@@ -232,6 +233,20 @@ class Authward:
             DpopNonces(box.derive_keys("authward-dpop-nonce")),
             require_nonce=settings.dpop_require_nonce,
         )
+        # Every client the token endpoint authenticates: declared, registered, or known by its
+        # metadata document.
+        client_directory = ClientDirectory(
+            client_loader(ClientSecrets(engine, box), config.auth.oauth2_clients),
+            refresh_seconds=settings.cache_refresh_seconds,
+            fallbacks=[
+                self.dynamic_clients.find,
+                *([self.client_metadata.client] if self.client_metadata else []),
+            ],
+        )
+        # New secrets for the declared clients and machine users (decision 052).
+        self.secret_rotation = SecretRotation(
+            self.clients, self.machine_users, forget=client_directory.invalidate
+        )
         # The token side of the authorization server (docs/authorization-server.md).
         self.oauth = AuthorizationServer(
             target=TokenTarget(
@@ -249,14 +264,7 @@ class Authward:
             profile_fields=tuple(profile.type.fields) if profile is not None else (),
             client_id_metadata_documents=self.client_metadata is not None,
             grants=grants,
-            clients=ClientDirectory(
-                client_loader(ClientSecrets(engine, box), config.auth.oauth2_clients),
-                refresh_seconds=settings.cache_refresh_seconds,
-                fallbacks=[
-                    self.dynamic_clients.find,
-                    *([self.client_metadata.client] if self.client_metadata else []),
-                ],
-            ),
+            clients=client_directory,
             revocation=revocation,
             verifier=self.verifier,
             signer=self.signing_keys.signer,

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from authlib.integrations.base_client.errors import OAuthError
 
 from authward import connection, db, define_auth, define_config
 from authward.config.app import Config
@@ -18,6 +19,7 @@ from authward.errors import TokenError
 from authward.runtime import Authward
 from authward.server.app import build_app
 from tests.conftest import SettingsFactory
+from tests.integration.oauth_support import authlib_client
 
 PASSWORD = "correct horse battery staple"
 USER = db.type("ApiUser", {"email": db.string().unique()})
@@ -296,6 +298,7 @@ async def test_paging_refuses_a_cursor_it_did_not_write(api: httpx.AsyncClient) 
         ("POST", "/users/00000000-0000-0000-0000-000000000000/disable"),
         ("GET", "/clients"),
         ("GET", "/machine-users"),
+        ("POST", "/machine-users/ops/secret"),
         ("GET", "/connections"),
         ("DELETE", "/connections/conn_x"),
         ("GET", "/audit-events"),
@@ -334,3 +337,46 @@ async def test_swagger_ui_is_served_from_here_under_a_strict_policy(
         assert served.status_code == 200, asset
         assert served.content
     assert (await api.get("/docs/index.html")).status_code == 401
+
+
+async def test_rotating_a_secret_refuses_the_old_one_at_the_token_endpoint(
+    api: httpx.AsyncClient, aw: Authward
+) -> None:
+    reader = await aw.machine_users.get("reader")
+    old = await aw.machine_users.client_secret("reader")
+    assert reader is not None
+    assert old is not None
+    token_url = f"{aw.issuer}/oauth2/token"
+    async with authlib_client(aw, reader.client_id, old.get_secret_value()) as oc:
+        await oc.fetch_token(token_url, grant_type="client_credentials")  # warms the cache
+
+    rotated = await api.post("/machine-users/reader/secret")
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()
+    assert new["client_id"] == reader.client_id
+    assert new["client_secret"] != old.get_secret_value()
+    assert new["client_secret"] not in (await api.get("/machine-users/reader")).text
+
+    async with authlib_client(aw, reader.client_id, old.get_secret_value()) as oc:
+        with pytest.raises(OAuthError) as refused:
+            await oc.fetch_token(token_url, grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"
+    async with authlib_client(aw, reader.client_id, new["client_secret"]) as oc:
+        token = await oc.fetch_token(token_url, grant_type="client_credentials")
+    assert (await aw.verify_access_token(token["access_token"])).principal_id == str(reader.id)
+
+    before = await aw.clients.client_secret("web")
+    web = await api.post("/clients/web/secret")
+    after = await aw.clients.client_secret("web")
+    assert before is not None
+    assert after is not None
+    assert web.json()["client_secret"] == after.get_secret_value() != before.get_secret_value()
+    assert_refusal(await api.post("/clients/nope/secret"), 404, "not_found")
+    assert_refusal(await api.post("/machine-users/nope/secret"), 404, "not_found")
+
+    actor = await ops_id(aw)
+    events = await aw.audit.page(before=None, limit=10)
+    kinds = [(r.event.kind, r.event.subject, r.event.actor) for r in events]
+    assert ("machine_user.secret_rotated", "reader", actor) in kinds
+    assert ("client.secret_rotated", "web", actor) in kinds
+    assert new["client_secret"] not in str([r.event for r in events])

@@ -175,6 +175,7 @@ def build_app(
         defined_machine_users=aw.config.auth.machine_users.keys(),
         machine_users=aw.machine_users,
         clients=aw.clients,
+        secret_rotation=aw.secret_rotation,
         users=aw.users,
         api_keys=aw.api_keys,
         organizations=aw.organizations,

@@ -63,6 +63,7 @@ from authward.server.management_ports import (
     MachineUserList,
     ManagedSessions,
     OrganizationAdmin,
+    SecretRotator,
     UserAdmin,
 )
 from authward.server.management_records import records_router
@@ -78,6 +79,7 @@ def management_app(
     defined_machine_users: Collection[str],
     machine_users: MachineUserList,
     clients: ClientList,
+    secret_rotation: SecretRotator,
     users: UserAdmin,
     api_keys: ApiKeyAdmin,
     organizations: OrganizationAdmin,
@@ -334,7 +336,7 @@ def management_app(
     # -- the other resources, each in a module of its own ---------------------------------------
 
     api.include_router(users_router(users, admin))
-    api.include_router(directory_router(clients, machine_users, admin))
+    api.include_router(directory_router(clients, machine_users, secret_rotation, admin))
     api.include_router(registered_clients_router(registered_clients, admin))
     api.include_router(records_router(connections, audit, admin))
     api.include_router(jobs_router(jobs, admin))

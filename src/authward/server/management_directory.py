@@ -1,8 +1,8 @@
 """What the config declares, in the management API: its OAuth clients (``/v1/clients``) and
-machine users (``/v1/machine-users``), as ``authward serve`` synced them to the store. Read only:
-they change by editing the config (``define_auth``), never through the API; secrets are never
-shown (``authward oauth2client get`` / ``machineuser get`` print them to whoever holds the
-instance key).
+machine users (``/v1/machine-users``), as ``authward serve`` synced them to the store. They
+change by editing the config (``define_auth``); what the API changes is their secret, shown once
+by the rotation that makes it and never listed (``authward oauth2client get`` / ``machineuser
+get`` print it to whoever holds the instance key).
 
 Mounted by :func:`authward.server.management.management_app`, behind the same admin check.
 """
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from authward.principal import Principal
 from authward.server.api_inputs import PathText
 from authward.server.management_errors import NotFound, error_responses
-from authward.server.management_ports import ClientList, MachineUserList
+from authward.server.management_ports import ClientList, MachineUserList, SecretRotator
 from authward.server.paging import Cursor, Limit, Page, page_of
 from authward.store.records import StoredClient, StoredMachineUser
 
@@ -51,6 +51,11 @@ class MachineUserOut(BaseModel):
     attributes: dict[str, Any]
     attribute_list: list[str]
     created_at: datetime
+
+
+class SecretOut(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="The new secret: shown once, stored sealed.")
 
 
 def _client_out(c: StoredClient) -> ClientOut:
@@ -82,6 +87,7 @@ def _machine_out(m: StoredMachineUser) -> MachineUserOut:
 def directory_router(
     clients: ClientList,
     machine_users: MachineUserList,
+    rotation: SecretRotator,
     admin: Callable[..., Awaitable[Principal]],
 ) -> APIRouter:
     """``admin``: the management API's dependency that lets only its machine users through."""
@@ -110,6 +116,17 @@ def directory_router(
                 return _client_out(c)
         raise NotFound(f"the config declares no OAuth client {name!r}")
 
+    @router.post("/clients/{name}/secret", response_model=SecretOut, responses=error_responses(404))
+    async def rotate_client_secret(name: PathText, principal: Admin) -> SecretOut:
+        """A new secret for the declared client ``name`` (``client.secret_rotated``). The old
+        one is refused at once by this server, by the others within
+        ``AUTHWARD_CACHE_REFRESH_SECONDS``; tokens issued before stay valid until they
+        expire."""
+        rotated = await rotation.rotate_client(name, actor=principal.principal_id)
+        if rotated is None:
+            raise NotFound(f"the config declares no OAuth client {name!r}")
+        return SecretOut(client_id=rotated.client_id, client_secret=rotated.client_secret)
+
     @router.get(
         "/machine-users", response_model=Page[MachineUserOut], responses=error_responses(400)
     )
@@ -136,5 +153,16 @@ def directory_router(
             if name in (m.name, str(m.id), m.client_id):
                 return _machine_out(m)
         raise NotFound(f"the config declares no machine user {name!r}")
+
+    @router.post(
+        "/machine-users/{name}/secret", response_model=SecretOut, responses=error_responses(404)
+    )
+    async def rotate_machine_user_secret(name: PathText, principal: Admin) -> SecretOut:
+        """A new secret for the machine user ``name`` (``machine_user.secret_rotated``), as for
+        a client. Rotating the caller's own secret does not end the token it called with."""
+        rotated = await rotation.rotate_machine_user(name, actor=principal.principal_id)
+        if rotated is None:
+            raise NotFound(f"the config declares no machine user {name!r}")
+        return SecretOut(client_id=rotated.client_id, client_secret=rotated.client_secret)
 
     return router

@@ -11,6 +11,7 @@ __all__ = [
     "MachineUserList",
     "ManagedSessions",
     "OrganizationAdmin",
+    "SecretRotator",
     "UserAdmin",
 ]
 
@@ -24,6 +25,7 @@ from authward.connections.values import ConnectionInfo, Kind
 from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.identity.orgs import MemberRole, Membership, Organization
 from authward.identity.sessions import SessionInfo
+from authward.oauth.secret_rotation import RotatedSecret
 from authward.principal import Principal
 from authward.store.audit import AuditRecord
 from authward.store.records import StoredClient, StoredMachineUser
@@ -137,3 +139,12 @@ class AuditReader(Protocol):
         until: datetime | None = None,
     ) -> builtins.list[AuditRecord]: ...
     async def get(self, event_id: int) -> AuditRecord | None: ...
+
+
+class SecretRotator(Protocol):
+    async def rotate_client(
+        self, name: str, *, actor: str | None = None
+    ) -> RotatedSecret | None: ...
+    async def rotate_machine_user(
+        self, name: str, *, actor: str | None = None
+    ) -> RotatedSecret | None: ...

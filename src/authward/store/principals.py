@@ -4,16 +4,23 @@ from __future__ import annotations
 
 __all__ = ["ClientStore", "MachineUserStore", "client_secret_aad", "machine_secret_aad"]
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authward.crypto.secretbox import SecretBox
+from authward.store.audit import AuditEvent, audit_rows
 from authward.store.direct import first_row
+from authward.store.engine import begin_write
 from authward.store.records import StoredClient, StoredMachineUser
 from authward.store.schema import machine_users, oauth2_clients
+
+#: Makes a rotation's audit event from the row's ``client_id``.
+RotationEvent = Callable[[str], AuditEvent]
 
 # Built once: every token minted for a machine user by name reads it (decision 043).
 _MACHINE_USER = select(machine_users).where(machine_users.c.name == bindparam("name"))
@@ -53,6 +60,33 @@ def _client(r: Any) -> StoredClient:
     )
 
 
+async def _rotate(
+    engine: AsyncEngine,
+    box: SecretBox,
+    table: Table,
+    aad: Callable[[object], str],
+    name: str,
+    secret: str,
+    now: datetime,
+    event: RotationEvent,
+) -> str | None:
+    """Seal ``secret`` as the named row's new client secret, with its audit event, in one
+    transaction: the row's ``client_id``, or None when no row has this name."""
+    async with begin_write(engine) as conn:
+        query = select(table.c.id, table.c.client_id).where(table.c.name == name)
+        row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        await conn.execute(
+            update(table)
+            .where(table.c.id == row.id)
+            .values(client_secret=box.seal(secret.encode(), aad(row.id)), updated_at=now)
+        )
+        statement, rows = audit_rows([event(row.client_id)])
+        await conn.execute(statement, rows)
+        return str(row.client_id)
+
+
 class MachineUserStore:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
         self._engine = engine
@@ -76,6 +110,15 @@ class MachineUserStore:
         if row is None:
             return None
         return SecretStr(self._box.open(row.client_secret, machine_secret_aad(row.id)).decode())
+
+    async def rotate_secret(
+        self, name: str, secret: str, now: datetime, event: RotationEvent
+    ) -> str | None:
+        """The machine user's new secret (the old one stops working); its ``client_id``, or
+        None when there is no such machine user."""
+        return await _rotate(
+            self._engine, self._box, machine_users, machine_secret_aad, name, secret, now, event
+        )
 
 
 class ClientStore:
@@ -103,3 +146,12 @@ class ClientStore:
         if row is None:
             return None
         return SecretStr(self._box.open(row.client_secret, client_secret_aad(row.id)).decode())
+
+    async def rotate_secret(
+        self, name: str, secret: str, now: datetime, event: RotationEvent
+    ) -> str | None:
+        """The client's new secret (the old one stops working); its ``client_id``, or None when
+        the config declares no such client."""
+        return await _rotate(
+            self._engine, self._box, oauth2_clients, client_secret_aad, name, secret, now, event
+        )
