@@ -32,6 +32,7 @@ from authward.identity.machines import Machines
 from authward.identity.orgs import Organizations
 from authward.identity.sessions import Sessions
 from authward.jobs import JobPorts, JobSettings, JobsRuntime
+from authward.jobs.probe import JobProbe
 from authward.oauth.client_metadata import MetadataDocuments, is_client_id_url
 from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
@@ -281,6 +282,8 @@ class Authward:
         # Job runs (docs/jobs.md); `authward serve` / `worker` bind the app's JobClients to it.
         jobs = JobSettings.of(settings, config.auth.name, self.issuer)
         self.jobs = JobsRuntime(JobPorts(engine, box, self.connections, self.machine_users, jobs))
+        #: What /readyz and /metrics ask the job engine (decision 053).
+        self.job_probe = JobProbe(self.jobs)
 
     @classmethod
     async def open(

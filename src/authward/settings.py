@@ -104,6 +104,24 @@ class Settings(BaseSettings):
     #: A PEM file of the certificate authorities trusted when fetching metadata documents,
     #: instead of the usual ones (a test or private CA).
     client_metadata_ca_bundle: Path | None = None
+    #: How `authward serve` and `authward worker` write their logs to stderr: one JSON object
+    #: per line, or plain text (docs/operations.md).
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: One record per HTTP request (logger ``authward.access``): method, route, status, latency.
+    access_log: bool = True
+    #: A bearer token a Prometheus scraper sends to read ``/metrics`` on the main port. Unset:
+    #: ``/metrics`` answers 401 to everyone (unless it moved to ``metrics_port``).
+    metrics_token: SecretStr | None = None
+    #: Serve the metrics on this port instead (without authentication: bind it to a private
+    #: address with ``metrics_host``); ``/metrics`` on the main port is then gone (404).
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    #: Traces (OpenTelemetry) are exported over OTLP/HTTP to this collector URL (for example
+    #: ``http://127.0.0.1:4318``). Unset: tracing is off. Needs the ``otel`` extra.
+    otlp_endpoint: str | None = None
+    #: The ``service.name`` resource attribute of the exported spans.
+    service_name: str = Field("authward", min_length=1, max_length=128)
 
     #: The name every page shows in its header and title (docs/console.md).
     ui_product_name: str = Field("authward", min_length=1, max_length=64)
@@ -165,7 +183,16 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value.rstrip("/")
 
-    @field_validator("secret_key")
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http(s) URL of an OTLP/HTTP collector")
+        return value.rstrip("/")
+
+    @field_validator("secret_key", "metrics_token")
     @classmethod
     def _secret_is_strong(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

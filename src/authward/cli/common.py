@@ -38,6 +38,8 @@ from rich.table import Table
 from authward.cli.output import ScriptableTable, stdout_console
 from authward.config.loader import load_app
 from authward.errors import AuthwardError, PruneRequired, SettingsError
+from authward.observability.metrics import MetricsPort
+from authward.observability.readiness import JobEngineProbe
 from authward.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -196,3 +198,23 @@ def revoke_and_report(
     if outcome == "unknown":
         raise fail(unknown)
     console.print(f"{outcome} {what}", highlight=False)
+
+
+@asynccontextmanager
+async def metrics_port(settings: Settings, jobs: JobEngineProbe) -> AsyncIterator[None]:
+    """``/metrics`` on ``AUTHWARD_METRICS_PORT`` while the command runs, when it is set."""
+    if settings.metrics_port is None:
+        yield
+        return
+    try:
+        served = MetricsPort(settings.metrics_host, settings.metrics_port, jobs)
+        await served.__aenter__()
+    except OSError as exc:
+        raise SettingsError(
+            f"AUTHWARD_METRICS_PORT: cannot listen on "
+            f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror}"
+        ) from None
+    try:
+        yield
+    finally:
+        await served.__aexit__()

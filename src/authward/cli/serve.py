@@ -16,11 +16,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from authward.cli.common import AppOption, console, run, write_config
+from authward.cli.common import AppOption, console, metrics_port, run, write_config
 from authward.codegen import write_types
 from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
 from authward.jobs.discovery import find_job_clients
+from authward.observability.logs import configure_logging
 from authward.server.app import build_app
 from authward.server.mounts import checked_mounts, lifespans
 from authward.settings import load_settings
@@ -74,6 +75,7 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
     if mounts_of is not None and not callable(mounts_of):
         raise ConfigError(f"{app_path}: mounts must be a function mounts(aw) returning a mapping")
     base = load_settings(app=app_path)
+    configure_logging(base.log_format, base.log_level)
     sock = _bind(host or base.host, base.port if port is None else port)
     bound_port = sock.getsockname()[1]
     settings = load_settings(app=app_path, host=host or base.host, port=bound_port)
@@ -96,6 +98,8 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
         uvicorn.Config(
             build_app(aw, mount=mount, mounts=mounts),
             log_level="warning",
+            # authward's own handler (JSON or text) and its own access log (server/observe.py).
+            log_config=None,
             access_log=False,
             lifespan="off",
             # uvicorn believes X-Forwarded-For from loopback by default, which would let any
@@ -129,7 +133,7 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
             print(f"authward: jobs: {len(aw.jobs.jobs)} job(s), worker off", flush=True)
         # What start-up built lives as long as the server: kept out of the collector's passes,
         # which would otherwise walk it again and again and pause requests while they do.
-        async with lifespans(list(mounts.items())):
+        async with lifespans(list(mounts.items())), metrics_port(settings, aw.job_probe):
             gc.collect()
             gc.freeze()
             await server.serve(sockets=[sock])

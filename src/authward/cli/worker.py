@@ -11,10 +11,11 @@ from typing import Annotated
 
 import typer
 
-from authward.cli.common import AppOption, run, write_config
+from authward.cli.common import AppOption, metrics_port, run, write_config
 from authward.config.loader import load_app
 from authward.errors import ConfigError
 from authward.jobs.discovery import find_job_clients
+from authward.observability.logs import configure_logging
 from authward.settings import load_settings
 
 
@@ -25,7 +26,9 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
         raise ConfigError(f"{app_path} defines no jobs: add a JobClient and define_job(...)")
     from authward.runtime import Authward
 
-    aw = await Authward.open(config, load_settings(app=app_path, **overrides), sync=False)
+    settings = load_settings(app=app_path, **overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    aw = await Authward.open(config, settings, sync=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -39,7 +42,8 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
             f"authward: worker {aw.jobs.worker.owner} running {len(aw.jobs.jobs)} job(s)",
             flush=True,
         )
-        await stop.wait()
+        async with metrics_port(settings, aw.job_probe):
+            await stop.wait()
     finally:
         await aw.close()  # runs in flight go back to the queue for another worker
 

@@ -83,6 +83,11 @@ class Scheduler:
         ]
         return Firing(occurrence, row.spec.next_after(now, row.anchor_at), runs)
 
+    @property
+    def died(self) -> bool:
+        """Started, and its loop ended without ``stop()``."""
+        return self._task is not None and self._task.done()
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="authward scheduler")

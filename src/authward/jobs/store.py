@@ -428,6 +428,12 @@ class RunStore:
 
     # -- reads ------------------------------------------------------------------------------
 
+    async def due_count(self, now: datetime) -> int:
+        """Runs waiting for a worker now (the queue-depth gauge)."""
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(func.count()).where(self._due(now)))
+        return int(value or 0)
+
     async def status(self, run_id: str) -> str | None:
         async with self._engine.connect() as conn:
             value = await conn.scalar(select(_RUNS.status).where(_RUNS.id == run_id))

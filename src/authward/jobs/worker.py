@@ -80,6 +80,11 @@ class Worker:
         task = asyncio.create_task(self._execute(run), name=f"execute {run.id}")
         self._active.add(task)
 
+    @property
+    def died(self) -> bool:
+        """Started, and its loop ended without ``stop()``."""
+        return self._loop_task is not None and self._loop_task.done()
+
     async def start(self) -> None:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name=f"worker {self.owner}")

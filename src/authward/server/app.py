@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
+from authward.errors import SettingsError
 from authward.runtime import Authward
 from authward.server.account import console_routes
 from authward.server.browser_flow import BrowserFlow
@@ -25,12 +26,15 @@ from authward.server.login_pages import browser_routes
 from authward.server.management import management_app
 from authward.server.mounts import PathPrefix
 from authward.server.oauth_routes import oauth_routes
+from authward.server.observe import ObserveRequests
+from authward.server.ops_routes import ops_routes
 from authward.server.pages import Branding, Look
 from authward.server.registration_routes import registration_routes
 from authward.server.resource_metadata import resource_metadata_routes, same_origin
 from authward.server.session_routes import session_routes
 from authward.server.webhooks import webhook_routes
 from authward.store.identities import ExternalIdentities
+from authward.store.probes import SchemaProbe
 
 #: Short enough that a rotated key reaches caches well before tokens it signs are common.
 _JWKS_MAX_AGE = 300
@@ -67,8 +71,15 @@ def build_app(
             headers={"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"},
         )
 
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    async def signing_keys() -> str | None:
+        try:
+            await aw.signing_keys.signer()
+        except SettingsError:
+            return "no signing key: run `authward migrate`"
+        return None
+
+    schema = SchemaProbe(aw.engine)
+    token = aw.settings.metrics_token
 
     settings = aw.settings
     look = Look(
@@ -108,7 +119,22 @@ def build_app(
         ),
         # Dynamic client registration, when the app switches it on (decision 049).
         *(registration_routes(aw.dynamic_clients) if aw.dynamic_clients.enabled else []),
-        *([] if embedded else [Route("/healthz", health)]),
+        # Liveness, readiness and metrics (docs/operations.md).
+        *(
+            []
+            if embedded
+            else ops_routes(
+                {
+                    "database": schema.database,
+                    "migrations": schema.migrations,
+                    "signing_keys": signing_keys,
+                    "jobs": aw.job_probe.ready,
+                },
+                jobs=aw.job_probe,
+                metrics_token=token.get_secret_value() if token is not None else None,
+                metrics_here=aw.settings.metrics_port is None,
+            )
+        ),
         Route("/.well-known/jwks.json", jwks),
         # The metadata of the declared resource servers on this origin (RFC 9728).
         *resource_metadata_routes(
@@ -192,5 +218,6 @@ def build_app(
     routes.extend(PathPrefix(path, app) for path, app in (mounts or {}).items())
     if mount is not None:
         routes.append(Mount("/", app=mount(aw)))
+    observe = Middleware(ObserveRequests, access_log=aw.settings.access_log)
     guard = Middleware(RequestGuard, max_header_bytes=aw.settings.max_header_bytes)
-    return Starlette(routes=routes, middleware=[guard])
+    return Starlette(routes=routes, middleware=[observe, guard])

@@ -1,0 +1,100 @@
+"""The outermost middleware of ``build_app``: a request id, the access log, HTTP metrics.
+
+- The request id is the caller's ``X-Request-ID`` when it is a short token of safe characters,
+  else a new one; it is sent back in ``X-Request-ID`` and carried by every log record of the
+  request.
+- The access log (logger ``authward.access``, one record per request) names the method, the
+  route's template, the path without its query (codes and tokens travel in queries), the status
+  and the latency. Headers and bodies never appear.
+- HTTP metrics are labelled by route template, method and status only (bounded cardinality).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ObserveRequests", "route_template"]
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authward.observability import metrics
+from authward.observability.logs import request_id
+from authward.server.mounts import PathPrefix
+
+access = logging.getLogger("authward.access")
+
+_SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: What an unmatched request is counted as: its path would let anyone grow the label set.
+UNMATCHED = "<unmatched>"
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the innermost route that matched (``/v1/api-keys/{key_id}``), its mount
+    prefixes included, or ``<unmatched>``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED
+    # Mounts record the prefix they matched; authward's mounts have no parameters of their own.
+    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    if isinstance(route, Mount | PathPrefix):
+        return prefix or path or "/"
+    return f"{prefix}{path}" or "/"
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
+    return None
+
+
+class ObserveRequests:
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _incoming_id(scope) or uuid.uuid4().hex
+        header = (b"x-request-id", rid.encode("ascii"))
+        status = 500
+        started = time.perf_counter()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        with request_id(rid):
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                elapsed = time.perf_counter() - started
+                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+                route = route_template(scope)
+                metrics.observe_request(route, method, status, elapsed)
+                if self.access_log:
+                    access.info(
+                        "%s %s %d %.1fms",
+                        method,
+                        route,
+                        status,
+                        elapsed * 1000,
+                        extra={
+                            "method": method,
+                            "route": route,
+                            "path": scope["path"],
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 2),
+                        },
+                    )
