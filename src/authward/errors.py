@@ -10,6 +10,7 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
     ├── ConfigError                     invalid_config: the app's configuration (at load time)
     │   └── PruneRequired               prune_required: the store holds what the config dropped
     ├── SettingsError                   invalid_settings: an environment setting / instance file
+    │   └── MissingExtra                missing_extra: an optional dependency is not installed
     ├── StoreError                      store_unavailable: the database cannot be used
     ├── RecordError                     invalid_record: a db-type record (``Type.field: ...``)
     ├── TokenError                      invalid_token (RFC 6750); ``reason`` says why
@@ -74,6 +75,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "Forbidden",
+    "MissingExtra",
     "PruneRequired",
     "RecordError",
     "SettingsError",
@@ -133,6 +135,17 @@ class PruneRequired(ConfigError):
 
 class SettingsError(AuthwardError):
     code = "invalid_settings"
+
+
+class MissingExtra(SettingsError):
+    """A feature the app or the settings ask for needs an extra that is not installed; the
+    message names the ``pip install`` line (docs/operations.md#packaging-and-extras)."""
+
+    code = "missing_extra"
+
+    def __init__(self, extra: str, what: str) -> None:
+        self.extra = extra
+        super().__init__(f"{what} needs the {extra} extra: pip install 'authward[{extra}]'")
 
 
 class StoreError(AuthwardError):

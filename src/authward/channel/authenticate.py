@@ -33,9 +33,9 @@ import base64
 import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, ParamSpec, Protocol
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
@@ -44,10 +44,12 @@ from authward.channel.credentials import Credential, dpop_headers, read_credenti
 from authward.errors import ConfigError, TokenError, TooManyFailures, UnauthenticatedError
 from authward.oauth.dpop import single_dpop_header
 from authward.oauth.errors import InvalidDpopProof, UseDpopNonce
+from authward.observability import metrics
 from authward.principal import Principal
 from authward.tokens.verifier import VerifiedToken, token_digest, uuids
 
 log = logging.getLogger("authward.channel")
+_P = ParamSpec("_P")
 
 TokenType = Literal["session_token", "api_key", "m2m_token", "oauth_token"]
 TOKEN_TYPES: tuple[TokenType, ...] = ("session_token", "api_key", "m2m_token", "oauth_token")
@@ -255,6 +257,23 @@ def _dpop_refused(reason: str, message: str, nonce: str | None = None) -> Reques
     return RequestState(False, "oauth_token", reason, message, None, "DPoP", nonce)
 
 
+def _counted(
+    authenticate: Callable[_P, Awaitable[RequestState]],
+) -> Callable[_P, Awaitable[RequestState]]:
+    """Counts each presented credential by kind and outcome (``valid`` or the refusal's reason
+    code: a fixed set); a request without one is not a verification."""
+
+    @functools.wraps(authenticate)
+    async def counted(*args: _P.args, **kwargs: _P.kwargs) -> RequestState:
+        state = await authenticate(*args, **kwargs)
+        if state.reason not in ("no-token", "request-invalid"):
+            metrics.verification(state.token_type or "unknown", state.reason or "valid")
+        return state
+
+    return counted
+
+
+@_counted
 async def authenticate_request(
     request: HTTPConnection | Scope,
     *,

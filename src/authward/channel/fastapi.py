@@ -32,6 +32,7 @@ from authward.agents._requires import RequiredValue, requirements
 from authward.channel.authenticate import TokenType
 from authward.channel.guards import principal_of
 from authward.errors import ConfigError
+from authward.observability.tracing import identify
 from authward.principal import Principal, use_principal
 
 #: The OpenAPI security scheme of each token type; all travel as ``Authorization: Bearer``.
@@ -141,6 +142,7 @@ def authenticated(
         # request: a token type that one accepts must not pass here.
         principal = await authenticate(request)
         request.state.auth = principal
+        identify(principal_id=principal.principal_id)  # on the request's span, if traced
         checks.check_principal(principal, f"{request.method} {request.url.path}")
         with use_principal(principal):
             yield principal

@@ -21,6 +21,7 @@ from authward.channel.responses import (
     server_error_response,
 )
 from authward.errors import Forbidden, UnauthenticatedError
+from authward.observability.tracing import identify
 from authward.principal import use_principal
 
 
@@ -67,6 +68,8 @@ class AuthMiddleware:
             await server_error_response()(scope, receive, send)
             return
         scope.setdefault("state", {})["auth"] = principal
+        if principal is not None:
+            identify(principal_id=principal.principal_id)  # on the request's span, if traced
         started = False
 
         def tracking_send(message: Message) -> Awaitable[None]:

@@ -22,6 +22,7 @@ from authward.config.loader import load_app
 from authward.errors import ConfigError, SettingsError
 from authward.jobs.discovery import find_job_clients
 from authward.observability.logs import configure_logging
+from authward.observability.otel import start_tracing
 from authward.server.app import build_app
 from authward.server.mounts import checked_mounts, lifespans
 from authward.settings import load_settings
@@ -81,12 +82,15 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
     settings = load_settings(app=app_path, host=host or base.host, port=bound_port)
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     try:
+        tracing = start_tracing(endpoint=settings.otlp_endpoint, service_name=settings.service_name)
         from authward.runtime import Authward
 
         aw = await Authward.open(config, settings, record_issuer=True, sync=False)
     except BaseException:
         sock.close()
         raise
+    if tracing is not None:
+        tracing.instrument_engine(aw.engine)
     try:
         changes = await write_config(aw, prune)
         mounts = checked_mounts(str(app_path), mounts_of(aw)) if mounts_of else {}
@@ -140,6 +144,8 @@ async def _serve(app_path: Path, host: str | None, port: int | None, prune: bool
     finally:
         await aw.close()
         sock.close()
+        if tracing is not None:
+            tracing.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     if signal.SIGINT in stopped_by:

@@ -16,6 +16,7 @@ from authward.config.loader import load_app
 from authward.errors import ConfigError
 from authward.jobs.discovery import find_job_clients
 from authward.observability.logs import configure_logging
+from authward.observability.otel import start_tracing
 from authward.settings import load_settings
 
 
@@ -28,7 +29,10 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
 
     settings = load_settings(app=app_path, **overrides)
     configure_logging(settings.log_format, settings.log_level)
+    tracing = start_tracing(endpoint=settings.otlp_endpoint, service_name=settings.service_name)
     aw = await Authward.open(config, settings, sync=False)
+    if tracing is not None:
+        tracing.instrument_engine(aw.engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,6 +50,8 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
             await stop.wait()
     finally:
         await aw.close()  # runs in flight go back to the queue for another worker
+        if tracing is not None:
+            tracing.stop()
 
 
 def register(app: typer.Typer) -> None:

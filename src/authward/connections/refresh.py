@@ -28,6 +28,7 @@ from authward.connections.client import (
 from authward.connections.errors import ConnectionUnavailable, UnknownConnectionProvider
 from authward.connections.ports import Sealer, VaultStorePort
 from authward.connections.values import open_token, seal_token
+from authward.observability import metrics
 from authward.store.audit import AuditEvent
 
 log = logging.getLogger("authward.connections")
@@ -112,9 +113,7 @@ class Refresher:
     async def _refresh_leased(self, row: Any, who: str | None) -> Refreshed:
         provider = row.provider
         try:
-            tokens = await self._clients(provider).refresh(
-                open_token(self._box, row, "refresh_token")
-            )
+            tokens = await self._call_provider(row)
         except TokenRefused as exc:
             if exc.error in _GRANT_GONE:
                 reason = f"the provider refused the refresh token ({exc.error})"
@@ -138,6 +137,17 @@ class Refresher:
             log.warning("%s connection %s changed during its refresh", provider, row.id)
             stored = await self._store.find(row.provider, row.kind, row.account_id)
         return Refreshed(stored)
+
+    async def _call_provider(self, row: Any) -> TokenSet:
+        try:
+            tokens = await self._clients(row.provider).refresh(
+                open_token(self._box, row, "refresh_token")
+            )
+        except Exception:
+            metrics.vault_refresh(ok=False)
+            raise
+        metrics.vault_refresh(ok=True)
+        return tokens
 
     async def _save(self, row: Any, tokens: TokenSet) -> Any | None:
         now = _now()

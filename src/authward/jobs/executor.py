@@ -9,6 +9,7 @@ __all__ = ["Executor"]
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -22,6 +23,8 @@ from authward.jobs.io import Io, Suspend, current_io, to_json
 from authward.jobs.records import ClaimedRun
 from authward.jobs.store import LeaseLost, StoreInterrupted
 from authward.jobs.triggers import EventTrigger
+from authward.observability import metrics
+from authward.observability.tracing import identify, run_ended, run_span
 from authward.principal import use_principal
 
 if TYPE_CHECKING:
@@ -46,6 +49,22 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, JobsError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _outcome(body: asyncio.Task[Any]) -> str:
+    """How an attempt ended, for its metric and span: a fixed set of words."""
+    if not body.done() or body.cancelled():
+        return "cancelled"
+    exc = body.exception()
+    if exc is None:
+        return "succeeded"
+    if isinstance(exc, Suspend):
+        return "suspended"
+    if isinstance(exc, _TimedOut):
+        return "timed_out"
+    if isinstance(exc, LeaseLost | StoreInterrupted):
+        return "interrupted"
+    return "failed"
 
 
 class Executor:
@@ -98,12 +117,20 @@ class Executor:
         ctx = self._context(job, run)
         tasks, logs = await rt.store.history(run.id) if run.attempts > 1 else ({}, 0)
         io = Io(runtime=rt, job=job, ctx=ctx, owner=run.lease_owner, tasks=tasks, logs_stored=logs)
-        body = asyncio.create_task(self._call(job, payload, io, ctx), name=f"run {run.id}")
-        self._active[run.id] = body
-        try:
-            await self._supervise(body, run)
-        finally:
-            self._active.pop(run.id, None)
+        # The run's span and metrics (decision 053); the body's task runs inside the span.
+        with run_span(job.id, run.id, run.attempts) as span:
+            who = ctx.user.principal_id if ctx.user else None
+            identify(span, principal_id=who, account_id=run.account_id)
+            body = asyncio.create_task(self._call(job, payload, io, ctx), name=f"run {run.id}")
+            self._active[run.id] = body
+            started = time.monotonic()
+            try:
+                await self._supervise(body, run)
+            finally:
+                self._active.pop(run.id, None)
+                status = _outcome(body)
+                run_ended(span, status)
+                metrics.job_run(job.id, status, time.monotonic() - started)
 
     async def _call(self, job: Job, payload: Any, io: Io, ctx: RunContext) -> Any:
         current_io.set(io)  # this task's own context: visible to the run function only

@@ -34,6 +34,7 @@ from authward.jobs.errors import (
 from authward.jobs.records import SentEvent, TaskRecord
 from authward.jobs.retry import RetryPolicy
 from authward.jobs.store import RunStore, StoreInterrupted, connection_lost
+from authward.observability.tracing import task_span
 
 if TYPE_CHECKING:
     from authward.jobs.client import Job
@@ -247,8 +248,9 @@ class Io:
 
         marker = asyncio.create_task(mark_running())
         try:
-            result = fn()
-            return await result if inspect.isawaitable(result) else result
+            with task_span(task.key, task.name, task.integration):
+                result = fn()
+                return await result if inspect.isawaitable(result) else result
         finally:
             if not writing:
                 marker.cancel()  # still asleep: nothing was written

@@ -48,6 +48,7 @@ from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
 from authward.jobs.wakeups import Listener
 from authward.jobs.webhook_store import WebhookStore
 from authward.jobs.worker import Worker
+from authward.observability.tracing import remember_origin
 
 log = logging.getLogger("authward.jobs")
 
@@ -197,8 +198,9 @@ class JobsRuntime:
         event_timestamp: datetime,
         now: datetime,
     ) -> NewRun:
+        remember_origin(run_id := f"run_{uuid.uuid4().hex}")  # the trace it continues
         return NewRun(
-            id=f"run_{uuid.uuid4().hex}",
+            id=run_id,
             job_id=job.id,
             job_version=job.version,
             client_id=job.client.id,

@@ -32,6 +32,7 @@ from authward.oauth.errors import InvalidToken, TemporarilyUnavailable
 from authward.oauth.failures import AttemptCounter
 from authward.oauth.registration_metadata import client_metadata
 from authward.oauth.registration_ports import RegisteredClientStorePort
+from authward.observability import metrics
 from authward.refreshing import Refreshing
 from authward.store.audit import AuditEvent
 from authward.store.limits import LimitPolicy, address_key, limit_key
@@ -135,6 +136,7 @@ class DynamicClients:
             [limit_key("register_ip", address_key(ip), self._policy)], now
         )
         if not taken.granted:
+            metrics.rate_limited("registration")
             raise TemporarilyUnavailable(
                 taken.retry_after_seconds(now), "too many client registrations from this address"
             )

@@ -74,8 +74,8 @@ LOGINS = Counter(
 )
 VERIFICATIONS = Counter(
     "authward_verifications_total",
-    "Credentials verified on requests, by kind (api_key, access_token, session, m2m) and "
-    "outcome (valid, invalid).",
+    "Credentials presented on requests, by kind (oauth_token, api_key, session_token, "
+    "m2m_token, unknown) and outcome (valid, or the refusal's reason code).",
     ("kind", "outcome"),
 )
 JOB_RUNS = Histogram(
@@ -121,8 +121,8 @@ def login(outcome: str) -> None:
     LOGINS.labels(outcome).inc()
 
 
-def verification(kind: str, valid: bool) -> None:
-    VERIFICATIONS.labels(kind, "valid" if valid else "invalid").inc()
+def verification(kind: str, outcome: str) -> None:
+    VERIFICATIONS.labels(kind, outcome).inc()
 
 
 def job_run(job: str, status: str, seconds: float) -> None:

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from authward.errors import SettingsError
+from authward.observability import otel
 from authward.runtime import Authward
 from authward.server.account import console_routes
 from authward.server.browser_flow import BrowserFlow
@@ -220,4 +221,6 @@ def build_app(
         routes.append(Mount("/", app=mount(aw)))
     observe = Middleware(ObserveRequests, access_log=aw.settings.access_log)
     guard = Middleware(RequestGuard, max_header_bytes=aw.settings.max_header_bytes)
-    return Starlette(routes=routes, middleware=[observe, guard])
+    tracing = otel.active()
+    traced = [Middleware(tracing.asgi)] if tracing is not None else []
+    return Starlette(routes=routes, middleware=[*traced, observe, guard])

@@ -42,6 +42,8 @@ from authward.oauth.failures import FailedAuthentications
 from authward.oauth.forms import MAX_BODY_BYTES, parse_form
 from authward.oauth.token import TokenRequest
 from authward.oauth.userinfo import UserInfoError, granted_scopes, userinfo_claims
+from authward.observability import metrics
+from authward.observability.tracing import identify
 from authward.users.values import UserClaims
 
 T = TypeVar("T")
@@ -155,9 +157,12 @@ def oauth_routes(
         """``call(form)`` unless the client or the address has failed to authenticate too often
         (429); an ``invalid_client`` answer counts against both (decision 037)."""
         form = await _form(request)
-        keys = failures.keys(_claimed_client(form, request), _ip(request))
+        claimed = _claimed_client(form, request)
+        identify(client_id=claimed[:200] if claimed else None)
+        keys = failures.keys(claimed, _ip(request))
         wait = await failures.retry_after(keys)
         if wait:
+            metrics.rate_limited("client_auth")
             raise TemporarilyUnavailable(wait)
         try:
             return await call(form)
@@ -166,7 +171,11 @@ def oauth_routes(
             raise
 
     async def token(request: Request) -> Response:
+        grant: str | None = None
+
         def issue(form: dict[str, str]) -> Awaitable[dict[str, Any]]:
+            nonlocal grant
+            grant = form.get("grant_type")
             return oauth.token(
                 TokenRequest(
                     form=form,
@@ -180,7 +189,9 @@ def oauth_routes(
         try:
             body = await limited(request, issue)
         except OAuthError as exc:
+            metrics.token_refused(grant, exc.code)
             return _error(request, exc)
+        metrics.token_issued(grant)
         return JSONResponse(body, headers=_NO_STORE)
 
     async def introspect(request: Request) -> Response:

@@ -18,6 +18,7 @@ import re
 import time
 import uuid
 
+from opentelemetry import propagate, trace
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,6 +55,30 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+
+
+def _hand_on_trace(scope: Scope) -> None:
+    """Apps below that start server spans of their own from the headers (FastAPI does) continue
+    the request's trace: its headers name the request's span, not the caller's."""
+    if not trace.get_current_span().is_recording():
+        return
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    kept = [(k, v) for k, v in scope["headers"] if k not in _TRACE_HEADERS]
+    scope["headers"] = kept + [(k.encode(), v.encode()) for k, v in carrier.items()]
+
+
+def _name_span(scope: Scope) -> None:
+    """The ASGI instrumentation's span is named by the path: name it by the route template
+    (it ends with the response, so before the response starts)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        route = route_template(scope)
+        span.update_name(f"{scope['method']} {route}")
+        span.set_attribute("http.route", route)
+
+
 class ObserveRequests:
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
@@ -63,6 +88,7 @@ class ObserveRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        _hand_on_trace(scope)
         rid = _incoming_id(scope) or uuid.uuid4().hex
         header = (b"x-request-id", rid.encode("ascii"))
         status = 500
@@ -73,6 +99,7 @@ class ObserveRequests:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+                _name_span(scope)
             await send(message)
 
         with request_id(rid):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from authward.observability import metrics
 from authward.store.audit import AuditEvent
 from authward.store.users import Rehash
 from authward.users.errors import InvalidCredentials, LoginThrottled
@@ -121,6 +122,8 @@ class PasswordSignIn:
                 detail={"retry_after_seconds": retry_after},
             )
             await self._store.record_refusal(throttled, prune=None)
+            metrics.login("locked")
+            metrics.rate_limited("login")
             raise LoginThrottled(retry_after)
         stored = row.password_hash if row is not None else None
         matches = await self._passwords.verify(stored, password) and stored is not None
@@ -139,12 +142,14 @@ class PasswordSignIn:
                 "user.login_failed", now, subject=subject, ip=ip, detail={"reason": reason}
             )
             await self._store.record_refusal(failed, prune=now)
+            metrics.login("failed")
             raise InvalidCredentials()
         assert row is not None
         assert stored is not None
         rehash = None
         if self._passwords.needs_rehash(stored):
             rehash = Rehash(str(row.id), stored, await self._passwords.hash(password), now)
+        metrics.login("succeeded")
         return _Verified(account_of(row), keys, rehash, now)
 
     @staticmethod
