@@ -2,7 +2,8 @@
 
 At session start it
 - puts a handler on the root logger that keeps the text of every record (message with its
-  arguments, exception and stack text), and lets authward's own loggers emit down to DEBUG;
+  arguments, exception and stack text, and the JSON line `authward serve` writes for it), and
+  lets authward's own loggers emit down to DEBUG;
 - wraps the places secrets come from, so each one is remembered: opaque secrets (authorization
   codes, refresh tokens, API keys, M2M tokens, machine secret keys), client secrets, browser
   session secrets, every signed JWT (access, ID and session tokens), and the passwords handed to
@@ -22,6 +23,7 @@ them all to DEBUG would change what the tests' ``caplog`` sees).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -96,9 +98,16 @@ class SecretScan:
 
 
 class CapturingHandler(logging.Handler):
+    """Keeps each record's text, and the line `authward serve` would write for it
+    (``AUTHWARD_LOG_FORMAT=json``: the access log's route and path and the request and trace
+    ids come from the record's fields, not its message)."""
+
     def __init__(self, scan: SecretScan) -> None:
         super().__init__(logging.DEBUG)
         self.scan = scan
+        from authward.observability.logs import JsonFormatter
+
+        self.json = JsonFormatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -111,6 +120,9 @@ class CapturingHandler(logging.Handler):
             parts.append(record.exc_text)
         if record.stack_info:
             parts.append(record.stack_info)
+        # A record with bad arguments fails here too: its halves above are scanned already.
+        with contextlib.suppress(Exception):
+            parts.append(self.json.format(record))
         self.scan.text(f"logger {record.name!r}", "\n".join(parts))
 
 
