@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 import uvloop
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from authward.cli.output import ScriptableTable, stdout_console
@@ -67,7 +68,8 @@ class State:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: a message may hold brackets (pip install 'authward[slack]') that are not markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

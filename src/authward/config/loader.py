@@ -11,7 +11,7 @@ from types import ModuleType
 
 from authward.config.app import Config
 from authward.config.auth import Auth
-from authward.errors import ConfigError
+from authward.errors import ConfigError, MissingExtra
 
 
 def load_app(path: str | Path) -> tuple[Config, ModuleType]:
@@ -33,7 +33,7 @@ def load_app(path: str | Path) -> tuple[Config, ModuleType]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except ConfigError:
+    except (ConfigError, MissingExtra):
         sys.modules.pop(module_name, None)
         raise
     except Exception as exc:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 __all__ = ["Calls", "IntegrationBase"]
 
+import importlib.util
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authward.connections.values import Credentials
-from authward.errors import ConfigError
+from authward.errors import ConfigError, MissingExtra
 from authward.integrations.errors import CredentialRejected
 from authward.jobs.context import RunContext
 from authward.jobs.errors import UnresolvedAuthError
@@ -43,6 +44,10 @@ class IntegrationBase:
     """
 
     provider: ClassVar[str]
+    #: The provider SDK's modules, and the extra that installs them (``pip install
+    #: 'authward[slack]'``): without them, building the integration fails naming the extra.
+    sdk_modules: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -53,6 +58,9 @@ class IntegrationBase:
         base_url: str | None = None,
     ) -> None:
         name = type(self).__name__
+        missing = [m for m in self.sdk_modules if importlib.util.find_spec(m) is None]
+        if missing and self.extra is not None:
+            raise MissingExtra(self.extra, f"{name}(...) ({', '.join(missing)})")
         if not isinstance(id, str) or not _ID.match(id):
             raise ConfigError(
                 "must be 1-100 characters: letters, digits, '.', '_', '-' (not first)",

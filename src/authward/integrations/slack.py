@@ -19,10 +19,13 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
+try:  # the slack extra; without it Slack(...) fails naming it (IntegrationBase)
+    import aiohttp
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
+except ImportError:  # pragma: no cover - exercised by the wheel test's core-only install
+    pass
 
 from authward.connections.values import Credentials
 from authward.integrations.base import Calls, IntegrationBase
@@ -77,6 +80,8 @@ class Slack(IntegrationBase):
     by default, a local peer in tests)."""
 
     provider: ClassVar[str] = "slack"
+    sdk_modules: ClassVar[tuple[str, ...]] = ("slack_sdk", "aiohttp")
+    extra: ClassVar[str | None] = "slack"
 
     def namespace(self, calls: Calls) -> SlackCalls:
         return SlackCalls(self, calls)

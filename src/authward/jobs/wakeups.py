@@ -19,7 +19,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -67,6 +66,8 @@ class Listener:
             delay = min(_RETRY_MAX_SECONDS, delay * 2)
 
     async def _listen(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]  # the postgres extra; untyped
+
         conn: asyncpg.Connection = await asyncpg.connect(self._dsn)
         lost = asyncio.Event()
         try:

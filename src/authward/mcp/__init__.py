@@ -22,6 +22,13 @@ protect(server, aw, resource=...)
 AuthwardTokenVerifier   the SDK's TokenVerifier, for a server on the SDK's own auth
 """
 
+import importlib.util
+
+from authward.errors import MissingExtra
+
+if importlib.util.find_spec("mcp") is None:
+    raise MissingExtra("mcp", "authward.mcp")
+
 from authward.mcp.protect import McpHost, protect
 from authward.mcp.server import Instructions, MCPServer
 from authward.mcp.verifier import AuthwardTokenVerifier, PrincipalAccessToken

@@ -24,7 +24,6 @@ from collections import namedtuple
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Delete, Dialect, Insert, Select, Update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -290,16 +289,20 @@ async def _driver(conn: AsyncConnection) -> Any:
     return (await conn.get_raw_connection()).driver_connection
 
 
-#: asyncpg's errors as SQLAlchemy's asyncpg dialect classifies them (the names of the DBAPI
-#: module's PEP 249 exceptions), most specific first.
-_PG_ERRORS = (
-    (asyncpg.IntegrityConstraintViolationError, "IntegrityError"),
-    (asyncpg.SyntaxOrAccessError, "ProgrammingError"),
-    (asyncpg.InterfaceError, "InterfaceError"),
-    (asyncpg.InternalServerError, "InternalError"),
-    (asyncpg.InternalClientError, "InternalError"),
-    (asyncpg.PostgresError, "Error"),
-)
+def _pg_errors() -> tuple[tuple[type[BaseException], str], ...]:
+    """asyncpg's errors as SQLAlchemy's asyncpg dialect classifies them (the names of the DBAPI
+    module's PEP 249 exceptions), most specific first. asyncpg is the postgres extra: imported
+    only when a PostgreSQL engine runs a statement here."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    return (
+        (asyncpg.IntegrityConstraintViolationError, "IntegrityError"),
+        (asyncpg.SyntaxOrAccessError, "ProgrammingError"),
+        (asyncpg.InterfaceError, "InterfaceError"),
+        (asyncpg.InternalServerError, "InternalError"),
+        (asyncpg.InternalClientError, "InternalError"),
+        (asyncpg.PostgresError, "Error"),
+    )
 
 
 async def _on_asyncpg(
@@ -313,9 +316,12 @@ async def _on_asyncpg(
     running: list[str] = []
     try:
         return await call(driver, running)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except Exception as exc:
+        errors = _pg_errors()
+        if not isinstance(exc, tuple(base for base, _ in errors)):
+            raise
         dbapi = dialect.loaded_dbapi
-        name = next(name for base, name in _PG_ERRORS if isinstance(exc, base))
+        name = next(name for base, name in errors if isinstance(exc, base))
         message = exc.args[0] if exc.args else type(exc).__name__
         translated = getattr(dbapi, name)(message)
         sql = running[-1] if running else ""

@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 import asyncio
+import importlib.util
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -30,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import Pool
 
-from authward.errors import SettingsError, StoreError
+from authward.errors import MissingExtra, SettingsError, StoreError
 from authward.store import sqlite_driver
 
 #: The database handle the composition root opens and hands to every store.
@@ -113,6 +114,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # A database error's text leaves out the statement's parameters: they may be digests, codes
     # or personal data, and such a text can end up in a log.
     kwargs.setdefault("hide_parameters", True)
+    if parsed.get_backend_name() == "postgresql" and importlib.util.find_spec("asyncpg") is None:
+        raise MissingExtra("postgres", "a PostgreSQL database (AUTHWARD_DATABASE_URL)")
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine.sync_engine, "checkout", _pg_checkout)

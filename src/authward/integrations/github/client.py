@@ -14,9 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
-from githubkit import GitHub
-from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
-from githubkit.utils import UNSET
+
+try:  # the github extra; without it Github(...) fails naming it (IntegrationBase)
+    from githubkit import GitHub
+    from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
+    from githubkit.utils import UNSET
+except ImportError:  # pragma: no cover - exercised by the wheel test's core-only install
+    pass
 
 from authward.connections.values import Credentials
 from authward.integrations.base import Calls, IntegrationBase
@@ -76,6 +80,8 @@ class Github(IntegrationBase):
     peer; an auth resolver may also return ``additional_fields={"base_url": ...}``."""
 
     provider: ClassVar[str] = "github"
+    sdk_modules: ClassVar[tuple[str, ...]] = ("githubkit", "hishel")
+    extra: ClassVar[str | None] = "github"
 
     def __init__(
         self,
