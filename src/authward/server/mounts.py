@@ -34,7 +34,7 @@ _PATH = re.compile(r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+\Z")
 #: authward's own paths: an app mounted at or under one would never see its requests, or take
 #: some of authward's.
 _OWN = (
-    *("/oauth2", "/.well-known", "/v1", "/healthz", "/login", "/consent"),
+    *("/oauth2", "/.well-known", "/v1", "/healthz", "/readyz", "/metrics", "/login", "/consent"),
     *("/dashboard", "/connections", "/webhooks"),
 )
 
