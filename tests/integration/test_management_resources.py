@@ -4,6 +4,7 @@ log, its paging and its one error shape, on SQLite and PostgreSQL; the Swagger U
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,7 +277,25 @@ async def test_paging_refuses_a_cursor_it_did_not_write(api: httpx.AsyncClient) 
     ).json()
     assert ([o["slug"] for o in second["items"]], second["next_cursor"]) == (["b"], None)
 
-    forged = base64.urlsafe_b64encode(b'["organizations",1]').rstrip(b"=").decode()
+    # Paged in the store: API keys, oldest first, across three pages.
+    made = [
+        (await api.post("/api-keys", json={"name": f"k{i}", "user_id": "u"})).json()
+        for i in range(3)
+    ]
+    pages = await every_page(api, "/api-keys", limit=1)
+    assert [[k["id"] for k in page] for page in pages] == [[k["id"]] for k in made]
+
+    def cursor_of(*parts: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(parts).encode()).rstrip(b"=").decode()
+
+    for bad in (
+        cursor_of("api-keys", "2020-01-01T00:00:00", made[0]["id"]),  # no zone
+        cursor_of("api-keys", "yesterday", made[0]["id"]),
+        cursor_of("api-keys", "2020-01-01T00:00:00+00:00", "not-a-uuid"),
+    ):
+        assert_refusal(await api.get("/api-keys", params={"cursor": bad}), 400, "invalid_request")
+
+    forged = cursor_of("organizations", 1)
     for cursor in ("garbage", forged, "AAAA"):
         assert_refusal(
             await api.get("/organizations", params={"cursor": cursor}), 400, "invalid_request"
@@ -319,6 +338,16 @@ async def test_only_admins_get_in(
     key, _ = await aw.api_keys.create("k", user_id="u", scopes=["admin"])
     as_key = await api.request(method, path, headers={"Authorization": f"Bearer {key}"})
     assert as_key.status_code == 401
+
+
+async def test_a_signed_in_users_token_is_refused(anon: httpx.AsyncClient, aw: Authward) -> None:
+    """A person's browser session (even a console admin's) is not an admin machine user."""
+    await aw.users.create("eve@example.com", PASSWORD)
+    signed_in = await aw.users.sign_in("eve@example.com", PASSWORD, ip=None)
+    token = await aw.sessions.mint_token(signed_in.secret)
+    refused = await anon.get("/users", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+    assert set(refused.json()) == {"error", "message"}
 
 
 async def test_swagger_ui_is_served_from_here_under_a_strict_policy(

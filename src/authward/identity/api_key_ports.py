@@ -31,7 +31,13 @@ class ApiKeyStorePort(Protocol):
     ) -> str | None: ...
     async def get(self, key_id: UUID) -> Any | None: ...
     async def list(
-        self, user_id: str | None, org: str | None, include_revoked: bool
+        self,
+        user_id: str | None,
+        org: str | None,
+        include_revoked: bool,
+        *,
+        after: tuple[datetime, UUID] | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Any]: ...
     async def revoke(
         self, key_id: UUID, now: datetime, event: Callable[[Any], AuditEvent]

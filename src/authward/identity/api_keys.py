@@ -310,10 +310,14 @@ class ApiKeys:
         user_id: str | None = None,
         org_id: str | None = None,
         include_revoked: bool = False,
+        *,
+        after: tuple[datetime, UUID] | None = None,
+        limit: int | None = None,
     ) -> builtins.list[ApiKeyInfo]:
         """Keys, oldest first, optionally of one user or org (its id or slug); revoked ones only
-        when asked."""
-        return [_info(r) for r in await self._store.list(user_id, org_id, include_revoked)]
+        when asked. ``after`` (a key's ``created_at`` and ``id``) and ``limit``: one page."""
+        rows = await self._store.list(user_id, org_id, include_revoked, after=after, limit=limit)
+        return [_info(r) for r in rows]
 
     async def revoke(self, key_id: UUID | str, *, actor: str | None = None) -> bool:
         """Revoke a key; this process refuses it at once, others within cache_refresh_seconds.

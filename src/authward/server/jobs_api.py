@@ -29,6 +29,7 @@ from authward.jobs.errors import EventRejected, UnknownJob
 from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
 from authward.server.api_inputs import BodyText, PathText, QueryText
+from authward.server.management_errors import error_responses
 
 MAX_RUNS = 500
 
@@ -111,14 +112,6 @@ class RunDetailOut(RunOut):
     logs: list[LogOut]
 
 
-class JobsErrorOut(BaseModel):
-    error: str = Field(description="invalid_request, not_found or conflict")
-    message: str
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="for a payload its job's schema refuses: pydantic's errors"
-    )
-
-
 class TestRunIn(BaseModel):
     payload: Any = Field(default=None, description="the run's payload (checked like an event's)")
     account_id: BodyText | None = Field(default=None, min_length=1, max_length=200)
@@ -176,9 +169,6 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
     Admin = Annotated[Principal, Security(admin)]
     router = APIRouter(tags=["jobs"])
 
-    def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-        return {status: {"model": JobsErrorOut} for status in statuses}
-
     @router.get("/jobs", response_model=list[JobOut])
     async def list_jobs(_: Admin) -> list[JobOut]:
         """The jobs the app module defines, by client and id."""
@@ -198,14 +188,17 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
         )
         return [run_out(r) for r in runs]
 
-    @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=refusals(404))
+    @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=error_responses(404))
     async def get_run(run_id: PathText, _: Admin) -> RunDetailOut | JSONResponse:
         """One run with its payload, output, tasks (in order) and logs."""
         run = await jobs.get_run(run_id)
         return run_detail_out(run) if run is not None else _no_run(run_id)
 
     @router.post(
-        "/jobs/{job_id}/test", status_code=201, response_model=RunOut, responses=refusals(400, 404)
+        "/jobs/{job_id}/test",
+        status_code=201,
+        response_model=RunOut,
+        responses=error_responses(400, 404),
     )
     async def start_test_run(job_id: PathText, body: TestRunIn, _: Admin) -> RunOut | JSONResponse:
         """Start a run of the job now, whatever its trigger, acting as the calling machine user
@@ -220,7 +213,9 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
         assert run is not None  # just written
         return run_out(run)
 
-    @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=refusals(404, 409))
+    @router.post(
+        "/runs/{run_id}/cancel", response_model=RunOut, responses=error_responses(404, 409)
+    )
     async def cancel_run(run_id: PathText, _: Admin) -> RunOut | JSONResponse:
         """End a queued, waiting or running run ``cancelled``; 409 when it had already ended."""
         cancelled = await jobs.cancel_run(run_id)

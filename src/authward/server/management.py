@@ -34,6 +34,7 @@ from authward.server.jobs_api import JobsAdmin, jobs_router
 from authward.server.management_directory import directory_router
 from authward.server.management_docs import DOCS_PATHS, docs_routes
 from authward.server.management_errors import (
+    BadRequest,
     NotFound,
     error_handlers,
     error_responses,
@@ -68,9 +69,29 @@ from authward.server.management_ports import (
 )
 from authward.server.management_records import records_router
 from authward.server.management_users import users_router
-from authward.server.paging import Cursor, Limit, Page, page_of, time_key
+from authward.server.paging import (
+    Cursor,
+    Key,
+    Limit,
+    Page,
+    after,
+    next_cursor,
+    page_of,
+    time_key,
+)
 from authward.server.registered_clients_api import RegisteredClientAdmin
 from authward.server.registered_clients_api import router as registered_clients_router
+
+
+def _key_position(key: Key) -> tuple[datetime, UUID]:
+    """An API key cursor's sort key as the store compares it."""
+    try:
+        at, key_id = datetime.fromisoformat(str(key[0])), UUID(str(key[1]))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise BadRequest("cursor: not a cursor of this list (give the next_cursor of a page)")
+    return at, key_id
 
 
 def management_app(
@@ -157,16 +178,20 @@ def management_app(
         cursor: Cursor = None,
     ) -> Page[ApiKeyOut]:
         """Keys, oldest first (hint only, never the secret)."""
-        keys = await api_keys.list(user_id=user_id, org_id=org_id, include_revoked=include_revoked)
-        items, following = page_of(
-            "api-keys",
-            keys,
-            key=lambda k: (time_key(k.created_at), str(k.id)),
-            cursor=cursor,
-            limit=limit,
-            types=[str, str],
+        start = after("api-keys", cursor, [str, str])
+        keys = await api_keys.list(
+            user_id=user_id,
+            org_id=org_id,
+            include_revoked=include_revoked,
+            after=_key_position(start) if start else None,
+            limit=limit + 1,
         )
-        return Page(items=[api_key_out(k) for k in items], next_cursor=following)
+        return Page(
+            items=[api_key_out(k) for k in keys[:limit]],
+            next_cursor=next_cursor(
+                "api-keys", keys, limit, lambda k: (time_key(k.created_at), str(k.id))
+            ),
+        )
 
     @api.get("/api-keys/{key_id}", response_model=ApiKeyOut, responses=error_responses(404))
     async def get_api_key(key_id: UUID, _: Admin) -> ApiKeyOut:

@@ -10,6 +10,7 @@ that does not exist 404 ``not_found``, a clash with the store's state 409 ``conf
 from __future__ import annotations
 
 __all__ = [
+    "BadRequest",
     "ErrorOut",
     "NotFound",
     "error_handlers",

@@ -48,6 +48,9 @@ class ApiKeyAdmin(Protocol):
         user_id: str | None = None,
         org_id: str | None = None,
         include_revoked: bool = False,
+        *,
+        after: tuple[datetime, UUID] | None = None,
+        limit: int | None = None,
     ) -> builtins.list[ApiKeyInfo]: ...
     async def get(self, key_id: UUID | str) -> ApiKeyInfo | None: ...
     async def revoke(self, key_id: UUID | str, *, actor: str | None = None) -> bool: ...

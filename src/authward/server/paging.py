@@ -9,7 +9,7 @@ cursor this server wrote, is 400 ``invalid_request``.
 
 # No ``from __future__ import annotations``: FastAPI reads the aliases at import.
 
-__all__ = ["Cursor", "Limit", "Page", "after", "next_cursor", "page_of", "time_key"]
+__all__ = ["Cursor", "Key", "Limit", "Page", "after", "next_cursor", "page_of", "time_key"]
 
 import base64
 import binascii

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -89,10 +89,22 @@ class ApiKeyStore:
             return (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
 
     async def list(
-        self, user_id: str | None, org: str | None, include_revoked: bool
+        self,
+        user_id: str | None,
+        org: str | None,
+        include_revoked: bool,
+        *,
+        after: tuple[datetime, UUID] | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Any]:
-        """Keys, oldest first, optionally of one user or organization (its id or slug)."""
-        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.name)
+        """Keys, oldest first, optionally of one user or organization (its id or slug); with
+        ``after`` (a key's ``created_at`` and ``id``) only those that follow it, and at most
+        ``limit`` of them."""
+        c = api_keys.c
+        query = select(api_keys).order_by(c.created_at, c.id).limit(limit)
+        if after is not None:
+            at, key_id = after
+            query = query.where(or_(c.created_at > at, and_(c.created_at == at, c.id > key_id)))
         if user_id is not None:
             query = query.where(api_keys.c.user_id == user_id)
         if not include_revoked:
