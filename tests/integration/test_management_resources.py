@@ -262,6 +262,16 @@ async def test_audit_events(api: httpx.AsyncClient, aw: Authward) -> None:
         )
         == 3
     )
+    # A time without a zone is UTC; one that leaves the calendar in UTC is refused, not a 500.
+    naive = (datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None)
+    since_naive = await api.get(
+        "/audit-events", params={"since": naive.isoformat(), "kind": "org.created"}
+    )
+    assert len(since_naive.json()["items"]) == 3
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert_refusal(
+            await api.get("/audit-events", params={"since": edge}), 400, "invalid_request"
+        )
     one = await api.get(f"/audit-events/{events[0]['id']}")
     assert one.json() == events[0]
     assert_refusal(await api.get("/audit-events/999999999"), 404, "not_found")

@@ -9,7 +9,7 @@ Mounted by :func:`authward.server.management.management_app`, behind the same ad
 __all__ = ["records_router"]
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, Security
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from authward.connections.values import ConnectionInfo
 from authward.principal import Principal
 from authward.server.api_inputs import PathText, QueryText
-from authward.server.management_errors import NotFound, error_responses
+from authward.server.management_errors import BadRequest, NotFound, error_responses
 from authward.server.management_ports import AuditReader, ConnectionAdmin
 from authward.server.paging import Cursor, Limit, Page, after, next_cursor, page_of
 from authward.store.audit import AuditRecord
@@ -56,6 +56,18 @@ class AuditEventOut(BaseModel):
     client_id: str | None
     ip: str | None
     detail: dict[str, Any]
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """A query's time in UTC; one without a zone is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"{name}: {value.isoformat()} is out of range in UTC") from None
 
 
 def _connection_out(c: ConnectionInfo) -> ConnectionOut:
@@ -177,8 +189,8 @@ def records_router(
             kind=kind,
             actor=actor,
             subject=subject,
-            since=since,
-            until=until,
+            since=_utc(since, "since"),
+            until=_utc(until, "until"),
         )
         return Page(
             items=[_event_out(r) for r in found[:limit]],
