@@ -346,7 +346,7 @@ async def test_api_lists_jobs_tests_one_and_reads_its_run(
     aw: Authward, web: httpx.AsyncClient
 ) -> None:
     headers = await bearer(aw)
-    jobs = (await web.get("/v1/jobs", headers=headers)).json()
+    jobs = (await web.get("/v1/jobs", headers=headers)).json()["items"]
     assert jobs == [
         {
             "id": "greet",

@@ -30,6 +30,7 @@ from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
 from authward.server.api_inputs import BodyText, PathText, QueryText
 from authward.server.management_errors import error_responses
+from authward.server.paging import Cursor, Limit, Page, page_of
 
 MAX_RUNS = 500
 
@@ -169,10 +170,18 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
     Admin = Annotated[Principal, Security(admin)]
     router = APIRouter(tags=["jobs"])
 
-    @router.get("/jobs", response_model=list[JobOut])
-    async def list_jobs(_: Admin) -> list[JobOut]:
+    @router.get("/jobs", response_model=Page[JobOut], responses=error_responses(400))
+    async def list_jobs(_: Admin, limit: Limit = 50, cursor: Cursor = None) -> Page[JobOut]:
         """The jobs the app module defines, by client and id."""
-        return [job_out(j) for j in jobs.list_jobs()]
+        items, following = page_of(
+            "jobs",
+            jobs.list_jobs(),
+            key=lambda j: (j.client_id, j.id),
+            cursor=cursor,
+            limit=limit,
+            types=[str, str],
+        )
+        return Page(items=[job_out(j) for j in items], next_cursor=following)
 
     @router.get("/runs", response_model=list[RunOut])
     async def list_runs(

@@ -70,7 +70,8 @@ class ErrorOut(BaseModel):
     """Every refusal of the management API."""
 
     error: str = Field(
-        description="invalid_request, invalid_token, insufficient_scope, not_found, "
+        description="invalid_request, authentication_required (or another code of the "
+        "request chain's, e.g. invalid_token), insufficient_scope, not_found, "
         "method_not_allowed or conflict"
     )
     message: str = Field(description="what is wrong, for a person")
