@@ -156,7 +156,7 @@ async def test_a_scenario_counts_what_happened_and_logs_no_secret(aw: Authward) 
 
     # Every secret of the scenario is known to the scan, which read the access log's JSON lines,
     # and no log line holds one.
-    assert any('"route": "/oauth2/token"' in text for _, text in SCAN.texts)
+    assert any('"route":"/oauth2/token"' in text for _, text in SCAN.texts)
     for made in (PASSWORD, secret, key, token.json()["access_token"]):
         assert made in SCAN.secrets
     assert [str(leak) for leak in SCAN.leaks()] == []

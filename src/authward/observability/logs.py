@@ -7,6 +7,7 @@ by its type alone, never its traceback or message (they can carry request data).
 from __future__ import annotations
 
 __all__ = [
+    "CURRENT_REQUEST_ID",
     "JsonFormatter",
     "LogFormat",
     "TextFormatter",
@@ -15,7 +16,6 @@ __all__ = [
     "request_id",
 ]
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -24,11 +24,16 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
 
+import msgspec
 from opentelemetry import trace
 
 LogFormat = Literal["json", "text"]
 
-_request_id: ContextVar[str | None] = ContextVar("authward_request_id", default=None)
+_encode = msgspec.json.Encoder(enc_hook=str).encode
+
+#: The request id of the record's context (set by the server's middleware, or ``request_id``).
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("authward_request_id", default=None)
+_request_id = CURRENT_REQUEST_ID
 
 #: What a call of ``log.info(..., extra={...})`` may add to the JSON object: the access log's
 #: fields and a few of the jobs'. Anything else passed as ``extra`` stays out of the line.
@@ -92,7 +97,9 @@ class JsonFormatter(logging.Formatter):
         exception = _exception_name(record)
         if exception is not None:
             line["exception"] = exception
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # msgspec (already the token payload parser): several times faster than json.dumps on
+        # the access log's one line per request.
+        return _encode(line).decode()
 
 
 class TextFormatter(logging.Formatter):

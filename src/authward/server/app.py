@@ -120,6 +120,11 @@ def build_app(
         ),
         # Dynamic client registration, when the app switches it on (decision 049).
         *(registration_routes(aw.dynamic_clients) if aw.dynamic_clients.enabled else []),
+        Route("/.well-known/jwks.json", jwks),
+        # The metadata of the declared resource servers on this origin (RFC 9728).
+        *resource_metadata_routes(
+            same_origin(aw.resources.by_url.values(), aw.issuer), issuer=aw.issuer
+        ),
         # Liveness, readiness and metrics (docs/operations.md).
         *(
             []
@@ -135,11 +140,6 @@ def build_app(
                 metrics_token=token.get_secret_value() if token is not None else None,
                 metrics_here=aw.settings.metrics_port is None,
             )
-        ),
-        Route("/.well-known/jwks.json", jwks),
-        # The metadata of the declared resource servers on this origin (RFC 9728).
-        *resource_metadata_routes(
-            same_origin(aw.resources.by_url.values(), aw.issuer), issuer=aw.issuer
         ),
         # Browsers re-mint their short-lived session token here (see docs/organizations-and-
         # sessions.md).

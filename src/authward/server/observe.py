@@ -13,17 +13,19 @@ from __future__ import annotations
 
 __all__ = ["ObserveRequests", "route_template"]
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from opentelemetry import propagate, trace
+from opentelemetry.trace import Span
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authward.observability import metrics
-from authward.observability.logs import request_id
+from authward.observability.logs import CURRENT_REQUEST_ID
 from authward.server.mounts import PathPrefix
 
 access = logging.getLogger("authward.access")
@@ -58,25 +60,27 @@ def _incoming_id(scope: Scope) -> str | None:
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
-def _hand_on_trace(scope: Scope) -> None:
+def _hand_on_trace(scope: Scope, span: Span) -> None:
     """Apps below that start server spans of their own from the headers (FastAPI does) continue
     the request's trace: its headers name the request's span, not the caller's."""
-    if not trace.get_current_span().is_recording():
-        return
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
     kept = [(k, v) for k, v in scope["headers"] if k not in _TRACE_HEADERS]
     scope["headers"] = kept + [(k.encode(), v.encode()) for k, v in carrier.items()]
 
 
-def _name_span(scope: Scope) -> None:
+def _name_span(scope: Scope, span: Span) -> None:
     """The ASGI instrumentation's span is named by the path: name it by the route template
     (it ends with the response, so before the response starts)."""
-    span = trace.get_current_span()
-    if span.is_recording():
-        route = route_template(scope)
-        span.update_name(f"{scope['method']} {route}")
-        span.set_attribute("http.route", route)
+    route = route_template(scope)
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attribute("http.route", route)
+
+
+#: Request ids made here: unique per process by the counter, across processes by the prefix
+#: (a random draw per request would cost a system call on every request).
+_ID_PREFIX = secrets.token_hex(8)
+_ids = itertools.count(1)
 
 
 class ObserveRequests:
@@ -88,8 +92,11 @@ class ObserveRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        _hand_on_trace(scope)
-        rid = _incoming_id(scope) or uuid.uuid4().hex
+        span = trace.get_current_span()
+        traced = span.is_recording()
+        if traced:
+            _hand_on_trace(scope, span)
+        rid = _incoming_id(scope) or f"{_ID_PREFIX}{next(_ids):016x}"
         header = (b"x-request-id", rid.encode("ascii"))
         status = 500
         started = time.perf_counter()
@@ -99,29 +106,31 @@ class ObserveRequests:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
-                _name_span(scope)
+                if traced:
+                    _name_span(scope, span)
             await send(message)
 
-        with request_id(rid):
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                elapsed = time.perf_counter() - started
-                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-                route = route_template(scope)
-                metrics.observe_request(route, method, status, elapsed)
-                if self.access_log:
-                    access.info(
-                        "%s %s %d %.1fms",
-                        method,
-                        route,
-                        status,
-                        elapsed * 1000,
-                        extra={
-                            "method": method,
-                            "route": route,
-                            "path": scope["path"],
-                            "status": status,
-                            "duration_ms": round(elapsed * 1000, 2),
-                        },
-                    )
+        token = CURRENT_REQUEST_ID.set(rid)
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            route = route_template(scope)
+            metrics.observe_request(route, method, status, elapsed)
+            if self.access_log and access.isEnabledFor(logging.INFO):
+                access.info(
+                    "%s %s %d %.1fms",
+                    method,
+                    route,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            CURRENT_REQUEST_ID.reset(token)
