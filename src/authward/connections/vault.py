@@ -373,8 +373,18 @@ class ConnectionVault:
 
     # -- listing --------------------------------------------------------------------------------
 
-    async def list(self, account_id: str | None = None) -> list[ConnectionInfo]:
-        return [info_of(row) for row in await self._store.list(account_id)]
+    async def list(
+        self,
+        account_id: str | None = None,
+        *,
+        provider: str | None = None,
+        after: tuple[str, str, str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[ConnectionInfo]:
+        """By account, provider, kind and id; ``after`` (those four of a connection) and
+        ``limit``: one page."""
+        rows = await self._store.list(account_id, provider=provider, after=after, limit=limit)
+        return [info_of(row) for row in rows]
 
     async def get(self, connection_id: str) -> ConnectionInfo | None:
         row = await self._store.get(connection_id)

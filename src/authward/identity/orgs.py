@@ -212,9 +212,11 @@ class Organizations:
         row = await self._store.find(key) if key is not None else None
         return _org(row) if row is not None else None
 
-    async def list(self) -> builtins.list[Organization]:
-        """Every organization, by slug."""
-        return [_org(r) for r in await self._store.list()]
+    async def list(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[Organization]:
+        """Organizations by slug; ``after`` (a slug) and ``limit``: one page."""
+        return [_org(r) for r in await self._store.list(after=after, limit=limit)]
 
     async def delete(self, org: str, *, actor: str | None = None) -> bool:
         """Delete an organization and its memberships, and revoke its API keys, in one

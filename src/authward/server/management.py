@@ -230,15 +230,12 @@ def management_app(
         _: Admin, limit: Limit = 50, cursor: Cursor = None
     ) -> Page[OrganizationOut]:
         """Organizations by slug."""
-        items, following = page_of(
-            "organizations",
-            await organizations.list(),
-            key=lambda o: (o.slug,),
-            cursor=cursor,
-            limit=limit,
-            types=[str],
+        start = after("organizations", cursor, [str])
+        found = await organizations.list(after=str(start[0]) if start else None, limit=limit + 1)
+        return Page(
+            items=[org_out(o) for o in found[:limit]],
+            next_cursor=next_cursor("organizations", found, limit, lambda o: (o.slug,)),
         )
-        return Page(items=[org_out(o) for o in items], next_cursor=following)
 
     @api.get("/organizations/{org}", response_model=OrganizationOut, responses=error_responses(404))
     async def get_organization(org: PathText, _: Admin) -> OrganizationOut:

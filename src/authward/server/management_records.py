@@ -20,7 +20,7 @@ from authward.principal import Principal
 from authward.server.api_inputs import PathText, QueryText
 from authward.server.management_errors import BadRequest, NotFound, error_responses
 from authward.server.management_ports import AuditReader, ConnectionAdmin
-from authward.server.paging import Cursor, Limit, Page, after, next_cursor, page_of
+from authward.server.paging import Cursor, Limit, Page, after, next_cursor
 from authward.store.audit import AuditRecord
 
 #: The largest id an audit event can have (a BIGINT).
@@ -117,20 +117,17 @@ def records_router(
         cursor: Cursor = None,
     ) -> Page[ConnectionOut]:
         """Connected accounts by account and provider (of one account, of one provider)."""
-        found = [
-            c
-            for c in await connections.list(account_id)
-            if provider is None or c.provider == provider
-        ]
-        items, following = page_of(
-            "connections",
-            found,
-            key=_connection_key,
-            cursor=cursor,
-            limit=limit,
-            types=[str, str, str, str],
+        start = after("connections", cursor, [str, str, str, str])
+        found = await connections.list(
+            account_id,
+            provider=provider,
+            after=(str(start[0]), str(start[1]), str(start[2]), str(start[3])) if start else None,
+            limit=limit + 1,
         )
-        return Page(items=[_connection_out(c) for c in items], next_cursor=following)
+        return Page(
+            items=[_connection_out(c) for c in found[:limit]],
+            next_cursor=next_cursor("connections", found, limit, _connection_key),
+        )
 
     @router.get(
         "/connections/{connection_id}",

@@ -56,10 +56,15 @@ class OrgStore:
         async with self._engine.connect() as conn:
             return await _find(conn, org)
 
-    async def list(self) -> builtins.list[Any]:
-        """Every organization, by slug."""
+    async def list(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> builtins.list[Any]:
+        """Organizations by slug: those after the slug ``after``, at most ``limit``."""
+        query = select(organizations).order_by(organizations.c.slug).limit(limit)
+        if after is not None:
+            query = query.where(organizations.c.slug > after)
         async with self._engine.connect() as conn:
-            return list(await conn.execute(select(organizations).order_by(organizations.c.slug)))
+            return list(await conn.execute(query))
 
     async def delete(
         self,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -55,14 +55,26 @@ class VaultStore:
         async with self._engine.connect() as conn:
             return await _row(conn, connection_id)
 
-    async def list(self, account_id: str | None) -> builtins.list[Any]:
-        """The connections of ``account_id`` (of every account when None), by account,
-        provider, then age."""
-        query = select(connections).order_by(
-            connections.c.account_id, connections.c.provider, connections.c.created_at
-        )
+    async def list(
+        self,
+        account_id: str | None,
+        *,
+        provider: str | None = None,
+        after: tuple[str, str, str, str] | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Any]:
+        """The connections of ``account_id`` (of every account when None; of one ``provider``
+        when given), by account, provider, kind and id: those after ``after`` (those four of
+        a connection), at most ``limit``."""
+        c = connections.c
+        order = (c.account_id, c.provider, c.kind, c.id)
+        query = select(connections).order_by(*order).limit(limit)
         if account_id is not None:
-            query = query.where(connections.c.account_id == account_id)
+            query = query.where(c.account_id == account_id)
+        if provider is not None:
+            query = query.where(c.provider == provider)
+        if after is not None:
+            query = query.where(tuple_(*order) > tuple_(*after))
         async with self._engine.connect() as conn:
             return list(await conn.execute(query))
 
