@@ -26,12 +26,16 @@ from authward.connections.client import TokenSet
 from authward.connections.reads import VaultRead, vault_reads
 from authward.crypto.instance_key import derive_key
 from authward.crypto.secretbox import key_id
+from authward.observability import metrics
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.store.schema import audit_events, connections
 from tests.conftest import SettingsFactory
 from tests.peers.asgi import serve_asgi
 from tests.peers.oauth_provider import OAuthProvider
+
+#: The vault's refreshes as /metrics counts them (docs/operations.md).
+REFRESHES = "authward_vault_refreshes_total"
 
 CLIENT_ID = "acme-client"
 CLIENT_SECRET = "acme-client-secret-acme-client-secret"
@@ -268,10 +272,12 @@ async def test_a_token_is_refreshed_before_it_expires_and_the_rotated_refresh_to
     async with world(database_url, settings_for) as w:
         aw = await w.open()
         first = w.provider.issue()
+        refreshed = metrics.sample(REFRESHES, [("outcome", "refreshed")])
         # 30 s left: inside the 60 s skew, so the next read refreshes first.
         await aw.connections.store("user_123", "oauth_acme", tokens_from(first, expires_in=30))
         [token] = await aw.connections.get_oauth_access_token("user_123", "oauth_acme")
         assert w.provider.token_hits == {"refresh_token": 1}
+        assert metrics.sample(REFRESHES, [("outcome", "refreshed")]) == refreshed + 1
         assert token.token == w.provider.access_tokens[-1] != first["access_token"]
         assert token.expires_at is not None
         assert token.expires_at > datetime.now(UTC) + timedelta(minutes=50)
@@ -353,9 +359,11 @@ async def test_a_refused_refresh_token_breaks_the_connection_until_it_is_connect
     async with world(database_url, settings_for, reject_refresh=True) as w:
         aw = await w.open()
         body = w.provider.issue()
+        failed = metrics.sample(REFRESHES, [("outcome", "failed")])
         await aw.connections.store("user_123", "oauth_acme", tokens_from(body, expires_in=5))
         with pytest.raises(ConnectionBroken) as caught:
             await aw.connections.get_oauth_access_token("user_123", "oauth_acme")
+        assert metrics.sample(REFRESHES, [("outcome", "failed")]) == failed + 1
         message = str(caught.value)
         assert "oauth_acme connection of account 'user_123' is broken" in message
         assert "invalid_grant" in message
