@@ -60,9 +60,8 @@ Each class: where it lives (``errors`` unless named), then its ``code`` / HTTP s
          store.type_records)
 
     AuthwardSignal                      not an error: stops a job run's execution
-    ├── Suspend                         jobs.io: the run is due again at ``resume_at``
     ├── StoreInterrupted                jobs.store: the database went away; replayed later
-    └── LeaseLost                       jobs.store: this worker no longer holds the run
+    └── RunCancelled                    jobs.engine: the run was cancelled, here or elsewhere
 
 Messages are written for the person who made the mistake; they never contain secrets.
 """

@@ -65,14 +65,19 @@ class Settings(BaseSettings):
     environment: str = Field("development", min_length=1, max_length=64)
     #: Job runs one worker process executes at the same time.
     jobs_concurrency: int = Field(10, ge=1, le=1000)
-    #: How long a worker's claim on a run lasts unless renewed; a killed worker's runs are taken
-    #: over by another worker once it runs out.
-    jobs_lease_seconds: float = Field(30.0, ge=1, le=3600)
-    #: How often an idle worker looks for runs queued by other processes (local ones wake it).
-    jobs_poll_seconds: float = Field(1.0, gt=0, le=60)
-    #: How many claims in a row of one run may end with its worker gone (killed, out of memory,
-    #: cut from the database for longer than the lease) before the run is failed instead of
-    #: claimed again: a run that kills every worker executing it stops at this many.
+    #: This worker's id: its DBOS executor id, stable across restarts (a restarted worker
+    #: recovers its own pending runs at once) and unique among the workers of one database.
+    #: Empty: the host name.
+    jobs_worker_id: str = Field("", max_length=200, pattern=r"^[A-Za-z0-9._:@-]*$")
+    #: A killed worker's runs start again on another worker within this many seconds (it is
+    #: taken for dead after half of it without a heartbeat).
+    jobs_recovery_seconds: float = Field(60.0, ge=1, le=3600)
+    #: How often a worker polls the queue for runs queued by other processes (runs queued in a
+    #: worker process start there at once).
+    jobs_poll_seconds: float = Field(0.1, ge=0.01, le=60)
+    #: How many executions of one run may end with its worker gone (killed, out of memory) before
+    #: the run is failed instead of executed again: a run that kills every worker executing it
+    #: stops at this many.
     jobs_max_claims: int = Field(5, ge=1, le=1000)
     #: Whether `authward serve` also executes job runs and fires schedules (`authward worker`
     #: always does). Off: the server only queues runs, for the workers to execute.

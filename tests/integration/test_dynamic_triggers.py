@@ -397,7 +397,7 @@ async def test_a_cached_registration_unregistered_here_or_by_another_process_ans
     )
     try:
         other_client, other_trigger = make_client(w.github_url)
-        await bind(other, other_client)
+        await bind(other, other_client, worker=False)
         assert await other_trigger.unregister("reg_there") is True
     finally:
         await other.close()

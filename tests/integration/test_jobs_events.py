@@ -3,6 +3,7 @@ a run acts as (ctx.user)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -209,13 +210,17 @@ async def test_the_senders_principal_becomes_ctx_user_and_survives_a_resume(
 ) -> None:
     seen: list[RunContext] = []
     client = JobClient(id="c")
+    paused = asyncio.Event()
 
     @client.job(id="acts", name="A", version="1", trigger=event_trigger(name="acts"))
     async def acts(payload: Any, io: Io, ctx: RunContext) -> None:
         seen.append(ctx)
-        await io.wait("pause", seconds=0)  # suspends once: the second execution reloads the user
+        await io.run_task("first", lambda: "done once")
+        if ctx.attempt == 1 and ctx.user is not None:
+            paused.set()
+            await asyncio.Event().wait()  # interrupted by the stop below
 
-    await bind(runtime, client)
+    jobs = await bind(runtime, client)
     principal = Principal(
         authenticator="authward",
         principal_type="user",
@@ -227,13 +232,16 @@ async def test_the_senders_principal_becomes_ctx_user_and_survives_a_resume(
     with use_principal(principal):  # what a request handler behind the auth middleware has
         sent = await client.send_event({"name": "acts"})
     anonymous = await client.send_event({"name": "acts"})
+    await paused.wait()
+    await jobs.stop()  # the run goes back to the queue; the next execution reloads the user
+    await jobs.start()
 
     run = await wait_for(runtime, sent.run_ids[0])
     await wait_for(runtime, anonymous.run_ids[0])
     assert run.status == "succeeded"
     assert run.invoker == "user:u-1"
     mine = [c for c in seen if c.id == run.id]
-    assert len(mine) == 2
+    assert [c.attempt for c in mine] == [1, 2]
     assert all(c.user == principal for c in mine)
     assert all(c.user is None for c in seen if c.id == anonymous.run_ids[0])
 

@@ -254,7 +254,7 @@ async def test_each_occurrence_fires_once_however_many_processes_tick(
             await asyncio.gather(*(r.scheduler.tick(now) for r in runtimes))
         runs = await runtimes[0].list_runs(job_id="every-minute")
         assert len(runs) == 3
-        assert await table_count(opened[0], "aw_job_schedule_firings") == 3
+        assert len({r.id for r in runs}) == 3
     finally:
         for aw in opened:
             await aw.close()

@@ -53,7 +53,7 @@ async def single_slot(
     database_url: str, settings_for: SettingsFactory, example_config: Config
 ) -> AsyncIterator[Authward]:
     """A runtime whose worker executes one run at a time."""
-    settings = settings_for(database_url, jobs_concurrency=1, jobs_lease_seconds=1)
+    settings = settings_for(database_url, jobs_concurrency=1, jobs_recovery_seconds=3)
     aw = await Authward.open(example_config, settings, migrate=True)
     yield aw
     await aw.close()
@@ -101,7 +101,7 @@ async def test_a_waiting_run_holds_no_worker_and_its_completed_tasks_never_run_a
     assert done.status == "succeeded", done.error
     assert done.output == "charged and notified"
     assert await effects(aw) == {"charge": 1, "notify": 1}
-    assert done.attempts == 2  # claimed twice: the start and the resume
+    assert done.attempts == 1  # one execution: waiting does not end it (the engine keeps it)
     assert [entry.message for entry in done.logs] == ["before the wait"]  # not logged twice
     assert [t.key for t in done.tasks] == ["charge", "a day", "notify"]
 
@@ -272,7 +272,7 @@ async def test_cancel_interrupts_a_running_run(runtime: Authward) -> None:
     assert not await runtime.jobs.cancel_run("run_unknown")
 
 
-async def test_a_cancel_made_elsewhere_is_seen_at_lease_renewal(single_slot: Authward) -> None:
+async def test_a_cancel_made_elsewhere_interrupts_the_run(single_slot: Authward) -> None:
     aw = single_slot
     client = JobClient(id="c")
     started = asyncio.Event()
@@ -291,7 +291,7 @@ async def test_a_cancel_made_elsewhere_is_seen_at_lease_renewal(single_slot: Aut
     await started.wait()
     # Another process cancels: only the store changes, this process is not told.
     assert await aw.jobs.store.cancel(run_id, aw.jobs.clock())
-    await interrupted.wait()  # within one renewal (a third of the 1 s lease)
+    await interrupted.wait()  # at its next look (every sixth of AUTHWARD_JOBS_RECOVERY_SECONDS)
     assert (await wait_for(aw, run_id)).status == "cancelled"
 
 
@@ -311,7 +311,7 @@ async def test_a_cancelled_waiting_run_never_resumes(runtime: Authward) -> None:
     assert await runtime.jobs.cancel_run(run_id)
     clock.advance(120)
     runtime.jobs.wake()
-    assert await runtime.jobs.worker.claim_once() == 0
+    await asyncio.sleep(0.2)  # the wait is over: the run sees that it was cancelled, and ends
     assert (await wait_for(runtime, run_id)).status == "cancelled"
     assert resumed == []
 
@@ -385,7 +385,7 @@ async def test_stopping_the_worker_gives_runs_back_and_they_resume(runtime: Auth
 
     stopped = await runtime.jobs.get_run(run_id)
     assert stopped is not None
-    assert stopped.status == "queued"  # no lease left behind to wait out
+    assert stopped.status == "queued"  # handed back to the queue at once, for any worker
     await jobs.start()
     done = await wait_for(runtime, run_id)
     assert (done.status, done.output, calls) == ("succeeded", 2, ["first"])
@@ -414,7 +414,7 @@ async def test_test_job_checks_the_job_and_its_payload(runtime: Authward) -> Non
 async def test_a_run_survives_its_database_connections_being_cut(
     postgres_url: str, settings_for: SettingsFactory, example_config: Config
 ) -> None:
-    settings = settings_for(postgres_url, jobs_lease_seconds=1, jobs_poll_seconds=0.1)
+    settings = settings_for(postgres_url, jobs_recovery_seconds=3, jobs_poll_seconds=0.1)
     aw = await Authward.open(example_config, settings, migrate=True)
     try:
         await create_counter(aw)

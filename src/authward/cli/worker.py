@@ -43,7 +43,7 @@ async def _work(app_path: Path, overrides: dict[str, object]) -> None:
         aw.jobs.bind(clients)
         await aw.jobs.start()
         print(
-            f"authward: worker {aw.jobs.worker.owner} running {len(aw.jobs.jobs)} job(s)",
+            f"authward: worker {aw.jobs.worker_id} running {len(aw.jobs.jobs)} job(s)",
             flush=True,
         )
         async with metrics_port(settings, aw.job_probe):
@@ -61,15 +61,15 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[
             int | None, typer.Option(help="Runs executed at once (AUTHWARD_JOBS_CONCURRENCY).")
         ] = None,
-        lease_seconds: Annotated[
-            float | None,
-            typer.Option(help="Claim length before another worker may take a run over."),
+        worker_id: Annotated[
+            str | None,
+            typer.Option(help="This worker's stable, unique id (AUTHWARD_JOBS_WORKER_ID)."),
         ] = None,
     ) -> None:
         """Execute job runs and fire schedules (what `authward serve` also does in-process)."""
         overrides: dict[str, object] = {}
         if concurrency is not None:
             overrides["jobs_concurrency"] = concurrency
-        if lease_seconds is not None:
-            overrides["jobs_lease_seconds"] = lease_seconds
+        if worker_id is not None:
+            overrides["jobs_worker_id"] = worker_id
         run(_work(app_path, overrides))

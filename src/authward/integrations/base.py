@@ -139,7 +139,11 @@ class Calls:
                 raise
 
         async def attempt() -> Any:
-            assert credentials is not None  # a task without a stored outcome resolved one
+            # Resolved above, unless the task's row was written as done but the engine never
+            # recorded the step (the worker died between the two): it runs again.
+            nonlocal credentials
+            if credentials is None:
+                credentials = await io.credentials(integration)
             try:
                 return await fn(credentials)
             except Exception as exc:

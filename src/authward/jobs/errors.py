@@ -8,6 +8,8 @@
     ├── TaskKeyReused   one task key used twice in one run
     ├── TaskOutputError a task returned something that is not JSON-serialisable
     ├── TaskFailed      a task failed on its last attempt (the run fails with it)
+    ├── ReplayMismatch  a resumed run called its tasks in another order than before
+    ├── WorkerIdInUse   a worker started with the id of one that is running
     ├── UnresolvedAuthError  an integration got no credential for the run (docs/integrations.md)
     └── IntegrationError     a provider's error in an integration call (integrations/errors)
         ├── ProviderError
@@ -23,11 +25,13 @@ __all__ = [
     "JobsError",
     "JobsNotBound",
     "ProviderError",
+    "ReplayMismatch",
     "TaskFailed",
     "TaskKeyReused",
     "TaskOutputError",
     "UnknownJob",
     "UnresolvedAuthError",
+    "WorkerIdInUse",
 ]
 
 from collections.abc import Sequence
@@ -38,6 +42,17 @@ from authward.errors import AuthwardError
 
 class JobsError(AuthwardError):
     code = "jobs_error"
+
+
+class ReplayMismatch(JobsError):
+    """A resumed run called its tasks in another order than before (the engine matches steps
+    by position): its code between tasks is not deterministic."""
+
+    code = "replay_mismatch"
+
+
+class WorkerIdInUse(JobsError):
+    code = "worker_id_in_use"
 
 
 class JobsNotBound(JobsError):

@@ -1,15 +1,19 @@
 """``io``: everything a run does that must survive a restart is a task, named by its key.
 
-A run resumes by calling its run function again from the top; a task whose key already completed
-returns its stored output without running again. ``io.wait`` and a retry's backoff suspend the run
-(:class:`Suspend`), which frees the worker until the run is due.
+Each attempt of a task is one step of the run's DBOS workflow (engine.py): a run resumed after
+its worker died calls its run function again from the top, and every step that completed returns
+its recorded outcome without running again. DBOS matches steps by position, so a run's tasks must
+come in the same order every time; the key names the task and is checked against the position.
+``io.wait`` and a retry's backoff are durable waits: the time the run is due is recorded as a
+step, and the run gives its execution slot back until then.
 """
 
 from __future__ import annotations
 
-__all__ = ["Integration", "Io", "Logger", "Suspend", "current_io", "to_json"]
+__all__ = ["Integration", "Io", "Logger", "current_io", "to_json"]
 
 import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -21,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from authward.connections.values import Credentials
-from authward.errors import AuthwardSignal
 from authward.jobs.context import RunContext
 from authward.jobs.credentials import resolve_credentials
+from authward.jobs.engine import RunCancelled, step
 from authward.jobs.errors import (
     JobsError,
     TaskFailed,
@@ -38,6 +42,7 @@ from authward.observability.tracing import task_span
 
 if TYPE_CHECKING:
     from authward.jobs.client import Job
+    from authward.jobs.executor import Segment
     from authward.jobs.runtime import JobsRuntime
 
 Clock = Callable[[], datetime]
@@ -45,15 +50,6 @@ Clock = Callable[[], datetime]
 RUNNING_MARK_SECONDS = 0.2
 
 current_io: ContextVar[Io | None] = ContextVar("authward_job_io", default=None)
-
-
-class Suspend(AuthwardSignal):
-    """The run stops here and is due again at ``resume_at``. A signal so that a run function's
-    ``except Exception`` does not swallow it."""
-
-    def __init__(self, resume_at: datetime) -> None:
-        self.resume_at = resume_at
-        super().__init__(resume_at.isoformat())
 
 
 @runtime_checkable
@@ -137,7 +133,7 @@ class Io:
         runtime: JobsRuntime,
         job: Job,
         ctx: RunContext,
-        owner: str,
+        segment: Segment,
         tasks: dict[str, TaskRecord],
         logs_stored: int,
     ) -> None:
@@ -146,7 +142,7 @@ class Io:
         self._clock: Clock = runtime.clock
         self._job = job
         self.ctx = ctx
-        self._owner = owner
+        self._segment = segment
         self._tasks = tasks
         self._seq = max((t.seq for t in tasks.values()), default=0)
         self._used: set[str] = set()
@@ -167,7 +163,7 @@ class Io:
         return self._bound[name]
 
     def completed(self, key: str) -> bool:
-        """Whether the task ``key`` has its final outcome stored (a replay will not run it)."""
+        """Whether the task ``key`` had its final outcome stored by an earlier execution."""
         task = self._tasks.get(key)
         return task is not None and task.status in ("succeeded", "failed")
 
@@ -194,21 +190,24 @@ class Io:
 
     async def unresolved(self, key: str, name: str, error: UnresolvedAuthError) -> None:
         """Record the call that could not be made as a failed task, so the timeline shows it."""
-        key, task = self._begin(key)
-        if task is None:
-            task = self._new_task(key, name, self._clock(), integration=error.integration_id)
+        key = self._begin(key)
+        task = self._task(key, name, integration=error.integration_id)
         await self._save(
             replace(task, status="failed", error=str(error), finished_at=self._clock())
         )
 
-    def _begin(self, key: object) -> tuple[str, TaskRecord | None]:
+    def _begin(self, key: object) -> str:
         key = _check_key(key)
         if key in self._used:
             raise TaskKeyReused(f"task key {key!r} is used twice in run {self.ctx.id}")
         self._used.add(key)
-        return key, self._tasks.get(key)
+        return key
 
-    def _new_task(self, key: str, name: str, now: datetime, **lineage: str | None) -> TaskRecord:
+    def _task(self, key: str, name: str, **lineage: str | None) -> TaskRecord:
+        """The task's row as an earlier execution left it, or a new one."""
+        task = self._tasks.get(key)
+        if task is not None:
+            return task
         self._seq += 1
         return TaskRecord(
             key=key,
@@ -218,7 +217,7 @@ class Io:
             output=None,
             error=None,
             attempts=0,
-            started_at=now,
+            started_at=self._clock(),
             finished_at=None,
             resume_at=None,
             integration=lineage.get("integration"),
@@ -228,7 +227,7 @@ class Io:
 
     async def _save(self, task: TaskRecord) -> None:
         try:
-            await self._store.save_task(self.ctx.id, self._owner, task)
+            await self._store.save_task(self.ctx.id, task)
         except Exception as exc:
             if connection_lost(exc):
                 raise StoreInterrupted(str(exc)) from exc
@@ -257,36 +256,11 @@ class Io:
             # A write in flight is never cut off; it must land before the outcome's.
             await asyncio.gather(marker, return_exceptions=True)
 
-    async def run_task(
-        self,
-        key: str,
-        fn: Callable[[], Awaitable[Any] | Any],
-        *,
-        retry: RetryPolicy | None = None,
-        name: str | None = None,
-        integration: str | None = None,
-        credential_source: str | None = None,
-        credential_account: str | None = None,
-    ) -> Any:
-        """Run ``fn`` once for this run and return its (stored) JSON output."""
-        key, task = self._begin(key)
-        if task is not None and task.status == "succeeded":
-            return task.output
-        if task is not None and task.status == "failed":
-            raise TaskFailed(key, task.attempts, task.error or "failed")
-        now = self._clock()
-        if task is not None and task.resume_at is not None and task.resume_at > now:
-            raise Suspend(task.resume_at)
-        policy = retry or self._job.retry
-        if task is None:
-            task = self._new_task(
-                key,
-                name or key,
-                now,
-                integration=integration,
-                credential_source=credential_source,
-                credential_account=credential_account,
-            )
+    async def _attempt(
+        self, task: TaskRecord, fn: Callable[[], Awaitable[Any] | Any], policy: RetryPolicy
+    ) -> dict[str, Any]:
+        """One attempt, as a step: its outcome is a JSON value the engine records, so a replay
+        sees exactly what the first execution saw (an exception would be pickled)."""
         task = replace(task, status="running", attempts=task.attempts + 1, resume_at=None)
         try:
             result = await self._call(task, fn)
@@ -299,35 +273,79 @@ class Io:
                 delay = policy.delay(task.attempts) if after is None else float(after)
                 resume_at = self._clock() + timedelta(seconds=max(0.0, delay))
                 await self._save(replace(task, status="waiting", error=error, resume_at=resume_at))
-                raise Suspend(resume_at) from None
+                return {"retry_at": resume_at.isoformat()}
             await self._save(replace(task, status="failed", error=error, finished_at=self._clock()))
-            raise TaskFailed(key, task.attempts, error) from exc
+            return {"failed": error, "attempts": task.attempts}
         try:
-            output = to_json(result, f"task {key!r}")
+            output = to_json(result, f"task {task.key!r}")
         except TaskOutputError as exc:
             await self._save(
                 replace(task, status="failed", error=str(exc), finished_at=self._clock())
             )
-            raise
+            return {"unstorable": str(exc)}
         await self._save(
             replace(task, status="succeeded", output=output, error=None, finished_at=self._clock())
         )
-        return output
+        return {"output": output}
+
+    async def run_task(
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any] | Any],
+        *,
+        retry: RetryPolicy | None = None,
+        name: str | None = None,
+        integration: str | None = None,
+        credential_source: str | None = None,
+        credential_account: str | None = None,
+    ) -> Any:
+        """Run ``fn`` once for this run and return its (recorded) JSON output."""
+        key = self._begin(key)
+        policy = retry or self._job.retry
+        lineage = {
+            "integration": integration,
+            "credential_source": credential_source,
+            "credential_account": credential_account,
+        }
+        while True:
+            task = self._task(key, name or key, **lineage)
+            outcome = await step(key, functools.partial(self._attempt, task, fn, policy))
+            if "output" in outcome:
+                return outcome["output"]
+            if "unstorable" in outcome:
+                raise TaskOutputError(outcome["unstorable"])
+            if "failed" in outcome:
+                raise TaskFailed(key, outcome["attempts"], outcome["failed"])
+            await self._until(datetime.fromisoformat(outcome["retry_at"]))
+
+    async def _until(self, resume_at: datetime) -> None:
+        """Wait, durably, until ``resume_at`` by the runtime's clock, holding no slot."""
+        if resume_at <= self._clock():
+            return
+        store, run_id = self._store, self.ctx.id
+        if not await store.set_waiting(run_id, resume_at):
+            raise RunCancelled(run_id)
+        async with self._segment.paused():
+            await self._runtime.sleeper.until(resume_at)
+        if not await store.set_running(run_id):
+            raise RunCancelled(run_id)
 
     async def wait(self, key: str, *, seconds: float) -> None:
-        """Suspend the run for ``seconds``; no worker is held meanwhile."""
-        key, task = self._begin(key)
-        now = self._clock()
-        if task is None:
-            resume_at = now + timedelta(seconds=seconds)
-            task = replace(self._new_task(key, "wait", now), status="waiting", resume_at=resume_at)
+        """Wait ``seconds``; the run holds no execution slot meanwhile."""
+        key = self._begin(key)
+
+        async def due() -> str:
+            resume_at = self._clock() + timedelta(seconds=seconds)
+            task = replace(self._task(key, "wait"), status="waiting", resume_at=resume_at)
             await self._save(task)
-            raise Suspend(resume_at)
-        if task.status == "succeeded":
-            return
-        if task.resume_at is not None and task.resume_at > now:
-            raise Suspend(task.resume_at)
-        await self._save(replace(task, status="succeeded", finished_at=now, attempts=1))
+            return resume_at.isoformat()
+
+        resume_at = datetime.fromisoformat(await step(key, due))
+        await self._until(resume_at)
+        task = self._task(key, "wait")
+        if task.status != "succeeded":
+            done = replace(task, status="succeeded", finished_at=self._clock(), attempts=1)
+            await self._save(replace(done, resume_at=resume_at))
 
     async def send_event(
         self, key: str, event: dict[str, Any], *, account_id: str | None = None

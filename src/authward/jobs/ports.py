@@ -5,7 +5,7 @@ The composition root (``authward.runtime``) hands :class:`JobPorts` to
 (:class:`~authward.connections.vault.ConnectionVault`) as the :class:`CredentialVault`, the
 machine-user store as the :class:`MachineUserDirectory`, the instance key's
 :class:`~authward.crypto.secretbox.SecretBox` as the :class:`Sealer`, and the database the
-runs are kept in (the engine's claim, lease and wake-up SQL stays in ``jobs/`` for now).
+runs are kept in (DBOS, the engine, keeps its own state beside it: ``jobs/engine.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class JobSettingsSource(Protocol):
     @property
     def jobs_concurrency(self) -> int: ...
     @property
-    def jobs_lease_seconds(self) -> float: ...
+    def jobs_worker_id(self) -> str: ...
+    @property
+    def jobs_recovery_seconds(self) -> float: ...
     @property
     def jobs_poll_seconds(self) -> float: ...
     @property
@@ -77,7 +79,8 @@ class JobSettings:
     issuer: str
     environment: str
     concurrency: int
-    lease_seconds: float
+    worker_id: str
+    recovery_seconds: float
     poll_seconds: float
     max_claims: int
     #: How long webhook registrations are trusted before they are read again.
@@ -91,7 +94,8 @@ class JobSettings:
             issuer=issuer,
             environment=settings.environment,
             concurrency=settings.jobs_concurrency,
-            lease_seconds=settings.jobs_lease_seconds,
+            worker_id=settings.jobs_worker_id,
+            recovery_seconds=settings.jobs_recovery_seconds,
             poll_seconds=settings.jobs_poll_seconds,
             max_claims=settings.jobs_max_claims,
             refresh_seconds=settings.cache_refresh_seconds,

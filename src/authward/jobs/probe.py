@@ -16,11 +16,12 @@ class JobProbe:
         self._runtime = runtime
 
     async def ready(self) -> str | None:
-        """A worker or scheduler loop that ended by itself (not by ``stop()``) is not ready."""
+        """A worker's liveness loop or the scheduler that ended by itself (not by ``stop()``)
+        is not ready: nobody would notice dead workers, or fire schedules."""
         rt = self._runtime
-        parts = (("worker", rt.worker), ("scheduler", rt.scheduler))
+        parts = (("worker", rt.liveness), ("scheduler", rt.scheduler))
         stopped = [name for name, part in parts if part.died]
         return f"the job {' and '.join(stopped)} stopped" if stopped else None
 
     async def queue_depth(self) -> int | None:
-        return await self._runtime.store.due_count(self._runtime.clock())
+        return await self._runtime.store.queued_count()

@@ -134,7 +134,7 @@ class NewRun:
 
 @dataclass(frozen=True, slots=True)
 class ClaimedRun:
-    """A run a worker holds the lease of."""
+    """A run as an execution of it starts (``RunStore.start``)."""
 
     id: str
     job_id: str
@@ -147,4 +147,3 @@ class ClaimedRun:
     event_timestamp: datetime | None
     environment: str
     attempts: int
-    lease_owner: str

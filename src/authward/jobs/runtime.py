@@ -1,5 +1,6 @@
-"""``JobsRuntime`` (``aw.jobs``): binds JobClients to the runs' store, queues runs, runs the
-embedded worker and scheduler, and answers the dashboard's, CLI's and management API's reads.
+"""``JobsRuntime`` (``aw.jobs``): binds JobClients to the runs' store, queues runs on the engine
+(DBOS, engine.py), executes them when this process is a worker, runs the scheduler, and answers
+the dashboard's, CLI's and management API's reads.
 
 It is built from its ports (:class:`~authward.jobs.ports.JobPorts`), never from the runtime."""
 
@@ -7,19 +8,21 @@ from __future__ import annotations
 
 __all__ = ["JobsRuntime"]
 
+import asyncio
 import logging
+import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from authward.config.auth import Invoker
 from authward.errors import ConfigError
 from authward.jobs._sql import Writer
 from authward.jobs.client import Job, JobClient
-from authward.jobs.dispatch import Dispatcher, LocalDispatcher
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.dynamic_trigger import DynamicTrigger
+from authward.jobs.engine import Engine, EngineConfig, system_database_url
 from authward.jobs.errors import UnknownJob
 from authward.jobs.events import (
     Identity,
@@ -30,8 +33,9 @@ from authward.jobs.events import (
     json_payload,
     payload_for,
 )
-from authward.jobs.executor import Executor
+from authward.jobs.executor import Executor, Sleeper, Slots
 from authward.jobs.identity import invoker_principal, principal_to_json
+from authward.jobs.liveness import Liveness
 from authward.jobs.ports import JobPorts
 from authward.jobs.records import (
     JobInfo,
@@ -43,12 +47,11 @@ from authward.jobs.records import (
 )
 from authward.jobs.schedule_store import ScheduleStore
 from authward.jobs.scheduler import Scheduler
-from authward.jobs.store import Lease, RunStore, claimed
+from authward.jobs.store import RunStore
 from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
-from authward.jobs.wakeups import Listener
 from authward.jobs.webhook_store import WebhookStore
-from authward.jobs.worker import Worker
 from authward.observability.tracing import remember_origin
+from authward.store.job_workers import WorkerRecords
 
 log = logging.getLogger("authward.jobs")
 
@@ -69,11 +72,10 @@ class JobsRuntime:
         self.clock = clock or _utcnow
         settings = ports.settings
         self.settings = settings
-        self.lease_seconds = settings.lease_seconds
         self.poll_seconds = settings.poll_seconds
         self.environment = settings.environment
         engine = ports.engine
-        self.store = RunStore(Writer(engine), max_claims=settings.max_claims)
+        self.store = RunStore(Writer(engine))
         self.schedules = ScheduleStore(self.store)
         self.clients: dict[str, JobClient] = {}
         self.jobs: dict[str, Job] = {}
@@ -83,23 +85,31 @@ class JobsRuntime:
         self.webhooks = WebhookStore(
             self.store.writer, ports.sealer, refresh_seconds=settings.refresh_seconds
         )
-        self.executor = Executor(self)
-        self.worker = Worker(
-            store=self.store,
-            executor=self.executor,
-            job_ids=lambda: list(self.jobs),
-            clock=self.clock,
-            concurrency=settings.concurrency,
-            lease_seconds=self.lease_seconds,
-            poll_seconds=self.poll_seconds,
+        self.worker_id = settings.worker_id or socket.gethostname()
+        self.engine = Engine(
+            EngineConfig(
+                system_url=system_database_url(engine.url),
+                executor_id=self.worker_id,
+                app_version="authward-1",
+                poll_seconds=settings.poll_seconds,
+                held=settings.concurrency * 10,
+            )
         )
-        #: Replace before start() to execute runs elsewhere (see dispatch.py).
-        self.dispatcher: Dispatcher = LocalDispatcher(self.worker, self.clock)
+        self.slots = Slots(settings.concurrency)
+        #: How often a run executing here looks for a cancel made in another process.
+        self.cancel_check_seconds = settings.recovery_seconds / 6
+        self.sleeper = Sleeper(self.clock)
+        self.executor = Executor(self, self.slots)
+        self.liveness = Liveness(
+            records=WorkerRecords(engine),
+            engine=self.engine,
+            runs=self.store,
+            worker_id=self.worker_id,
+            recovery_seconds=settings.recovery_seconds,
+            rejoin=self._rejoin,
+        )
         self.scheduler = Scheduler(self)
-        #: PostgreSQL: wakes this process's worker when any process queues runs (decision 018).
-        self.listener: Listener | None = None
-        if engine.dialect.name == "postgresql":
-            self.listener = Listener(engine.url, self.worker.wake, self.poll_seconds)
+        self._replays: set[asyncio.Task[None]] = set()
         self._started = False
         #: Event names sent here that no job listens to (each logged once).
         self._unheard: set[str] = set()
@@ -158,31 +168,71 @@ class JobsRuntime:
                     replace=False,
                 )
         if worker:
-            await self.dispatcher.start()
-            if self.listener is not None:
-                await self.listener.start()
+            await self.liveness.register()
+            await self.engine.launch(self.executor.execute)
+            await self.liveness.start()
         if scheduler:
             await self.scheduler.start()
         self._started = True
 
+    async def _stop_executing(self) -> None:
+        """Interrupt the runs executing here (they stay pending in the engine) and stop it."""
+        for task in list(self.executor.workflows):
+            task.cancel()
+        await asyncio.gather(*self.executor.workflows, return_exceptions=True)
+        await self.engine.shutdown()
+
+    async def _rejoin(self) -> None:
+        """This worker was taken for dead and its runs recovered elsewhere: stop executing
+        them, then join again as a new start of the same worker id."""
+        await self._stop_executing()
+        await self.liveness.register()
+        await self.engine.launch(self.executor.execute)
+
     async def stop(self) -> None:
         """Stop scheduling and executing; runs in flight go back to the queue."""
         await self.scheduler.stop()
-        if self.listener is not None:
-            await self.listener.stop()
-        await self.dispatcher.stop()
+        if self.engine.launched:
+            await self.liveness.stop()
+            await self._stop_executing()
+            await self.liveness.release()
+        for task in list(self._replays):
+            task.cancel()
+        await asyncio.gather(*self._replays, return_exceptions=True)
         self._started = False
 
     async def close(self) -> None:
         await self.stop()
+        await self.engine.close()
         for client in self.clients.values():
             if client._runtime is self:
                 client._runtime = None
 
     def wake(self) -> None:
-        """Look for due runs and schedules now (after a test moved its clock, say)."""
-        self.worker.wake()
+        """Look at the clock again: waits that are due end, due schedules fire (after a test
+        moved its clock, say)."""
+        self.sleeper.wake()
         self.scheduler.wake()
+
+    def replay_later(self, run_id: str, execution: asyncio.Task[Any]) -> None:
+        """The database went away while ``run_id`` executed here: once that execution has
+        ended and the database answers, put the run back on the queue to be replayed."""
+
+        async def replay() -> None:
+            await asyncio.wait({execution})
+            delay = 0.05
+            while True:
+                try:
+                    await self.store.status(run_id)
+                    break
+                except Exception:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            await self.engine.resume(run_id)
+
+        task = asyncio.create_task(replay(), name=f"replay {run_id}")
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
 
     # -- queueing runs ----------------------------------------------------------------------
 
@@ -197,8 +247,10 @@ class JobsRuntime:
         event_name: str,
         event_timestamp: datetime,
         now: datetime,
+        run_id: str | None = None,
     ) -> NewRun:
-        remember_origin(run_id := f"run_{uuid.uuid4().hex}")  # the trace it continues
+        run_id = run_id or f"run_{uuid.uuid4().hex}"
+        remember_origin(run_id)  # the trace it continues
         return NewRun(
             id=run_id,
             job_id=job.id,
@@ -253,14 +305,9 @@ class JobsRuntime:
             "timestamp": timestamp,
             "received_at": now,
         }
-        outcome: tuple[bool, tuple[str, ...]] = (False, ())
-
-        async def write(lease: Lease | None) -> bool:
-            nonlocal outcome
-            outcome = await self.store.record_event(row, runs, lease=lease)
-            return not outcome[0]
-
-        await self._queue(runs, now, write)
+        outcome = await self.store.record_event(row, runs)
+        if not outcome[0]:
+            await self.hand_over([r.id for r in runs])
         duplicate, run_ids = outcome
         return SentEvent(event_id, name, run_ids, duplicate)
 
@@ -284,31 +331,20 @@ class JobsRuntime:
             ", ".join(known) or "none",
         )
 
-    async def _queue(
-        self,
-        runs: list[NewRun],
-        now: datetime,
-        write: Callable[[Lease | None], Awaitable[bool]],
-    ) -> None:
-        """Store runs with ``write`` (True: they were inserted) and get them started: leased at
-        insert to a local worker with free slots, or queued and the dispatcher told."""
-        reservation = self.dispatcher.reserve(len(runs)) if runs else None
-        lease = None
-        if reservation is not None:
-            lease = (reservation.owner, now + timedelta(seconds=self.lease_seconds))
-        try:
-            inserted = await write(lease)
-        except BaseException:
-            if reservation is not None:
-                reservation.cancel()
-            raise
-        if reservation is None:
-            if inserted:
-                self.dispatcher.notify([r.id for r in runs])
-        elif inserted:
-            reservation.start([claimed(r, reservation.owner) for r in runs])
-        else:
-            reservation.cancel()
+    async def hand_over(self, run_ids: list[str]) -> None:
+        """Get stored runs started: here at once while this process executes runs and has free
+        slots, otherwise on the engine's queue for any worker. If this process dies before
+        that, the liveness sweep hands them over (liveness.py)."""
+        if not run_ids:
+            return
+        if self.engine.launched:
+            here = run_ids[: self.slots.promise(run_ids)]
+            for run_id in here:
+                await self.engine.start_here(run_id)
+            run_ids = run_ids[len(here) :]
+        if run_ids:
+            await self.engine.open()
+            await self.engine.enqueue(run_ids)
 
     async def _start_run(
         self, job: Job, payload: Any, account_id: str | None, identity: Identity, event_name: str
@@ -326,11 +362,8 @@ class JobsRuntime:
             now=now,
         )
 
-        async def write(lease: Lease | None) -> bool:
-            await self.store.insert_runs([run], lease=lease)
-            return True
-
-        await self._queue([run], now, write)
+        await self.store.insert_runs([run])
+        await self.hand_over([run.id])
         return run.id
 
     def _job(self, job_id: str) -> Job:
@@ -369,6 +402,8 @@ class JobsRuntime:
         if not await self.store.cancel(run_id, self.clock()):
             return False
         self.executor.interrupt(run_id)
+        await self.engine.open()
+        await self.engine.cancel(run_id)  # stops it at its next task wherever it executes
         return True
 
     # -- dynamic schedules ------------------------------------------------------------------
@@ -446,19 +481,12 @@ class JobsRuntime:
         }
         outcome: tuple[bool, tuple[str, ...]] = (False, tuple(r.id for r in runs))
 
-        async def write(lease: Lease | None) -> bool:
-            nonlocal outcome
-            async with self.store.writer.transaction() as conn:
-                if not await self.webhooks.record_delivery(conn, delivery):
-                    outcome = (
-                        True,
-                        await self.webhooks.delivery_runs(conn, registration_id, delivery_id),
-                    )
-                    return False
-                await self.store.insert_runs(runs, conn, lease=lease)
-            return True
-
-        await self._queue(runs, now, write)
+        async with self.store.writer.transaction() as conn:
+            if not await self.webhooks.record_delivery(conn, delivery):
+                runs_of = await self.webhooks.delivery_runs(conn, registration_id, delivery_id)
+                return True, runs_of
+            await self.store.insert_runs(runs, conn)
+        await self.hand_over([r.id for r in runs])
         return outcome
 
     # -- reads ------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 their firings. Each occurrence fires exactly once, however many processes tick: due schedule
 rows are claimed in batches (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so concurrent schedulers
 split a burst instead of queueing on the same rows; SQLite: under the database's write lock),
-``next_at`` moves forward only from the value read, and the firing row's primary key is
-(schedule key, occurrence)."""
+``next_at`` moves forward only from the value read, and an occurrence's run id is made of the
+schedule and the occurrence (``occurrence_run_id``): stored once, and one DBOS workflow id."""
 
 from __future__ import annotations
 
@@ -15,14 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from authward.jobs._sql import insert_ignore
 from authward.jobs.cron import ScheduleSpec, parse_schedule
 from authward.jobs.records import NewRun, ScheduleInfo
 from authward.jobs.store import RunStore
-from authward.store.schema import job_schedule_firings, job_schedules
+from authward.store.schema import job_schedules
 
 _S = job_schedules.c
 
@@ -157,7 +155,6 @@ class ScheduleStore:
         pick = pick.limit(limit)
         if self._engine.dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         async with self._writer.transaction() as conn:
             rows = [_row(r) for r in (await conn.execute(pick)).mappings()]
             if not rows:
@@ -168,27 +165,11 @@ class ScheduleStore:
                 for row in rows
             ]
             await conn.execute(_MOVE, moves)
-            values = [
-                {
-                    "schedule_key": key,
-                    "occurrence": firing.occurrence,
-                    "fired_at": now,
-                    "run_ids": [r.id for r in firing.runs],
-                }
-                for key, firing in firings.items()
-            ]
-            # The rows are ours (locked, or the write lock), so every firing should be new; the
-            # primary key is what guarantees it, and only the occurrences inserted here run.
-            fired = (
-                await conn.execute(
-                    insert(job_schedule_firings)
-                    .values(values)
-                    .on_conflict_do_nothing()
-                    .returning(job_schedule_firings.c.schedule_key)
-                )
-            ).scalars()
-            runs = [run for key in fired for run in firings[key].runs]
-            await self._runs.insert_runs(runs, conn)
+            # The rows are ours (locked, or the write lock), so every occurrence should be new;
+            # its run id, made of the schedule and the occurrence, is what guarantees it.
+            planned = [run for firing in firings.values() for run in firing.runs]
+            inserted = set(await self._runs.insert_runs(planned, conn, ignore=True))
+            runs = [run for run in planned if run.id in inserted]
         return len(rows), runs
 
     async def list(self, dynamic_schedule_id: str | None = None) -> list[ScheduleInfo]:

@@ -11,6 +11,7 @@ __all__ = ["Scheduler"]
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,6 +27,13 @@ _TICK = timedelta(microseconds=1)
 #: Due schedules fired per transaction: a burst takes few round trips, and a transaction stays
 #: short enough that rows registered or changed meanwhile do not wait long for its locks.
 _BATCH = 100
+
+
+def occurrence_run_id(schedule_key: str, occurrence: datetime, job_id: str) -> str:
+    """The run of one job for one occurrence of a schedule: the same id in every process, so
+    the occurrence is stored and executed once however many schedulers fire it."""
+    digest = hashlib.sha256(f"{schedule_key}\n{occurrence.isoformat()}\n{job_id}".encode())
+    return f"run_s{digest.hexdigest()[:32]}"
 
 
 class Scheduler:
@@ -54,7 +62,7 @@ class Scheduler:
                 limit=_BATCH,
             )
             if runs:
-                rt.dispatcher.notify([r.id for r in runs])  # start them before the next batch
+                await rt.hand_over([r.id for r in runs])  # start them before the next batch
                 queued.extend(r.id for r in runs)
             if claimed < _BATCH:
                 return queued
@@ -78,6 +86,7 @@ class Scheduler:
                 event_name="schedule",
                 event_timestamp=occurrence,
                 now=now,
+                run_id=occurrence_run_id(row.key, occurrence, job.id),
             )
             for job in rt.jobs_for_schedule(row.job_id, row.dynamic_schedule_id)
         ]
@@ -111,7 +120,8 @@ class Scheduler:
                     delay = min(delay, max(0.0, (nxt - rt.clock()).total_seconds()))
             except Exception as exc:
                 log.warning("scheduler: %s", exc)
-            # asyncio.timeout, not wait_for (see Worker._loop).
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # races with a wake-up, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()

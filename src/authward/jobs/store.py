@@ -1,27 +1,21 @@
-"""Every SQL statement about runs: queueing, claiming with a lease, tasks, logs, events, reads.
+"""Every SQL statement about runs: the run index (status, account, principal, job, timings),
+tasks as the dashboard and credential lineage show them, logs, events, reads.
 
-A worker holds a run through its lease (``lease_owner``, ``lease_until``). Every write a worker
-makes for a run is fenced by that lease: once the lease is lost (expired and taken over, or the
-run was cancelled) the old worker's writes are refused with :class:`LeaseLost`.
+Which process executes a run, and when, is the engine's (engine.py: DBOS); these rows say what a
+user sees. Writes about a run in progress are fenced by its status: once a run is final
+(cancelled, say) a late write from an execution that did not notice yet changes nothing.
 """
 
 from __future__ import annotations
 
-__all__ = [
-    "Lease",
-    "LeaseLost",
-    "RunStore",
-    "StoreInterrupted",
-    "claimed",
-    "connection_lost",
-]
+__all__ = ["RunStore", "StoreInterrupted", "connection_lost"]
 
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -39,7 +33,6 @@ from authward.jobs.records import (
     RunSummary,
     TaskRecord,
 )
-from authward.jobs.wakeups import NOTIFY
 from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 
 _RUNS = job_runs.c
@@ -47,32 +40,9 @@ _NEW_RUN_FIELDS = tuple(f.name for f in fields(NewRun))
 _TASKS = job_tasks.c
 
 
-#: (owner, lease_until) of runs inserted already claimed.
-Lease = tuple[str, datetime]
-
-
-def claimed(run: NewRun, owner: str) -> ClaimedRun:
-    """The claim of a run inserted with a lease (what claim_due would have returned)."""
-    return ClaimedRun(
-        id=run.id,
-        job_id=run.job_id,
-        job_version=run.job_version,
-        payload=run.payload,
-        account_id=run.account_id,
-        principal=run.principal,
-        event_id=run.event_id,
-        event_name=run.event_name,
-        event_timestamp=run.event_timestamp,
-        environment=run.environment,
-        attempts=1,
-        lease_owner=owner,
-    )
-
-
 class StoreInterrupted(AuthwardSignal):
     """The database went away while a run was executing: stop this execution. The run is
-    replayed once the database is back (given back to the queue, or after its lease runs
-    out), its completed tasks skipped."""
+    replayed once the database answers again, its completed tasks skipped."""
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -82,12 +52,6 @@ def connection_lost(exc: BaseException) -> bool:
             exc, OperationalError | InterfaceError
         )
     return isinstance(exc, OSError)
-
-
-class LeaseLost(AuthwardSignal):
-    """This worker no longer holds the run (cancelled, or taken over after the lease ran out).
-
-    A signal so that ``except Exception`` in a run function does not swallow it."""
 
 
 def _claimed(r: Any) -> ClaimedRun:
@@ -103,7 +67,6 @@ def _claimed(r: Any) -> ClaimedRun:
         event_timestamp=r.event_timestamp,
         environment=r.environment,
         attempts=r.attempts,
-        lease_owner=r.lease_owner,
     )
 
 
@@ -157,18 +120,13 @@ _CLAIM_COLUMNS = (
     _RUNS.event_timestamp,
     _RUNS.environment,
     _RUNS.attempts,
-    _RUNS.lease_owner,
 )
 
 
 def _save_task_statement(dialect: str) -> Any:
     # Built once: constructing a statement costs more Python than executing a cached one.
     names = [c.name for c in job_tasks.c]
-    held = exists().where(
-        _RUNS.id == bindparam("v_run_id"),
-        _RUNS.lease_owner == bindparam("owner"),
-        _RUNS.status == "running",
-    )
+    held = exists().where(_RUNS.id == bindparam("v_run_id"), _RUNS.status.in_(LIVE_STATUSES))
     source = select(*(bindparam(f"v_{n}", type_=job_tasks.c[n].type) for n in names)).where(held)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(job_tasks).from_select(names, source)
@@ -179,55 +137,44 @@ def _save_task_statement(dialect: str) -> Any:
 
 
 class RunStore:
-    def __init__(self, writer: Writer, *, max_claims: int = 5) -> None:
+    def __init__(self, writer: Writer) -> None:
         self.writer = writer
-        #: Claims in a row that may end with the worker gone before a run is given up.
-        self.max_claims = max_claims
         self._engine = writer.engine
         self._save_task = _save_task_statement(writer.engine.dialect.name)
-        #: PostgreSQL: transactions that make runs due wake every process's worker (wakeups.py).
-        self._notify = writer.engine.dialect.name == "postgresql"
 
     # -- queueing ---------------------------------------------------------------------------
 
     async def insert_runs(
-        self,
-        runs: Sequence[NewRun],
-        conn: AsyncConnection | None = None,
-        *,
-        lease: Lease | None = None,
-    ) -> None:
-        """Queue runs; with a lease they are inserted already claimed by its owner."""
+        self, runs: Sequence[NewRun], conn: AsyncConnection | None = None, *, ignore: bool = False
+    ) -> list[str]:
+        """Store runs as queued; ``ignore``: skip a run whose id is stored already (a schedule's
+        occurrence, whose run id is made of it). Returns the ids inserted."""
         if not runs:
-            return
-        state: dict[str, Any] = {"status": "queued", "attempts": 0}
-        if lease is not None:
-            owner, until = lease
-            state = {"status": "running", "attempts": 1, "lease_owner": owner, "lease_until": until}
+            return []
         # Field by field, not asdict(): asdict deep-copies the payload, a webhook's 4 KB of JSON.
         rows = [
             {
                 **{name: getattr(run, name) for name in _NEW_RUN_FIELDS},
-                **state,
-                "started_at": run.created_at if lease else None,
+                "status": "queued",
+                "attempts": 0,
+                "started_at": None,
             }
             for run in runs
         ]
-        if conn is not None:
-            await self._insert(conn, rows, queued=lease is None)
-            return
-        async with self.writer.transaction() as own:
-            await self._insert(own, rows, queued=lease is None)
+        if conn is None:
+            async with self.writer.transaction() as own:
+                return await self._insert(own, rows, ignore)
+        return await self._insert(conn, rows, ignore)
 
-    async def _insert(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], queued: bool
-    ) -> None:
-        await conn.execute(job_runs.insert(), rows)
-        if queued and self._notify:
-            await conn.execute(NOTIFY)
+    @staticmethod
+    async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]], ignore: bool) -> list[str]:
+        if not ignore:
+            await conn.execute(job_runs.insert(), rows)
+            return [r["id"] for r in rows]
+        return [r["id"] for r in rows if await insert_ignore(conn, job_runs, r)]
 
     async def record_event(
-        self, event: dict[str, Any], runs: Sequence[NewRun], *, lease: Lease | None = None
+        self, event: dict[str, Any], runs: Sequence[NewRun]
     ) -> tuple[bool, tuple[str, ...]]:
         """Store an event and queue its runs, once per event id. Returns (duplicate, run ids)."""
         async with self.writer.transaction() as conn:
@@ -238,133 +185,37 @@ class RunStore:
                     .order_by(_RUNS.created_at, _RUNS.id)
                 )
                 return True, tuple((await conn.execute(query)).scalars())
-            await self.insert_runs(runs, conn, lease=lease)
+            await self.insert_runs(runs, conn)
         return False, tuple(r.id for r in runs)
 
-    # -- claiming and the lease -------------------------------------------------------------
+    # -- a run's execution ------------------------------------------------------------------
 
-    @staticmethod
-    def _due(now: datetime) -> Any:
-        return or_(
-            _RUNS.status == "queued",
-            and_(_RUNS.status == "waiting", _RUNS.resume_at <= now),
-            and_(_RUNS.status == "running", _RUNS.lease_until < now),
-        )
-
-    def _take(self, owner: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
-        return {
-            "status": "running",
-            "lease_owner": owner,
-            "lease_until": now + timedelta(seconds=lease_seconds),
-            "attempts": _RUNS.attempts + 1,
-            # Still "running" when claimed: the lease ran out, its worker is gone.
-            "lost_claims": case(
-                (_RUNS.status == "running", _RUNS.lost_claims + 1), else_=_RUNS.lost_claims
-            ),
-            "started_at": func.coalesce(_RUNS.started_at, now),
-            "resume_at": None,
-        }
-
-    def _give_up(self, now: datetime, which: Any) -> Any:
-        """Fail the runs among ``which`` whose worker vanished ``max_claims`` times in a row
-        instead of claiming them again: a run that kills every worker executing it (a crash in
-        native code, memory exhaustion) would otherwise take the workers down forever."""
-        n = self.max_claims
-        error = (
-            f"given up after {n} claims in a row whose worker went away before recording an "
-            f"outcome (killed or crashed while executing this run?); AUTHWARD_JOBS_MAX_CLAIMS={n}"
-        )
-        pick = select(_RUNS.id).where(
-            which,
-            _RUNS.status == "running",
-            _RUNS.lease_until < now,
-            _RUNS.lost_claims + 1 >= n,
-        )
-        if self._engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)  # never wait for another claimer
-        return (
+    async def start(self, run_id: str, now: datetime) -> ClaimedRun | None:
+        """An execution of the run begins (the first, or a replay): None if it is final."""
+        statement = (
             update(job_runs)
-            .where(_RUNS.id.in_(pick.scalar_subquery()))
+            .where(_RUNS.id == run_id, _RUNS.status.in_(LIVE_STATUSES))
             .values(
-                status="failed", error=error, finished_at=now, lease_owner=None, lease_until=None
+                status="running",
+                attempts=_RUNS.attempts + 1,
+                started_at=func.coalesce(_RUNS.started_at, now),
+                resume_at=None,
             )
-        )
-
-    async def claim_due(
-        self,
-        owner: str,
-        job_ids: Sequence[str],
-        limit: int,
-        now: datetime,
-        lease_seconds: float,
-    ) -> list[ClaimedRun]:
-        """Claim up to ``limit`` runs that are queued, waiting and due, or running on a lease
-        that ran out (their worker died). PostgreSQL skips rows another worker is claiming."""
-        if limit <= 0 or not job_ids:
-            return []
-        # Most wake-ups find nothing: look first without taking SQLite's write lock.
-        probe = select(_RUNS.id).where(self._due(now), _RUNS.job_id.in_(job_ids)).limit(1)
-        async with self._engine.connect() as conn:
-            if (await conn.execute(probe)).first() is None:
-                return []
-        pick = (
-            select(_RUNS.id)
-            .where(self._due(now), _RUNS.job_id.in_(job_ids))
-            .order_by(_RUNS.created_at)
-            .limit(limit)
-        )
-        if self._engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        statement = (
-            update(job_runs)
-            .where(_RUNS.id.in_(pick.scalar_subquery()))
-            .values(**self._take(owner, now, lease_seconds))
             .returning(*_CLAIM_COLUMNS)
         )
         async with self.writer.transaction() as conn:
-            await conn.execute(self._give_up(now, _RUNS.job_id.in_(job_ids)))
-            rows = (await conn.execute(statement)).all()
-        return [_claimed(r) for r in rows]
-
-    async def claim(
-        self, run_id: str, owner: str, now: datetime, lease_seconds: float
-    ) -> ClaimedRun | None:
-        """Claim one given run if it is due (for an engine that pushes run ids to workers)."""
-        statement = (
-            update(job_runs)
-            .where(_RUNS.id == run_id, self._due(now))
-            .values(**self._take(owner, now, lease_seconds))
-            .returning(*_CLAIM_COLUMNS)
-        )
-        async with self.writer.transaction() as conn:
-            await conn.execute(self._give_up(now, _RUNS.id == run_id))
             row = (await conn.execute(statement)).first()
         return _claimed(row) if row else None
 
-    async def _held(
-        self, run_id: str, owner: str, values: dict[str, Any], *, wake: bool = False
-    ) -> bool:
-        statement = (
-            update(job_runs)
-            .where(_RUNS.id == run_id, _RUNS.lease_owner == owner, _RUNS.status == "running")
-            .values(**values)
-        )
+    async def _live(self, run_id: str, values: dict[str, Any], status: str | None = None) -> bool:
+        which = _RUNS.status == status if status else _RUNS.status.in_(LIVE_STATUSES)
+        statement = update(job_runs).where(_RUNS.id == run_id, which).values(**values)
         async with self.writer.transaction() as conn:
-            held = bool((await conn.execute(statement)).rowcount)
-            if held and wake and self._notify:
-                await conn.execute(NOTIFY)
-            return held
-
-    async def renew(self, run_id: str, owner: str, now: datetime, lease_seconds: float) -> bool:
-        """Extend the lease; False when it is lost (cancelled or taken over)."""
-        return await self._held(
-            run_id, owner, {"lease_until": now + timedelta(seconds=lease_seconds)}
-        )
+            return bool((await conn.execute(statement)).rowcount)
 
     async def finish(
         self,
         run_id: str,
-        owner: str,
         status: RunStatus,
         now: datetime,
         *,
@@ -372,32 +223,42 @@ class RunStore:
         error: str | None = None,
     ) -> bool:
         values = {"status": status, "output": output, "error": error, "finished_at": now}
-        return await self._held(run_id, owner, {**values, "lease_owner": None, "lease_until": None})
+        return await self._live(run_id, values)
 
-    async def suspend(self, run_id: str, owner: str, resume_at: datetime) -> bool:
-        # The run got somewhere durable: the count of lost claims in a row starts again.
-        values = {"status": "waiting", "resume_at": resume_at, "lost_claims": 0}
-        return await self._held(run_id, owner, {**values, "lease_owner": None, "lease_until": None})
+    async def set_waiting(self, run_id: str, resume_at: datetime) -> bool:
+        return await self._live(run_id, {"status": "waiting", "resume_at": resume_at}, "running")
 
-    async def release(self, run_id: str, owner: str) -> bool:
-        """Give a run back to the queue (the worker is stopping); it resumes elsewhere."""
-        values = {"status": "queued", "lease_owner": None, "lease_until": None}
-        return await self._held(run_id, owner, values, wake=True)
+    async def set_running(self, run_id: str) -> bool:
+        return await self._live(run_id, {"status": "running", "resume_at": None}, "waiting")
 
     async def cancel(self, run_id: str, now: datetime) -> bool:
+        values = {"status": "cancelled", "finished_at": now, "error": "cancelled"}
+        return await self._live(run_id, values)
+
+    async def requeued(self, run_ids: list[str]) -> None:
+        """These runs' executions were interrupted and they are back on the queue."""
+        if not run_ids:
+            return
         statement = (
             update(job_runs)
-            .where(_RUNS.id == run_id, _RUNS.status.in_(LIVE_STATUSES))
-            .values(
-                status="cancelled",
-                finished_at=now,
-                error="cancelled",
-                lease_owner=None,
-                lease_until=None,
-            )
+            .where(_RUNS.id.in_(run_ids), _RUNS.status.in_(("running", "waiting")))
+            .values(status="queued", resume_at=None)
         )
         async with self.writer.transaction() as conn:
-            return bool((await conn.execute(statement)).rowcount)
+            await conn.execute(statement)
+
+    async def stalled(self, before: datetime, limit: int = 100) -> list[str]:
+        """Runs queued before ``before`` and never started: the engine may not know them (the
+        process that stored them died before handing them over, or they were stored by an
+        older release), so they are handed over again (idempotent by run id)."""
+        query = (
+            select(_RUNS.id)
+            .where(_RUNS.status == "queued", _RUNS.created_at < before)
+            .order_by(_RUNS.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
 
     # -- tasks and logs ---------------------------------------------------------------------
 
@@ -410,16 +271,13 @@ class RunStore:
             logs = int((await conn.execute(logs_query)).scalar_one())
         return {r["key"]: _task(r) for r in rows}, logs
 
-    async def save_task(self, run_id: str, owner: str, task: TaskRecord) -> None:
-        """Insert or update a task, if this worker still holds the run (one statement: the
-        row comes from a SELECT that finds nothing once the lease is lost)."""
+    async def save_task(self, run_id: str, task: TaskRecord) -> bool:
+        """Insert or update a task while the run is live (one statement: the row comes from a
+        SELECT that finds nothing once the run is final). False: it was not."""
         params = {f"v_{k}": v for k, v in asdict(task).items()}
         async with self.writer.transaction() as conn:
-            result = await conn.execute(
-                self._save_task, {**params, "v_run_id": run_id, "owner": owner}
-            )
-            if not result.rowcount:
-                raise LeaseLost(run_id)
+            result = await conn.execute(self._save_task, {**params, "v_run_id": run_id})
+            return bool(result.rowcount)
 
     async def add_log(self, run_id: str, at: datetime, level: str, message: str, data: Any) -> None:
         values = {"run_id": run_id, "at": at, "level": level, "message": message, "data": data}
@@ -428,10 +286,10 @@ class RunStore:
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def due_count(self, now: datetime) -> int:
-        """Runs waiting for a worker now (the queue-depth gauge)."""
+    async def queued_count(self) -> int:
+        """Runs waiting for a worker (the queue-depth gauge)."""
         async with self._engine.connect() as conn:
-            value = await conn.scalar(select(func.count()).where(self._due(now)))
+            value = await conn.scalar(select(func.count()).where(_RUNS.status == "queued"))
         return int(value or 0)
 
     async def status(self, run_id: str) -> str | None:

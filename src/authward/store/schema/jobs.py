@@ -1,5 +1,6 @@
-"""The job system's tables (issue 5, migration 0009 and later): runs, their tasks and logs, events,
-schedules and firings, webhook registrations and deliveries. Changes here need a migration."""
+"""The job system's tables (issue 5, migration 0009 and later): the run index, tasks and logs,
+events, schedule registrations, webhook registrations and deliveries, and the workers' liveness
+records. Execution state is the engine's (DBOS, decision 046). Changes here need a migration."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ __all__ = [
     "job_events",
     "job_run_logs",
     "job_runs",
-    "job_schedule_firings",
     "job_schedules",
     "job_tasks",
+    "job_workers",
     "webhook_deliveries",
     "webhook_registrations",
 ]
@@ -52,19 +53,15 @@ job_runs = Table(
     Column("event_name", String(200)),
     Column("event_timestamp", UTCDateTime),
     Column("environment", String(64), nullable=False),
-    # Times the run was claimed by a worker (first start, resumes and take-overs).
+    # Executions of the run: the first, and one more each time it is recovered after its
+    # worker went away. Past AUTHWARD_JOBS_MAX_CLAIMS the run fails instead.
     Column("attempts", Integer, nullable=False),
-    # Claims in a row whose worker vanished (its lease ran out before it recorded anything);
-    # back to 0 when the run suspends. At AUTHWARD_JOBS_MAX_CLAIMS the run fails instead.
-    Column("lost_claims", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     # A waiting run is due again at resume_at (io.wait, task retry backoff).
     Column("resume_at", UTCDateTime),
-    Column("lease_owner", String(64)),
-    Column("lease_until", UTCDateTime),
-    Index("ix_aw_job_runs_status_resume_at", "status", "resume_at"),
+    Index("ix_aw_job_runs_status_created_at", "status", "created_at"),
 )
 
 job_tasks = Table(
@@ -143,14 +140,18 @@ job_schedules = Table(
     Column("next_at", UTCDateTime, nullable=False, index=True),
 )
 
-job_schedule_firings = Table(
-    "aw_job_schedule_firings",
+job_workers = Table(
+    "aw_job_workers",
     metadata,
-    # One row per occurrence: whichever process inserts it first starts the runs.
-    Column("schedule_key", String(500), primary_key=True),
-    Column("occurrence", UTCDateTime, primary_key=True),
-    Column("fired_at", UTCDateTime, nullable=False),
-    Column("run_ids", JSON, nullable=False),
+    # One row per worker (its DBOS executor id) while it runs: a worker whose heartbeat stops
+    # has its pending runs recovered by exactly one other (jobs/liveness.py, decision 046).
+    Column("id", String(200), primary_key=True),
+    # Which start of that worker holds the row (a random id per process start).
+    Column("instance", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    # The worker recovering this one's runs, while it does.
+    Column("recovering_by", String(200)),
 )
 
 
