@@ -54,7 +54,6 @@ ENGINE_SQL = {
     "jobs.dynamic_trigger",
     "jobs.schedule_store",
     "jobs.store",
-    "jobs.wakeups",
     "jobs.webhook_store",
 }
 KNOWN_SQL_OUTSIDE_STORE: set[str] = set()

@@ -18,7 +18,6 @@ __all__ = [
     "EngineConfig",
     "RunCancelled",
     "step",
-    "system_database_url",
 ]
 
 import asyncio
@@ -31,7 +30,6 @@ from typing import Any, TypeVar
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID, StepOptions
 from dbos import error as dbos_errors
-from sqlalchemy.engine import URL
 
 from authward.errors import AuthwardSignal
 from authward.jobs.errors import JobsError, ReplayMismatch
@@ -74,22 +72,10 @@ async def step(name: str, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise RunCancelled(name) from None
 
 
-def system_database_url(url: URL) -> URL:
-    """Where DBOS keeps its state for an authward database at ``url``. SQLite: a second file
-    beside it (``app.db`` -> ``app-jobs.db``), so DBOS's writes never wait on authward's write
-    lock. PostgreSQL: the same database (DBOS's tables live in the ``dbos`` schema)."""
-    if url.get_backend_name() == "sqlite":
-        path = url.database or ""
-        if not path or path == ":memory:":
-            raise JobsError("jobs need a database file; an in-memory SQLite database has none")
-        stem = path[:-3] if path.endswith(".db") else path
-        return URL.create("sqlite", database=f"{stem}-jobs.db")
-    return url.set(drivername="postgresql+psycopg")
-
-
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    system_url: URL
+    #: Where DBOS keeps its state (store.engine.jobs_system_url).
+    system_url: str
     #: Stable and unique per worker: DBOS recovers a worker's pending runs under this id.
     executor_id: str
     app_version: str
@@ -108,17 +94,15 @@ class Engine:
         self._client: DBOSClient | None = None
         self.launched = False
 
-    @property
-    def _url(self) -> str:
-        return self.config.system_url.render_as_string(hide_password=False)
-
     async def open(self) -> None:
         if self._client is not None:
             return
         # Idempotent; DBOS's client never creates the schema itself.
-        await asyncio.to_thread(DBOS.migrate, self._url)
+        await asyncio.to_thread(DBOS.migrate, self.config.system_url)
         self._client = await asyncio.to_thread(
-            lambda: DBOSClient(system_database_url=self._url, application_name="authward")
+            lambda: DBOSClient(
+                system_database_url=self.config.system_url, application_name="authward"
+            )
         )
 
     @property
@@ -139,7 +123,7 @@ class Engine:
         await self.open()
         config: DBOSConfig = {
             "name": "authward",
-            "system_database_url": self._url,
+            "system_database_url": self.config.system_url,
             "executor_id": self.config.executor_id,
             "application_version": self.config.app_version,
             # DBOS warns of each workflow task interrupted by a clean stop; errors still show.

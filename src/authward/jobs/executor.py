@@ -126,6 +126,33 @@ class Executor:
         self._active: dict[str, asyncio.Task[Any]] = {}
         #: The DBOS workflow tasks executing runs here (stop() interrupts them).
         self.workflows: set[asyncio.Task[Any]] = set()
+        self._replays: set[asyncio.Task[None]] = set()
+
+    def _replay_later(self, run_id: str, execution: asyncio.Task[Any]) -> None:
+        """The database went away while ``run_id`` executed here: once that execution has
+        ended and the database answers, put the run back on the queue to be replayed."""
+        rt = self._runtime
+
+        async def replay() -> None:
+            await asyncio.wait({execution})
+            delay = 0.05
+            while True:
+                try:
+                    await rt.store.status(run_id)
+                    break
+                except Exception:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            await rt.engine.resume(run_id)
+
+        task = asyncio.create_task(replay(), name=f"replay {run_id}")
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
+
+    async def stop_replays(self) -> None:
+        for task in list(self._replays):
+            task.cancel()
+        await asyncio.gather(*self._replays, return_exceptions=True)
 
     def interrupt(self, run_id: str) -> bool:
         """Stop a run executing in this process (it was cancelled)."""
@@ -158,7 +185,7 @@ class Executor:
             finally:
                 self.slots.release()
         except StoreInterrupted:
-            self._runtime.replay_later(run_id, task)
+            self._replay_later(run_id, task)
             raise asyncio.CancelledError from None
         finally:
             self.workflows.discard(task)

@@ -22,7 +22,7 @@ from authward.jobs._sql import Writer
 from authward.jobs.client import Job, JobClient
 from authward.jobs.dynamic import DynamicSchedule
 from authward.jobs.dynamic_trigger import DynamicTrigger
-from authward.jobs.engine import Engine, EngineConfig, system_database_url
+from authward.jobs.engine import Engine, EngineConfig
 from authward.jobs.errors import UnknownJob
 from authward.jobs.events import (
     Identity,
@@ -51,6 +51,7 @@ from authward.jobs.store import RunStore
 from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
 from authward.jobs.webhook_store import WebhookStore
 from authward.observability.tracing import remember_origin
+from authward.store.engine import jobs_system_url
 from authward.store.job_workers import WorkerRecords
 
 log = logging.getLogger("authward.jobs")
@@ -88,7 +89,7 @@ class JobsRuntime:
         self.worker_id = settings.worker_id or socket.gethostname()
         self.engine = Engine(
             EngineConfig(
-                system_url=system_database_url(engine.url),
+                system_url=jobs_system_url(engine.url),
                 executor_id=self.worker_id,
                 app_version="authward-1",
                 poll_seconds=settings.poll_seconds,
@@ -109,7 +110,6 @@ class JobsRuntime:
             rejoin=self._rejoin,
         )
         self.scheduler = Scheduler(self)
-        self._replays: set[asyncio.Task[None]] = set()
         self._started = False
         #: Event names sent here that no job listens to (each logged once).
         self._unheard: set[str] = set()
@@ -196,9 +196,7 @@ class JobsRuntime:
             await self.liveness.stop()
             await self._stop_executing()
             await self.liveness.release()
-        for task in list(self._replays):
-            task.cancel()
-        await asyncio.gather(*self._replays, return_exceptions=True)
+        await self.executor.stop_replays()
         self._started = False
 
     async def close(self) -> None:
@@ -213,26 +211,6 @@ class JobsRuntime:
         moved its clock, say)."""
         self.sleeper.wake()
         self.scheduler.wake()
-
-    def replay_later(self, run_id: str, execution: asyncio.Task[Any]) -> None:
-        """The database went away while ``run_id`` executed here: once that execution has
-        ended and the database answers, put the run back on the queue to be replayed."""
-
-        async def replay() -> None:
-            await asyncio.wait({execution})
-            delay = 0.05
-            while True:
-                try:
-                    await self.store.status(run_id)
-                    break
-                except Exception:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            await self.engine.resume(run_id)
-
-        task = asyncio.create_task(replay(), name=f"replay {run_id}")
-        self._replays.add(task)
-        task.add_done_callback(self._replays.discard)
 
     # -- queueing runs ----------------------------------------------------------------------
 

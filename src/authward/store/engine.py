@@ -8,6 +8,7 @@ __all__ = [
     "check_connection",
     "create_engine",
     "display_url",
+    "jobs_system_url",
     "normalise_url",
     "opened_or_disposed",
     "opening",
@@ -227,3 +228,17 @@ async def begin_write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             conn = await conn.execution_options(**{_WRITE_LOCK: True})
         async with conn.begin():
             yield conn
+
+
+def jobs_system_url(url: URL) -> str:
+    """Where the job engine (DBOS, decision 046) keeps its state for a store at ``url``.
+    SQLite: a second file beside it (``app.db`` -> ``app-jobs.db``), so the engine's writes never
+    wait on the store's write lock. PostgreSQL: the same database (DBOS's ``dbos`` schema), with
+    the synchronous driver DBOS uses."""
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if not path or path == ":memory:":
+            raise StoreError("jobs need a database file; an in-memory SQLite database has none")
+        stem = path[:-3] if path.endswith(".db") else path
+        return URL.create("sqlite", database=f"{stem}-jobs.db").render_as_string()
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
