@@ -11,11 +11,13 @@ __all__ = [
     "event_timestamp",
     "json_payload",
     "payload_for",
+    "warn_unheard",
 ]
 
 import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,8 @@ from authward.principal import current_principal
 
 if TYPE_CHECKING:
     from authward.jobs.client import Job
+
+log = logging.getLogger("authward.jobs")
 
 #: Who a run acts as: the dashboard's invoker column and the principal's JSON snapshot.
 Identity = tuple[str | None, dict[str, Any] | None]
@@ -97,3 +101,16 @@ def current_identity() -> Identity:
     if principal is None:
         return None, None
     return describe_principal(principal), principal_to_json(principal)
+
+
+def warn_unheard(name: str, jobs: Iterable[Job]) -> None:
+    """Say that an event started nothing (once per name: the runtime remembers), so a typo in an
+    event name is found in the log, while senders may still emit events before the jobs for
+    them exist."""
+    known = sorted({j.trigger_spec.name for j in jobs if isinstance(j.trigger_spec, EventTrigger)})
+    log.warning(
+        "event %r: no job listens to it; it is stored and starts nothing (events jobs listen "
+        "to: %s)",
+        name,
+        ", ".join(known) or "none",
+    )

@@ -225,9 +225,7 @@ class Executor:
         with run_span(job.id, run.id, run.attempts) as span:
             who = ctx.user.principal_id if ctx.user else None
             identify(span, principal_id=who, account_id=run.account_id)
-            body = asyncio.create_task(
-                self._call(job, payload, ctx, make_io), name=f"run {run.id}"
-            )
+            body = asyncio.create_task(self._call(job, payload, ctx, make_io), name=f"run {run.id}")
             self._active[run.id] = body
             started = time.monotonic()
             try:

@@ -32,6 +32,7 @@ from authward.jobs.events import (
     event_timestamp,
     json_payload,
     payload_for,
+    warn_unheard,
 )
 from authward.jobs.executor import Executor, Sleeper, Slots
 from authward.jobs.identity import invoker_principal, principal_to_json
@@ -290,24 +291,9 @@ class JobsRuntime:
         return SentEvent(event_id, name, run_ids, duplicate)
 
     def _no_listener(self, name: str) -> None:
-        """Say once per name that an event started nothing: a typo in an event name is found in
-        the log, while senders may still emit events before the jobs for them exist."""
-        if name in self._unheard:
-            return
-        self._unheard.add(name)
-        known = sorted(
-            {
-                j.trigger_spec.name
-                for j in self.jobs.values()
-                if isinstance(j.trigger_spec, EventTrigger)
-            }
-        )
-        log.warning(
-            "event %r: no job listens to it; it is stored and starts nothing (events jobs listen "
-            "to: %s)",
-            name,
-            ", ".join(known) or "none",
-        )
+        if name not in self._unheard:
+            self._unheard.add(name)
+            warn_unheard(name, self.jobs.values())
 
     async def hand_over(self, run_ids: list[str]) -> None:
         """Get stored runs started: here at once while this process executes runs and has free
