@@ -87,8 +87,8 @@ async def test_a_stopped_job_worker_makes_it_unready(
     aw.jobs.bind([jobs])
     await aw.jobs.start()
     assert (await client.get("/readyz")).status_code == 200
-    # The worker's loop ends by itself (a bug, a crash): not ready until restarted.
-    (loop,) = [t for t in asyncio.all_tasks() if t.get_name() == f"worker {aw.jobs.worker.owner}"]
+    # The worker's liveness loop ends by itself (a bug, a crash): not ready until restarted.
+    (loop,) = [t for t in asyncio.all_tasks() if t.get_name() == "authward worker liveness"]
     loop.cancel()
     await asyncio.wait({loop})
     answer = await client.get("/readyz")
