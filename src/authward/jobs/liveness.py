@@ -57,7 +57,13 @@ class Liveness:
 
     async def register(self) -> None:
         """Take this worker id's record; wait while another worker recovers its runs (so a
-        restarted worker never executes a run a survivor is handing back to the queue)."""
+        restarted worker never executes a run a survivor is handing back to the queue).
+
+        A record that still looks live may be this id's previous start, killed a moment ago (a
+        crash and a restart by systemd or Kubernetes): it is watched until it beats (a live
+        worker uses the id: refuse) or is old enough to be dead (take it, and DBOS recovers
+        the runs it held at launch)."""
+        seen: datetime | None = None
         while True:
             now = _now()
             state = await self._records.register(
@@ -66,10 +72,15 @@ class Liveness:
             if state == "registered":
                 return
             if state == "live":
-                raise WorkerIdInUse(
-                    f"worker id {self.worker_id!r} is in use by a running worker: give each "
-                    "worker its own id (AUTHWARD_JOBS_WORKER_ID or --worker-id)"
-                )
+                beat = await self._records.heartbeat(self.worker_id)
+                if beat is not None and seen is not None and beat != seen:
+                    raise WorkerIdInUse(
+                        f"worker id {self.worker_id!r} is in use by a running worker: give each "
+                        "worker its own id (AUTHWARD_JOBS_WORKER_ID or --worker-id)"
+                    )
+                seen = beat or seen
+                await asyncio.sleep(min(1.0, self._every / 2))
+                continue
             await asyncio.sleep(min(1.0, self._every))
 
     async def start(self) -> None:

@@ -73,6 +73,12 @@ class WorkerRecords:
             )
             return bool(result.rowcount)
 
+    async def heartbeat(self, worker_id: str) -> datetime | None:
+        async with self._engine.connect() as conn:
+            query = select(_W.heartbeat_at).where(_W.id == worker_id)
+            found: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+            return found
+
     async def stale(self, dead_before: datetime, exclude: str) -> list[StaleWorker]:
         query = select(_W.id, _W.heartbeat_at).where(
             _W.heartbeat_at < dead_before, _W.id != exclude
