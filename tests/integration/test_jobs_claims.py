@@ -1,120 +1,138 @@
-"""The cap on lost claims (AUTHWARD_JOBS_MAX_CLAIMS): a run whose worker vanishes that many times
-in a row is failed instead of being claimed again; a suspension starts the count again, and a
-worker that stops cleanly costs nothing. A vanished worker is one that claimed the run and never
-wrote anything again, which is what the store sees of a process killed mid-run (the real
-`kill -9` is in test_jobs_worker_process.py)."""
+"""How many times a run executes, with real worker processes on SQLite and PostgreSQL: a run that
+kills every worker executing it (SIGKILL from inside the run) is failed after
+AUTHWARD_JOBS_MAX_CLAIMS executions instead of being executed again; a worker stopped cleanly
+hands its runs back to the queue at once, where another worker finishes them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from authward.config import Config
-from authward.jobs import Io, JobClient, JobsRuntime, RunContext, event_trigger
+from authward.config import load_app
+from authward.jobs import find_job_clients
 from authward.runtime import Authward
 from tests.conftest import SettingsFactory
-from tests.integration.jobs_support import FakeClock, bind, wait_for
+from tests.integration.jobs_processes import (
+    BUMP,
+    Proc,
+    running_processes,
+    spawn,
+    write_app,
+    zero_effects,
+)
+from tests.integration.jobs_support import effects, wait_for, wait_until
 
-LEASE = 30
+JOBS_APP = (
+    BUMP
+    + """
+import asyncio
+import signal
+
+from app import config  # noqa: F401 - the app's config, found by `--app`
+
+from authward.jobs import JobClient, event_trigger
+
+client = JobClient(id="claims-test")
+
+
+@client.job(id="poison", name="Poison", version="1", trigger=event_trigger(name="poison"))
+async def poison(payload, io, ctx):
+    await bump(payload["db"], "executions")  # not a task: counts every execution
+    await io.run_task("charge-card", lambda: bump(payload["db"], "charge-card"))
+    if os.getpid() != payload["spare"]:
+        os.kill(os.getpid(), signal.SIGKILL)  # what a crash in native code or the OOM killer does
+    return os.getpid()
+
+
+@client.job(id="long", name="Long", version="1", trigger=event_trigger(name="long"))
+async def long(payload, io, ctx):
+    await io.run_task("first", lambda: bump(payload["db"], "first"))
+    if ctx.attempt == 1:
+        await asyncio.Event().wait()  # interrupted by the worker's clean stop
+    return os.getpid()
+"""
+)
+FAST = {"AUTHWARD_JOBS_RECOVERY_SECONDS": "2", "AUTHWARD_JOBS_POLL_SECONDS": "0.1"}
 
 
 @pytest.fixture
-async def capped(
-    database_url: str, settings_for: SettingsFactory, example_config: Config
-) -> AsyncIterator[Authward]:
-    settings = settings_for(database_url, jobs_max_claims=2, jobs_lease_seconds=LEASE)
-    aw = await Authward.open(example_config, settings, migrate=True)
-    yield aw
-    await aw.close()
+def processes() -> Iterator[list[Proc]]:
+    yield from running_processes()
 
 
-async def vanish(jobs: JobsRuntime, clock: FakeClock, job_id: str) -> None:
-    """A worker claims the due run and dies: nothing more is written, the lease runs out."""
-    claimed = await jobs.store.claim_due("dead-worker", [job_id], 1, clock.now, LEASE)
-    assert len(claimed) == 1
-    clock.advance(LEASE + 1)
+async def open_app(
+    tmp_path: Path, database_url: str, settings_for: SettingsFactory
+) -> tuple[Authward, Path]:
+    app = write_app(tmp_path, "claims_app.py", JOBS_APP)
+    config, module = load_app(app)
+    # When this process starts its worker, it is one more worker, with the children's settings.
+    settings = settings_for(
+        database_url,
+        jobs_worker_id="this-process",
+        jobs_recovery_seconds=2,
+        jobs_poll_seconds=0.1,
+        jobs_max_claims=2,
+    )
+    aw = await Authward.open(config, settings, migrate=True)
+    await zero_effects(aw, "executions", "charge-card", "first")
+    aw.jobs.bind(find_job_clients(module))
+    return aw, app
 
 
-async def test_a_run_whose_worker_vanishes_max_claims_times_in_a_row_fails(
-    capped: Authward,
+async def test_a_run_that_kills_every_worker_fails_after_max_claims_executions(
+    database_url: str, settings_for: SettingsFactory, tmp_path: Path, processes: list[Proc]
 ) -> None:
-    clock = FakeClock()
-    client = JobClient(id="c")
-    executed: list[int] = []
-
-    @client.job(id="poison", name="p", version="1", trigger=event_trigger(name="poison"))
-    async def poison(payload: Any, io: Io, ctx: RunContext) -> str:
-        executed.append(ctx.attempt)
-        return "ran"
-
-    jobs = await bind(capped, client, clock=clock, worker=False)
-    [run_id] = (await client.send_event({"name": "poison"}, account_id="user_123")).run_ids
-    await vanish(jobs, clock, "poison")
-    await vanish(jobs, clock, "poison")  # taken over once, and lost again
-
-    assert await jobs.worker.claim_once() == 0  # a live worker does not get it a third time
-    run = await jobs.get_run(run_id)
-    assert run is not None
-    assert (run.status, run.attempts, run.account_id) == ("failed", 2, "user_123")
-    assert run.error is not None
-    assert "given up after 2 claims in a row whose worker went away" in run.error
-    assert "AUTHWARD_JOBS_MAX_CLAIMS=2" in run.error
-    assert run.finished_at == clock.now
-    clock.advance(LEASE * 10)
-    assert await jobs.worker.claim_once() == 0  # final: never claimed again
-    assert executed == []
-
-
-async def test_a_suspension_starts_the_count_of_lost_claims_again(capped: Authward) -> None:
-    clock = FakeClock()
-    client = JobClient(id="c")
-
-    @client.job(id="patient", name="p", version="1", trigger=event_trigger(name="patient"))
-    async def patient(payload: Any, io: Io, ctx: RunContext) -> int:
-        await io.wait("pause", seconds=60)
-        return ctx.attempt
-
-    jobs = await bind(capped, client, clock=clock, worker=False)
-    [run_id] = (await client.send_event({"name": "patient"})).run_ids
-    await vanish(jobs, clock, "patient")  # lost once
-    assert await jobs.worker.claim_once() == 1  # taken over: it reaches its wait
-    await wait_for(capped, run_id, "waiting")
-    clock.advance(61)
-    await vanish(jobs, clock, "patient")  # lost once more, but not twice in a row
-
-    assert await jobs.worker.claim_once() == 1
-    run = await wait_for(capped, run_id)
-    assert (run.status, run.output, run.error) == ("succeeded", 4, None)
-
-
-async def test_a_worker_stopped_cleanly_costs_its_runs_no_claim(
-    database_url: str, settings_for: SettingsFactory, example_config: Config
-) -> None:
-    settings = settings_for(database_url, jobs_max_claims=1)
-    aw = await Authward.open(example_config, settings, migrate=True)
+    aw, app = await open_app(tmp_path, database_url, settings_for)
     try:
-        client = JobClient(id="c")
-        halfway = asyncio.Event()
+        # The run spares only this process: executed here, it would succeed.
+        payload = {"db": database_url, "spare": os.getpid()}
+        [run_id] = (await aw.jobs.send_event({"name": "poison", "payload": payload})).run_ids
+        env = {**FAST, "AUTHWARD_JOBS_MAX_CLAIMS": "2"}
+        pair = [spawn(processes, app, database_url, f"w{n}", **env) for n in range(2)]
+        # One executes the run and dies; the other recovers it, executes it and dies too.
+        codes = [await asyncio.to_thread(w.proc.wait, 120) for w in pair]
+        assert codes == [-signal.SIGKILL, -signal.SIGKILL]
 
-        @client.job(id="long", name="l", version="1", trigger=event_trigger(name="long"))
-        async def long(payload: Any, io: Io, ctx: RunContext) -> int:
-            if ctx.attempt < 3:
-                halfway.set()
-                await asyncio.Event().wait()  # interrupted by the stop
-            return ctx.attempt
-
-        jobs = await bind(aw, client)
-        [run_id] = (await client.send_event({"name": "long"})).run_ids
-        for _ in range(2):  # two deploys in a row, each stopping the worker with the run in it
-            await halfway.wait()
-            halfway.clear()
-            await jobs.stop()
-            await jobs.start()
-
+        await aw.jobs.start()  # a healthy worker recovers it, but must not execute it a third time
         run = await wait_for(aw, run_id)
-        assert (run.status, run.output) == ("succeeded", 3)
+
+        assert run.status == "failed"
+        assert run.error is not None
+        assert "given up after 2 executions whose worker went away" in run.error
+        assert "AUTHWARD_JOBS_MAX_CLAIMS=2" in run.error
+        assert run.output is None
+        # Two executions, and the completed task of the first was not run by the second.
+        assert await effects(aw) == {"executions": 2, "charge-card": 1, "first": 0}
+    finally:
+        await aw.close()
+
+
+async def test_a_worker_stopped_cleanly_hands_its_runs_back_to_the_queue(
+    database_url: str, settings_for: SettingsFactory, tmp_path: Path, processes: list[Proc]
+) -> None:
+    aw, app = await open_app(tmp_path, database_url, settings_for)
+    try:
+        worker = spawn(processes, app, database_url, "w1", **FAST)
+        [run_id] = (
+            await aw.jobs.send_event({"name": "long", "payload": {"db": database_url}})
+        ).run_ids
+        await wait_until(aw, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
+        worker.proc.send_signal(signal.SIGTERM)  # a deploy
+        assert await asyncio.to_thread(worker.proc.wait, 60) == 0
+
+        handed_back = await aw.jobs.get_run(run_id)
+        assert handed_back is not None
+        assert handed_back.status == "queued"  # at once, without waiting for the recovery time
+        await aw.jobs.start()  # another worker
+        run = await wait_for(aw, run_id)
+
+        assert run.status == "succeeded", run.error
+        assert (run.output, run.attempts) == (os.getpid(), 2)
+        assert await effects(aw) == {"executions": 0, "charge-card": 0, "first": 1}
     finally:
         await aw.close()
