@@ -1,15 +1,12 @@
-"""Distributed execution on PostgreSQL (decision 018): several `authward worker` processes on one
-database, woken across processes by LISTEN/NOTIFY; each run executed once, each schedule
-occurrence fired once, a killed worker's run finished by another, and workers that survive their
-database connections being cut."""
+"""Distributed execution on PostgreSQL (decision 046): several `authward worker` processes on one
+database share DBOS's queue; each run executed once, a server with its worker off leaves every
+run to them, each schedule occurrence fired once (its run id is made of the occurrence), a
+PostgreSQL restart mid-run loses nothing, and two workers cannot share an id. A worker killed
+mid-run is in test_jobs_worker_process.py."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +18,10 @@ from sqlalchemy import text
 
 from authward.config import load_app
 from authward.jobs import JobClient, JobsRuntime, find_job_clients, interval_trigger
+from authward.jobs.scheduler import occurrence_run_id
 from authward.runtime import Authward
-from tests.conftest import EXAMPLE_APP, SettingsFactory
+from tests.conftest import SettingsFactory
+from tests.integration.jobs_processes import Proc, running_processes, spawn, write_app
 from tests.integration.jobs_support import (
     FakeClock,
     create_counter,
@@ -76,15 +75,7 @@ async def until(url, statement):
 @client.job(id="count", name="Count", version="1", trigger=event_trigger(name="count"))
 async def count(payload, io, ctx):
     await io.run_task("bump", lambda: bump(payload["db"], ctx.id))
-    return os.getpid()
-
-
-@client.job(id="meet", name="Meet", version="1", trigger=event_trigger(name="meet"))
-async def meet(payload, io, ctx):
-    # Returns only once a run is executing in another process at the same time.
-    await io.run_task("arrive", lambda: bump(payload["db"], "meet:" + str(os.getpid())))
-    await io.run_task("wait", lambda: until(
-        payload["db"], "SELECT count(*) >= 2 FROM effects WHERE name LIKE 'meet:%'"))
+    await asyncio.sleep(payload.get("busy", 0))  # long enough that one worker cannot keep up
     return os.getpid()
 
 
@@ -92,8 +83,6 @@ async def meet(payload, io, ctx):
 async def charge(payload, io, ctx):
     db = payload["db"]
     await io.run_task("charge-card", lambda: bump(db, "charge"))
-    if payload.get("hang") and ctx.attempt == 1:
-        await asyncio.sleep(3600)  # killed here, after the card was charged
     if payload.get("gate"):
         await io.run_task("gate", lambda: until(
             db, "SELECT count(*) > 0 FROM effects WHERE name = 'gate'"))
@@ -102,43 +91,19 @@ async def charge(payload, io, ctx):
 """
 
 
-class Worker:
-    def __init__(self, proc: subprocess.Popen[str], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def wait_started(self, marker: str = "authward: worker") -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if marker in line:
-                return
-        self.proc.wait(timeout=10)
-        raise AssertionError(f"worker did not start: {self.log.read_text()}")
-
-
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
-    (tmp_path / "app.py").write_bytes(EXAMPLE_APP.read_bytes())
-    (tmp_path / "distributed_app.py").write_text(JOBS_APP)
+    write_app(tmp_path, "distributed_app.py", JOBS_APP)
     return tmp_path
 
 
 @pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-        worker.proc.communicate(timeout=10)
+def workers() -> Iterator[list[Proc]]:
+    yield from running_processes()
 
 
 def start_workers(
-    workers: list[Worker],
+    workers: list[Proc],
     app_dir: Path,
     url: str,
     count: int,
@@ -146,33 +111,15 @@ def start_workers(
     marker: str = "authward: worker",
     app: str = "distributed_app.py",
     **env: str,
-) -> list[Worker]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
-    child_env = {
-        **clean,
-        "AUTHWARD_DATABASE_URL": url,
-        "AUTHWARD_KEY_FILE": str(app_dir / "authward.key"),
-        "AUTHWARD_JOBS_CONCURRENCY": "1",
-        **env,
-    }
-    new = []
-    for n in range(count):
-        log = app_dir / f"worker-{len(workers) + n}.log"
-        # stderr to a file: a pipe nobody reads could fill up and block the worker.
-        with log.open("w") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "authward", command, "--app", app],
-                cwd=app_dir,
-                env=child_env,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-            )
-        new.append(Worker(proc, log))
-    workers.extend(new)
-    for worker in new:
-        worker.wait_started(marker)
-    return new
+) -> list[Proc]:
+    """``count`` more processes, each with its own worker id, one run at a time each."""
+    env = {"AUTHWARD_JOBS_CONCURRENCY": "1", **env}
+    return [
+        spawn(
+            workers, app_dir / app, url, f"w{len(workers)}", command=command, marker=marker, **env
+        )
+        for _ in range(count)
+    ]
 
 
 @pytest.fixture
@@ -180,7 +127,7 @@ async def sender(
     postgres_url: str, settings_for: SettingsFactory, app_dir: Path
 ) -> AsyncIterator[Authward]:
     """This process only queues runs (its worker is never started), like `authward serve` with
-    AUTHWARD_JOBS_WORKER=0; the workers get them through NOTIFY."""
+    AUTHWARD_JOBS_WORKER=0; the workers get them from DBOS's queue."""
     config, module = load_app(app_dir / "distributed_app.py")
     settings = settings_for(postgres_url)
     aw = await Authward.open(config, settings, migrate=True)
@@ -198,96 +145,24 @@ async def send(aw: Authward, name: str, db: str, **payload: Any) -> str:
 
 
 async def test_two_workers_share_a_batch_and_execute_each_run_once(
-    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Proc]
 ) -> None:
-    # Polling every minute: only the NOTIFY of this process's inserts can start the runs in time.
-    pair = start_workers(workers, app_dir, postgres_url, 2, AUTHWARD_JOBS_POLL_SECONDS="60")
+    pair = start_workers(workers, app_dir, postgres_url, 2)
 
-    meets = [await send(sender, "meet", postgres_url) for _ in range(2)]
-    counts = [await send(sender, "count", postgres_url) for _ in range(20)]
-    finished = [await wait_for(sender, run_id) for run_id in meets + counts]
+    counts = [await send(sender, "count", postgres_url, busy=0.2) for _ in range(20)]
+    finished = [await wait_for(sender, run_id) for run_id in counts]
 
-    assert [r.status for r in finished] == ["succeeded"] * 22, finished[0].error
-    # One run at a time per worker, and each "meet" run waits for another process to run one.
-    assert {r.output for r in finished[:2]} == {w.pid for w in pair}
-    assert {r.output for r in finished} == {w.pid for w in pair}
+    assert [r.status for r in finished] == ["succeeded"] * 20, finished[0].error
+    assert {r.output for r in finished} == {w.pid for w in pair}  # both took part
     assert all(r.attempts == 1 for r in finished)
     counted = await effects(sender)
     assert {run_id: counted.get(run_id) for run_id in counts} == dict.fromkeys(counts, 1)
 
 
-async def test_a_killed_worker_s_run_is_finished_by_the_other_worker(
-    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
-) -> None:
-    pair = start_workers(
-        workers,
-        app_dir,
-        postgres_url,
-        2,
-        AUTHWARD_JOBS_POLL_SECONDS="0.2",
-        AUTHWARD_JOBS_LEASE_SECONDS="3",
-    )
-    run_id = await send(sender, "charge", postgres_url, hang=True)
-    run = await wait_until(sender, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
-    async with sender.engine.connect() as conn:
-        owner = (
-            await conn.execute(
-                text("SELECT lease_owner FROM aw_job_runs WHERE id = :id"), {"id": run_id}
-            )
-        ).scalar_one()
-    victim = next(w for w in pair if f":{w.pid}:" in owner)
-    survivor = next(w for w in pair if w is not victim)
-    victim.proc.send_signal(signal.SIGKILL)
-    victim.proc.wait(timeout=10)
-
-    run = await wait_for(sender, run_id)  # once the dead worker's lease ran out
-
-    assert run.status == "succeeded", run.error
-    assert run.output == survivor.pid
-    assert run.attempts == 2
-    assert await effects(sender) == {"charge": 1, "receipt": 1}
-    assert [(t.key, t.attempts) for t in run.tasks] == [("charge-card", 1), ("receipt", 1)]
-
-
-async def test_workers_survive_their_database_connections_being_cut(
-    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
-) -> None:
-    start_workers(
-        workers,
-        app_dir,
-        postgres_url,
-        2,
-        AUTHWARD_JOBS_POLL_SECONDS="60",
-        AUTHWARD_JOBS_LEASE_SECONDS="3",
-    )
-    run_id = await send(sender, "charge", postgres_url, gate=True)
-    await wait_until(sender, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
-
-    # What a PostgreSQL restart does to every client: each open connection is cut.
-    async with sender.engine.connect() as conn:
-        cut = await conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        assert cut.all()
-    await sender.engine.dispose()  # ours were cut too
-    async with sender.engine.begin() as conn:
-        await conn.execute(text("INSERT INTO effects VALUES ('gate', 1)"))
-    run = await wait_for(sender, run_id)
-
-    assert run.status == "succeeded", run.error
-    assert await effects(sender) == {"charge": 1, "receipt": 1, "gate": 1}
-    # The listeners reconnected: a run queued now still starts without waiting for a poll.
-    after = await wait_for(sender, await send(sender, "count", postgres_url))
-    assert after.status == "succeeded", after.error
-
-
 async def test_a_server_with_its_worker_off_leaves_every_run_to_the_workers(
-    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Worker]
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Proc]
 ) -> None:
-    start_workers(
+    (server,) = start_workers(
         workers,
         app_dir,
         postgres_url,
@@ -295,13 +170,28 @@ async def test_a_server_with_its_worker_off_leaves_every_run_to_the_workers(
         command="serve",
         marker="worker off",
         AUTHWARD_JOBS_WORKER="0",
-        AUTHWARD_PORT="0",
     )
     (worker,) = start_workers(workers, app_dir, postgres_url, 1, AUTHWARD_JOBS_CONCURRENCY="5")
 
     runs = [await wait_for(sender, await send(sender, "count", postgres_url)) for _ in range(10)]
 
     assert {(r.status, r.output) for r in runs} == {("succeeded", worker.pid)}
+    assert server.proc.poll() is None
+
+
+async def test_a_second_worker_with_the_id_of_a_live_one_refuses(
+    sender: Authward, postgres_url: str, app_dir: Path, workers: list[Proc]
+) -> None:
+    fast = {"AUTHWARD_JOBS_RECOVERY_SECONDS": "3"}
+    (first,) = start_workers(workers, app_dir, postgres_url, 1, **fast)
+    app = app_dir / "distributed_app.py"
+    twin = spawn(workers, app, postgres_url, first.worker_id, marker=None, **fast)
+
+    assert await asyncio.to_thread(twin.proc.wait, 60) != 0
+    assert "worker id 'w0' is in use by a running worker" in twin.logs()
+    assert "AUTHWARD_JOBS_WORKER_ID or --worker-id" in twin.logs()
+    run = await wait_for(sender, await send(sender, "count", postgres_url))
+    assert (run.status, run.output) == ("succeeded", first.pid)  # the first one carries on
 
 
 def scheduled_client() -> JobClient:
@@ -356,7 +246,12 @@ async def test_each_schedule_occurrence_fires_once_however_many_processes_tick(
         details = [await runtimes[0].get_run(r.id) for r in minutes + report_runs]
         occurrences = [(d.job_id, d.payload["ts"]) for d in details if d is not None]
         assert len(set(occurrences)) == 15
-        assert await table_count(servers[0], "aw_job_schedule_firings") == 15
+        # Each run's id is made of its schedule, occurrence and job: one per occurrence.
+        assert all(
+            d.id == occurrence_run_id("job:every-minute", datetime.fromisoformat(ts), job)
+            for d, (job, ts) in zip(details, occurrences, strict=True)
+            if d is not None and job == "every-minute"
+        )
     finally:
         for aw in servers:
             await aw.close()
@@ -402,7 +297,7 @@ client.define_job(id="tick", name="Tick", version="1", trigger=interval_trigger(
 
 
 async def test_worker_processes_fire_each_schedule_occurrence_exactly_once(
-    postgres_url: str, settings_for: SettingsFactory, app_dir: Path, workers: list[Worker]
+    postgres_url: str, settings_for: SettingsFactory, app_dir: Path, workers: list[Proc]
 ) -> None:
     """Three `authward worker` processes, each with its scheduler, on one database. The
     schedules are registered on a clock set back so that their occurrences fall a few seconds
@@ -450,7 +345,12 @@ async def test_worker_processes_fire_each_schedule_occurrence_exactly_once(
         assert min(missed) == now - timedelta(seconds=5)  # the 9 older ones never fired
         assert {r.status for r in runs if r is not None} == {"succeeded"}
         assert {r.output for r in runs if r is not None} <= {w.pid for w in started}
-        assert await table_count(aw, "aw_job_schedule_firings") == len(occurrences)
+        ticks = [r for r in runs if r is not None and r.job_id == "tick"]
+        assert ticks
+        assert all(
+            r.id == occurrence_run_id("job:tick", datetime.fromisoformat(r.payload["ts"]), "tick")
+            for r in ticks
+        )
         counted = await effects(aw)
         assert len(counted) == len(occurrences)
         assert set(counted.values()) == {1}  # each occurrence's effect happened once
@@ -467,7 +367,7 @@ async def test_a_run_in_progress_completes_after_postgresql_restarts(
     own_postgres: PrivatePostgres,
     settings_for: SettingsFactory,
     app_dir: Path,
-    workers: list[Worker],
+    workers: list[Proc],
 ) -> None:
     """A real restart of a server of the test's own (never the shared one): every connection
     cut, new ones refused while it is down, then the same database back."""
@@ -488,7 +388,6 @@ async def test_a_run_in_progress_completes_after_postgresql_restarts(
             url,
             2,
             AUTHWARD_JOBS_POLL_SECONDS="0.5",
-            AUTHWARD_JOBS_LEASE_SECONDS="3",
         )
         run_id = await send(aw, "charge", url, gate=True)
         await wait_until(aw, run_id, lambda r: [t.status for t in r.tasks] == ["succeeded"])
