@@ -71,7 +71,7 @@ def worker(workdir: Path, env: dict[str, str]) -> Iterator[None]:
 def run_worker(workdir: Path, env: dict[str, str]) -> Iterator[None]:
     cli(["migrate"], workdir, env)
     proc = subprocess.Popen(
-        [*AUTHWARD, "worker"],
+        [*AUTHWARD, "worker", "--worker-id", "cli-worker-1"],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -81,7 +81,8 @@ def run_worker(workdir: Path, env: dict[str, str]) -> Iterator[None]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     try:
-        assert "authward: worker" in line, line + proc.stderr.read()  # type: ignore[union-attr]
+        started = "authward: worker cli-worker-1 running"  # --worker-id names it
+        assert started in line, line + proc.stderr.read()  # type: ignore[union-attr]
         yield
     finally:
         proc.terminate()
