@@ -209,3 +209,4 @@ def test_a_client_that_leaves_mid_body_is_not_an_error(server: Served) -> None:
     assert "Traceback" not in stderr, stderr
     assert "ClientDisconnect" not in stderr, stderr
     assert "ERROR" not in stderr, stderr
+    assert '"level":"error"' not in stderr, stderr  # the JSON log lines (the default format)

@@ -25,6 +25,7 @@ from tests.secret_scan import SCAN
 
 BOT_TOKEN = "xoxb-traced-" + "5" * 32
 SCAN.secret(BOT_TOKEN, "Slack token (test_tracing)")
+STATE = "state-" + "q" * 32
 
 
 @pytest.fixture
@@ -83,6 +84,8 @@ async def test_request_to_job_to_slack_is_one_trace(
         token = await aw.machine_user_token("admin-machine-user")
         transport = httpx.ASGITransport(app=build_app(aw))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            # A query string may carry a code or a state: no span keeps it.
+            await http.get(f"/oauth2/authorize?client_id=nobody&state={STATE}")
             started = await http.post(
                 "/v1/jobs/announce/test",
                 json={"payload": {}, "account_id": "acct_42"},
@@ -134,4 +137,6 @@ async def test_request_to_job_to_slack_is_one_trace(
     # No secret in any span.
     dumped = json.dumps([s.to_json() for s in spans])
     assert BOT_TOKEN not in dumped
+    assert STATE not in dumped
+    assert any(s.name == "GET /oauth2/authorize" for s in spans)
     assert token not in dumped

@@ -128,3 +128,6 @@ def configure_logging(fmt: LogFormat, level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # Alembic says "Context impl SQLiteImpl." at info on every run; the migrations applied are
+    # printed by the commands themselves.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
