@@ -108,8 +108,10 @@ class Liveness:
             await asyncio.sleep(self._every)
             try:
                 await self.tick()
-            except JobsError:
-                raise
+            except JobsError as exc:
+                # Rejoining failed (another start took this id meanwhile): keep trying, so the
+                # worker does not go on quietly executing nothing.
+                log.error("worker %s: %s", self.worker_id, exc)
             except Exception as exc:
                 log.warning("worker %s: liveness check failed: %s", self.worker_id, exc)
 
