@@ -26,13 +26,14 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetWorkflowID, StepOptions
-from dbos import error as dbos_errors
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from authward.errors import AuthwardSignal
 from authward.jobs.errors import JobsError, ReplayMismatch
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient, DBOSConfig, EnqueueOptions, StepOptions
 
 T = TypeVar("T")
 log = logging.getLogger("authward.jobs")
@@ -50,25 +51,41 @@ class RunCancelled(AuthwardSignal):
     """The run was cancelled (here or in another process): stop executing it."""
 
 
-@DBOS.workflow(name=WORKFLOW, max_recovery_attempts=None)
-async def _run_workflow(run_id: str) -> None:
+async def _run(run_id: str) -> None:
     handler = _handler
     if handler is None:  # DBOS only executes workflows after launch(), which sets it
         raise JobsError("no job runtime is executing runs in this process")
     await handler(run_id)
 
 
+_workflow: Callable[[str], Coroutine[Any, Any, None]] | None = None
+
+
+def _dbos() -> ModuleType:
+    """DBOS, imported on first use: importing it takes a second, which commands that never
+    queue or execute a run (``authward jobs --help``) should not pay. The workflow function is
+    registered then, before any launch."""
+    global _workflow
+    import dbos
+
+    if _workflow is None:
+        _workflow = dbos.DBOS.workflow(name=WORKFLOW, max_recovery_attempts=None)(_run)
+    return dbos
+
+
 async def step(name: str, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run ``fn`` as the run's next DBOS step: executed once, its result replayed on resume."""
+    dbos = _dbos()
     options: StepOptions = {"name": name}
     try:
-        return await DBOS.run_step_async(options, fn)
-    except dbos_errors.DBOSUnexpectedStepError as exc:
+        result: T = await dbos.DBOS.run_step_async(options, fn)
+        return result
+    except dbos.error.DBOSUnexpectedStepError as exc:
         raise ReplayMismatch(
             f"task {name!r} is not where the run's earlier execution had it ({exc}); the "
             "run's io calls must happen in the same order every time it is replayed"
         ) from None
-    except dbos_errors.DBOSWorkflowCancelledError:
+    except dbos.error.DBOSWorkflowCancelledError:
         raise RunCancelled(name) from None
 
 
@@ -98,9 +115,10 @@ class Engine:
         if self._client is not None:
             return
         # Idempotent; DBOS's client never creates the schema itself.
+        DBOS = _dbos().DBOS
         await asyncio.to_thread(DBOS.migrate, self.config.system_url)
         self._client = await asyncio.to_thread(
-            lambda: DBOSClient(
+            lambda: _dbos().DBOSClient(
                 system_database_url=self.config.system_url, application_name="authward"
             )
         )
@@ -130,6 +148,7 @@ class Engine:
             "log_level": "ERROR",
         }
         _handler = handler
+        DBOS = _dbos().DBOS
         try:
             DBOS(config=config)
             DBOS.launch()
@@ -151,7 +170,7 @@ class Engine:
         global _handler
         if self.launched:
             self.launched = False
-            await asyncio.to_thread(DBOS.destroy)
+            await asyncio.to_thread(_dbos().DBOS.destroy)
             _handler = None
             # DBOS made its (now shut down) thread pool this loop's default executor.
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
@@ -178,8 +197,9 @@ class Engine:
         its own: from inside a run (``io.send_event``) DBOS would make it a child of that run."""
 
         async def start() -> None:
-            with SetWorkflowID(run_id):
-                await DBOS.start_workflow_async(_run_workflow, run_id)
+            dbos = _dbos()
+            with dbos.SetWorkflowID(run_id):
+                await dbos.DBOS.start_workflow_async(_workflow, run_id)
 
         await asyncio.create_task(start(), context=contextvars.Context())
 
