@@ -1,20 +1,31 @@
 """Jobs, distributed on PostgreSQL: ``send_event`` -> run started (p50 / p99) and three-task
 runs per second with N `authward worker` processes, the sender running no worker (what
-`authward serve` does with AUTHWARD_JOBS_WORKER=0). Runs start through LISTEN/NOTIFY; the
-workers poll only once a minute here, so a missed wake-up would show as a 60 s sample.
+`authward serve` does with AUTHWARD_JOBS_WORKER=0), and the CPU an idle worker burns.
 
-    .venv/bin/python bench/jobs_distributed.py [--workers 2] [--events 300] [--runs 1000]
+    .venv/bin/python bench/jobs_distributed.py [--workers 2] [--poll 0.1 0.02] [--rounds 2]
+        [--baseline SRC] [--events 200] [--runs 500]
+
+The current engine (DBOS, decision 046) hands runs to workers through its queue, which each
+worker polls every AUTHWARD_JOBS_POLL_SECONDS: it is measured at each ``--poll`` value, each
+worker with its own AUTHWARD_JOBS_WORKER_ID. With ``--baseline SRC`` (an older commit's src/,
+e.g. from `git archive 7a1a746 src | tar -x -C DIR`, then DIR/src) the engine under SRC is
+measured too, at its own defaults (the engine before DBOS: LISTEN/NOTIFY wake-ups, a 1 s poll);
+the variants take turns, the order flipping each round. Each measurement runs in a process of its
+own (its workers too) on a scratch database created on the server of ``--admin-url`` and dropped
+afterwards.
 
 "Started" is the wall-clock time the run function was entered in the worker (its output),
 minus the time just before ``send_event`` in the sender; one event at a time, on idle workers.
-Throughput queues every run first, then times until the last one is stored as succeeded.
-A scratch database is created on the server of ``--admin-url`` and dropped afterwards.
+Throughput queues every run first, then times until the last one is stored as succeeded. Idle
+CPU is the user + system time of each worker over ``--idle-seconds`` with nothing to do, read
+from /proc before anything is sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -24,17 +35,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import asyncpg
-from sqlalchemy import func, select
-
-from authward.config import load_app
-from authward.jobs import find_job_clients
-from authward.runtime import Authward
-from authward.settings import load_settings
-from authward.store.schema import job_runs, job_schedule_firings
+from typing import Any
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 JOBS_APP = """
 import time
 
@@ -50,14 +54,6 @@ async def start(payload, io, ctx):
     return time.time()
 
 
-reports = client.define_dynamic_schedule(id="reports")
-
-
-@client.job(id="report", name="report", version="1", trigger=reports)
-async def report(payload, io, ctx):
-    return None
-
-
 @client.job(id="three", name="three", version="1", trigger=event_trigger(name="three"))
 async def three(payload, io, ctx):
     a = await io.run_task("a", lambda: 1)
@@ -71,131 +67,217 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def finished(aw: Authward, run_id: str) -> object:
-    for _ in range(1_000_000):
-        if await aw.jobs.store.status(run_id) == "succeeded":  # one small query
-            run = await aw.jobs.get_run(run_id)
-            assert run is not None
-            return run.output
-        await asyncio.sleep(0.002)
-    raise RuntimeError(f"run {run_id} did not finish")
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def latency(aw: Authward, count: int) -> list[float]:
-    samples = []
-    for _ in range(count):
-        sent_at = time.time()
-        sent = await aw.jobs.send_event({"name": "start"})
-        entered = await finished(aw, sent.run_ids[0])
-        assert isinstance(entered, float)
-        samples.append((entered - sent_at) * 1000)
-    return samples
+async def bench(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, Any]:
+    """One measurement: workers started here, this process only sends."""
+    from sqlalchemy import func, select
 
+    import authward
+    from authward.config import load_app
+    from authward.jobs import find_job_clients
+    from authward.runtime import Authward
+    from authward.settings import load_settings
+    from authward.store.schema import job_runs
 
-async def throughput(aw: Authward, count: int) -> float:
-    started = time.perf_counter()
-    for _ in range(count):
-        await aw.jobs.send_event({"name": "three"})
-    query = select(func.count()).where(
-        job_runs.c.job_id == "three", job_runs.c.status == "succeeded"
-    )
-    while True:
-        async with aw.engine.connect() as conn:
-            done = int((await conn.execute(query)).scalar_one())
-        if done >= count:
-            return count / (time.perf_counter() - started)
-        await asyncio.sleep(0.01)
+    async def finished(aw: Authward, run_id: str) -> object:
+        for _ in range(1_000_000):
+            if await aw.jobs.store.status(run_id) == "succeeded":  # one small query
+                run = await aw.jobs.get_run(run_id)
+                assert run is not None
+                return run.output
+            await asyncio.sleep(0.002)
+        raise RuntimeError(f"run {run_id} did not finish")
 
+    async def latency(aw: Authward, count: int) -> list[float]:
+        samples = []
+        for _ in range(count):
+            sent_at = time.time()
+            sent = await aw.jobs.send_event({"name": "start"})
+            entered = await finished(aw, sent.run_ids[0])
+            assert isinstance(entered, float)
+            samples.append((entered - sent_at) * 1000)
+        return samples
 
-async def lateness(aw: Authward) -> list[float]:
-    """Milliseconds between each occurrence and the moment a scheduler fired it."""
-    table = job_schedule_firings.c
-    async with aw.engine.connect() as conn:
-        rows = (await conn.execute(select(table.occurrence, table.fired_at))).all()
-    return [(r.fired_at - r.occurrence).total_seconds() * 1000 for r in rows]
+    async def throughput(aw: Authward, count: int) -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            await aw.jobs.send_event({"name": "three"})
+        query = select(func.count()).where(
+            job_runs.c.job_id == "three", job_runs.c.status == "succeeded"
+        )
+        while True:
+            async with aw.engine.connect() as conn:
+                done = int((await conn.execute(query)).scalar_one())
+            if done >= count:
+                return count / (time.perf_counter() - started)
+            await asyncio.sleep(0.01)
 
-
-async def bench(args: argparse.Namespace, url: str, scratch: Path) -> None:
     shutil.copy(EXAMPLE, scratch / "app.py")
     (scratch / "bench_jobs.py").write_text(JOBS_APP)
     config, module = load_app(scratch / "bench_jobs.py")
     settings = load_settings(database_url=url, key_file=scratch / "authward.key")
     aw = await Authward.open(config, settings, migrate=True)
     aw.jobs.bind(find_job_clients(module))  # bound, never started: this process only sends
-    # Registered before the workers start, so their schedulers see them from the first tick.
-    # Each interval counts from its registration, spreading the occurrences over the minute.
-    registered_at = time.time()
-    for n in range(args.schedules):
-        await module.reports.register(
-            f"s{n}", {"type": "interval", "options": {"seconds": 60}, "account_id": f"user_{n}"}
-        )
-    load_until = registered_at + 60 * args.schedule_minutes + 1
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")},
         "AUTHWARD_DATABASE_URL": url,
         "AUTHWARD_KEY_FILE": str(scratch / "authward.key"),
-        "AUTHWARD_JOBS_POLL_SECONDS": "60",
         "AUTHWARD_JOBS_CONCURRENCY": str(args.concurrency),
     }
+    if args.poll is not None:
+        env["AUTHWARD_JOBS_POLL_SECONDS"] = str(args.poll)
     workers = [
         subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
             [sys.executable, "-m", "authward", "worker", "--app", "bench_jobs.py"],
             cwd=scratch,
-            env=env,
+            env={**env, "AUTHWARD_JOBS_WORKER_ID": f"bench-worker-{n}"},
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(args.workers)
+        for n in range(args.workers)
     ]
     try:
         for worker in workers:
             assert worker.stdout is not None
-            worker.stdout.readline()  # "authward: worker ... running"
+            while "running" not in worker.stdout.readline():  # "authward: worker ... running"
+                if worker.poll() is not None:
+                    raise RuntimeError("a worker did not start")
+        await asyncio.sleep(1)
+        before = [cpu_seconds(w.pid) for w in workers]
+        await asyncio.sleep(args.idle_seconds)
+        idle = [
+            (cpu_seconds(w.pid) - b) / args.idle_seconds
+            for w, b in zip(workers, before, strict=True)
+        ]
         await latency(aw, 20)  # warm-up
         samples = await latency(aw, args.events)
         rate = await throughput(aw, args.runs)
-        while time.time() < load_until:  # keep the workers busy while schedules fire
-            await throughput(aw, 200)
     finally:
         for worker in workers:
             worker.terminate()
-            worker.communicate(timeout=30)
-        late = await lateness(aw)
+            worker.communicate(timeout=60)
         await aw.close()
-    print(
-        f"schedules: {args.schedules} interval registrations over {args.schedule_minutes} min "
-        f"under load: {len(late)} firings, lateness p50 {statistics.median(late):.1f} ms, "
-        f"p99 {pct(late, 0.99):.1f} ms, max {max(late):.1f} ms"
-    )
-    print(
-        f"postgresql, {args.workers} workers (concurrency {args.concurrency} each): "
-        f"send_event -> run started p50 {statistics.median(samples):.2f} ms, "
-        f"p99 {pct(samples, 0.99):.2f} ms ({len(samples)} events); "
-        f"three-task runs {rate:.0f}/s ({args.runs} runs)"
-    )
+    return {
+        "authward": str(Path(authward.__file__).parent),
+        "p50": statistics.median(samples),
+        "p99": pct(samples, 0.99),
+        "rate": rate,
+        "idle_cpu": statistics.mean(idle),
+    }
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--events", type=int, default=300)
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--schedules", type=int, default=200)
-    parser.add_argument("--schedule-minutes", type=int, default=2)
-    args = parser.parse_args()
+async def child(args: argparse.Namespace) -> None:
+    import asyncpg
+
     name = f"aw_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(args.admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         base, _, _ = args.admin_url.rpartition("/")
         with tempfile.TemporaryDirectory() as scratch:
-            await bench(args, f"{base}/{name}", Path(scratch))
+            result = await bench(args, f"{base}/{name}", Path(scratch))
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+    print(json.dumps(result), flush=True)
+
+
+def run_one(src: Path | None, poll: float | None, args: argparse.Namespace) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
+    command = [sys.executable, __file__, "--child", "--admin-url", args.admin_url]
+    for flag in ("workers", "events", "runs", "concurrency", "idle_seconds"):
+        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if poll is not None:
+        command += ["--poll", str(poll)]
+    load = os.getloadavg()[0]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the measurement failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = load
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--poll",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.02],
+        help="AUTHWARD_JOBS_POLL_SECONDS values for the current engine (the baseline runs at "
+        "its own default)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also measure the authward package under SRC (an older commit's src/) in turn",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.poll = args.poll[0] if args.poll else None
+        asyncio.run(child(args))
+        return
+    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
+    variants: dict[str, tuple[Path | None, float | None]] = {
+        f"current, poll {p:g} s": (None, p) for p in args.poll
+    }
+    if args.baseline is not None:
+        variants["baseline, its defaults"] = (args.baseline, None)
+    print(
+        f"postgresql, {args.workers} workers (concurrency {args.concurrency} each); "
+        f"{args.events} events one at a time, then {args.runs} three-task runs; "
+        "load = 1-min load average before the measurement",
+        flush=True,
+    )
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for r in range(args.rounds):
+        order = list(variants) if r % 2 == 0 else list(variants)[::-1]
+        for name in order:
+            res = run_one(*variants[name], args)
+            results[name].append(res)
+            print(
+                f"  round {r + 1} {name:<24} send_event -> started p50 {res['p50']:7.2f} ms, "
+                f"p99 {res['p99']:7.2f} ms; three-task runs {res['rate']:6.1f}/s; idle worker "
+                f"CPU {res['idle_cpu']:.1%} (load {res['load']:.1f}; {res['authward']})",
+                flush=True,
+            )
+        if args.baseline is not None:
+            then = results["baseline, its defaults"][-1]
+            for name in variants:
+                if name.startswith("current"):
+                    now = results[name][-1]
+                    print(
+                        f"  round {r + 1} {name} / baseline: throughput "
+                        f"{now['rate'] / then['rate']:.2f}x",
+                        flush=True,
+                    )
+    for name, rows in results.items():
+        print(
+            f"{name}: median of {len(rows)} rounds: p50 "
+            f"{statistics.median(x['p50'] for x in rows):.2f} ms, p99 "
+            f"{statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
+            f"{statistics.median(x['rate'] for x in rows):.1f}/s, idle worker CPU "
+            f"{statistics.median(x['idle_cpu'] for x in rows):.1%}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -1,51 +1,39 @@
 """Jobs, embedded: ``send_event`` -> run started (p50 / p99), and runs completed per second for
 a job of three trivial tasks. One process: the sender and the embedded worker share the loop.
 
-    .venv/bin/python bench/jobs_load.py                         # SQLite in a scratch directory
-    .venv/bin/python bench/jobs_load.py --database-url postgresql://postgres@127.0.0.1/aw_bench
+    .venv/bin/python bench/jobs_load.py [--database sqlite|postgresql|both] [--rounds 2]
+        [--baseline SRC] [--concurrency 10] [--events 300] [--runs 500]
+
+Each measurement runs in a process of its own on a fresh store (a scratch SQLite directory, or a
+scratch PostgreSQL database on the server of ``--admin-url``, dropped afterwards). With
+``--baseline SRC`` (an older commit's src/, e.g. from `git archive 7a1a746 src | tar -x -C DIR`,
+then DIR/src) the same measurement also runs with that authward on PYTHONPATH; the two take
+turns, the order flipping each round, and each figure is printed with the load average before it
+and the ratio current / baseline of the round.
 
 "Started" is the moment the run function is entered; latency is measured one event at a time on
-an idle worker (woken directly by send_event, not by its poll). Throughput queues every run
-first, then times until the last one is stored as succeeded.
+an idle worker. Throughput queues every run first, then times until the last one is stored as
+succeeded. Each engine runs with its own default settings (the poll interval included).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import secrets
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
-from authward.config import load_app
-from authward.jobs import Io, JobClient, JobsRuntime, RunContext, event_trigger
-from authward.runtime import Authward
-from authward.settings import load_settings
-from authward.store.schema import job_runs
-
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 entered: dict[str, float] = {}
-arrived = asyncio.Event()
-
-client = JobClient(id="bench")
-
-
-@client.job(id="start", name="start", version="1", trigger=event_trigger(name="start"))
-async def start(payload: Any, io: Io, ctx: RunContext) -> None:
-    assert ctx.event.id is not None
-    entered[ctx.event.id] = time.perf_counter()
-    arrived.set()
-
-
-@client.job(id="three", name="three", version="1", trigger=event_trigger(name="three"))
-async def three(payload: Any, io: Io, ctx: RunContext) -> int:
-    a = await io.run_task("a", lambda: 1)
-    b = await io.run_task("b", lambda: 2)
-    return int(await io.run_task("c", lambda: a + b))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -53,51 +41,65 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def settled(aw: Authward, run_id: str) -> None:
-    for _ in range(100_000):
-        if await aw.jobs.store.status(run_id) == "succeeded":
-            return
-        await asyncio.sleep(0.001)
-    raise RuntimeError(f"run {run_id} did not finish")
+async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement in this process, with whichever authward is importable."""
+    from sqlalchemy import func, select
 
+    import authward
+    from authward.config import load_app
+    from authward.jobs import Io, JobClient, JobsRuntime, RunContext, event_trigger
+    from authward.runtime import Authward
+    from authward.settings import load_settings
+    from authward.store.schema import job_runs
 
-async def latency(aw: Authward, count: int, phase: str) -> list[float]:
-    samples = []
-    for i in range(count):
-        event_id = f"{phase}-{i}"
-        arrived.clear()
-        sent_at = time.perf_counter()
-        sent = await client.send_event({"name": "start", "id": event_id})
-        await arrived.wait()
-        samples.append((entered[event_id] - sent_at) * 1000)
-        await settled(aw, sent.run_ids[0])  # the next sample starts on an idle worker
-    return samples
+    arrived = asyncio.Event()
+    client = JobClient(id="bench")
 
+    @client.job(id="start", name="start", version="1", trigger=event_trigger(name="start"))
+    async def start(payload: Any, io: Io, ctx: RunContext) -> None:
+        assert ctx.event.id is not None
+        entered[ctx.event.id] = time.perf_counter()
+        arrived.set()
 
-async def throughput(aw: Authward, count: int) -> float:
-    started = time.perf_counter()
-    for i in range(count):
-        await client.send_event({"name": "three", "id": f"tp-{i}"})
-    query = select(func.count()).where(
-        job_runs.c.job_id == "three", job_runs.c.status == "succeeded"
-    )
-    while True:
-        async with aw.engine.connect() as conn:
-            done = int((await conn.execute(query)).scalar_one())
-        if done >= count:
-            return count / (time.perf_counter() - started)
-        await asyncio.sleep(0.01)
+    @client.job(id="three", name="three", version="1", trigger=event_trigger(name="three"))
+    async def three(payload: Any, io: Io, ctx: RunContext) -> int:
+        a = await io.run_task("a", lambda: 1)
+        b = await io.run_task("b", lambda: 2)
+        return int(await io.run_task("c", lambda: a + b))
 
+    async def settled(aw: Authward, run_id: str) -> None:
+        for _ in range(100_000):
+            if await aw.jobs.store.status(run_id) == "succeeded":
+                return
+            await asyncio.sleep(0.001)
+        raise RuntimeError(f"run {run_id} did not finish")
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url")
-    parser.add_argument("--events", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=10)
-    args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp())
-    url = args.database_url or f"sqlite+aiosqlite:///{scratch / 'authward.db'}"
+    async def latency(aw: Authward, count: int, phase: str) -> list[float]:
+        samples = []
+        for i in range(count):
+            event_id = f"{phase}-{i}"
+            arrived.clear()
+            sent_at = time.perf_counter()
+            sent = await client.send_event({"name": "start", "id": event_id})
+            await arrived.wait()
+            samples.append((entered[event_id] - sent_at) * 1000)
+            await settled(aw, sent.run_ids[0])  # the next sample starts on an idle worker
+        return samples
+
+    async def throughput(aw: Authward, count: int) -> float:
+        started = time.perf_counter()
+        for i in range(count):
+            await client.send_event({"name": "three", "id": f"tp-{i}"})
+        query = select(func.count()).where(
+            job_runs.c.job_id == "three", job_runs.c.status == "succeeded"
+        )
+        while True:
+            async with aw.engine.connect() as conn:
+                done = int((await conn.execute(query)).scalar_one())
+            if done >= count:
+                return count / (time.perf_counter() - started)
+            await asyncio.sleep(0.01)
+
     settings = load_settings(
         database_url=url, key_file=scratch / "authward.key", jobs_concurrency=args.concurrency
     )
@@ -111,13 +113,109 @@ async def main() -> None:
         rate = await throughput(aw, args.runs)
     finally:
         await aw.close()
-    backend = url.split(":", 1)[0]
-    print(
-        f"{backend}: send_event -> run started p50 {statistics.median(samples):.2f} ms, "
-        f"p99 {pct(samples, 0.99):.2f} ms ({len(samples)} events); "
-        f"three-task runs {rate:.0f}/s ({args.runs} runs, concurrency {args.concurrency})"
+    return {
+        "authward": str(Path(authward.__file__).parent),
+        "p50": statistics.median(samples),
+        "p99": pct(samples, 0.99),
+        "rate": rate,
+    }
+
+
+async def child(args: argparse.Namespace) -> None:
+    scratch = Path(tempfile.mkdtemp())
+    if args.child == "sqlite":
+        result = await measure(f"sqlite+aiosqlite:///{scratch / 'authward.db'}", scratch, args)
+    else:
+        import asyncpg
+
+        name = f"aw_bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(args.admin_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            base, _, _ = args.admin_url.rpartition("/")
+            url = f"{base.replace('postgresql:', 'postgresql+asyncpg:', 1)}/{name}"
+            result = await measure(url, scratch, args)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    print(json.dumps(result), flush=True)
+
+
+def run_one(kind: str, src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
+    command = [sys.executable, __file__, "--child", kind, "--admin-url", args.admin_url]
+    for flag in ("events", "runs", "concurrency"):
+        command += [f"--{flag}", str(getattr(args, flag))]
+    load = os.getloadavg()[0]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the {kind} measurement failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = load
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also measure the authward package under SRC (an older commit's src/) in turn",
     )
+    parser.add_argument("--child", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child(args))
+        return
+    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    codes: dict[str, Path | None] = {"current": None}
+    if args.baseline is not None:
+        codes["baseline"] = args.baseline
+    print(
+        f"{args.events} events one at a time, then {args.runs} three-task runs, "
+        f"concurrency {args.concurrency}; load = 1-min load average before the measurement",
+        flush=True,
+    )
+    for kind in kinds:
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+        for r in range(args.rounds):
+            order = list(codes) if r % 2 == 0 else list(codes)[::-1]
+            for name in order:
+                res = run_one(kind, codes[name], args)
+                results[name].append(res)
+                print(
+                    f"  {kind:<10} round {r + 1} {name:<8} send_event -> started p50 "
+                    f"{res['p50']:6.2f} ms, p99 {res['p99']:6.2f} ms; three-task runs "
+                    f"{res['rate']:6.1f}/s (load {res['load']:.1f}; {res['authward']})",
+                    flush=True,
+                )
+            if "baseline" in codes:
+                now, then = results["current"][-1], results["baseline"][-1]
+                print(
+                    f"  {kind:<10} round {r + 1} current / baseline: throughput "
+                    f"{now['rate'] / then['rate']:.2f}x, p50 {now['p50'] / then['p50']:.2f}x",
+                    flush=True,
+                )
+        for name, rows in results.items():
+            print(
+                f"{kind}, {name}: median of {len(rows)} rounds: p50 "
+                f"{statistics.median(x['p50'] for x in rows):.2f} ms, p99 "
+                f"{statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
+                f"{statistics.median(x['rate'] for x in rows):.1f}/s",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
