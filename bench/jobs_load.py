@@ -13,7 +13,9 @@ and the ratio current / baseline of the round.
 
 "Started" is the moment the run function is entered; latency is measured one event at a time on
 an idle worker. Throughput queues every run first, then times until the last one is stored as
-succeeded. Each engine runs with its own default settings (the poll interval included).
+succeeded; the CPU time of the process (all its threads) over that stretch is printed per run,
+a figure the machine's load does not stretch. Each engine runs with its own default settings (the
+poll interval included). ``--jobs-wal`` is an experiment: DBOS's SQLite file in WAL mode.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import json
 import os
 import secrets
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -86,8 +89,9 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
             await settled(aw, sent.run_ids[0])  # the next sample starts on an idle worker
         return samples
 
-    async def throughput(aw: Authward, count: int) -> float:
-        started = time.perf_counter()
+    async def throughput(aw: Authward, count: int) -> tuple[float, float]:
+        """Runs per second, and this process's CPU milliseconds (every thread) per run."""
+        started, cpu = time.perf_counter(), time.process_time()
         for i in range(count):
             await client.send_event({"name": "three", "id": f"tp-{i}"})
         query = select(func.count()).where(
@@ -97,9 +101,15 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
             async with aw.engine.connect() as conn:
                 done = int((await conn.execute(query)).scalar_one())
             if done >= count:
-                return count / (time.perf_counter() - started)
+                per_run = (time.process_time() - cpu) / count * 1000
+                return count / (time.perf_counter() - started), per_run
             await asyncio.sleep(0.01)
 
+    if args.jobs_wal and url.startswith("sqlite"):
+        # Made before the engine opens it: WAL is kept in the file, whoever connects later.
+        db = sqlite3.connect(scratch / "authward-jobs.db")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.close()
     settings = load_settings(
         database_url=url, key_file=scratch / "authward.key", jobs_concurrency=args.concurrency
     )
@@ -110,7 +120,7 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
         await aw.jobs.start()
         await latency(aw, 20, "warm-up")
         samples = await latency(aw, args.events, "latency")
-        rate = await throughput(aw, args.runs)
+        rate, cpu_ms = await throughput(aw, args.runs)
     finally:
         await aw.close()
     return {
@@ -118,6 +128,7 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
         "p50": statistics.median(samples),
         "p99": pct(samples, 0.99),
         "rate": rate,
+        "cpu_ms": cpu_ms,
     }
 
 
@@ -148,6 +159,7 @@ def run_one(kind: str, src: Path | None, args: argparse.Namespace) -> dict[str, 
     command = [sys.executable, __file__, "--child", kind, "--admin-url", args.admin_url]
     for flag in ("events", "runs", "concurrency"):
         command += [f"--{flag}", str(getattr(args, flag))]
+    command += ["--jobs-wal"] if args.jobs_wal else []
     load = os.getloadavg()[0]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -170,6 +182,12 @@ def main() -> None:
         type=Path,
         metavar="SRC",
         help="also measure the authward package under SRC (an older commit's src/) in turn",
+    )
+    parser.add_argument(
+        "--jobs-wal",
+        action="store_true",
+        help="experiment: put the engine's SQLite file (app-jobs.db) in WAL mode before it is "
+        "opened, to see what its default rollback journal costs",
     )
     parser.add_argument("--child", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -197,7 +215,8 @@ def main() -> None:
                 print(
                     f"  {kind:<10} round {r + 1} {name:<8} send_event -> started p50 "
                     f"{res['p50']:6.2f} ms, p99 {res['p99']:6.2f} ms; three-task runs "
-                    f"{res['rate']:6.1f}/s (load {res['load']:.1f}; {res['authward']})",
+                    f"{res['rate']:6.1f}/s, {res['cpu_ms']:.1f} CPU ms per run "
+                    f"(load {res['load']:.1f}; {res['authward']})",
                     flush=True,
                 )
             if "baseline" in codes:
@@ -212,7 +231,8 @@ def main() -> None:
                 f"{kind}, {name}: median of {len(rows)} rounds: p50 "
                 f"{statistics.median(x['p50'] for x in rows):.2f} ms, p99 "
                 f"{statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
-                f"{statistics.median(x['rate'] for x in rows):.1f}/s",
+                f"{statistics.median(x['rate'] for x in rows):.1f}/s, "
+                f"{statistics.median(x['cpu_ms'] for x in rows):.1f} CPU ms per run",
                 flush=True,
             )
 
