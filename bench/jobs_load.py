@@ -15,7 +15,7 @@ and the ratio current / baseline of the round.
 an idle worker. Throughput queues every run first, then times until the last one is stored as
 succeeded; the CPU time of the process (all its threads) over that stretch is printed per run,
 a figure the machine's load does not stretch. Each engine runs with its own default settings (the
-poll interval included). ``--jobs-wal`` is an experiment: DBOS's SQLite file in WAL mode.
+poll interval included).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import secrets
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -105,11 +104,6 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
                 return count / (time.perf_counter() - started), per_run
             await asyncio.sleep(0.01)
 
-    if args.jobs_wal and url.startswith("sqlite"):
-        # Made before the engine opens it: WAL is kept in the file, whoever connects later.
-        db = sqlite3.connect(scratch / "authward-jobs.db")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.close()
     settings = load_settings(
         database_url=url, key_file=scratch / "authward.key", jobs_concurrency=args.concurrency
     )
@@ -159,7 +153,6 @@ def run_one(kind: str, src: Path | None, args: argparse.Namespace) -> dict[str, 
     command = [sys.executable, __file__, "--child", kind, "--admin-url", args.admin_url]
     for flag in ("events", "runs", "concurrency"):
         command += [f"--{flag}", str(getattr(args, flag))]
-    command += ["--jobs-wal"] if args.jobs_wal else []
     load = os.getloadavg()[0]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -182,12 +175,6 @@ def main() -> None:
         type=Path,
         metavar="SRC",
         help="also measure the authward package under SRC (an older commit's src/) in turn",
-    )
-    parser.add_argument(
-        "--jobs-wal",
-        action="store_true",
-        help="experiment: put the engine's SQLite file (app-jobs.db) in WAL mode before it is "
-        "opened, to see what its default rollback journal costs",
     )
     parser.add_argument("--child", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args()

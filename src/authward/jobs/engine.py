@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from authward.errors import AuthwardSignal
 from authward.jobs.errors import JobsError, ReplayMismatch
+from authward.store.engine import prepare_jobs_database
 
 if TYPE_CHECKING:
     from dbos import DBOSClient, DBOSConfig, EnqueueOptions, StepOptions
@@ -117,6 +118,7 @@ class Engine:
         # Idempotent; DBOS's client never creates the schema itself.
         DBOS = _dbos().DBOS
         await asyncio.to_thread(DBOS.migrate, self.config.system_url)
+        await asyncio.to_thread(prepare_jobs_database, self.config.system_url)
         self._client = await asyncio.to_thread(
             lambda: _dbos().DBOSClient(
                 system_database_url=self.config.system_url, application_name="authward"

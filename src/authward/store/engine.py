@@ -12,6 +12,7 @@ __all__ = [
     "normalise_url",
     "opened_or_disposed",
     "opening",
+    "prepare_jobs_database",
     "reading",
     "unusable",
     "write_transaction",
@@ -19,8 +20,10 @@ __all__ = [
 ]
 
 import asyncio
+import contextlib
 import importlib.util
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
@@ -242,3 +245,14 @@ def jobs_system_url(url: URL) -> str:
         stem = path[:-3] if path.endswith(".db") else path
         return URL.create("sqlite", database=f"{stem}-jobs.db").render_as_string()
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def prepare_jobs_database(system_url: str) -> None:
+    """Put the job engine's SQLite file in WAL mode (it persists in the file): DBOS opens it in
+    SQLite's default rollback journal, where every checkpoint commit writes twice and readers
+    wait for writers. Measured in docs/benchmarks.md. PostgreSQL needs nothing."""
+    url = make_url(system_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return
+    with contextlib.closing(sqlite3.connect(url.database)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
