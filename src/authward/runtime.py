@@ -37,6 +37,7 @@ from authward.oauth.client_metadata import MetadataDocuments, is_client_id_url
 from authward.oauth.clients import ClientDirectory, client_loader
 from authward.oauth.dpop import DpopNonces, DpopVerifier
 from authward.oauth.failures import FailedAuthentications, failure_limits
+from authward.oauth.last_use import LastUses
 from authward.oauth.public_fetch import PublicFetcher
 from authward.oauth.refresh_grant import RefreshPolicy
 from authward.oauth.registration import DynamicClients
@@ -65,6 +66,7 @@ from authward.store.engine import (
 )
 from authward.store.grants import GrantStore
 from authward.store.keys import SigningKeyStore
+from authward.store.last_use import LastUseStore
 from authward.store.limits import Attempts
 from authward.store.m2m import M2MStore
 from authward.store.orgs import OrgStore
@@ -248,6 +250,8 @@ class Authward:
         self.secret_rotation = SecretRotation(
             self.clients, self.machine_users, forget=client_directory.invalidate
         )
+        #: When each declared client and machine user last got a token, written in batches.
+        self.last_uses = LastUses(LastUseStore(engine), interval=settings.cache_refresh_seconds)
         # The token side of the authorization server (docs/authorization-server.md).
         self.oauth = AuthorizationServer(
             target=TokenTarget(
@@ -275,6 +279,7 @@ class Authward:
             audit=self.audit,
             revoke_token=self.revoke_token,
             registration=self.dynamic_clients.enabled,
+            issued=self.last_uses.record,
         )
         self._own_tokens = OwnTokens(
             self.verifier, self.api_keys, self.m2m_tokens, self.sessions, self.dpop
@@ -340,6 +345,7 @@ class Authward:
             await self.failed_authentications.close()
             await self.jobs.close()  # runs in flight go back to the queue
             await self.api_keys.close()  # and its batched last_used_at
+            await self.last_uses.close()
             await self.m2m_tokens.close()
             await self.machines.close()
             await self.connections.close()

@@ -57,6 +57,7 @@ class AuthorizationServer:
         audit: AuditLog,
         revoke_token: Callable[[str], Awaitable[bool]],
         registration: bool = False,
+        issued: Callable[[str, str], None] | None = None,
     ) -> None:
         """``revoke_token`` puts an access token this issuer signed on the revocation list;
         ``registration``: dynamic client registration is on (advertised in the metadata);
@@ -82,6 +83,7 @@ class AuthorizationServer:
             audit=audit,
             revoke_family=revocation.revoke_family,
             revoke_access=revocation.revoke_access,
+            issued=issued,
         )
 
     def metadata(self) -> dict[str, Any]:

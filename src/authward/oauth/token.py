@@ -52,9 +52,12 @@ class TokenEndpoint:
         revoke_family: Callable[[str, str], Awaitable[None]],
         revoke_access: Callable[[str, datetime, str], Awaitable[None]],
         handlers: Iterable[GrantHandlerFactory] = GRANT_HANDLERS,
+        issued: Callable[[str, str], None] | None = None,
     ) -> None:
-        """``handlers``: the grants served, the registry's unless a test adds its own."""
+        """``handlers``: the grants served, the registry's unless a test adds its own;
+        ``issued(kind, client_id)``: told of each client that got tokens (no I/O: it batches)."""
         self._clients = clients
+        self._issued = issued
         issuance = Issuance(
             target=target,
             grants=grants,
@@ -82,4 +85,7 @@ class TokenEndpoint:
         client = await authenticate(self._clients, request.form, request.authorization)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the {grant_type} grant")
-        return await handler.handle(request, client)
+        response = await handler.handle(request, client)
+        if self._issued is not None:
+            self._issued(client.kind, client.client_id)
+        return response

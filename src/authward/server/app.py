@@ -190,6 +190,7 @@ def build_app(
                 clients=aw.clients,
                 machine_users=aw.machine_users,
                 registered_clients=aw.dynamic_clients,
+                secret_rotation=aw.secret_rotation,
                 admins=admins,
             ),
             home=mount is None and not embedded,

@@ -3,6 +3,7 @@
 GET  /console/clients                          declared OAuth clients, machine users,
                                                registered clients
 POST /console/clients/registered/revoke        (client_id)
+POST /console/clients/{name}/secret  POST /console/machine-users/{name}/secret   rotate
 GET  /console/api-keys  POST /console/api-keys  POST /console/api-keys/{id}/revoke
 GET  /console/organizations  POST /console/organizations
 GET  /console/organizations/{org}  POST .../members  POST .../members/remove
@@ -66,7 +67,9 @@ class ResourcePages:
 
     # -- clients and machine users -----------------------------------------------------------
 
-    async def clients(self, request: Request) -> Response:
+    async def clients(
+        self, request: Request, *, secret: str = "", rotated: str = "", client_id: str = ""
+    ) -> Response:
         viewer = await self.gate.viewer(request, admin=True)
         if isinstance(viewer, Response):
             return viewer
@@ -80,6 +83,29 @@ class ResourcePages:
             machines=await self.s.machine_users.list(),
             registered=list(await self.s.registered_clients.list()),
             when=when,
+            secret=secret,
+            rotated=rotated,
+            rotated_client_id=client_id,
+        )
+
+    async def rotate_secret(self, request: Request) -> Response:
+        """A new secret for a declared client or machine user, shown once on the page this
+        answers with (never in a URL, never stored in clear); audited as the API's rotation."""
+        posted = await self.gate.form(request, admin=True)
+        if isinstance(posted, Response):
+            return posted
+        viewer, _ = posted
+        name = request.path_params["name"]
+        if request.url.path.startswith("/console/machine-users/"):
+            rotated = await self.s.secret_rotation.rotate_machine_user(name, actor=viewer.user_id)
+            what = "machine user"
+        else:
+            rotated = await self.s.secret_rotation.rotate_client(name, actor=viewer.user_id)
+            what = "OAuth client"
+        if rotated is None:
+            return self.gate.missing(viewer, what)
+        return await self.clients(
+            request, secret=rotated.client_secret, rotated=name, client_id=rotated.client_id
         )
 
     async def revoke_registered(self, request: Request) -> Response:
@@ -357,6 +383,8 @@ def resource_routes(gate: Gate, services: ConsoleServices) -> list[BaseRoute]:
     return [
         Route("/console/clients", p.clients, methods=["GET"]),
         Route("/console/clients/registered/revoke", p.revoke_registered, methods=["POST"]),
+        Route("/console/clients/{name}/secret", p.rotate_secret, methods=["POST"]),
+        Route("/console/machine-users/{name}/secret", p.rotate_secret, methods=["POST"]),
         Route("/console/api-keys", p.api_keys, methods=["GET"]),
         Route("/console/api-keys", p.create_key, methods=["POST"]),
         Route("/console/api-keys/{key_id}/revoke", p.revoke_key, methods=["POST"]),

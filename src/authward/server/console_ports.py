@@ -15,6 +15,7 @@ __all__ = [
     "DeclaredClients",
     "DeclaredMachineUsers",
     "RegisteredClients",
+    "SecretRotations",
 ]
 
 import builtins
@@ -28,6 +29,7 @@ from authward.connections.values import ConnectionInfo
 from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.identity.orgs import Membership, Organization
 from authward.identity.sessions import SessionInfo
+from authward.oauth.secret_rotation import RotatedSecret
 from authward.principal import Principal
 from authward.store.audit import AuditRecord
 from authward.store.consents import Consent
@@ -139,6 +141,17 @@ class DeclaredMachineUsers(Protocol):
     async def list(self) -> builtins.list[StoredMachineUser]: ...
 
 
+class SecretRotations(Protocol):
+    """:class:`authward.oauth.secret_rotation.SecretRotation`."""
+
+    async def rotate_client(
+        self, name: str, *, actor: str | None = None
+    ) -> RotatedSecret | None: ...
+    async def rotate_machine_user(
+        self, name: str, *, actor: str | None = None
+    ) -> RotatedSecret | None: ...
+
+
 class RegisteredClients(Protocol):
     async def list(self) -> Sequence[RegisteredClientRow]: ...
     async def revoke(self, client_id: str, *, actor: str | None = None) -> bool: ...
@@ -156,5 +169,6 @@ class ConsoleServices:
     clients: DeclaredClients
     machine_users: DeclaredMachineUsers
     registered_clients: RegisteredClients
+    secret_rotation: SecretRotations
     #: Usernames that are admins (``AUTHWARD_DASHBOARD_USERS``, decision 051).
     admins: frozenset[str]

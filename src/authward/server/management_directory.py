@@ -26,6 +26,11 @@ from authward.server.management_ports import ClientList, MachineUserList, Secret
 from authward.server.paging import Cursor, Limit, Page, page_of
 from authward.store.records import StoredClient, StoredMachineUser
 
+_LAST_USED = (
+    "When the token endpoint last issued it tokens (written in batches, so up to "
+    "AUTHWARD_CACHE_REFRESH_SECONDS behind); null when never."
+)
+
 
 class ClientOut(BaseModel):
     """An OAuth client of ``define_auth(oauth2_clients=...)``: never its secret."""
@@ -40,6 +45,7 @@ class ClientOut(BaseModel):
     refresh_token_lifetime_seconds: int | None
     require_dpop: bool
     created_at: datetime
+    last_used_at: datetime | None = Field(None, description=_LAST_USED)
 
 
 class MachineUserOut(BaseModel):
@@ -51,6 +57,7 @@ class MachineUserOut(BaseModel):
     attributes: dict[str, Any]
     attribute_list: list[str]
     created_at: datetime
+    last_used_at: datetime | None = Field(None, description=_LAST_USED)
 
 
 class SecretOut(BaseModel):
@@ -70,6 +77,7 @@ def _client_out(c: StoredClient) -> ClientOut:
         refresh_token_lifetime_seconds=c.refresh_token_lifetime_seconds,
         require_dpop=c.require_dpop,
         created_at=c.created_at,
+        last_used_at=c.last_used_at,
     )
 
 
@@ -81,6 +89,7 @@ def _machine_out(m: StoredMachineUser) -> MachineUserOut:
         attributes=dict(m.attributes),
         attribute_list=list(m.attribute_list),
         created_at=m.created_at,
+        last_used_at=m.last_used_at,
     )
 
 

@@ -42,6 +42,7 @@ def _machine_user(r: Any) -> StoredMachineUser:
         attribute_list=tuple(r["attribute_list"]),
         client_id=r["client_id"],
         created_at=r["created_at"],
+        last_used_at=r.get("last_used_at"),
     )
 
 
@@ -57,6 +58,7 @@ def _client(r: Any) -> StoredClient:
         refresh_token_lifetime_seconds=r["refresh_token_lifetime_seconds"],
         require_dpop=r["require_dpop"],
         created_at=r["created_at"],
+        last_used_at=r.get("last_used_at"),
     )
 
 

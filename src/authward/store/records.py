@@ -31,6 +31,8 @@ class StoredMachineUser:
     attribute_list: tuple[str, ...]
     client_id: str
     created_at: datetime
+    #: When it last got a token (written in batches, so up to a few seconds behind).
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,5 @@ class StoredClient:
     refresh_token_lifetime_seconds: int | None
     require_dpop: bool
     created_at: datetime
+    #: When it last got a token (written in batches, so up to a few seconds behind).
+    last_used_at: datetime | None = None

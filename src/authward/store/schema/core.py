@@ -90,6 +90,7 @@ machine_users = Table(
     Column("client_secret", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
 )
 
 oauth2_clients = Table(
@@ -107,6 +108,7 @@ oauth2_clients = Table(
     Column("require_dpop", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
 )
 
 registered_clients = Table(
