@@ -196,6 +196,12 @@ async def test_declared_clients_and_machine_users(api: httpx.AsyncClient, aw: Au
     assert ops_secret is not None
     assert ops_secret.get_secret_value() not in str(ops)
     assert_refusal(await api.get("/machine-users/nope"), 404, "not_found")
+    # When each last got a token, once the batched uses are written.
+    assert web["last_used_at"] is None
+    reader = (await api.get("/machine-users/reader")).json()
+    aw.last_uses.record("machine_user", reader["client_id"])
+    await aw.last_uses.flush()
+    assert (await api.get("/machine-users/reader")).json()["last_used_at"] is not None
 
 
 def tokens(access: str) -> TokenSet:
