@@ -168,8 +168,8 @@ class Io:
         return task is not None and task.status in ("succeeded", "failed")
 
     async def credentials(self, integration: Integration) -> Credentials:
-        """The credential ``integration`` uses in this run, resolved once per execution (every
-        call of the integration shares one resolution, even concurrent ones)."""
+        """The credential ``integration`` uses in this run, resolved once per stretch between
+        waits (every call of the integration shares one resolution, even concurrent ones)."""
         pending = self._credentials.get(integration.id)
         if pending is None:
             pending = asyncio.ensure_future(
@@ -329,6 +329,9 @@ class Io:
             await self._runtime.sleeper.until(resume_at)
         if not await store.set_running(run_id):
             raise RunCancelled(run_id)
+        # A credential resolved before the wait may have been refreshed or revoked meanwhile:
+        # the next call resolves afresh, as a new execution would.
+        self._credentials.clear()
 
     async def wait(self, key: str, *, seconds: float) -> None:
         """Wait ``seconds``; the run holds no execution slot meanwhile."""
