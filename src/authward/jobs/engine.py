@@ -148,6 +148,9 @@ class Engine:
             "application_version": self.config.app_version,
             # DBOS warns of each workflow task interrupted by a clean stop; errors still show.
             "log_level": "ERROR",
+            # Its SQLite notification poller sleeps this long between looks, and a stop waits
+            # for it to wake (1 s by default: every stop took up to a second).
+            "notification_listener_polling_interval_sec": 0.25,
         }
         _handler = handler
         DBOS = _dbos().DBOS
