@@ -23,6 +23,7 @@ LAYERS = (
     "principal",
     "agents",
     "refreshing",
+    "uses",
     "observability",  # logs, metrics, traces: counted from any layer
     "tokens",
     "config",

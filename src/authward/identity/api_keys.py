@@ -48,13 +48,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from uuid import UUID, uuid4
 
-from authward.errors import ConfigError, StoreError, TokenError, TooManyFailures
+from authward.errors import ConfigError, TokenError, TooManyFailures
 from authward.identity.api_key_ports import ApiKeyStorePort, FailureLimiter
 from authward.identity.machines import checked_scopes
 from authward.identity.secret_cache import Found, Refusals, SecretCache
 from authward.principal import BuildsPrincipal, Principal
 from authward.store.audit import AuditEvent
 from authward.tokens import opaque
+from authward.uses import UseRecorder
 
 if TYPE_CHECKING:
     from authward.store.api_keys import Transaction
@@ -213,7 +214,6 @@ class ApiKeys:
         (``AUTHWARD_CACHE_REFRESH_SECONDS``), and how often uses are written. ``failures``
         counts refused keys per address (decision 037)."""
         self._store = store
-        self._refresh = refresh_seconds
         self._failures = failures
         self._clock = clock
         self._cache: SecretCache[ApiKeyAuth] = SecretCache(
@@ -224,9 +224,9 @@ class ApiKeys:
             refresh_seconds=refresh_seconds,
             clock=clock,
         )
-        #: key id -> latest use (POSIX time) not yet written to ``last_used_at``.
-        self._pending_uses: dict[UUID, float] = {}
-        self._flushed_at = float("-inf")
+        self._uses: UseRecorder[UUID] = UseRecorder(
+            store.record_uses, interval=refresh_seconds, what="API key", clock=clock
+        )
 
     # -- management -----------------------------------------------------------------------------
 
@@ -366,14 +366,14 @@ class ApiKeys:
         auth = self._cache.get(digest, now)
         if auth is None:
             auth = await self._cache.load(digest, now)
-        self._pending_uses[auth.key_id] = now
+        self._uses.record(auth.key_id, now)
         return auth
 
     async def _read(self, digest: str) -> Found[ApiKeyAuth] | None:
         # A hot key is read again every interval (in the background): the uses recorded since
         # are written with it, so last_used_at stays within about one interval of the truth.
-        if self._pending_uses and self._clock() - self._flushed_at >= self._refresh:
-            await self._flush_quietly()
+        if self._uses.due():
+            await self._uses.flush_quietly()
         row = await self._store.by_digest(digest)
         if row is None:
             return None
@@ -407,31 +407,8 @@ class ApiKeys:
         await self._cache.close()
         await self.flush()
 
-    # -- last_used_at ---------------------------------------------------------------------------
-
     async def flush(self) -> int:
         """Write the recorded uses to ``last_used_at`` in one batch; returns how many keys.
         :class:`~authward.errors.StoreError` when the database cannot take them (they are kept
         for the next flush)."""
-        pending, self._pending_uses = self._pending_uses, {}
-        self._flushed_at = self._clock()
-        if not pending:
-            return 0
-        try:
-            await self._store.record_uses(
-                {kid: datetime.fromtimestamp(at, UTC) for kid, at in pending.items()}
-            )
-        except BaseException:
-            # Keep the uses for the next flush (newer ones recorded meanwhile win).
-            for kid, at in pending.items():
-                if self._pending_uses.get(kid, float("-inf")) < at:
-                    self._pending_uses[kid] = at
-            raise
-        return len(pending)
-
-    async def _flush_quietly(self) -> None:
-        # Verification must not fail because bookkeeping could not be written.
-        try:
-            await self.flush()
-        except StoreError as exc:
-            log.warning("could not record API key use (will retry): %s", exc)
+        return await self._uses.flush()
