@@ -251,7 +251,7 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def report(leaks: Iterable[Leak]) -> list[str]:
+def report(leaks: Iterable[Leak | str]) -> list[str]:
     return [f"secret scan: {leak}" for leak in leaks]
 
 
@@ -280,14 +280,30 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     logging.getLogger("authward").setLevel(_state["level"])
     _state["undo"]()
     started = time.perf_counter()
-    leaks = SCAN.leaks()
+    leaks = [str(leak) for leak in SCAN.leaks()]
+    secrets, texts = len(SCAN.secrets), len(SCAN.texts)
+    # Under pytest-xdist each worker scans what its own tests made and logged, and hands the
+    # result to the controller, whose exit status is the run's.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["secret_scan"] = {"secrets": secrets, "texts": texts, "leaks": leaks}
+    for worker in _state.get("workers", []):
+        secrets += worker["secrets"]
+        texts += worker["texts"]
+        leaks += worker["leaks"]
     _state["summary"] = (
-        f"secret scan: {len(SCAN.secrets)} secrets, {len(SCAN.texts)} log texts, "
-        f"{time.perf_counter() - started:.2f}s"
+        f"secret scan: {secrets} secrets, {texts} log texts, {time.perf_counter() - started:.2f}s"
     )
-    _state["leaks"] = leaks
+    _state["leaks"] = sorted(set(leaks))
     if leaks:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    scanned = getattr(node, "workeroutput", {}).get("secret_scan")
+    if scanned is not None:
+        _state.setdefault("workers", []).append(scanned)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
