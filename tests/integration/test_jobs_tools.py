@@ -398,12 +398,13 @@ async def test_api_lists_jobs_tests_one_and_reads_its_run(
     assert set(detail) >= {"created_at", "started_at", "finished_at", "duration_ms", "attempts"}
 
     listed = (await web.get("/v1/runs", params={"account_id": "user_123"}, headers=headers)).json()
-    assert [r["id"] for r in listed] == [summary["id"]]
-    assert set(listed[0]) == set(summary)
-    assert (await web.get("/v1/runs", params={"job_id": "pause"}, headers=headers)).json() == []
-    assert (await web.get("/v1/runs", params={"status": "succeeded"}, headers=headers)).json()[0][
-        "id"
-    ] == summary["id"]
+    assert [r["id"] for r in listed["items"]] == [summary["id"]]
+    assert listed["next_cursor"] is None
+    assert set(listed["items"][0]) == set(summary)
+    paused = (await web.get("/v1/runs", params={"job_id": "pause"}, headers=headers)).json()
+    assert paused == {"items": [], "next_cursor": None}
+    done = (await web.get("/v1/runs", params={"status": "succeeded"}, headers=headers)).json()
+    assert done["items"][0]["id"] == summary["id"]
     bad_status = await web.get("/v1/runs", params={"status": "done"}, headers=headers)
     assert bad_status.status_code == 422
 

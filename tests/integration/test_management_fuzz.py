@@ -127,4 +127,5 @@ async def test_the_management_api_answers_as_its_openapi_says(
         "GET /audit-events",
         "GET /registered-clients/{client_id}",
         "GET /jobs",
+        "GET /runs",
     } <= labels

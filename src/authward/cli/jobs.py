@@ -27,8 +27,9 @@ from authward.cli.common import table as make_table
 from authward.config.loader import load_app
 from authward.jobs.discovery import find_job_clients
 from authward.jobs.errors import EventRejected
-from authward.jobs.records import FINAL_STATUSES, RunDetail, RunStatus
-from authward.server.jobs_api import MAX_RUNS, job_out, run_detail_out, run_out
+from authward.jobs.records import FINAL_STATUSES, RunDetail, RunStatus, RunSummary
+from authward.server.jobs_api import job_out, run_detail_out, run_out
+from authward.server.paging import MAX_LIMIT
 from authward.settings import load_settings
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def list_runs(
         str | None,
         typer.Option("--status", help=f"Only runs in this status ({', '.join(STATUSES)})."),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=MAX_RUNS)] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
     app_path: AppOption = Path("app.py"),
     as_json: JsonOption = False,
 ) -> None:
@@ -201,10 +202,21 @@ def list_runs(
         raise fail(f"--status: unknown status {status!r} (known: {', '.join(STATUSES)})")
 
     async def body() -> list[dict[str, Any]]:
+        runs: list[RunSummary] = []
         async with open_jobs(app_path) as aw:
-            runs = await aw.jobs.list_runs(
-                account_id=account, job_id=job, status=status, limit=limit
-            )
+            # Page by page, as the management API would: no statement reads more than a page.
+            while len(runs) < limit:
+                wanted = min(MAX_LIMIT, limit - len(runs))
+                page = await aw.jobs.list_runs(
+                    account_id=account,
+                    job_id=job,
+                    status=status,
+                    after=(runs[-1].created_at, runs[-1].id) if runs else None,
+                    limit=wanted,
+                )
+                runs += page
+                if len(page) < wanted:
+                    break
         return [run_out(r).model_dump(mode="json") for r in runs]
 
     rows = run(body())

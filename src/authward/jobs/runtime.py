@@ -476,10 +476,13 @@ class JobsRuntime:
         account_id: str | None = None,
         job_id: str | None = None,
         status: str | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int = 50,
     ) -> list[RunSummary]:
+        """Runs, newest first; ``after`` (a run's ``created_at`` and id): those older than it,
+        the next page."""
         return await self.store.list_runs(
-            account_id=account_id, job_id=job_id, status=status, limit=limit
+            account_id=account_id, job_id=job_id, status=status, after=after, limit=limit
         )
 
     async def get_run(self, run_id: str) -> RunDetail | None:

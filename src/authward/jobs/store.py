@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -303,9 +303,17 @@ class RunStore:
         account_id: str | None = None,
         job_id: str | None = None,
         status: str | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int = 50,
     ) -> list[RunSummary]:
+        """Up to ``limit`` runs, newest first (by ``created_at``, then id), that match every
+        filter given; ``after``: only those that follow the run of this ``created_at`` and id."""
         query = select(job_runs).order_by(_RUNS.created_at.desc(), _RUNS.id.desc()).limit(limit)
+        if after is not None:
+            at, run_id = after
+            query = query.where(
+                or_(_RUNS.created_at < at, and_(_RUNS.created_at == at, _RUNS.id < run_id))
+            )
         if account_id is not None:
             query = query.where(_RUNS.account_id == account_id)
         if job_id is not None:

@@ -30,9 +30,16 @@ from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
 from authward.server.api_inputs import BodyText, PathText, QueryText
 from authward.server.management_errors import error_responses
-from authward.server.paging import Cursor, Limit, Page, page_of
-
-MAX_RUNS = 500
+from authward.server.paging import (
+    Cursor,
+    Key,
+    Limit,
+    Page,
+    after_timed,
+    next_cursor,
+    page_of,
+    time_key,
+)
 
 
 class JobsAdmin(Protocol):
@@ -45,6 +52,7 @@ class JobsAdmin(Protocol):
         account_id: str | None = None,
         job_id: str | None = None,
         status: str | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int = 50,
     ) -> list[RunSummary]: ...
     async def get_run(self, run_id: str) -> RunDetail | None: ...
@@ -155,6 +163,11 @@ def run_detail_out(run: RunDetail) -> RunDetailOut:
     )
 
 
+def _run_position(run: RunSummary) -> Key:
+    """A run's place in the list of runs (newest first), as its cursor holds it."""
+    return (time_key(run.created_at), run.id)
+
+
 def _refusal(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
 
@@ -183,19 +196,27 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
         )
         return Page(items=[job_out(j) for j in items], next_cursor=following)
 
-    @router.get("/runs", response_model=list[RunOut])
+    @router.get("/runs", response_model=Page[RunOut], responses=error_responses(400))
     async def list_runs(
         _: Admin,
         account_id: QueryText = None,
         job_id: QueryText = None,
         status: Annotated[RunStatus | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50,
-    ) -> list[RunOut]:
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[RunOut]:
         """Runs, newest first, filtered by account id, job and status."""
         runs = await jobs.list_runs(
-            account_id=account_id, job_id=job_id, status=status, limit=limit
+            account_id=account_id,
+            job_id=job_id,
+            status=status,
+            after=after_timed("runs", cursor, str),
+            limit=limit + 1,
         )
-        return [run_out(r) for r in runs]
+        return Page(
+            items=[run_out(r) for r in runs[:limit]],
+            next_cursor=next_cursor("runs", runs, limit, _run_position),
+        )
 
     @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=error_responses(404))
     async def get_run(run_id: PathText, _: Admin) -> RunDetailOut | JSONResponse:

@@ -34,7 +34,6 @@ from authward.server.jobs_api import JobsAdmin, jobs_router
 from authward.server.management_directory import directory_router
 from authward.server.management_docs import DOCS_PATHS, docs_routes
 from authward.server.management_errors import (
-    BadRequest,
     NotFound,
     error_handlers,
     error_responses,
@@ -71,27 +70,16 @@ from authward.server.management_records import records_router
 from authward.server.management_users import users_router
 from authward.server.paging import (
     Cursor,
-    Key,
     Limit,
     Page,
     after,
+    after_timed,
     next_cursor,
     page_of,
     time_key,
 )
 from authward.server.registered_clients_api import RegisteredClientAdmin
 from authward.server.registered_clients_api import router as registered_clients_router
-
-
-def _key_position(key: Key) -> tuple[datetime, UUID]:
-    """An API key cursor's sort key as the store compares it."""
-    try:
-        at, key_id = datetime.fromisoformat(str(key[0])), UUID(str(key[1]))
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise BadRequest("cursor: not a cursor of this list (give the next_cursor of a page)")
-    return at, key_id
 
 
 def management_app(
@@ -178,12 +166,11 @@ def management_app(
         cursor: Cursor = None,
     ) -> Page[ApiKeyOut]:
         """Keys, oldest first (hint only, never the secret)."""
-        start = after("api-keys", cursor, [str, str])
         keys = await api_keys.list(
             user_id=user_id,
             org_id=org_id,
             include_revoked=include_revoked,
-            after=_key_position(start) if start else None,
+            after=after_timed("api-keys", cursor, UUID),
             limit=limit + 1,
         )
         return Page(

@@ -9,7 +9,17 @@ cursor this server wrote, is 400 ``invalid_request``.
 
 # No ``from __future__ import annotations``: FastAPI reads the aliases at import.
 
-__all__ = ["Cursor", "Key", "Limit", "Page", "after", "next_cursor", "page_of", "time_key"]
+__all__ = [
+    "Cursor",
+    "Key",
+    "Limit",
+    "Page",
+    "after",
+    "after_timed",
+    "next_cursor",
+    "page_of",
+    "time_key",
+]
 
 import base64
 import binascii
@@ -24,9 +34,11 @@ from pydantic import BaseModel, Field
 from authward.server.management_errors import BadRequest
 
 T = TypeVar("T")
+Id = TypeVar("Id")
 Key = tuple[str | int, ...]
 
 MAX_LIMIT = 200
+_NOT_A_CURSOR = "cursor: not a cursor of this list (give the next_cursor of a page)"
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"items per page (1 to {MAX_LIMIT})")]
 Cursor = Annotated[
     str | None,
@@ -50,6 +62,23 @@ def time_key(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def after_timed(
+    kind: str, cursor: str | None, parse_id: Callable[[str], Id]
+) -> tuple[datetime, Id] | None:
+    """:func:`after` for a list sorted by a time (:func:`time_key`) and an id, the key as the
+    store compares it; ``parse_id`` reads the id (raising ValueError for one that is not)."""
+    key = after(kind, cursor, [str, str])
+    if key is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(key[0]))
+        if at.tzinfo is None:
+            raise ValueError("a time without its zone")
+        return at, parse_id(str(key[1]))
+    except ValueError:
+        raise BadRequest(_NOT_A_CURSOR) from None
+
+
 def _encode(kind: str, key: Key) -> str:
     text = json.dumps([kind, *key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
@@ -71,7 +100,7 @@ def after(kind: str, cursor: str | None, types: Sequence[type]) -> Key | None:
         or decoded[0] != kind
         or not all(type(v) is t for v, t in zip(decoded[1:], types, strict=True))
     ):
-        raise BadRequest("cursor: not a cursor of this list (give the next_cursor of a page)")
+        raise BadRequest(_NOT_A_CURSOR)
     return tuple(decoded[1:])
 
 
