@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.server.console import Gate, Paging, when
-from authward.server.console_ports import ConsoleAudit
+from authward.server.management_ports import AuditReader
 from authward.store.audit import AuditEvent
 
 #: Events one export holds at most (newest first); narrower filters reach older ones.
@@ -55,12 +55,12 @@ def _row(event: AuditEvent) -> dict[str, Any]:
 
 
 class AuditPages:
-    def __init__(self, gate: Gate, audit: ConsoleAudit) -> None:
+    def __init__(self, gate: Gate, audit: AuditReader) -> None:
         self.gate = gate
         self.audit = audit
 
     def _filters(self, request: Request) -> tuple[dict[str, Any], str]:
-        """The query's filters as :meth:`ConsoleAudit.search` takes them, and what is wrong
+        """The query's filters as :meth:`AuditReader.page` takes them, and what is wrong
         with them (empty when nothing)."""
         params = request.query_params
         got = {k: params.get(k, "").strip()[:_MAX_FILTER] for k in ("kind", "actor", "subject")}
@@ -144,7 +144,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def audit_routes(gate: Gate, audit: ConsoleAudit) -> list[BaseRoute]:
+def audit_routes(gate: Gate, audit: AuditReader) -> list[BaseRoute]:
     pages = AuditPages(gate, audit)
     return [
         Route("/console/audit", pages.page, methods=["GET"]),

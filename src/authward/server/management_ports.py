@@ -1,5 +1,6 @@
-"""What the management API (:mod:`authward.server.management`) calls of the identity services:
-one Protocol per service, of exactly the methods its handlers use."""
+"""What the management API (:mod:`authward.server.management`) and the admin console
+(:mod:`authward.server.console`) call of the identity services: one Protocol per service, of
+the methods the two use (both are admin surfaces over the same services)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ __all__ = [
     "AuditReader",
     "ClientList",
     "ConnectionAdmin",
+    "ConsentAdmin",
     "MachineUserList",
     "ManagedSessions",
     "OrganizationAdmin",
+    "RegisteredClientAdmin",
     "SecretRotator",
     "UserAdmin",
 ]
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -28,7 +31,9 @@ from authward.identity.sessions import SessionInfo
 from authward.oauth.secret_rotation import RotatedSecret
 from authward.principal import Principal
 from authward.store.audit import AuditRecord
+from authward.store.consents import Consent
 from authward.store.records import StoredClient, StoredMachineUser
+from authward.store.registered_clients import RegisteredClientRow
 from authward.users.values import UserAccount, UserClaims
 
 
@@ -57,6 +62,8 @@ class ApiKeyAdmin(Protocol):
 
 
 class OrganizationAdmin(Protocol):
+    @property
+    def roles(self) -> Mapping[str, tuple[str, ...]]: ...
     async def create(self, slug: str, name: str, *, actor: str | None = None) -> Organization: ...
     async def get(self, org: str) -> Organization | None: ...
     async def list(
@@ -72,6 +79,7 @@ class OrganizationAdmin(Protocol):
         self, org: str, user_id: str, role: str, *, actor: str | None = None
     ) -> Membership: ...
     async def remove_member(self, org: str, user_id: str, *, actor: str | None = None) -> bool: ...
+    async def memberships_of(self, user_id: str) -> builtins.list[Membership]: ...
 
 
 class ManagedSessions(Protocol):
@@ -79,6 +87,7 @@ class ManagedSessions(Protocol):
         self, user_id: str, include_inactive: bool = False
     ) -> builtins.list[SessionInfo]: ...
     async def get(self, session_id: str) -> SessionInfo | None: ...
+    async def active(self, *, offset: int = 0, limit: int = 50) -> builtins.list[SessionInfo]: ...
     async def revoke(self, session_id: str, *, actor: str | None = None) -> bool: ...
     async def revoke_all(
         self, user_id: str, *, except_session: str | None = None, actor: str | None = None
@@ -100,6 +109,7 @@ class UserAdmin(Protocol):
         actor: Principal | None = None,
     ) -> UserAccount: ...
     async def get(self, user_id: str) -> UserAccount | None: ...
+    async def find(self, username: str) -> UserAccount | None: ...
     async def page(
         self, *, after: str | None, limit: int, contains: str | None = None
     ) -> builtins.list[UserAccount]: ...
@@ -160,3 +170,13 @@ class SecretRotator(Protocol):
     async def rotate_machine_user(
         self, name: str, *, actor: str | None = None
     ) -> RotatedSecret | None: ...
+
+
+class ConsentAdmin(Protocol):
+    async def list(self, user_id: str) -> builtins.list[Consent]: ...
+    async def revoke(self, user_id: str, client_id: str, *, actor: str | None = None) -> bool: ...
+
+
+class RegisteredClientAdmin(Protocol):
+    async def list(self) -> Sequence[RegisteredClientRow]: ...
+    async def revoke(self, client_id: str, *, actor: str | None = None) -> bool: ...
