@@ -222,7 +222,7 @@ class Executor:
             return Io(runtime=rt, job=job, ctx=ctx, segment=segment, tasks=tasks, logs_stored=logs)
 
         # The run's span and metrics (decision 053); the body's task runs inside the span.
-        with run_span(job.id, run.id, run.attempts) as span:
+        with run_span(job.id, run.id, run.attempts, run.traceparent, run.tracestate) as span:
             who = ctx.user.principal_id if ctx.user else None
             identify(span, principal_id=who, account_id=run.account_id)
             body = asyncio.create_task(self._call(job, payload, ctx, make_io), name=f"run {run.id}")

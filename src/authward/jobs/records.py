@@ -130,6 +130,9 @@ class NewRun:
     event_timestamp: datetime
     environment: str
     created_at: datetime
+    #: The W3C trace context of the span that queued the run, if one was recording.
+    traceparent: str | None
+    tracestate: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +150,5 @@ class ClaimedRun:
     event_timestamp: datetime | None
     environment: str
     attempts: int
+    traceparent: str | None
+    tracestate: str | None

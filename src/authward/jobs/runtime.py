@@ -51,7 +51,7 @@ from authward.jobs.scheduler import Scheduler
 from authward.jobs.store import RunStore
 from authward.jobs.triggers import CronTrigger, EventTrigger, IntervalTrigger
 from authward.jobs.webhook_store import WebhookStore
-from authward.observability.tracing import remember_origin
+from authward.observability.tracing import queuing_context
 from authward.store.engine import jobs_system_url
 from authward.store.job_workers import WorkerRecords
 
@@ -229,7 +229,7 @@ class JobsRuntime:
         run_id: str | None = None,
     ) -> NewRun:
         run_id = run_id or f"run_{uuid.uuid4().hex}"
-        remember_origin(run_id)  # the trace it continues
+        traceparent, tracestate = queuing_context()  # the trace its executions continue
         return NewRun(
             id=run_id,
             job_id=job.id,
@@ -244,6 +244,8 @@ class JobsRuntime:
             event_timestamp=event_timestamp,
             environment=self.environment,
             created_at=now,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
 
     async def send_event(

@@ -67,6 +67,8 @@ def _claimed(r: Any) -> ClaimedRun:
         event_timestamp=r.event_timestamp,
         environment=r.environment,
         attempts=r.attempts,
+        traceparent=r.traceparent,
+        tracestate=r.tracestate,
     )
 
 
@@ -120,6 +122,8 @@ _CLAIM_COLUMNS = (
     _RUNS.event_timestamp,
     _RUNS.environment,
     _RUNS.attempts,
+    _RUNS.traceparent,
+    _RUNS.tracestate,
 )
 
 

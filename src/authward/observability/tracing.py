@@ -4,36 +4,35 @@ Without a configured SDK (``observability/otel.py``, the ``otel`` extra) every c
 OpenTelemetry's no-op. Requests, statements and HTTP calls get their spans from the ASGI,
 SQLAlchemy, httpx and aiohttp instrumentations; this module adds what they cannot see.
 
-A run is executed after the request that queued it has ended, maybe in another process. When
-it is executed in the process that queued it, its span is a child of the queuing span (the
-request's), so one trace shows request → run → tasks → HTTP calls; the queuing span's context
-is kept in memory (at most ``_ORIGINS_KEPT`` runs), not in the database."""
+A run is executed after the request that queued it has ended, often in another process (an
+``authward worker``). So the W3C trace context of the span that queued it (a request's, a parent
+run's) is stored with the run, and every execution of the run is that span's child, wherever it
+executes: one trace shows request → run → tasks → HTTP calls (decision 053)."""
 
 from __future__ import annotations
 
-__all__ = ["identify", "remember_origin", "run_span", "task_span", "tracer"]
+__all__ = ["identify", "queuing_context", "run_span", "task_span", "tracer"]
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 tracer = trace.get_tracer("authward")
 
-_ORIGINS_KEPT = 10_000
-_origins: OrderedDict[str, SpanContext] = OrderedDict()
+#: W3C Trace Context whatever propagator the process configured: the stored form stays one.
+_W3C = TraceContextTextMapPropagator()
 
 
-def remember_origin(run_id: str) -> None:
-    """The current span (a request's, a parent run's) becomes the parent of run ``run_id``."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return
-    _origins[run_id] = context
-    while len(_origins) > _ORIGINS_KEPT:
-        _origins.popitem(last=False)
+def queuing_context() -> tuple[str | None, str | None]:
+    """The current span's ``traceparent`` and ``tracestate``, for a run queued now to store;
+    (None, None) when no span is current (no SDK configured, or outside any request)."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier)  # writes nothing for an invalid span context
+    return carrier.get("traceparent"), carrier.get("tracestate")
 
 
 def identify(
@@ -57,9 +56,16 @@ def identify(
 
 
 @contextmanager
-def run_span(job_id: str, run_id: str, attempt: int) -> Iterator[Span]:
-    origin = _origins.pop(run_id, None)
-    parent = trace.set_span_in_context(NonRecordingSpan(origin)) if origin else None
+def run_span(
+    job_id: str, run_id: str, attempt: int, traceparent: str | None, tracestate: str | None
+) -> Iterator[Span]:
+    """The span of one execution of a run: a child of the span whose context the run stored
+    (:func:`queuing_context`), or the root of a trace of its own when it stored none, or one
+    that does not parse."""
+    carrier = {"traceparent": traceparent or "", "tracestate": tracestate or ""}
+    # Extracted into an empty context, not the current one: whatever this process is doing
+    # when the run starts (a DBOS poll, another run) is no part of the run's trace.
+    parent = _W3C.extract(carrier, context=Context())
     with tracer.start_as_current_span(
         f"job.run {job_id}",
         context=parent,

@@ -61,6 +61,10 @@ job_runs = Table(
     Column("finished_at", UTCDateTime),
     # A waiting run is due again at resume_at (io.wait, task retry backoff).
     Column("resume_at", UTCDateTime),
+    # The W3C trace context of the span that queued the run (migration 0020): every execution
+    # of it, in whichever process, is that span's child. Null when no span was recording.
+    Column("traceparent", String(55)),
+    Column("tracestate", Text),
     Index("ix_aw_job_runs_status_created_at", "status", "created_at"),
 )
 
