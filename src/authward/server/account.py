@@ -68,24 +68,13 @@ class AccountPage:
             keys=[key_row(k, {me: viewer.username}) for k in keys],
         )
 
-    async def _posted(self, request: Request) -> tuple[Viewer, dict[str, str]] | Response:
-        return await self.gate.form(request, admin=False)
-
-    async def revoke_others(self, request: Request) -> Response:
-        posted = await self._posted(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, _ = posted
+    async def revoke_others(self, request: Request, viewer: Viewer, _: dict[str, str]) -> Response:
         await self.s.sessions.revoke_all(
             viewer.user_id, except_session=viewer.session.id, actor=viewer.user_id
         )
         return done("/account", "sessions-revoked")
 
-    async def revoke_session(self, request: Request) -> Response:
-        posted = await self._posted(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, _ = posted
+    async def revoke_session(self, request: Request, viewer: Viewer, _: dict[str, str]) -> Response:
         session = await self.s.sessions.get(str(request.path_params["session_id"]))
         # Another user's session is "not found", as if it did not exist.
         if session is None or session.user_id != viewer.user_id:
@@ -95,33 +84,25 @@ class AccountPage:
             return no_store_redirect("/login")
         return done("/account", "session-revoked")
 
-    async def revoke_consent(self, request: Request) -> Response:
-        posted = await self._posted(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def revoke_consent(
+        self, request: Request, viewer: Viewer, form: dict[str, str]
+    ) -> Response:
         if not await self.s.consents.revoke(
             viewer.user_id, form.get("client_id", ""), actor=viewer.user_id
         ):
             return self.gate.missing(viewer, "consent")
         return done("/account", "consent-revoked")
 
-    async def revoke_connection(self, request: Request) -> Response:
-        posted = await self._posted(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def revoke_connection(
+        self, request: Request, viewer: Viewer, form: dict[str, str]
+    ) -> Response:
         if not await self.s.connections.disconnect(
             viewer.user_id, form.get("provider", ""), actor=viewer.user_id
         ):
             return self.gate.missing(viewer, "connection")
         return done("/account", "connection-removed")
 
-    async def revoke_key(self, request: Request) -> Response:
-        posted = await self._posted(request)
-        if isinstance(posted, Response):
-            return posted
-        viewer, _ = posted
+    async def revoke_key(self, request: Request, viewer: Viewer, _: dict[str, str]) -> Response:
         key = await self.s.api_keys.get(str(request.path_params["key_id"]))
         if key is None or key.user_id != viewer.user_id:
             return self.gate.missing(viewer, "API key")
@@ -142,11 +123,11 @@ def console_routes(
     return [
         *([Route("/", account.home, methods=["GET"])] if home else []),
         Route("/account", account.page, methods=["GET"]),
-        Route("/account/sessions/others/revoke", account.revoke_others, methods=["POST"]),
-        Route("/account/sessions/{session_id}/revoke", account.revoke_session, methods=["POST"]),
-        Route("/account/consents/revoke", account.revoke_consent, methods=["POST"]),
-        Route("/account/connections/revoke", account.revoke_connection, methods=["POST"]),
-        Route("/account/api-keys/{key_id}/revoke", account.revoke_key, methods=["POST"]),
+        gate.post("/account/sessions/others/revoke", account.revoke_others, admin=False),
+        gate.post("/account/sessions/{session_id}/revoke", account.revoke_session, admin=False),
+        gate.post("/account/consents/revoke", account.revoke_consent, admin=False),
+        gate.post("/account/connections/revoke", account.revoke_connection, admin=False),
+        gate.post("/account/api-keys/{key_id}/revoke", account.revoke_key, admin=False),
         Route("/console", console, methods=["GET"]),
         *user_routes(gate, services),
         *resource_routes(gate, services),

@@ -10,9 +10,19 @@ as ``actor``, so it is in the audit log.
 
 from __future__ import annotations
 
-__all__ = ["NOTICES", "PAGE_SIZE", "Gate", "Paging", "Viewer", "consent_rows", "done", "when"]
+__all__ = [
+    "NOTICES",
+    "PAGE_SIZE",
+    "Action",
+    "Gate",
+    "Paging",
+    "Viewer",
+    "consent_rows",
+    "done",
+    "when",
+]
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -20,6 +30,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from authward.identity.sessions import SessionInfo
 from authward.oauth.upstream_values import safe_return_to
@@ -34,6 +45,8 @@ PAGE_SIZE = 50
 _MAX_PAGE = 10_000
 _MAX_KEY = 400
 T = TypeVar("T")
+#: What a console or self-service form does, once :meth:`Gate.post` let the viewer post it.
+Action = Callable[[Request, "Viewer", dict[str, str]], Awaitable[Response]]
 
 
 def when(at: datetime | None) -> str:
@@ -174,6 +187,19 @@ class Gate:
                 nav=viewer.nav(""),
             )
         return viewer, form
+
+    def post(self, path: str, handler: Action, *, admin: bool) -> Route:
+        """A form's POST route: ``handler`` runs for a signed-in viewer (an admin when ``admin``)
+        whose form's CSRF token checks out; anyone else gets :meth:`form`'s answer."""
+
+        async def endpoint(request: Request) -> Response:
+            posted = await self.form(request, admin=admin)
+            if isinstance(posted, Response):
+                return posted
+            viewer, form = posted
+            return await handler(request, viewer, form)
+
+        return Route(path, endpoint, methods=["POST"])
 
     def page(
         self,

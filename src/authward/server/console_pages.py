@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from authward.errors import AuthwardError
 from authward.identity.api_keys import ApiKeyInfo
 from authward.oauth.upstream_values import safe_return_to
-from authward.server.console import Gate, Paging, done, when
+from authward.server.console import Gate, Paging, Viewer, done, when
 from authward.server.console_ports import ConsoleServices
 
 _MAX_QUERY = 200
@@ -88,13 +88,9 @@ class ResourcePages:
             rotated_client_id=client_id,
         )
 
-    async def rotate_secret(self, request: Request) -> Response:
+    async def rotate_secret(self, request: Request, viewer: Viewer, _: dict[str, str]) -> Response:
         """A new secret for a declared client or machine user, shown once on the page this
         answers with (never in a URL, never stored in clear); audited as the API's rotation."""
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, _ = posted
         name = request.path_params["name"]
         if request.url.path.startswith("/console/machine-users/"):
             rotated = await self.s.secret_rotation.rotate_machine_user(name, actor=viewer.user_id)
@@ -108,11 +104,9 @@ class ResourcePages:
             request, secret=rotated.client_secret, rotated=name, client_id=rotated.client_id
         )
 
-    async def revoke_registered(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def revoke_registered(
+        self, request: Request, viewer: Viewer, form: dict[str, str]
+    ) -> Response:
         if not await self.s.registered_clients.revoke(
             form.get("client_id", ""), actor=viewer.user_id
         ):
@@ -152,11 +146,7 @@ class ResourcePages:
             page=page,
         )
 
-    async def create_key(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def create_key(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         owner = form.get("owner", "").strip()
         user = None
         if not owner.startswith("org:"):
@@ -178,11 +168,7 @@ class ResourcePages:
         # Shown once, on this answer only (no-store): it is never stored.
         return await self.api_keys(request, secret=secret)
 
-    async def revoke_key(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def revoke_key(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         key = await self.s.api_keys.get(str(request.path_params["key_id"]))
         if key is None:
             return self.gate.missing(viewer, "API key")
@@ -216,11 +202,7 @@ class ResourcePages:
             when=when,
         )
 
-    async def create_org(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def create_org(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         try:
             org = await self.s.organizations.create(
                 form.get("slug", "").strip(), form.get("name", "").strip(), actor=viewer.user_id
@@ -256,11 +238,7 @@ class ResourcePages:
             when=when,
         )
 
-    async def add_member(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def add_member(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         org = str(request.path_params["org"])
         username = form.get("username", "").strip()
         found = await self.s.users.find(username)
@@ -278,11 +256,9 @@ class ResourcePages:
             )
         return done(f"/console/organizations/{quote(org)}", "member-added")
 
-    async def remove_member(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def remove_member(
+        self, request: Request, viewer: Viewer, form: dict[str, str]
+    ) -> Response:
         org = str(request.path_params["org"])
         try:
             removed = await self.s.organizations.remove_member(
@@ -325,11 +301,7 @@ class ResourcePages:
             page=paging.cut(rows),
         )
 
-    async def revoke_session(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, _ = posted
+    async def revoke_session(self, request: Request, viewer: Viewer, _: dict[str, str]) -> Response:
         if not await self.s.sessions.revoke(
             str(request.path_params["session_id"]), actor=viewer.user_id
         ):
@@ -365,11 +337,9 @@ class ResourcePages:
             page=page,
         )
 
-    async def revoke_connection(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def revoke_connection(
+        self, request: Request, viewer: Viewer, form: dict[str, str]
+    ) -> Response:
         if not await self.s.connections.disconnect(
             form.get("account_id", ""), form.get("provider", ""), actor=viewer.user_id
         ):
@@ -382,19 +352,19 @@ def resource_routes(gate: Gate, services: ConsoleServices) -> list[BaseRoute]:
     org = "/console/organizations/{org}"
     return [
         Route("/console/clients", p.clients, methods=["GET"]),
-        Route("/console/clients/registered/revoke", p.revoke_registered, methods=["POST"]),
-        Route("/console/clients/{name}/secret", p.rotate_secret, methods=["POST"]),
-        Route("/console/machine-users/{name}/secret", p.rotate_secret, methods=["POST"]),
+        gate.post("/console/clients/registered/revoke", p.revoke_registered, admin=True),
+        gate.post("/console/clients/{name}/secret", p.rotate_secret, admin=True),
+        gate.post("/console/machine-users/{name}/secret", p.rotate_secret, admin=True),
         Route("/console/api-keys", p.api_keys, methods=["GET"]),
-        Route("/console/api-keys", p.create_key, methods=["POST"]),
-        Route("/console/api-keys/{key_id}/revoke", p.revoke_key, methods=["POST"]),
+        gate.post("/console/api-keys", p.create_key, admin=True),
+        gate.post("/console/api-keys/{key_id}/revoke", p.revoke_key, admin=True),
         Route("/console/organizations", p.organizations, methods=["GET"]),
-        Route("/console/organizations", p.create_org, methods=["POST"]),
+        gate.post("/console/organizations", p.create_org, admin=True),
         Route(org, p.organization, methods=["GET"]),
-        Route(f"{org}/members", p.add_member, methods=["POST"]),
-        Route(f"{org}/members/remove", p.remove_member, methods=["POST"]),
+        gate.post(f"{org}/members", p.add_member, admin=True),
+        gate.post(f"{org}/members/remove", p.remove_member, admin=True),
         Route("/console/sessions", p.sessions, methods=["GET"]),
-        Route("/console/sessions/{session_id}/revoke", p.revoke_session, methods=["POST"]),
+        gate.post("/console/sessions/{session_id}/revoke", p.revoke_session, admin=True),
         Route("/console/connections", p.connections, methods=["GET"]),
-        Route("/console/connections/revoke", p.revoke_connection, methods=["POST"]),
+        gate.post("/console/connections/revoke", p.revoke_connection, admin=True),
     ]

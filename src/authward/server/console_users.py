@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = ["user_routes"]
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -21,9 +22,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from authward.errors import AuthwardError
-from authward.server.console import Gate, Paging, Viewer, consent_rows, done, when
+from authward.server.console import Action, Gate, Paging, Viewer, consent_rows, done, when
 from authward.server.console_ports import ConsoleServices
 from authward.users import UserAccount
+
+#: An action on one user (:meth:`UserPages.on_user`).
+UserAction = Callable[[Request, Viewer, UserAccount, dict[str, str]], Awaitable[Response]]
 
 _MAX_QUERY = 200
 
@@ -54,11 +58,7 @@ class UserPages:
             page=paging.keyed([_user_row(u) for u in found], lambda u: u["username"]),
         )
 
-    async def create(self, request: Request) -> Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
+    async def create(self, request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         username = form.get("username", "").strip()
         try:
             user = await self.s.users.create(
@@ -116,37 +116,32 @@ class UserPages:
             memberships=await self.s.organizations.memberships_of(user.id),
         )
 
-    async def _act(self, request: Request) -> tuple[Viewer, UserAccount, dict[str, str]] | Response:
-        posted = await self.gate.form(request, admin=True)
-        if isinstance(posted, Response):
-            return posted
-        viewer, form = posted
-        user = await self._user(request, viewer)
-        if isinstance(user, Response):
-            return user
-        return viewer, user, form
+    def on_user(self, handler: UserAction) -> Action:
+        """An action on the user the path names (404 when there is none)."""
 
-    async def disable(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, _ = acted
+        async def act(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+            user = await self._user(request, viewer)
+            if isinstance(user, Response):
+                return user
+            return await handler(request, viewer, user, form)
+
+        return act
+
+    async def disable(
+        self, request: Request, viewer: Viewer, user: UserAccount, _: dict[str, str]
+    ) -> Response:
         await self.s.users.disable(user.username, actor=viewer.user_id)
         return done(f"/console/users/{quote(user.id)}", "user-disabled")
 
-    async def enable(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, _ = acted
+    async def enable(
+        self, request: Request, viewer: Viewer, user: UserAccount, _: dict[str, str]
+    ) -> Response:
         await self.s.users.enable(user.username, actor=viewer.user_id)
         return done(f"/console/users/{quote(user.id)}", "user-enabled")
 
-    async def password(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, form = acted
+    async def password(
+        self, request: Request, viewer: Viewer, user: UserAccount, form: dict[str, str]
+    ) -> Response:
         try:
             await self.s.users.set_password(
                 user.username, form.get("password", ""), actor=viewer.user_id
@@ -157,33 +152,27 @@ class UserPages:
             )
         return done(f"/console/users/{quote(user.id)}", "password-set")
 
-    async def revoke_session(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, _ = acted
+    async def revoke_session(
+        self, request: Request, viewer: Viewer, user: UserAccount, _: dict[str, str]
+    ) -> Response:
         session = await self.s.sessions.get(str(request.path_params["session_id"]))
         if session is None or session.user_id != user.id:
             return self.gate.missing(viewer, "session")
         await self.s.sessions.revoke(session.id, actor=viewer.user_id)
         return done(f"/console/users/{quote(user.id)}", "session-revoked")
 
-    async def revoke_consent(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, form = acted
+    async def revoke_consent(
+        self, request: Request, viewer: Viewer, user: UserAccount, form: dict[str, str]
+    ) -> Response:
         if not await self.s.consents.revoke(
             user.id, form.get("client_id", ""), actor=viewer.user_id
         ):
             return self.gate.missing(viewer, "consent")
         return done(f"/console/users/{quote(user.id)}", "consent-revoked")
 
-    async def revoke_connection(self, request: Request) -> Response:
-        acted = await self._act(request)
-        if isinstance(acted, Response):
-            return acted
-        viewer, user, form = acted
+    async def revoke_connection(
+        self, request: Request, viewer: Viewer, user: UserAccount, form: dict[str, str]
+    ) -> Response:
         if not await self.s.connections.disconnect(
             user.id, form.get("provider", ""), actor=viewer.user_id
         ):
@@ -205,12 +194,16 @@ def user_routes(gate: Gate, services: ConsoleServices) -> list[BaseRoute]:
     base = "/console/users/{user_id}"
     return [
         Route("/console/users", pages.list, methods=["GET"]),
-        Route("/console/users", pages.create, methods=["POST"]),
+        gate.post("/console/users", pages.create, admin=True),
         Route(base, pages.show, methods=["GET"]),
-        Route(f"{base}/disable", pages.disable, methods=["POST"]),
-        Route(f"{base}/enable", pages.enable, methods=["POST"]),
-        Route(f"{base}/password", pages.password, methods=["POST"]),
-        Route(f"{base}/sessions/{{session_id}}/revoke", pages.revoke_session, methods=["POST"]),
-        Route(f"{base}/consents/revoke", pages.revoke_consent, methods=["POST"]),
-        Route(f"{base}/connections/revoke", pages.revoke_connection, methods=["POST"]),
+        gate.post(f"{base}/disable", pages.on_user(pages.disable), admin=True),
+        gate.post(f"{base}/enable", pages.on_user(pages.enable), admin=True),
+        gate.post(f"{base}/password", pages.on_user(pages.password), admin=True),
+        gate.post(
+            f"{base}/sessions/{{session_id}}/revoke",
+            pages.on_user(pages.revoke_session),
+            admin=True,
+        ),
+        gate.post(f"{base}/consents/revoke", pages.on_user(pages.revoke_consent), admin=True),
+        gate.post(f"{base}/connections/revoke", pages.on_user(pages.revoke_connection), admin=True),
     ]
