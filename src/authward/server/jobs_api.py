@@ -30,6 +30,7 @@ from authward.jobs.records import JobInfo, RunDetail, RunStatus, RunSummary
 from authward.principal import Principal
 from authward.server.api_inputs import BodyText, PathText, QueryText
 from authward.server.management_errors import error_responses
+from authward.server.management_models import fill
 from authward.server.paging import (
     Cursor,
     Key,
@@ -127,39 +128,19 @@ class TestRunIn(BaseModel):
 
 
 def job_out(job: JobInfo) -> JobOut:
-    return JobOut(
-        id=job.id,
-        name=job.name,
-        version=job.version,
-        client_id=job.client_id,
-        trigger=job.trigger,
-        event_name=job.event_name,
-    )
-
-
-def _summary(run: RunSummary) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in RunOut.model_fields}
+    return fill(JobOut, job)
 
 
 def run_out(run: RunSummary) -> RunOut:
-    return RunOut(**_summary(run))
+    return fill(RunOut, run)
 
 
 def run_detail_out(run: RunDetail) -> RunDetailOut:
-    return RunDetailOut(
-        **_summary(run),
-        payload=run.payload,
-        output=run.output,
-        error=run.error,
-        event_id=run.event_id,
-        event_timestamp=run.event_timestamp,
-        environment=run.environment,
-        resume_at=run.resume_at,
-        tasks=[
-            TaskOut(**{name: getattr(task, name) for name in TaskOut.model_fields})
-            for task in run.tasks
-        ],
-        logs=[LogOut(at=e.at, level=e.level, message=e.message, data=e.data) for e in run.logs],
+    return fill(
+        RunDetailOut,
+        run,
+        tasks=[fill(TaskOut, task) for task in run.tasks],
+        logs=[fill(LogOut, entry) for entry in run.logs],
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from authward.principal import Principal
 from authward.server.api_inputs import PathText
 from authward.server.management_errors import NotFound, error_responses
+from authward.server.management_models import fill
 from authward.server.management_ports import ClientList, MachineUserList, SecretRotator
 from authward.server.paging import Cursor, Limit, Page, page_of
 from authward.store.records import StoredClient, StoredMachineUser
@@ -66,31 +67,11 @@ class SecretOut(BaseModel):
 
 
 def _client_out(c: StoredClient) -> ClientOut:
-    return ClientOut(
-        id=c.id,
-        name=c.name,
-        client_id=c.client_id,
-        description=c.description,
-        redirect_uris=list(c.redirect_uris),
-        grant_types=list(c.grant_types),
-        access_token_lifetime_seconds=c.access_token_lifetime_seconds,
-        refresh_token_lifetime_seconds=c.refresh_token_lifetime_seconds,
-        require_dpop=c.require_dpop,
-        created_at=c.created_at,
-        last_used_at=c.last_used_at,
-    )
+    return fill(ClientOut, c)
 
 
 def _machine_out(m: StoredMachineUser) -> MachineUserOut:
-    return MachineUserOut(
-        id=m.id,
-        name=m.name,
-        client_id=m.client_id,
-        attributes=dict(m.attributes),
-        attribute_list=list(m.attribute_list),
-        created_at=m.created_at,
-        last_used_at=m.last_used_at,
-    )
+    return fill(MachineUserOut, m)
 
 
 def directory_router(

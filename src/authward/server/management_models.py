@@ -16,13 +16,14 @@ __all__ = [
     "SessionsRevoked",
     "api_key_out",
     "created_key_out",
+    "fill",
     "member_out",
     "org_out",
     "session_out",
 ]
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -31,6 +32,8 @@ from authward.identity.api_keys import ApiKeyAuth, ApiKeyInfo
 from authward.identity.orgs import Membership, Organization
 from authward.identity.sessions import SessionInfo
 from authward.server.api_inputs import BodyText
+
+M = TypeVar("M", bound=BaseModel)
 
 #: The longest lifetime an API key may be created with (ten years).
 MAX_KEY_SECONDS = 10 * 365 * 86_400
@@ -119,58 +122,26 @@ class SessionsRevoked(BaseModel):
     revoked: int = Field(description="how many active sessions ended")
 
 
+def fill(model: type[M], source: object, **given: Any) -> M:
+    """``model`` from ``source``'s attributes of the same names; ``given`` names the rest."""
+    taken = {name: getattr(source, name) for name in model.model_fields if name not in given}
+    return model.model_validate({**taken, **given})
+
+
 def org_out(org: Organization) -> OrganizationOut:
-    return OrganizationOut(
-        id=org.id,
-        slug=org.slug,
-        name=org.name,
-        created_at=org.created_at,
-        updated_at=org.updated_at,
-    )
+    return fill(OrganizationOut, org)
 
 
 def member_out(m: Membership) -> MembershipOut:
-    return MembershipOut(
-        org_id=m.org_id,
-        org_slug=m.org_slug,
-        user_id=m.user_id,
-        role=m.role,
-        permissions=list(m.permissions),
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-    )
+    return fill(MembershipOut, m)
 
 
 def session_out(info: SessionInfo) -> SessionOut:
-    return SessionOut(
-        id=info.id,
-        user_id=info.user_id,
-        active_org_id=info.active_org_id,
-        claims=dict(info.claims),
-        ip=info.ip,
-        user_agent=info.user_agent,
-        status=info.status(),
-        created_at=info.created_at,
-        last_active_at=info.last_active_at,
-        expires_at=info.expires_at,
-        revoked_at=info.revoked_at,
-    )
+    return fill(SessionOut, info, status=info.status())
 
 
 def api_key_out(info: ApiKeyInfo) -> ApiKeyOut:
-    return ApiKeyOut(
-        id=info.id,
-        name=info.name,
-        hint=info.hint,
-        user_id=info.user_id,
-        org_id=info.org_id,
-        scopes=list(info.scopes),
-        status=info.status(),
-        created_at=info.created_at,
-        expires_at=info.expires_at,
-        revoked_at=info.revoked_at,
-        last_used_at=info.last_used_at,
-    )
+    return fill(ApiKeyOut, info, status=info.status())
 
 
 def created_key_out(secret: str, auth: ApiKeyAuth) -> ApiKeyCreated:

@@ -19,6 +19,7 @@ from authward.connections.values import ConnectionInfo
 from authward.principal import Principal
 from authward.server.api_inputs import PathText, QueryText
 from authward.server.management_errors import BadRequest, NotFound, error_responses
+from authward.server.management_models import fill
 from authward.server.management_ports import AuditReader, ConnectionAdmin
 from authward.server.paging import Cursor, Limit, Page, after, next_cursor
 from authward.store.audit import AuditRecord
@@ -75,17 +76,7 @@ def _connection_out(c: ConnectionInfo) -> ConnectionOut:
 
 
 def _event_out(r: AuditRecord) -> AuditEventOut:
-    e = r.event
-    return AuditEventOut(
-        id=r.id,
-        kind=e.kind,
-        at=e.at,
-        actor=e.actor,
-        subject=e.subject,
-        client_id=e.client_id,
-        ip=e.ip,
-        detail=dict(e.detail),
-    )
+    return fill(AuditEventOut, r.event, id=r.id)
 
 
 def _connection_key(c: ConnectionInfo) -> tuple[str, ...]:

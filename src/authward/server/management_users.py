@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from authward.principal import Principal
 from authward.server.api_inputs import BodyText, PathText
 from authward.server.management_errors import NotFound, error_responses
+from authward.server.management_models import fill
 from authward.server.management_ports import UserAdmin
 from authward.server.paging import Cursor, Limit, Page, after, next_cursor
 from authward.users.values import UserAccount
@@ -58,13 +59,7 @@ class PasswordIn(BaseModel):
 
 
 def _user_out(account: UserAccount) -> UserOut:
-    return UserOut(
-        id=account.id,
-        username=account.username,
-        disabled=account.disabled,
-        profile_id=account.profile_id,
-        created_at=account.created_at,
-    )
+    return fill(UserOut, account)
 
 
 def users_router(users: UserAdmin, admin: Callable[..., Awaitable[Principal]]) -> APIRouter:

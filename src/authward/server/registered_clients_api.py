@@ -9,9 +9,9 @@ Mounted by :func:`authward.server.management.management_app`, behind the same ad
 __all__ = ["RegisteredClientAdmin", "RegisteredClientOut", "registered_client_out", "router"]
 
 import builtins
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import APIRouter, Response, Security
 from pydantic import BaseModel, Field
@@ -19,15 +19,10 @@ from pydantic import BaseModel, Field
 from authward.principal import Principal
 from authward.server.api_inputs import PathText
 from authward.server.management_errors import NotFound, error_responses
+from authward.server.management_models import fill
+from authward.server.management_ports import RegisteredClientAdmin
 from authward.server.paging import Cursor, Limit, Page, page_of, time_key
 from authward.store.registered_clients import RegisteredClientRow
-
-
-class RegisteredClientAdmin(Protocol):
-    """What the routes call of :class:`authward.oauth.registration.DynamicClients`."""
-
-    async def list(self) -> Sequence[RegisteredClientRow]: ...
-    async def revoke(self, client_id: str, *, actor: str | None = None) -> bool: ...
 
 
 class RegisteredClientOut(BaseModel):
@@ -48,18 +43,7 @@ class RegisteredClientOut(BaseModel):
 
 
 def registered_client_out(row: RegisteredClientRow) -> RegisteredClientOut:
-    return RegisteredClientOut(
-        client_id=row.client_id,
-        client_name=row.client_name,
-        application_type=row.application_type,
-        token_endpoint_auth_method=row.token_endpoint_auth_method,
-        redirect_uris=list(row.redirect_uris),
-        grant_types=list(row.grant_types),
-        client_uri=row.client_uri,
-        logo_uri=row.logo_uri,
-        scope=row.scope,
-        created_at=row.created_at,
-    )
+    return fill(RegisteredClientOut, row)
 
 
 def router(clients: RegisteredClientAdmin, admin: Callable[..., Awaitable[Principal]]) -> APIRouter:
