@@ -1,7 +1,7 @@
 """The jobs dashboard (docs/dashboard.md): runs with their account id, a run's tasks as a
 timeline and its logs, and a form that tests a job.
 
-    GET  /dashboard                    runs, newest first (?account_id=&job_id=&status=)
+    GET  /dashboard                    runs, newest first (?account_id=&job_id=&status=&cursor=)
     GET  /dashboard/runs/{run_id}      one run: payload, output or error, tasks, logs
     POST /dashboard/runs/{run_id}/cancel
     GET  /dashboard/jobs               the jobs, each with a "test" form
@@ -34,8 +34,10 @@ from authward.oauth.upstream_values import safe_return_to
 from authward.principal import Principal, use_principal
 from authward.server.browser_flow import BrowserFlow
 from authward.server.forms import FormError, read_form
-from authward.server.jobs_api import JobsAdmin
+from authward.server.jobs_api import JobsAdmin, run_position
+from authward.server.management_errors import BadRequest
 from authward.server.pages import Nav, no_store_redirect
+from authward.server.paging import after_timed, next_cursor
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 #: Runs one list page shows (the filters narrow it down).
@@ -157,21 +159,42 @@ class Dashboard:
         job_id = params.get("job_id", "").strip()
         status = params.get("status", "").strip()
         jobs = sorted({j.id for j in self.runtime.list_jobs()} | ({job_id} if job_id else set()))
-        alert = ""
+        filters = [
+            (k, v)
+            for k, v in (("account_id", account_id), ("job_id", job_id), ("status", status))
+            if v
+        ]
+        # The management API's cursor of /v1/runs: one way to page runs, one way to refuse a
+        # link that is not a page's.
+        cursor = params.get("cursor") or None
+        alert, runs, following = "", [], None
         if status and status not in STATUSES:
             alert = f"Unknown status {status!r} (known: {', '.join(STATUSES)})."
-            runs: list[RunSummary] = []
         else:
-            runs = await self.runtime.list_runs(
-                account_id=account_id or None,
-                job_id=job_id or None,
-                status=status or None,
-                limit=PAGE_RUNS,
-            )
-        filtered = bool(account_id or job_id or status)
-        count = f"{len(runs)} run(s)" + (
-            f", the newest {PAGE_RUNS} shown" if len(runs) == PAGE_RUNS else ""
-        )
+            try:
+                start = after_timed("runs", cursor, str)
+            except BadRequest:
+                alert = "This is not a link to a page of runs: start again from the newest."
+            else:
+                found = await self.runtime.list_runs(
+                    account_id=account_id or None,
+                    job_id=job_id or None,
+                    status=status or None,
+                    after=start,
+                    limit=PAGE_RUNS + 1,
+                )
+                runs = found[:PAGE_RUNS]
+                following = next_cursor("runs", found, PAGE_RUNS, run_position)
+        filtered = bool(filters)
+        page = {
+            "previous": None,
+            "number": None,
+            "first": f"/dashboard?{urlencode(filters)}" if cursor else None,
+            "next": f"/dashboard?{urlencode([*filters, ('cursor', following)])}"
+            if following
+            else None,
+        }
+        count = f"{len(runs)} run(s)" + (", older ones on the next pages" if following else "")
         return self.look.page(
             "runs.html",
             title="Runs",
@@ -184,6 +207,7 @@ class Dashboard:
             job_options=[("", "any job"), *((j, j) for j in jobs)],
             status_options=[("", "any status"), *((s, s) for s in STATUSES)],
             runs=[self._run_row(r) for r in runs],
+            page=page,
             count=count,
             empty="No runs match these filters." if filtered else "No runs yet.",
         )

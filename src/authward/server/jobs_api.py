@@ -15,6 +15,7 @@ __all__ = [
     "jobs_router",
     "run_detail_out",
     "run_out",
+    "run_position",
 ]
 
 from collections.abc import Awaitable, Callable
@@ -144,7 +145,7 @@ def run_detail_out(run: RunDetail) -> RunDetailOut:
     )
 
 
-def _run_position(run: RunSummary) -> Key:
+def run_position(run: RunSummary) -> Key:
     """A run's place in the list of runs (newest first), as its cursor holds it."""
     return (time_key(run.created_at), run.id)
 
@@ -196,7 +197,7 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
         )
         return Page(
             items=[run_out(r) for r in runs[:limit]],
-            next_cursor=next_cursor("runs", runs, limit, _run_position),
+            next_cursor=next_cursor("runs", runs, limit, run_position),
         )
 
     @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=error_responses(404))
