@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authward.jobs import Io, JobClient, RunContext, event_trigger
 from authward.jobs.errors import WorkerIdInUse
 from authward.jobs.liveness import Liveness
 from authward.runtime import Authward
 from authward.store.engine import create_engine
 from authward.store.job_workers import StaleWorker, WorkerRecords
+from tests.integration.jobs_support import FINAL, bind, wait_for, wait_until
 
 RECOVERY = 1.2  # seconds: dead after 0.6 s without a heartbeat
 
@@ -140,3 +143,37 @@ async def test_a_worker_restarted_right_after_being_killed_takes_its_id_back(
     assert await records.register("w1", "killed", now, now) == "registered"
     await liveness(runtime, "w1").register()
     assert await records.beat("w1", "killed", datetime.now(UTC)) is False  # no longer its own
+
+
+async def test_a_run_recovered_elsewhere_while_it_executes_is_finished_by_its_new_owner(
+    runtime: Authward,
+) -> None:
+    """A worker slow enough to be taken for dead keeps executing a run that the sweep put back
+    on the queue: its next task finds the run owned by the new execution, and it stops without
+    recording an outcome (recording one failed the run)."""
+    client = JobClient(id="c")
+    executions: list[int] = []
+    release = asyncio.Event()
+
+    @client.job(id="slow", name="slow", version="1", trigger=event_trigger(name="slow"))
+    async def slow(payload: Any, io: Io, ctx: RunContext) -> str:
+        await io.run_task("first", lambda: "one")
+        executions.append(ctx.attempt)
+        await release.wait()
+        second: str = await io.run_task("second", lambda: "two")
+        return second
+
+    await bind(runtime, client)
+    [run_id] = (await client.send_event({"name": "slow", "payload": {}})).run_ids
+    await wait_until(runtime, run_id, lambda _: len(executions) == 1)
+    # What the sweep does with the runs of a worker it took for dead.
+    await runtime.jobs.engine.resume(run_id)
+    await wait_until(runtime, run_id, lambda _: len(executions) == 2)
+    release.set()
+
+    run = await wait_for(runtime, run_id, *FINAL)
+    assert (run.status, run.output, run.error) == ("succeeded", "two", None)
+    assert [(t.key, t.status, t.output) for t in run.tasks] == [
+        ("first", "succeeded", "one"),
+        ("second", "succeeded", "two"),
+    ]

@@ -17,6 +17,7 @@ __all__ = [
     "Engine",
     "EngineConfig",
     "RunCancelled",
+    "RunTakenOver",
     "step",
 ]
 
@@ -52,11 +53,20 @@ class RunCancelled(AuthwardSignal):
     """The run was cancelled (here or in another process): stop executing it."""
 
 
+class RunTakenOver(AuthwardSignal):
+    """Another execution owns the run now (this worker was taken for dead while it was slow, and
+    its runs were recovered elsewhere): stop executing it and record nothing."""
+
+
 async def _run(run_id: str) -> None:
     handler = _handler
     if handler is None:  # DBOS only executes workflows after launch(), which sets it
         raise JobsError("no job runtime is executing runs in this process")
-    await handler(run_id)
+    try:
+        await handler(run_id)
+    except RunTakenOver:
+        # DBOS's own signal for this: it then waits for the owner's outcome, recording none.
+        raise _dbos().error.DBOSWorkflowConflictIDError(run_id) from None
 
 
 _workflow: Callable[[str], Coroutine[Any, Any, None]] | None = None
@@ -88,6 +98,8 @@ async def step(name: str, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         ) from None
     except dbos.error.DBOSWorkflowCancelledError:
         raise RunCancelled(name) from None
+    except dbos.error.DBOSWorkflowConflictIDError:
+        raise RunTakenOver(name) from None
 
 
 @dataclass(frozen=True, slots=True)

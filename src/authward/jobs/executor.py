@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from authward.errors import AuthwardError
 from authward.jobs.client import Job
 from authward.jobs.context import Account, EventRef, JobRef, RunContext
-from authward.jobs.engine import RunCancelled
+from authward.jobs.engine import RunCancelled, RunTakenOver
 from authward.jobs.errors import JobsError
 from authward.jobs.identity import principal_from_json
 from authward.jobs.io import Io, current_io, to_json
@@ -64,7 +64,7 @@ def _outcome(body: asyncio.Task[Any]) -> str:
         return "succeeded"
     if isinstance(exc, _TimedOut):
         return "timed_out"
-    if isinstance(exc, StoreInterrupted | RunCancelled):
+    if isinstance(exc, StoreInterrupted | RunCancelled | RunTakenOver):
         return "interrupted"
     return "failed"
 
@@ -287,7 +287,7 @@ class Executor:
             await rt.store.finish(run.id, "succeeded", rt.clock(), output=output)
         elif isinstance(exc, RunCancelled):
             return  # cancelled in another process, which recorded it
-        elif isinstance(exc, StoreInterrupted):
+        elif isinstance(exc, StoreInterrupted | RunTakenOver):
             raise exc
         elif isinstance(exc, _TimedOut):
             message = f"the run took longer than its timeout ({job.timeout_seconds:g}s)"
