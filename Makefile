@@ -2,6 +2,9 @@
 # Both install everything they need into .venv first (again only when pyproject.toml changes).
 
 PYTHON ?= python3
+# Test processes (pytest-xdist). Much of the suite waits on subprocesses, servers and databases,
+# so two workers keep a 2-CPU machine busy; `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -30,7 +33,11 @@ test: lint
 	# The browser tests drive Debian's chromium (CI runs as root on a fresh machine).
 	if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && apt-get install -y -qq chromium; fi
-	$(BIN)/pytest
+	# The CLI and server tests start hundreds of authward processes. With PYTHONDONTWRITEBYTECODE
+	# set (as on CI) nothing would cache authward's compiled modules, and each start would
+	# compile them again.
+	$(BIN)/python -m compileall -q src
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/pytest bench --benchmark-only --benchmark-columns=min,median,mean,stddev,ops -q
