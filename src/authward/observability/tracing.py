@@ -25,6 +25,7 @@ tracer = trace.get_tracer("authward")
 
 #: W3C Trace Context whatever propagator the process configured: the stored form stays one.
 _W3C = TraceContextTextMapPropagator()
+_MAX_TRACESTATE = 512
 
 
 def queuing_context() -> tuple[str | None, str | None]:
@@ -32,7 +33,12 @@ def queuing_context() -> tuple[str | None, str | None]:
     (None, None) when no span is current (no SDK configured, or outside any request)."""
     carrier: dict[str, str] = {}
     _W3C.inject(carrier)  # writes nothing for an invalid span context
-    return carrier.get("traceparent"), carrier.get("tracestate")
+    state = carrier.get("tracestate")
+    # The state can come from a caller's header and is stored with every run: past the 512
+    # characters W3C Trace Context lets a vendor cut at, it is dropped (the trace is kept).
+    if state is not None and len(state) > _MAX_TRACESTATE:
+        state = None
+    return carrier.get("traceparent"), state
 
 
 def identify(
