@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/oauth_load.py [--seconds 8] [--rounds 3] [--connections 16 64]
         [--database sqlite|postgresql|both] [--endpoints NAME ...] [--baseline SRC]
+        [--baseline-env NAME=VALUE ...]
         [--realtime PRIORITY] [--profile DIR] [--login-only] [--no-login]
 
 Issue 3 ("Speed"), issue 14 ("Must not regress"); the method is
@@ -375,10 +376,14 @@ def login_request(base: str, username: str, password: str) -> Request:
 
 @contextmanager
 def authward(
-    database_url: str, profile_to: Path | None = None, src: Path | None = None
+    database_url: str,
+    profile_to: Path | None = None,
+    src: Path | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """An ``authward serve`` process; with ``src``, the authward package under that directory
-    (an older commit's src/) prepares the database and serves it."""
+    (an older commit's src/) prepares the database and serves it; ``settings``: more variables
+    of its environment."""
     with tempfile.TemporaryDirectory(prefix="authward-bench-") as tmp:
         env = {
             **os.environ,
@@ -391,6 +396,7 @@ def authward(
             # attempt in flight counts until it succeeds (decision 037).
             "AUTHWARD_LOGIN_ACCOUNT_LIMIT": "1000",
             "AUTHWARD_LOGIN_ADDRESS_LIMIT": "1000",
+            **(settings or {}),
         }
         env.pop("AUTHWARD_ISSUER", None)
         setup = prepare(env)
@@ -718,6 +724,14 @@ def main() -> None:
         "in turn with the others in the endpoint comparison and the login runs",
     )
     parser.add_argument(
+        "--baseline-env",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set these in the baseline's environment only: with --baseline pointing at this "
+        "checkout's src, the same code with one setting changed (AUTHWARD_ACCESS_LOG=false)",
+    )
+    parser.add_argument(
         "--login-only",
         action="store_true",
         help="only the password-login run (authward and the baseline, no endpoint comparison)",
@@ -747,7 +761,8 @@ def main() -> None:
                     continue
                 url = stack.enter_context(database(kind))
                 src = args.baseline if name == "baseline" else None
-                servers[name] = stack.enter_context(authward(url, src=src))
+                settings = dict(v.split("=", 1) for v in args.baseline_env) if src else None
+                servers[name] = stack.enter_context(authward(url, src=src, settings=settings))
             if not args.login_only:
                 print(
                     f"ratios ÷: authward's figure divided by the other server's ({kind})\n"

@@ -38,7 +38,8 @@ def test_json_access_log_and_metrics_port(workdir: Path, env: dict[str, str]) ->
     ours = [r for r in lines if r.get("request_id") == "probe-1"]
     (record,) = [r for r in ours if r["logger"] == "authward.access"]
     assert record["level"] == "info"
-    assert record["route"] == "/readyz"
+    assert record["route"] == record["path"] == "/readyz"
+    assert record["message"].startswith("GET /readyz 200 ")
     assert record["status"] == 200
     assert record["method"] == "GET"
     assert isinstance(record["duration_ms"], float)

@@ -5,8 +5,11 @@ engine); metrics answer only the scraper's token."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -14,12 +17,14 @@ from sqlalchemy import text
 
 from authward.config import Config
 from authward.jobs import Io, JobClient, RunContext, event_trigger
+from authward.observability.logs import LogWriter
 from authward.runtime import Authward
 from authward.server.app import build_app
 from authward.server.ops_routes import ops_routes
 from authward.store.engine import create_engine
 from authward.store.probes import SchemaProbe
 from tests.conftest import SettingsFactory
+from tests.secret_scan import SCAN
 
 SCRAPER = "scraper-token-" + "x" * 32
 
@@ -187,3 +192,69 @@ async def test_access_log_names_the_route_not_the_query(
     assert int(made, 16) >= 0
     again = await client.get("/healthz")
     assert again.headers["x-request-id"] != made
+
+
+@contextmanager
+def served_access_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """The access logger as `authward serve` sets it up, its only destination a LogWriter: set
+    up inside the test, after pytest attached its own capture handlers, which it takes off."""
+    access, stream = logging.getLogger("authward.access"), io.StringIO()
+    writer = LogWriter(stream, "json")
+    kept = access.handlers, access.propagate, access.level
+    access.handlers, access.propagate = [writer], False
+    access.setLevel(logging.INFO)
+    try:
+        yield access, stream
+    finally:
+        access.handlers, access.propagate = kept[0], kept[1]
+        access.setLevel(kept[2])
+        writer.close()
+        SCAN.text("logger 'authward.access', written by its LogWriter", stream.getvalue())
+
+
+async def test_access_line_is_the_same_with_or_without_a_handler_of_the_apps(
+    client: httpx.AsyncClient,
+) -> None:
+    path = "/oauth2/authorize?client_id=x&code_challenge=secretish"
+    records: list[logging.LogRecord] = []
+    app_handler = logging.Handler()
+    app_handler.emit = records.append  # type: ignore[method-assign]
+    with served_access_log() as (access, stream):
+        await client.get(path, headers={"X-Request-ID": "alone"})
+        access.addHandler(app_handler)
+        await client.get(path, headers={"X-Request-ID": "shared"})
+        access.removeHandler(app_handler)
+        access.handlers[0].flush()
+    # The app's handler got the record, fields included; the line was written all the same.
+    (record,) = records
+    assert record.__dict__["route"] == "/oauth2/authorize"
+    alone, shared = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(alone) == list(shared)  # the same fields in the same order
+    assert alone["request_id"] == "alone"
+    assert shared["request_id"] == "shared"
+    for line in (alone, shared):
+        assert line["logger"] == "authward.access"
+        assert line["level"] == "info"
+        assert line["route"] == line["path"] == "/oauth2/authorize"
+        assert line["message"].startswith(f"GET /oauth2/authorize {line['status']} ")
+        assert "secretish" not in json.dumps(line)
+    assert {k: v for k, v in alone.items() if k not in {"time", "message", "duration_ms"}} == {
+        **{k: v for k, v in shared.items() if k not in {"time", "message", "duration_ms"}},
+        "request_id": "alone",
+    }
+
+
+async def test_no_access_line_when_the_access_log_is_off(
+    settings_for: SettingsFactory, example_config: Config, tmp_path: object
+) -> None:
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path}/quiet.db", access_log=False)
+    runtime = await Authward.open(example_config, settings, migrate=True)
+    try:
+        transport = httpx.ASGITransport(app=build_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            with served_access_log() as (_, stream):
+                answer = await c.get("/healthz", headers={"X-Request-ID": "quiet"})
+        assert answer.headers["x-request-id"] == "quiet"
+        assert stream.getvalue() == ""
+    finally:
+        await runtime.close()
