@@ -38,8 +38,8 @@ from authward.server.paging import (
     Limit,
     Page,
     after_timed,
-    next_cursor,
     page_of,
+    read_page,
     time_key,
 )
 
@@ -195,10 +195,7 @@ def jobs_router(jobs: JobsAdmin, admin: Callable[..., Awaitable[Principal]]) -> 
             after=after_timed("runs", cursor, str),
             limit=limit + 1,
         )
-        return Page(
-            items=[run_out(r) for r in runs[:limit]],
-            next_cursor=next_cursor("runs", runs, limit, run_position),
-        )
+        return read_page("runs", runs, limit, run_position, run_out)
 
     @router.get("/runs/{run_id}", response_model=RunDetailOut, responses=error_responses(404))
     async def get_run(run_id: PathText, _: Admin) -> RunDetailOut | JSONResponse:

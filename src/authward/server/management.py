@@ -74,8 +74,8 @@ from authward.server.paging import (
     Page,
     after,
     after_timed,
-    next_cursor,
     page_of,
+    read_page,
     time_key,
 )
 from authward.server.registered_clients_api import RegisteredClientAdmin
@@ -173,11 +173,8 @@ def management_app(
             after=after_timed("api-keys", cursor, UUID),
             limit=limit + 1,
         )
-        return Page(
-            items=[api_key_out(k) for k in keys[:limit]],
-            next_cursor=next_cursor(
-                "api-keys", keys, limit, lambda k: (time_key(k.created_at), str(k.id))
-            ),
+        return read_page(
+            "api-keys", keys, limit, lambda k: (time_key(k.created_at), str(k.id)), api_key_out
         )
 
     @api.get("/api-keys/{key_id}", response_model=ApiKeyOut, responses=error_responses(404))
@@ -219,10 +216,7 @@ def management_app(
         """Organizations by slug."""
         start = after("organizations", cursor, [str])
         found = await organizations.list(after=str(start[0]) if start else None, limit=limit + 1)
-        return Page(
-            items=[org_out(o) for o in found[:limit]],
-            next_cursor=next_cursor("organizations", found, limit, lambda o: (o.slug,)),
-        )
+        return read_page("organizations", found, limit, lambda o: (o.slug,), org_out)
 
     @api.get("/organizations/{org}", response_model=OrganizationOut, responses=error_responses(404))
     async def get_organization(org: PathText, _: Admin) -> OrganizationOut:

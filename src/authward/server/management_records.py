@@ -21,7 +21,7 @@ from authward.server.api_inputs import PathText, QueryText
 from authward.server.management_errors import BadRequest, NotFound, error_responses
 from authward.server.management_models import fill
 from authward.server.management_ports import AuditReader, ConnectionAdmin
-from authward.server.paging import Cursor, Limit, Page, after, next_cursor
+from authward.server.paging import Cursor, Limit, Page, after, read_page
 from authward.store.audit import AuditRecord
 
 #: The largest id an audit event can have (a BIGINT).
@@ -115,10 +115,7 @@ def records_router(
             after=(str(start[0]), str(start[1]), str(start[2]), str(start[3])) if start else None,
             limit=limit + 1,
         )
-        return Page(
-            items=[_connection_out(c) for c in found[:limit]],
-            next_cursor=next_cursor("connections", found, limit, _connection_key),
-        )
+        return read_page("connections", found, limit, _connection_key, _connection_out)
 
     @router.get(
         "/connections/{connection_id}",
@@ -180,10 +177,7 @@ def records_router(
             since=_utc(since, "since"),
             until=_utc(until, "until"),
         )
-        return Page(
-            items=[_event_out(r) for r in found[:limit]],
-            next_cursor=next_cursor("audit-events", found, limit, lambda r: (r.id,)),
-        )
+        return read_page("audit-events", found, limit, lambda r: (r.id,), _event_out)
 
     @router.get(
         "/audit-events/{event_id}",

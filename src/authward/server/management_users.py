@@ -21,7 +21,7 @@ from authward.server.api_inputs import BodyText, PathText
 from authward.server.management_errors import NotFound, error_responses
 from authward.server.management_models import fill
 from authward.server.management_ports import UserAdmin
-from authward.server.paging import Cursor, Limit, Page, after, next_cursor
+from authward.server.paging import Cursor, Limit, Page, after, read_page
 from authward.users.values import UserAccount
 
 
@@ -88,10 +88,7 @@ def users_router(users: UserAdmin, admin: Callable[..., Awaitable[Principal]]) -
         found = await users.page(
             after=str(start[0]) if start else None, limit=limit + 1, contains=q
         )
-        return Page(
-            items=[_user_out(u) for u in found[:limit]],
-            next_cursor=next_cursor("users", found, limit, lambda u: (u.username,)),
-        )
+        return read_page("users", found, limit, lambda u: (u.username,), _user_out)
 
     @router.post(
         "/users", status_code=201, response_model=UserOut, responses=error_responses(400, 409)

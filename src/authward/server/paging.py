@@ -18,6 +18,7 @@ __all__ = [
     "after_timed",
     "next_cursor",
     "page_of",
+    "read_page",
     "time_key",
 ]
 
@@ -35,6 +36,7 @@ from authward.server.management_errors import BadRequest
 
 T = TypeVar("T")
 Id = TypeVar("Id")
+Out = TypeVar("Out")
 Key = tuple[str | int, ...]
 
 MAX_LIMIT = 200
@@ -131,3 +133,13 @@ def page_of(
     else:
         rest = [i for i in ordered if key(i) > start]
     return rest[:limit], next_cursor(kind, rest, limit, key)
+
+
+def read_page(
+    kind: str, found: Sequence[T], limit: int, key: Callable[[T], Key], out: Callable[[T], Out]
+) -> Page[Out]:
+    """The page of what the store read: ``limit + 1`` rows, the last only saying that there is
+    a next page."""
+    return Page(
+        items=[out(row) for row in found[:limit]], next_cursor=next_cursor(kind, found, limit, key)
+    )
