@@ -22,9 +22,11 @@ from schemathesis.checks import (
 
 from authward.config import Config
 from authward.connections.client import TokenSet
+from authward.jobs import Io, JobClient, RunContext, event_trigger
 from authward.runtime import Authward
 from authward.server.app import build_app
 from tests.conftest import SettingsFactory
+from tests.integration.jobs_support import bind
 from tests.peers.asgi import serve_asgi
 
 PROFILE = {
@@ -103,10 +105,20 @@ async def test_the_management_api_answers_as_its_openapi_says(
         await aw.api_keys.create("ci", org_id=org.id, scopes=["reports:read"])
         await aw.users.sign_in("ada@example.com", "a long enough password", ip="127.0.0.1")
         await aw.connections.store("", "acme", TOKENS, kind="developer")
+        jobs = JobClient(id="fuzz")
+
+        @jobs.job(id="noted", name="noted", version="1", trigger=event_trigger(name="noted"))
+        async def noted(payload: Any, io: Io, ctx: RunContext) -> None:
+            return None
+
+        await bind(aw, jobs, worker=False)  # runs stay queued: the lists show them as they are
+        await jobs.send_event({"name": "noted", "payload": {"n": 1}}, account_id="acct-1")
         headers = {"Authorization": f"Bearer {await aw.machine_user_token('admin-machine-user')}"}
         labels: set[str] = set()
         async with serve_asgi(build_app(aw)) as site, httpx.AsyncClient() as http:
             document = (await http.get(f"{site}/v1/openapi.json")).json()
+            runs = (await http.get(f"{site}/v1/runs", headers=headers)).json()
+            assert [r["job_id"] for r in runs["items"]] == ["noted"]
             failures = await asyncio.to_thread(_fuzz, document, f"{site}/v1", headers, labels)
     finally:
         await aw.close()
