@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from authward.errors import AuthwardSignal
 from authward.jobs.errors import JobsError, ReplayMismatch
-from authward.store.engine import prepare_jobs_database
+from authward.store.engine import jobs_engine_kwargs, prepare_jobs_database
 
 if TYPE_CHECKING:
     from dbos import DBOSClient, DBOSConfig, EnqueueOptions, StepOptions
@@ -163,6 +163,7 @@ class Engine:
             # Its SQLite notification poller sleeps this long between looks, and a stop waits
             # for it to wake (1 s by default: every stop took up to a second).
             "notification_listener_polling_interval_sec": 0.25,
+            "db_engine_kwargs": jobs_engine_kwargs(self.config.system_url),
         }
         _handler = handler
         DBOS = _dbos().DBOS

@@ -8,6 +8,7 @@ __all__ = [
     "check_connection",
     "create_engine",
     "display_url",
+    "jobs_engine_kwargs",
     "jobs_system_url",
     "normalise_url",
     "opened_or_disposed",
@@ -245,6 +246,29 @@ def jobs_system_url(url: URL) -> str:
         stem = path[:-3] if path.endswith(".db") else path
         return URL.create("sqlite", database=f"{stem}-jobs.db").render_as_string()
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def jobs_engine_kwargs(system_url: str) -> dict[str, Any]:
+    """What the job engine's SQLAlchemy engine is created with, on top of DBOS's defaults
+    (``db_engine_kwargs``). SQLite: each connection commits with ``synchronous=NORMAL``, as
+    authward's own file does (_SQLITE_SETUP): under WAL a commit then survives a killed process
+    without waiting for the disk, and only a power loss can take the last commits back. DBOS's
+    default (FULL) syncs the WAL at every checkpoint it writes, several per run (measured in
+    docs/benchmarks.md). DBOS's own per-connection settings (IMMEDIATE, busy_timeout) still
+    apply: they are set on what this returns."""
+    url = make_url(system_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return {}
+    path = os.path.abspath(url.database)
+
+    def connect() -> sqlite3.Connection:
+        # What SQLAlchemy's pysqlite dialect opens a file with (its pool hands a connection
+        # to any thread), then the pragma.
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    return {"creator": connect}
 
 
 def prepare_jobs_database(system_url: str) -> None:
