@@ -1,8 +1,9 @@
 """Fires interval and cron occurrences: a job's own schedule and every registration on a dynamic
 schedule. ``tick(now)`` does one pass (tests drive it with their own clock); ``start`` runs it
-whenever the earliest schedule is due, and at least every poll interval for schedules
-registered by other processes. Each occurrence fires once in all (see schedule_store.py); a
-schedule that was not served for a while fires once for its latest missed occurrence."""
+whenever the earliest schedule is due, and at least every ``LOOK_SECONDS`` (or the queue's poll
+interval, if longer) for schedules registered by other processes. Each occurrence fires once in
+all (see schedule_store.py); a schedule that was not served for a while fires once for its
+latest missed occurrence."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ _TICK = timedelta(microseconds=1)
 #: Due schedules fired per transaction: a burst takes few round trips, and a transaction stays
 #: short enough that rows registered or changed meanwhile do not wait long for its locks.
 _BATCH = 100
+#: How often the scheduler looks for schedules another process registered or moved (its own are
+#: woken at once). Not the queue's 0.1 s poll: the look is two queries, and at that rate it
+#: was nearly half of what an idle worker spent (docs/benchmarks.md). A second is what the
+#: engine before DBOS used.
+LOOK_SECONDS = 1.0
 
 
 def occurrence_run_id(schedule_key: str, occurrence: datetime, job_id: str) -> str:
@@ -110,7 +116,7 @@ class Scheduler:
         rt = self._runtime
         while True:
             self._wake.clear()
-            delay = rt.poll_seconds
+            delay = max(rt.poll_seconds, LOOK_SECONDS)
             try:
                 await self.tick()
                 nxt = await rt.schedules.next_due_at(
