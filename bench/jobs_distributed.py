@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from jobs_load import run_child, scratch_database  # bench/ is the script's path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -171,18 +172,9 @@ async def bench(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, 
 
 
 async def child(args: argparse.Namespace) -> None:
-    import asyncpg
-
-    name = f"aw_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(args.admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base, _, _ = args.admin_url.rpartition("/")
+    async with scratch_database(args.admin_url) as url:
         with tempfile.TemporaryDirectory() as scratch:
-            result = await bench(args, f"{base}/{name}", Path(scratch))
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            result = await bench(args, url, Path(scratch))
     print(json.dumps(result), flush=True)
 
 
@@ -195,13 +187,7 @@ def run_one(src: Path | None, poll: float | None, args: argparse.Namespace) -> d
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if poll is not None:
         command += ["--poll", str(poll)]
-    load = os.getloadavg()[0]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"the measurement failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["load"] = load
-    return result
+    return run_child(command, "distributed", env)
 
 
 def main() -> None:

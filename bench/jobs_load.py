@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -126,24 +128,45 @@ async def measure(url: str, scratch: Path, args: argparse.Namespace) -> dict[str
     }
 
 
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, driver: str | None = None) -> AsyncIterator[str]:
+    """A PostgreSQL database of its own on the server of ``admin_url``, dropped afterwards;
+    yields its URL, with ``driver`` (``asyncpg``, ``psycopg``) if given."""
+    import asyncpg
+
+    name = f"aw_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base, _, _ = admin_url.rpartition("/")
+        if driver is not None:
+            base = base.replace("postgresql:", f"postgresql+{driver}:", 1)
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def child(args: argparse.Namespace) -> None:
     scratch = Path(tempfile.mkdtemp())
     if args.child == "sqlite":
         result = await measure(f"sqlite+aiosqlite:///{scratch / 'authward.db'}", scratch, args)
     else:
-        import asyncpg
-
-        name = f"aw_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(args.admin_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            base, _, _ = args.admin_url.rpartition("/")
-            url = f"{base.replace('postgresql:', 'postgresql+asyncpg:', 1)}/{name}"
+        async with scratch_database(args.admin_url, "asyncpg") as url:
             result = await measure(url, scratch, args)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
     print(json.dumps(result), flush=True)
+
+
+def run_child(command: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One measurement in a process of its own: its last line of output is its figures (JSON),
+    to which the load average before it is added."""
+    load = os.getloadavg()[0]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the {what} measurement failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["load"] = load
+    return result
 
 
 def run_one(kind: str, src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -153,13 +176,7 @@ def run_one(kind: str, src: Path | None, args: argparse.Namespace) -> dict[str, 
     command = [sys.executable, __file__, "--child", kind, "--admin-url", args.admin_url]
     for flag in ("events", "runs", "concurrency"):
         command += [f"--{flag}", str(getattr(args, flag))]
-    load = os.getloadavg()[0]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"the {kind} measurement failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["load"] = load
-    return result
+    return run_child(command, kind, env)
 
 
 def main() -> None:
