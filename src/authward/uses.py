@@ -30,14 +30,17 @@ class UseRecorder(Generic[K]):
         interval: float,
         what: str,
         clock: Callable[[], float] = time.time,
+        first_after_interval: bool = False,
     ) -> None:
+        """``first_after_interval``: the first batch also waits an interval from now (not
+        written at the first use after start)."""
         self._write = write
         self._interval = interval
         self._what = what
         self._clock = clock
         #: key -> latest use (POSIX time) not yet written.
         self._pending: dict[K, float] = {}
-        self._flushed_at = float("-inf")
+        self._flushed_at = clock() if first_after_interval else float("-inf")
         self._task: asyncio.Task[None] | None = None
 
     def record(self, key: K, at: float | None = None) -> None:

@@ -35,7 +35,13 @@ class LastUses:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._uses: UseRecorder[tuple[str, str]] = UseRecorder(
-            store.record_uses, interval=interval, what="client", clock=clock
+            store.record_uses,
+            interval=interval,
+            what="client",
+            clock=clock,
+            # The first batch is written an interval after start, not at the first token: a
+            # process's first token requests write nothing.
+            first_after_interval=True,
         )
 
     def record(self, kind: str, client_id: str) -> None:
