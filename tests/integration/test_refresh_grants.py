@@ -326,7 +326,7 @@ async def test_a_retry_needs_what_the_token_needs(aw: Authward) -> None:
     assert (await post(again, key.proof(url))).status_code == 200
 
 
-async def until_a_statement_waits_for_a_lock(aw: Authward) -> None:
+async def until_a_statement_waits_for_a_lock(aw: Authward, waiter: asyncio.Task[Any]) -> None:
     waiting = (
         select(func.count())
         .select_from(text("pg_stat_activity"))
@@ -334,8 +334,14 @@ async def until_a_statement_waits_for_a_lock(aw: Authward) -> None:
     )
     async with aw.engine.connect() as conn:
         for _ in range(3000):
-            if (await conn.execute(waiting)).scalar():
+            found = (await conn.execute(waiting)).scalar()
+            # PostgreSQL keeps one snapshot of pg_stat_activity per transaction: each look
+            # must be a transaction of its own, or it sees the first look again and again.
+            await conn.rollback()
+            if found:
                 return
+            if waiter.done():  # it never waited: say how it ended
+                raise AssertionError(f"the revocation did not wait for the lock: {waiter!r}")
             await asyncio.sleep(0.01)
     raise AssertionError("the revocation never waited for the rotation's lock")
 
@@ -366,7 +372,7 @@ async def test_a_grant_revocation_sees_a_rotation_that_commits_while_it_waits(
             revoking = asyncio.create_task(
                 aw.oauth.revocation.revoke_family(token.family_id, "test")
             )
-            await until_a_statement_waits_for_a_lock(aw)
+            await until_a_statement_waits_for_a_lock(aw, revoking)
             await commit.commit()
         await revoking
         async with aw.engine.connect() as conn:
