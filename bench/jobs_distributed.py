@@ -19,6 +19,10 @@ minus the time just before ``send_event`` in the sender; one event at a time, on
 Throughput queues every run first, then times until the last one is stored as succeeded. Idle
 CPU is the user + system time of each worker over ``--idle-seconds`` with nothing to do, read
 from /proc before anything is sent.
+
+With ``--sender-worker`` the sender runs a worker too (what `authward serve` does by default, so
+a deployment of several servers): a run it queues starts in that process, with the workers
+beside it; the throughput is then that of N + 1 executing processes.
 """
 
 from __future__ import annotations
@@ -120,9 +124,21 @@ async def bench(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, 
     shutil.copy(EXAMPLE, scratch / "app.py")
     (scratch / "bench_jobs.py").write_text(JOBS_APP)
     config, module = load_app(scratch / "bench_jobs.py")
-    settings = load_settings(database_url=url, key_file=scratch / "authward.key")
+    from authward.settings import Settings
+
+    own: dict[str, Any] = {}
+    if args.sender_worker:
+        own["jobs_concurrency"] = args.concurrency
+        if args.poll is not None:
+            own["jobs_poll_seconds"] = args.poll
+        if "jobs_worker_id" in Settings.model_fields:  # the engine before DBOS had none
+            own["jobs_worker_id"] = "bench-sender"
+    settings = load_settings(database_url=url, key_file=scratch / "authward.key", **own)
     aw = await Authward.open(config, settings, migrate=True)
-    aw.jobs.bind(find_job_clients(module))  # bound, never started: this process only sends
+    aw.jobs.bind(find_job_clients(module))
+    if args.sender_worker:
+        await aw.jobs.start(worker=True, scheduler=False)
+    # Otherwise bound, never started: this process only sends.
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AUTHWARD_")},
         "AUTHWARD_DATABASE_URL": url,
@@ -187,6 +203,8 @@ def run_one(src: Path | None, poll: float | None, args: argparse.Namespace) -> d
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if poll is not None:
         command += ["--poll", str(poll)]
+    if args.sender_worker:
+        command.append("--sender-worker")
     return run_child(command, "distributed", env)
 
 
@@ -213,6 +231,11 @@ def main() -> None:
         metavar="SRC",
         help="also measure the authward package under SRC (an older commit's src/) in turn",
     )
+    parser.add_argument(
+        "--sender-worker",
+        action="store_true",
+        help="the sender runs a worker too (authward serve's default)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -227,7 +250,8 @@ def main() -> None:
     if args.baseline is not None:
         variants["baseline, its defaults"] = (args.baseline, None)
     print(
-        f"postgresql, {args.workers} workers (concurrency {args.concurrency} each); "
+        f"postgresql, {args.workers} workers (concurrency {args.concurrency} each), the sender "
+        f"{'running a worker too' if args.sender_worker else 'running none'}; "
         f"{args.events} events one at a time, then {args.runs} three-task runs; "
         "load = 1-min load average before the measurement",
         flush=True,
