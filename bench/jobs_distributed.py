@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs_load import run_child, scratch_database  # bench/ is the script's path
+from jobs_load import medians, run_child, scratch_database  # bench/ is the script's path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -280,10 +280,7 @@ def main() -> None:
                     )
     for name, rows in results.items():
         print(
-            f"{name}: median of {len(rows)} rounds: p50 "
-            f"{statistics.median(x['p50'] for x in rows):.2f} ms, p99 "
-            f"{statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
-            f"{statistics.median(x['rate'] for x in rows):.1f}/s, idle worker CPU "
+            f"{name}: {medians(rows)}, idle worker CPU "
             f"{statistics.median(x['idle_cpu'] for x in rows):.1%}",
             flush=True,
         )

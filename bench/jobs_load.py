@@ -157,6 +157,16 @@ async def child(args: argparse.Namespace) -> None:
     print(json.dumps(result), flush=True)
 
 
+def medians(rows: list[dict[str, Any]]) -> str:
+    """What every jobs bench prints of a variant's rounds: the medians of started p50 / p99 and
+    of the three-task runs per second."""
+    return (
+        f"median of {len(rows)} rounds: p50 {statistics.median(x['p50'] for x in rows):.2f} ms, "
+        f"p99 {statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
+        f"{statistics.median(x['rate'] for x in rows):.1f}/s"
+    )
+
+
 def run_child(command: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """One measurement in a process of its own: its last line of output is its figures (JSON),
     to which the load average before it is added."""
@@ -232,10 +242,7 @@ def main() -> None:
                 )
         for name, rows in results.items():
             print(
-                f"{kind}, {name}: median of {len(rows)} rounds: p50 "
-                f"{statistics.median(x['p50'] for x in rows):.2f} ms, p99 "
-                f"{statistics.median(x['p99'] for x in rows):.2f} ms, three-task runs "
-                f"{statistics.median(x['rate'] for x in rows):.1f}/s, "
+                f"{kind}, {name}: {medians(rows)}, "
                 f"{statistics.median(x['cpu_ms'] for x in rows):.1f} CPU ms per run",
                 flush=True,
             )
