@@ -3,7 +3,13 @@
 anything (docs/benchmarks.md, "Jobs on DBOS against the engine before it").
 
     .venv/bin/python bench/dbos_floor.py [--database sqlite|postgresql|both] [--steps 0 3]
-        [--runs 300] [--start here|queue]
+        [--runs 300] [--start here|queue] [--baseline SRC]
+
+With ``--baseline SRC`` (the engine before DBOS: `git archive 7a1a746 src | tar -x -C DIR`, then
+DIR/src) the same invocation also measures that engine's whole three-task run with
+``bench/jobs_load.py`` (its CPU per run, the same number of runs) and prints the throughput
+ceiling the floor leaves: old CPU per run / floor CPU per workflow, the ratio DBOS could reach
+if authward's own work on top of it cost nothing.
 
 Each figure is a fresh process and a fresh system database (a scratch SQLite file in WAL mode,
 or a scratch PostgreSQL database, dropped afterwards), with the engine settings authward uses
@@ -22,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs_load import ADMIN_URL, run_child, scratch_database  # bench/ is the script's path
+import jobs_load  # bench/ is the script's path
+from jobs_load import ADMIN_URL, run_child, scratch_database
 
 
 async def measure(url: str, steps: int, runs: int, start: str) -> float:
@@ -94,21 +101,45 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 3])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--start", choices=["here", "queue"], default="here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also measure the old engine's whole three-task run (an older commit's src/)",
+    )
     parser.add_argument("--child", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args))
         return
+    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(f"{args.runs} workflows started {args.start}; load: 1-min load average", flush=True)
     for kind in kinds:
+        floors = {}
         for steps in args.steps:
             res = run_one(kind, steps, args)
+            floors[steps] = res["cpu_ms"]
             print(
                 f"  {kind:<10} {steps} no-op steps: {res['cpu_ms']:.2f} CPU ms per workflow "
                 f"(load {res['load']:.1f})",
                 flush=True,
             )
+        if args.baseline is None:
+            continue
+        old = jobs_load.run_one(kind, args.baseline, old_engine_args(args))
+        print(
+            f"  {kind:<10} old engine, whole three-task run: {old['cpu_ms']:.2f} CPU ms "
+            f"(load {old['load']:.1f}); ceiling, old / floor: "
+            + ", ".join(f"{steps} steps {old['cpu_ms'] / ms:.2f}x" for steps, ms in floors.items()),
+            flush=True,
+        )
+
+
+def old_engine_args(args: argparse.Namespace) -> argparse.Namespace:
+    """jobs_load's child, as many three-task runs as workflows here; its latency part short."""
+    return argparse.Namespace(admin_url=args.admin_url, events=20, runs=args.runs, concurrency=10)
 
 
 if __name__ == "__main__":
