@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["RunStore", "StoreInterrupted", "connection_lost"]
 
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 _RUNS = job_runs.c
 _NEW_RUN_FIELDS = tuple(f.name for f in fields(NewRun))
 _TASKS = job_tasks.c
+_TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
 class StoreInterrupted(AuthwardSignal):
@@ -297,7 +298,11 @@ class RunStore:
     async def _write_tasks(
         self, conn: AsyncConnection, run_id: str, tasks: Sequence[TaskRecord]
     ) -> None:
-        rows = [{**{f"v_{k}": v for k, v in asdict(t).items()}, "v_run_id": run_id} for t in tasks]
+        # Field by field, for the same reason as insert_runs.
+        rows = [
+            {**{f"v_{name}": getattr(t, name) for name in _TASK_FIELDS}, "v_run_id": run_id}
+            for t in tasks
+        ]
         if rows:
             await conn.execute(self._save_task, rows)
 
