@@ -61,7 +61,9 @@ async def test_a_row_its_execution_never_wrote_is_written_from_the_engine_s_reco
     await wait_until(aw, run_id, lambda _: executions == [1])
     charged_at = clock()
     # The engine holds the charge's outcome; the run's rows do not show it yet.
-    assert (await aw.jobs.get_run(run_id)).tasks == []  # type: ignore[union-attr]
+    parked = await aw.jobs.get_run(run_id)
+    assert parked is not None
+    assert parked.tasks == []
 
     clock.advance(60)
     await aw.jobs.engine.resume(run_id)  # what the sweep does with a dead worker's runs
