@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jobs_load  # bench/ is the script's path
-from jobs_load import ADMIN_URL, run_child, scratch_database
+from jobs_load import ADMIN_URL, authward_src, run_child, scratch_database
 
 
 async def measure(url: str, steps: int, runs: int, start: str) -> float:
@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--start", choices=["here", "queue"], default="here")
     parser.add_argument(
         "--baseline",
-        type=Path,
+        type=authward_src,
         metavar="SRC",
         help="also measure the old engine's whole three-task run (an older commit's src/)",
     )
@@ -112,8 +112,6 @@ def main() -> None:
     if args.child:
         asyncio.run(child(args))
         return
-    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
-        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(f"{args.runs} workflows started {args.start}; load: 1-min load average", flush=True)
     for kind in kinds:

@@ -40,7 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs_load import medians, run_child, scratch_database  # bench/ is the script's path
+# bench/ is the script's path
+from jobs_load import authward_src, medians, run_child, scratch_database
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "app.py"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -227,7 +228,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline",
-        type=Path,
+        type=authward_src,
         metavar="SRC",
         help="also measure the authward package under SRC (an older commit's src/) in turn",
     )
@@ -242,8 +243,6 @@ def main() -> None:
         args.poll = args.poll[0] if args.poll else None
         asyncio.run(child(args))
         return
-    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
-        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
     variants: dict[str, tuple[Path | None, float | None]] = {
         f"current, poll {p:g} s": (None, p) for p in args.poll
     }

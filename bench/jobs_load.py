@@ -40,6 +40,14 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 entered: dict[str, float] = {}
 
 
+def authward_src(value: str) -> Path:
+    """The type of the jobs benches' ``--baseline``: an older commit's src/, with authward in it."""
+    path = Path(value)
+    if not (path / "authward" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{value}: no authward package there (give its src/)")
+    return path
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -199,7 +207,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--baseline",
-        type=Path,
+        type=authward_src,
         metavar="SRC",
         help="also measure the authward package under SRC (an older commit's src/) in turn",
     )
@@ -208,8 +216,6 @@ def main() -> None:
     if args.child:
         asyncio.run(child(args))
         return
-    if args.baseline is not None and not (args.baseline / "authward" / "__init__.py").is_file():
-        raise SystemExit(f"--baseline {args.baseline}: no authward package there (give its src/)")
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     codes: dict[str, Path | None] = {"current": None}
     if args.baseline is not None:
