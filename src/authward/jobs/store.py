@@ -218,10 +218,17 @@ class RunStore:
             row = (await conn.execute(statement)).first()
         return _claimed(row) if row else None
 
-    async def _live(self, run_id: str, values: dict[str, Any], status: str | None = None) -> bool:
+    async def _live(
+        self,
+        run_id: str,
+        values: dict[str, Any],
+        status: str | None = None,
+        tasks: Sequence[TaskRecord] = (),
+    ) -> bool:
         which = _RUNS.status == status if status else _RUNS.status.in_(LIVE_STATUSES)
         statement = update(job_runs).where(_RUNS.id == run_id, which).values(**values)
         async with self.writer.transaction() as conn:
+            await self._write_tasks(conn, run_id, tasks)
             return bool((await conn.execute(statement)).rowcount)
 
     async def finish(
@@ -236,10 +243,7 @@ class RunStore:
     ) -> bool:
         """The run's outcome, with the task rows its execution had not handed over yet."""
         values = {"status": status, "output": output, "error": error, "finished_at": now}
-        statement = update(job_runs).where(_RUNS.id == run_id, _RUNS.status.in_(LIVE_STATUSES))
-        async with self.writer.transaction() as conn:
-            await self._write_tasks(conn, run_id, tasks)
-            return bool((await conn.execute(statement.values(**values))).rowcount)
+        return await self._live(run_id, values, tasks=tasks)
 
     async def set_waiting(self, run_id: str, resume_at: datetime) -> bool:
         return await self._live(run_id, {"status": "waiting", "resume_at": resume_at}, "running")
