@@ -408,6 +408,42 @@ async def test_a_sqlite_transaction_begins_with_its_first_statement(tmp_path: Pa
         await engine.dispose()
 
 
+async def test_a_sqlite_write_cancelled_mid_statement_raises_its_cancellation(
+    tmp_path: Path,
+) -> None:
+    """A task cancelled while its write transaction runs a statement (a clean stop interrupting
+    a run) gets its CancelledError, not an error about the invalidated connection: the job
+    engine keeps a cancelled run pending, and records any other error as the run's failure.
+    The next write works."""
+    path = tmp_path / "cancel.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    started = asyncio.Event()
+
+    async def slow_write() -> None:
+        async with begin_write(engine) as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+            started.set()
+            count = "SELECT x + 1 FROM c WHERE x < 3000000"
+            await conn.execute(
+                text(f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL {count}) SELECT count(*) FROM c")
+            )
+
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        writing = asyncio.create_task(slow_write())
+        await started.wait()
+        writing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        async with begin_write(engine) as conn:
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT n FROM t"))).scalars().all() == [2]
+    finally:
+        await engine.dispose()
+
+
 async def test_a_sqlite_connection_goes_back_to_the_pool_with_no_transaction_open(
     tmp_path: Path,
 ) -> None:

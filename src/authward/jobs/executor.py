@@ -24,7 +24,7 @@ from authward.jobs.engine import RunCancelled, RunTakenOver
 from authward.jobs.errors import JobsError
 from authward.jobs.identity import principal_from_json
 from authward.jobs.io import Io, current_io, to_json
-from authward.jobs.records import ClaimedRun, TaskRecord
+from authward.jobs.records import ClaimedRun
 from authward.jobs.store import StoreInterrupted
 from authward.jobs.triggers import EventTrigger
 from authward.observability import metrics
@@ -218,12 +218,8 @@ class Executor:
         ctx = self._context(job, run)
         tasks, logs = await rt.store.history(run.id) if run.attempts > 1 else ({}, 0)
 
-        made: list[Io] = []
-
         def make_io(segment: Segment) -> Io:
-            io = Io(runtime=rt, job=job, ctx=ctx, segment=segment, tasks=tasks, logs_stored=logs)
-            made.append(io)
-            return io
+            return Io(runtime=rt, job=job, ctx=ctx, segment=segment, tasks=tasks, logs_stored=logs)
 
         # The run's span and metrics (decision 053); the body's task runs inside the span.
         with run_span(job.id, run.id, run.attempts, run.traceparent, run.tracestate) as span:
@@ -237,16 +233,13 @@ class Executor:
             except asyncio.CancelledError:
                 body.cancel()  # this process is stopping: the run stays pending in the engine
                 await asyncio.wait({body})
-                for io in made:  # the next execution writes their rows from the engine's record
-                    await io.settle()
                 raise
             finally:
                 self._active.pop(run.id, None)
                 status = _outcome(body)
                 run_ended(span, status)
                 metrics.job_run(job.id, status, time.monotonic() - started)
-        rows = [row for io in made for row in await io.settle()]
-        await self._settle(body, run, job, rows)
+        await self._settle(body, run, job)
 
     async def _watch(self, body: asyncio.Task[Any], run_id: str) -> None:
         """Wait for the run function, looking every ``cancel_check_seconds`` at whether the run
@@ -280,34 +273,29 @@ class Executor:
                     raise _TimedOut from None
                 raise
 
-    async def _settle(
-        self, body: asyncio.Task[Any], run: ClaimedRun, job: Job, rows: list[TaskRecord]
-    ) -> None:
-        """Record the run's outcome with ``rows``, the completed tasks not written yet."""
+    async def _settle(self, body: asyncio.Task[Any], run: ClaimedRun, job: Job) -> None:
         rt = self._runtime
-        exc = None if body.cancelled() else body.exception()
-        if body.cancelled() or isinstance(exc, RunCancelled):
-            # Cancelled, here or elsewhere, and recorded so: the tasks that ended before the
-            # cancel still belong to its history.
-            await rt.store.save_tasks(run.id, rows)
-            return
+        if body.cancelled():
+            return  # cancelled here: cancel_run recorded it
+        exc = body.exception()
         if exc is None:
             try:
                 output = to_json(body.result(), "the run function")
             except JobsError as bad:
-                await rt.store.finish(run.id, "failed", rt.clock(), error=str(bad), tasks=rows)
+                await rt.store.finish(run.id, "failed", rt.clock(), error=str(bad))
                 return
-            await rt.store.finish(run.id, "succeeded", rt.clock(), output=output, tasks=rows)
+            await rt.store.finish(run.id, "succeeded", rt.clock(), output=output)
+        elif isinstance(exc, RunCancelled):
+            return  # cancelled in another process, which recorded it
         elif isinstance(exc, StoreInterrupted | RunTakenOver):
             raise exc
         elif isinstance(exc, _TimedOut):
             message = f"the run took longer than its timeout ({job.timeout_seconds:g}s)"
-            await rt.store.finish(run.id, "timed_out", rt.clock(), error=message, tasks=rows)
+            await rt.store.finish(run.id, "timed_out", rt.clock(), error=message)
         else:
             if not isinstance(exc, Exception):
                 log.error("run %s ended with %s", run.id, type(exc).__name__)
-            error = _describe(exc)
-            await rt.store.finish(run.id, "failed", rt.clock(), error=error, tasks=rows)
+            await rt.store.finish(run.id, "failed", rt.clock(), error=_describe(exc))
 
 
 class Sleeper:

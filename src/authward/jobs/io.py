@@ -46,9 +46,7 @@ if TYPE_CHECKING:
     from authward.jobs.runtime import JobsRuntime
 
 Clock = Callable[[], datetime]
-#: A task running this long gets a "running" row, so a dashboard shows it before it ends; a
-#: completed task's row is written at most this long after it ended (with the next write of
-#: the run if that comes first), so quick tasks share one transaction.
+#: A task running this long gets a "running" row, so a dashboard shows it before it ends.
 RUNNING_MARK_SECONDS = 0.2
 
 current_io: ContextVar[Io | None] = ContextVar("authward_job_io", default=None)
@@ -148,11 +146,6 @@ class Io:
         self._tasks = tasks
         self._seq = max((t.seq for t in tasks.values()), default=0)
         self._used: set[str] = set()
-        #: Completed tasks whose rows are not written yet (their outcome is the engine's).
-        self._pending: dict[str, TaskRecord] = {}
-        self._handing_over: asyncio.Task[None] | None = None
-        self._writing = False
-        self._settled = False
         self._bound: dict[str, Any] = {}
         self._credentials: dict[str, asyncio.Task[Credentials]] = {}
         self.logger = Logger(self, logs_stored)
@@ -233,80 +226,17 @@ class Io:
         )
 
     async def _save(self, task: TaskRecord) -> None:
-        """Write a task's row now, with the completed ones not written yet."""
-        rows = self._take_pending()
         try:
-            await self._store.save_tasks(self.ctx.id, [*rows, task])
+            await self._store.save_task(self.ctx.id, task)
         except Exception as exc:
-            self._restore(rows)
             if connection_lost(exc):
                 raise StoreInterrupted(str(exc)) from exc
             raise
         self._tasks[task.key] = task
 
-    def _completed(self, task: TaskRecord) -> None:
-        """A succeeded task: its row is handed over within RUNNING_MARK_SECONDS. Its outcome is
-        already safe with the engine; an execution that dies before the row is written leaves
-        the next execution to write it from that outcome (``_replayed``)."""
-        self._tasks[task.key] = self._pending[task.key] = task
-        if self._handing_over is None and not self._settled:
-            self._handing_over = asyncio.create_task(self._hand_over_soon())
-
-    async def _hand_over_soon(self) -> None:
-        try:
-            await asyncio.sleep(RUNNING_MARK_SECONDS)
-            self._writing = True
-            rows = self._take_pending()
-            try:
-                await self._store.save_tasks(self.ctx.id, rows)
-            except Exception:
-                self._restore(rows)  # the run's next write or its outcome carries them
-        finally:
-            self._writing = False
-            self._handing_over = None
-        if self._pending and not self._settled:  # completed while this write was in flight
-            self._handing_over = asyncio.create_task(self._hand_over_soon())
-
-    def _take_pending(self) -> list[TaskRecord]:
-        rows = list(self._pending.values())
-        self._pending.clear()
-        return rows
-
-    def _restore(self, rows: list[TaskRecord]) -> None:
-        for row in rows:
-            self._pending.setdefault(row.key, row)
-
-    async def settle(self) -> list[TaskRecord]:
-        """The execution ended: the completed tasks' rows not written yet, for the run's outcome
-        to carry (a write in flight lands first)."""
-        self._settled = True
-        handing_over = self._handing_over
-        if handing_over is not None:
-            if not self._writing:
-                handing_over.cancel()  # still asleep: its rows are still pending
-            await asyncio.gather(handing_over, return_exceptions=True)
-        return self._take_pending()
-
-    def _replayed(self, task: TaskRecord, outcome: dict[str, Any]) -> None:
-        """The engine replayed a completed attempt whose row an earlier execution never wrote:
-        write it as that execution would have."""
-        if task.status == "succeeded" or "finished_at" not in outcome:
-            return
-        self._completed(
-            replace(
-                task,
-                status="succeeded",
-                output=outcome["output"],
-                error=None,
-                attempts=outcome["attempts"],
-                started_at=datetime.fromisoformat(outcome["started_at"]),
-                finished_at=datetime.fromisoformat(outcome["finished_at"]),
-            )
-        )
-
     async def _call(self, task: TaskRecord, fn: Callable[[], Awaitable[Any] | Any]) -> Any:
         """Call a task's function. Its "running" row is written only once it has run for
-        RUNNING_MARK_SECONDS: a quick task writes nothing until its row is handed over."""
+        RUNNING_MARK_SECONDS: a quick task costs one write (its outcome), not two."""
         writing = False
 
         async def mark_running() -> None:
@@ -353,17 +283,10 @@ class Io:
                 replace(task, status="failed", error=str(exc), finished_at=self._clock())
             )
             return {"unstorable": str(exc)}
-        finished_at = self._clock()
-        self._completed(
-            replace(task, status="succeeded", output=output, error=None, finished_at=finished_at)
+        await self._save(
+            replace(task, status="succeeded", output=output, error=None, finished_at=self._clock())
         )
-        # What a later execution needs to write the row if this one dies before it does.
-        return {
-            "output": output,
-            "attempts": task.attempts,
-            "started_at": task.started_at.isoformat(),
-            "finished_at": finished_at.isoformat(),
-        }
+        return {"output": output}
 
     async def run_task(
         self,
@@ -388,7 +311,6 @@ class Io:
             task = self._task(key, name or key, **lineage)
             outcome = await step(key, functools.partial(self._attempt, task, fn, policy))
             if "output" in outcome:
-                self._replayed(self._tasks.get(key, task), outcome)
                 return outcome["output"]
             if "unstorable" in outcome:
                 raise TaskOutputError(outcome["unstorable"])

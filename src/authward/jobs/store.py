@@ -3,8 +3,7 @@ tasks as the dashboard and credential lineage show them, logs, events, reads.
 
 Which process executes a run, and when, is the engine's (engine.py: DBOS); these rows say what a
 user sees. Writes about a run in progress are fenced by its status: once a run is final
-(cancelled, say) a late write from an execution that did not notice yet changes nothing, except
-the row of a task that ended before the run did.
+(cancelled, say) a late write from an execution that did not notice yet changes nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ from __future__ import annotations
 __all__ = ["RunStore", "StoreInterrupted", "connection_lost"]
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -39,7 +38,6 @@ from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 _RUNS = job_runs.c
 _NEW_RUN_FIELDS = tuple(f.name for f in fields(NewRun))
 _TASKS = job_tasks.c
-_TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
 class StoreInterrupted(AuthwardSignal):
@@ -132,12 +130,7 @@ _CLAIM_COLUMNS = (
 def _save_task_statement(dialect: str) -> Any:
     # Built once: constructing a statement costs more Python than executing a cached one.
     names = [c.name for c in job_tasks.c]
-    # A run that is final still takes the rows of tasks that ended before it did: an execution
-    # hands its completed tasks over in batches, and a cancel may come between two batches.
-    ended_before = _RUNS.finished_at >= bindparam("v_finished_at", type_=_TASKS.finished_at.type)
-    # Not in_(LIVE_STATUSES): its list is expanded when executed, which executemany refuses.
-    live = or_(*(_RUNS.status == literal(status) for status in LIVE_STATUSES))
-    held = exists().where(_RUNS.id == bindparam("v_run_id"), or_(live, ended_before))
+    held = exists().where(_RUNS.id == bindparam("v_run_id"), _RUNS.status.in_(LIVE_STATUSES))
     source = select(*(bindparam(f"v_{n}", type_=job_tasks.c[n].type) for n in names)).where(held)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(job_tasks).from_select(names, source)
@@ -218,17 +211,10 @@ class RunStore:
             row = (await conn.execute(statement)).first()
         return _claimed(row) if row else None
 
-    async def _live(
-        self,
-        run_id: str,
-        values: dict[str, Any],
-        status: str | None = None,
-        tasks: Sequence[TaskRecord] = (),
-    ) -> bool:
+    async def _live(self, run_id: str, values: dict[str, Any], status: str | None = None) -> bool:
         which = _RUNS.status == status if status else _RUNS.status.in_(LIVE_STATUSES)
         statement = update(job_runs).where(_RUNS.id == run_id, which).values(**values)
         async with self.writer.transaction() as conn:
-            await self._write_tasks(conn, run_id, tasks)
             return bool((await conn.execute(statement)).rowcount)
 
     async def finish(
@@ -239,11 +225,9 @@ class RunStore:
         *,
         output: Any = None,
         error: str | None = None,
-        tasks: Sequence[TaskRecord] = (),
     ) -> bool:
-        """The run's outcome, with the task rows its execution had not handed over yet."""
         values = {"status": status, "output": output, "error": error, "finished_at": now}
-        return await self._live(run_id, values, tasks=tasks)
+        return await self._live(run_id, values)
 
     async def set_waiting(self, run_id: str, resume_at: datetime) -> bool:
         return await self._live(run_id, {"status": "waiting", "resume_at": resume_at}, "running")
@@ -291,24 +275,13 @@ class RunStore:
             logs = int((await conn.execute(logs_query)).scalar_one())
         return {r["key"]: _task(r) for r in rows}, logs
 
-    async def save_tasks(self, run_id: str, tasks: Sequence[TaskRecord]) -> None:
-        """Insert or update tasks while the run is live, or that ended before it did (one
-        statement: each row comes from a SELECT that finds nothing otherwise)."""
-        if not tasks:
-            return
+    async def save_task(self, run_id: str, task: TaskRecord) -> bool:
+        """Insert or update a task while the run is live (one statement: the row comes from a
+        SELECT that finds nothing once the run is final). False: it was not."""
+        params = {f"v_{k}": v for k, v in asdict(task).items()}
         async with self.writer.transaction() as conn:
-            await self._write_tasks(conn, run_id, tasks)
-
-    async def _write_tasks(
-        self, conn: AsyncConnection, run_id: str, tasks: Sequence[TaskRecord]
-    ) -> None:
-        # Field by field, for the same reason as insert_runs.
-        rows = [
-            {**{f"v_{name}": getattr(t, name) for name in _TASK_FIELDS}, "v_run_id": run_id}
-            for t in tasks
-        ]
-        if rows:
-            await conn.execute(self._save_task, rows)
+            result = await conn.execute(self._save_task, {**params, "v_run_id": run_id})
+            return bool(result.rowcount)
 
     async def add_log(self, run_id: str, at: datetime, level: str, message: str, data: Any) -> None:
         values = {"run_id": run_id, "at": at, "level": level, "message": message, "data": data}

@@ -68,7 +68,11 @@ def _send_begin(conn: Connection, *_: Any) -> None:
 
 
 def _forget_begin(conn: Connection) -> None:
-    conn.info.pop(_PENDING_BEGIN, None)
+    # An invalidated connection (its task was cancelled mid-statement) raises on any look at its
+    # info, which would replace the cancellation being handled; its next transaction's BEGIN
+    # event sets the entry afresh.
+    if not conn.invalidated:
+        conn.info.pop(_PENDING_BEGIN, None)
 
 
 def _reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
