@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["RunStore", "StoreInterrupted", "connection_lost"]
 
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from authward.store.schema import job_events, job_run_logs, job_runs, job_tasks
 _RUNS = job_runs.c
 _NEW_RUN_FIELDS = tuple(f.name for f in fields(NewRun))
 _TASKS = job_tasks.c
+_TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
 class StoreInterrupted(AuthwardSignal):
@@ -278,7 +279,8 @@ class RunStore:
     async def save_task(self, run_id: str, task: TaskRecord) -> bool:
         """Insert or update a task while the run is live (one statement: the row comes from a
         SELECT that finds nothing once the run is final). False: it was not."""
-        params = {f"v_{k}": v for k, v in asdict(task).items()}
+        # Field by field, for the same reason as insert_runs.
+        params = {f"v_{name}": getattr(task, name) for name in _TASK_FIELDS}
         async with self.writer.transaction() as conn:
             result = await conn.execute(self._save_task, {**params, "v_run_id": run_id})
             return bool(result.rowcount)
